@@ -1,0 +1,520 @@
+/**
+ * Growable column builders over typed arrays. Decoders append values straight into these (no
+ * object per record); `toData()` hands the buffers to apache-arrow's `makeData`, which neither
+ * copies them nor generates code (the Arrow builders do, and Workers forbid that).
+ *
+ * Every builder has `length` (rows appended) and `take(indices)` (a new builder holding the
+ * given rows, in that order) so one decoded request can be split by (service, hour).
+ */
+import * as arrow from "apache-arrow";
+
+const encoder = new TextEncoder();
+
+function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
+  buf: T,
+  need: number,
+): T {
+  if (need <= buf.length) return buf;
+  let n = buf.length * 2 || 16;
+  while (n < need) n *= 2;
+  const next = new (buf.constructor as new (n: number) => T)(n);
+  next.set(buf);
+  return next;
+}
+
+/** Arrow type of our timestamps: `Timestamp(Nanosecond, "UTC")`. */
+export const TS_TYPE = new arrow.TimestampNanosecond("UTC");
+
+export interface Column {
+  readonly length: number;
+  /** Approximate bytes held (for buffer accounting). */
+  byteSize(): number;
+  toData(): arrow.Data;
+  take(indices: Int32Array): Column;
+  /** Appends every row of `other` (same kind of column) after this one's. */
+  appendFrom(other: this): void;
+  readonly type: arrow.DataType;
+}
+
+/** Variable-length UTF-8 strings: offsets into one byte buffer. */
+export class Utf8Col implements Column {
+  readonly type: arrow.DataType = new arrow.Utf8();
+  offsets = new Int32Array(64);
+  data = new Uint8Array(1024);
+  length = 0;
+
+  get byteLength(): number {
+    return this.offsets[this.length];
+  }
+
+  /** Appends the UTF-8 bytes `src[start, end)` as one value (caller validated the UTF-8). */
+  appendBytes(src: Uint8Array, start: number, end: number): void {
+    const at = this.offsets[this.length];
+    const n = end - start;
+    if (at + n > this.data.length) this.data = grow(this.data, at + n);
+    if (n > 32) this.data.set(src.subarray(start, end), at);
+    else { for (let i = 0; i < n; i++) this.data[at + i] = src[start + i]; }
+    this.pushEnd(at + n);
+  }
+
+  appendString(s: string): void {
+    const at = this.offsets[this.length];
+    // A UTF-16 code unit becomes at most 3 UTF-8 bytes.
+    const max = at + s.length * 3;
+    if (max > this.data.length) this.data = grow(this.data, max);
+    const { written } = encoder.encodeInto(s, this.data.subarray(at));
+    this.pushEnd(at + written);
+  }
+
+  appendEmpty(): void {
+    this.pushEnd(this.offsets[this.length]);
+  }
+
+  /** Bytes of value `i` (a view, valid until the next append). */
+  bytesAt(i: number): Uint8Array {
+    return this.data.subarray(this.offsets[i], this.offsets[i + 1]);
+  }
+
+  private pushEnd(end: number): void {
+    if (this.length + 2 > this.offsets.length) {
+      this.offsets = grow(this.offsets, this.length + 2);
+    }
+    this.offsets[++this.length] = end;
+  }
+
+  byteSize(): number {
+    return this.offsets[this.length] + 4 * (this.length + 1);
+  }
+
+  toData(): arrow.Data {
+    return arrow.makeData({
+      type: this.type as arrow.Utf8,
+      length: this.length,
+      nullCount: 0,
+      valueOffsets: this.offsets.subarray(0, this.length + 1),
+      data: this.data.subarray(0, this.offsets[this.length]),
+    });
+  }
+
+  take(indices: Int32Array): Utf8Col {
+    const out = new Utf8Col();
+    let bytes = 0;
+    for (let i = 0; i < indices.length; i++) {
+      bytes += this.offsets[indices[i] + 1] - this.offsets[indices[i]];
+    }
+    out.offsets = new Int32Array(indices.length + 1);
+    out.data = new Uint8Array(Math.max(bytes, 16));
+    let at = 0;
+    for (let i = 0; i < indices.length; i++) {
+      const s = this.offsets[indices[i]], e = this.offsets[indices[i] + 1];
+      out.data.set(this.data.subarray(s, e), at);
+      at += e - s;
+      out.offsets[i + 1] = at;
+    }
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: Utf8Col): void {
+    const base = this.offsets[this.length];
+    const n = other.offsets[other.length];
+    this.data = grow(this.data, base + n);
+    this.data.set(other.data.subarray(0, n), base);
+    this.offsets = grow(this.offsets, this.length + other.length + 1);
+    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    this.length += other.length;
+  }
+}
+
+type NumArray = Uint8Array | Int32Array | Uint32Array | Float64Array;
+
+/** Fixed-width numbers (UInt8, Int32, UInt32, Float64). */
+export class NumCol<A extends NumArray> implements Column {
+  values: A;
+  length = 0;
+  constructor(readonly type: arrow.DataType, make: (n: number) => A) {
+    this.values = make(64);
+  }
+
+  append(v: number): void {
+    if (this.length === this.values.length) this.values = grow(this.values, this.length + 1);
+    this.values[this.length++] = v;
+  }
+
+  byteSize(): number {
+    return this.length * this.values.BYTES_PER_ELEMENT;
+  }
+
+  toData(): arrow.Data {
+    return arrow.makeData({
+      type: this.type as arrow.Int,
+      length: this.length,
+      nullCount: 0,
+      data: this.values.subarray(0, this.length) as Int32Array,
+    });
+  }
+
+  take(indices: Int32Array): NumCol<A> {
+    const out = new NumCol<A>(this.type, (n) => {
+      const Ctor = this.values.constructor as new (n: number) => A;
+      return new Ctor(Math.max(n, indices.length));
+    });
+    for (let i = 0; i < indices.length; i++) out.values[i] = this.values[indices[i]];
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: NumCol<A>): void {
+    this.values = grow(this.values, this.length + other.length);
+    this.values.set(other.values.subarray(0, other.length) as never, this.length);
+    this.length += other.length;
+  }
+}
+
+/**
+ * 64-bit integers (Int64, UInt64, Timestamp) stored as little-endian (lo, hi) 32-bit halves, so
+ * decoders never make a BigInt or go through a float.
+ */
+export class I64Col implements Column {
+  halves = new Uint32Array(128);
+  length = 0;
+  constructor(readonly type: arrow.DataType) {}
+
+  /** Appends the value whose low and high 32 bits are `lo` and `hi` (both read as unsigned). */
+  append(lo: number, hi: number): void {
+    if (2 * this.length + 2 > this.halves.length) {
+      this.halves = grow(this.halves, 2 * this.length + 2);
+    }
+    this.halves[2 * this.length] = lo;
+    this.halves[2 * this.length + 1] = hi;
+    this.length++;
+  }
+
+  /** Appends a bigint (from the JSON path); wraps to 64 bits. */
+  appendBigInt(v: bigint): void {
+    const u = BigInt.asUintN(64, v);
+    this.append(Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+
+  lo(i: number): number {
+    return this.halves[2 * i];
+  }
+
+  hi(i: number): number {
+    return this.halves[2 * i + 1];
+  }
+
+  byteSize(): number {
+    return this.length * 8;
+  }
+
+  toData(): arrow.Data {
+    const signed = !(this.type instanceof arrow.Uint64);
+    const buf = this.halves.buffer.slice(this.halves.byteOffset, this.halves.byteOffset + 8 * this.length);
+    return arrow.makeData({
+      type: this.type as arrow.Int64,
+      length: this.length,
+      nullCount: 0,
+      data: (signed ? new BigInt64Array(buf) : new BigUint64Array(buf)) as BigInt64Array,
+    });
+  }
+
+  take(indices: Int32Array): I64Col {
+    const out = new I64Col(this.type);
+    out.halves = new Uint32Array(Math.max(2 * indices.length, 2));
+    for (let i = 0; i < indices.length; i++) {
+      out.halves[2 * i] = this.halves[2 * indices[i]];
+      out.halves[2 * i + 1] = this.halves[2 * indices[i] + 1];
+    }
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: I64Col): void {
+    this.halves = grow(this.halves, 2 * (this.length + other.length));
+    this.halves.set(other.halves.subarray(0, 2 * other.length), 2 * this.length);
+    this.length += other.length;
+  }
+}
+
+/** Booleans, one byte each while building, bit-packed by `toData()`. */
+export class BoolCol implements Column {
+  readonly type: arrow.DataType = new arrow.Bool();
+  values = new Uint8Array(64);
+  length = 0;
+
+  append(v: boolean): void {
+    if (this.length === this.values.length) this.values = grow(this.values, this.length + 1);
+    this.values[this.length++] = v ? 1 : 0;
+  }
+
+  byteSize(): number {
+    return this.length;
+  }
+
+  toData(): arrow.Data {
+    const bits = new Uint8Array((this.length + 7) >> 3);
+    for (let i = 0; i < this.length; i++) if (this.values[i]) bits[i >> 3] |= 1 << (i & 7);
+    return arrow.makeData({ type: this.type as arrow.Bool, length: this.length, nullCount: 0, data: bits });
+  }
+
+  take(indices: Int32Array): BoolCol {
+    const out = new BoolCol();
+    out.values = new Uint8Array(Math.max(indices.length, 1));
+    for (let i = 0; i < indices.length; i++) out.values[i] = this.values[indices[i]];
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: BoolCol): void {
+    this.values = grow(this.values, this.length + other.length);
+    this.values.set(other.values.subarray(0, other.length), this.length);
+    this.length += other.length;
+  }
+}
+
+/**
+ * `List<T>` with non-null elements. Append the row's elements to `child`, then call `endRow()`.
+ */
+export class ListCol<C extends Column> implements Column {
+  readonly type: arrow.DataType;
+  offsets = new Int32Array(64);
+  length = 0;
+  constructor(public child: C) {
+    this.type = new arrow.List(new arrow.Field("item", child.type, false));
+  }
+
+  endRow(): void {
+    if (this.length + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[++this.length] = this.child.length;
+  }
+
+  byteSize(): number {
+    return 4 * (this.length + 1) + this.child.byteSize();
+  }
+
+  toData(): arrow.Data {
+    return arrow.makeData({
+      type: this.type as arrow.List,
+      length: this.length,
+      nullCount: 0,
+      valueOffsets: this.offsets.subarray(0, this.length + 1),
+      child: this.child.toData(),
+    });
+  }
+
+  take(indices: Int32Array): ListCol<C> {
+    const childIdx = expandRanges(this.offsets, indices);
+    const out = new ListCol(this.child.take(childIdx.indices) as C);
+    out.offsets = childIdx.offsets;
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: ListCol<C>): void {
+    const base = this.child.length;
+    this.child.appendFrom(other.child);
+    this.offsets = grow(this.offsets, this.length + other.length + 1);
+    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    this.length += other.length;
+  }
+}
+
+/** Indices of the child rows of `rows` (in order) and the new offsets for them. */
+function expandRanges(offsets: Int32Array, rows: Int32Array) {
+  let n = 0;
+  for (let i = 0; i < rows.length; i++) n += offsets[rows[i] + 1] - offsets[rows[i]];
+  const indices = new Int32Array(n);
+  const outOffsets = new Int32Array(rows.length + 1);
+  let at = 0;
+  for (let i = 0; i < rows.length; i++) {
+    for (let j = offsets[rows[i]]; j < offsets[rows[i] + 1]; j++) indices[at++] = j;
+    outOffsets[i + 1] = at;
+  }
+  return { indices, offsets: outOffsets };
+}
+
+/** A map already sorted and de-duplicated, ready to be appended to many rows by copying bytes. */
+export interface PreparedMap {
+  readonly count: number;
+  readonly keys: Utf8Col;
+  readonly values: Utf8Col;
+}
+
+/**
+ * `Map<Utf8, Utf8>` (the schema's AttrMap): entries sorted ascending by key bytes (UTF-8 byte
+ * order equals code point order), duplicate keys resolved first-wins.
+ *
+ * Use: `beginRow()`, then for each entry add a key (`keyBytes`/`keyString`) followed by its value
+ * written into `pendingValues` (any of its append methods), then `endRow()`. Or append a
+ * `PreparedMap` with `appendPrepared()`.
+ */
+export class MapCol implements Column {
+  static readonly ENTRIES_TYPE = new arrow.Struct([
+    new arrow.Field("key", new arrow.Utf8(), false),
+    new arrow.Field("value", new arrow.Utf8(), false),
+  ]);
+  readonly type: arrow.DataType = new arrow.Map_(
+    new arrow.Field("entries", MapCol.ENTRIES_TYPE, false),
+    true,
+  );
+  offsets = new Int32Array(64);
+  keys = new Utf8Col();
+  values = new Utf8Col();
+  length = 0;
+  /** Entries of the row being built, in arrival order. */
+  readonly pendingKeys = new Utf8Col();
+  readonly pendingValues = new Utf8Col();
+  private order = new Int32Array(16);
+
+  beginRow(): void {
+    this.pendingKeys.length = 0;
+    this.pendingValues.length = 0;
+  }
+
+  keyBytes(src: Uint8Array, start: number, end: number): void {
+    this.pendingKeys.appendBytes(src, start, end);
+  }
+
+  keyString(s: string): void {
+    this.pendingKeys.appendString(s);
+  }
+
+  /** Drops the last pending entry (e.g. its value turned out to be invalid). */
+  dropLast(): void {
+    if (this.pendingKeys.length > this.pendingValues.length) this.pendingKeys.length--;
+    else if (this.pendingKeys.length > 0) {
+      this.pendingKeys.length--;
+      this.pendingValues.length--;
+    }
+  }
+
+  endRow(): void {
+    this.appendSorted(this.pendingKeys, this.pendingValues);
+    this.finishRow();
+  }
+
+  /** Sorts and de-duplicates the pending entries into a standalone map (e.g. resource attributes). */
+  preparePending(): PreparedMap {
+    const m = new MapCol();
+    m.appendSorted(this.pendingKeys, this.pendingValues);
+    return { count: m.keys.length, keys: m.keys, values: m.values };
+  }
+
+  appendPrepared(p: PreparedMap): void {
+    if (p.count > 0) {
+      this.keys.appendFrom(p.keys);
+      this.values.appendFrom(p.values);
+    }
+    this.finishRow();
+  }
+
+  appendEmptyRow(): void {
+    this.finishRow();
+  }
+
+  private finishRow(): void {
+    if (this.length + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[++this.length] = this.keys.length;
+  }
+
+  private appendSorted(pk: Utf8Col, pv: Utf8Col): void {
+    const n = Math.min(pk.length, pv.length);
+    if (n === 0) return;
+    if (this.order.length < n) this.order = new Int32Array(n * 2);
+    const order = this.order.subarray(0, n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const ko = pk.offsets, kd = pk.data;
+    // Insertion sort for the usual small maps (stable: first duplicate stays first).
+    if (n <= 32) {
+      for (let i = 1; i < n; i++) {
+        const x = order[i];
+        let j = i - 1;
+        while (j >= 0 && compareRange(kd, ko[order[j]], ko[order[j] + 1], ko[x], ko[x + 1]) > 0) {
+          order[j + 1] = order[j];
+          j--;
+        }
+        order[j + 1] = x;
+      }
+    } else {
+      const arr = Array.from(order);
+      arr.sort((a, b) => compareRange(kd, ko[a], ko[a + 1], ko[b], ko[b + 1]) || a - b);
+      order.set(arr);
+    }
+    let prev = -1;
+    for (let i = 0; i < n; i++) {
+      const x = order[i];
+      if (prev >= 0 && compareRange(kd, ko[prev], ko[prev + 1], ko[x], ko[x + 1]) === 0) continue;
+      this.keys.appendBytes(kd, ko[x], ko[x + 1]);
+      this.values.appendBytes(pv.data, pv.offsets[x], pv.offsets[x + 1]);
+      prev = x;
+    }
+  }
+
+  byteSize(): number {
+    return 4 * (this.length + 1) + this.keys.byteSize() + this.values.byteSize();
+  }
+
+  toData(): arrow.Data {
+    const entries = arrow.makeData({
+      type: MapCol.ENTRIES_TYPE,
+      length: this.keys.length,
+      nullCount: 0,
+      children: [this.keys.toData(), this.values.toData()],
+    });
+    return arrow.makeData({
+      type: this.type as arrow.Map_,
+      length: this.length,
+      nullCount: 0,
+      valueOffsets: this.offsets.subarray(0, this.length + 1),
+      child: entries,
+    });
+  }
+
+  take(indices: Int32Array): MapCol {
+    const { indices: ci, offsets } = expandRanges(this.offsets, indices);
+    const out = new MapCol();
+    out.keys = this.keys.take(ci);
+    out.values = this.values.take(ci);
+    out.offsets = offsets;
+    out.length = indices.length;
+    return out;
+  }
+
+  appendFrom(other: MapCol): void {
+    const base = this.keys.length;
+    this.keys.appendFrom(other.keys);
+    this.values.appendFrom(other.values);
+    this.offsets = grow(this.offsets, this.length + other.length + 1);
+    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    this.length += other.length;
+  }
+}
+
+function compareRange(d: Uint8Array, as: number, ae: number, bs: number, be: number): number {
+  const la = ae - as, lb = be - bs;
+  const n = la < lb ? la : lb;
+  for (let i = 0; i < n; i++) {
+    const x = d[as + i] - d[bs + i];
+    if (x !== 0) return x;
+  }
+  return la - lb;
+}
+
+// Factories for the schema's column kinds.
+export const col = {
+  str: () => new Utf8Col(),
+  u8: () => new NumCol(new arrow.Uint8(), (n) => new Uint8Array(n)),
+  u32: () => new NumCol(new arrow.Uint32(), (n) => new Uint32Array(n)),
+  i32: () => new NumCol(new arrow.Int32(), (n) => new Int32Array(n)),
+  f64: () => new NumCol(new arrow.Float64(), (n) => new Float64Array(n)),
+  u64: () => new I64Col(new arrow.Uint64()),
+  ts: () => new I64Col(TS_TYPE),
+  bool: () => new BoolCol(),
+  map: () => new MapCol(),
+  listTs: () => new ListCol(new I64Col(TS_TYPE)),
+  listStr: () => new ListCol(new Utf8Col()),
+  listMap: () => new ListCol(new MapCol()),
+  listF64: () => new ListCol(new NumCol(new arrow.Float64(), (n) => new Float64Array(n))),
+  listU64: () => new ListCol(new I64Col(new arrow.Uint64())),
+};

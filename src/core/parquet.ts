@@ -1,0 +1,91 @@
+/**
+ * Arrow record batches from table builders, and Parquet bytes through parquet-wasm.
+ *
+ * parquet-wasm is used through its `esm` build, which needs `initParquet()` once with the wasm
+ * bytes or a compiled `WebAssembly.Module`: each runtime entry point provides it (Workers import
+ * the `.wasm` as a module; servers read the file).
+ */
+import * as arrow from "apache-arrow";
+import * as pw from "parquet-wasm/esm";
+import type { Profile, TableBuilder } from "./tables.ts";
+import { VERSION } from "../version.ts";
+
+export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
+export const CODECS: readonly Codec[] = ["zstd", "snappy", "gzip", "lz4_raw", "none"];
+
+export interface ParquetOptions {
+  codec: Codec;
+  /** Maximum rows per row group. */
+  rowGroupSize: number;
+  profile: Profile;
+}
+
+export const DEFAULT_PARQUET: ParquetOptions = { codec: "zstd", rowGroupSize: 122_880, profile: "default" };
+
+let initialised = false;
+
+/** Initialises parquet-wasm once from wasm bytes or a compiled module. Later calls do nothing. */
+export function initParquet(wasm: BufferSource | WebAssembly.Module): void {
+  if (initialised) return;
+  pw.initSync({ module: wasm });
+  initialised = true;
+}
+
+export function parquetReady(): boolean {
+  return initialised;
+}
+
+const CODEC: Record<Codec, pw.Compression> = {
+  zstd: pw.Compression.ZSTD,
+  snappy: pw.Compression.SNAPPY,
+  gzip: pw.Compression.GZIP,
+  lz4_raw: pw.Compression.LZ4_RAW,
+  none: pw.Compression.UNCOMPRESSED,
+};
+
+/** The Arrow schema written for a table builder's columns under `profile`. */
+export function arrowSchema(b: TableBuilder, profile: Profile): arrow.Schema {
+  const fields = b.columns(profile).map(([name, c]) => new arrow.Field(name, c.type, false));
+  return new arrow.Schema(fields);
+}
+
+export function toRecordBatch(b: TableBuilder, profile: Profile): arrow.RecordBatch {
+  b.assertAligned();
+  const cols = b.columns(profile);
+  const schema = arrowSchema(b, profile);
+  const data = arrow.makeData({
+    type: new arrow.Struct(schema.fields),
+    length: b.length,
+    nullCount: 0,
+    children: cols.map(([, c]) => c.toData()),
+  });
+  return new arrow.RecordBatch(schema, data);
+}
+
+/** Arrow IPC stream bytes of a table builder (the hand-off format to parquet-wasm). */
+export function toIPC(b: TableBuilder, profile: Profile): Uint8Array {
+  const batch = toRecordBatch(b, profile);
+  return arrow.tableToIPC(new arrow.Table(batch.schema, [batch]), "stream");
+}
+
+/** Encodes the rows of `b` as one Parquet file. */
+export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array {
+  if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
+  const ipc = toIPC(b, opts.profile);
+  const table = pw.Table.fromIPCStream(ipc);
+  const props = new pw.WriterPropertiesBuilder()
+    .setCompression(CODEC[opts.codec])
+    .setMaxRowGroupSize(Math.max(1, opts.rowGroupSize))
+    .setDictionaryEnabled(true)
+    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
+    .setCreatedBy(`otlp2parquet version ${VERSION}`)
+    .setKeyValueMetadata(
+      new Map([
+        ["otlp2parquet.version", VERSION],
+        ["otlp2parquet.schema_profile", opts.profile],
+        ["otlp2parquet.table", b.table],
+      ]),
+    )
+    .build();
+  return pw.writeParquet(table, props);
+}
