@@ -1,0 +1,132 @@
+/**
+ * The validated configuration every part of the app receives. Loading (config.toml, then
+ * OTLP2PARQUET_* environment, then CLI flags) and validation live in ./load.ts; this file is
+ * the shape and the defaults. `config.toml` at the repository root documents every key.
+ */
+import type { Codec } from "../core/parquet.ts";
+import type { Profile } from "../core/tables.ts";
+
+export type Platform = "server" | "workers" | "lambda";
+export type LogLevel = "error" | "warn" | "info" | "debug";
+export type Backend = "fs" | "memory" | "s3" | "r2";
+
+export interface Config {
+  server: {
+    /** `host:port` the server listens on. Default `0.0.0.0:4318`. */
+    listen_addr: string;
+    /** Largest request body accepted, after decompression. Server 20 MiB, Workers 10 MiB, Lambda 6 MiB. */
+    max_payload_bytes: number;
+    log_level: LogLevel;
+    log_format: "text" | "json";
+    /** Seconds a graceful shutdown may spend flushing before it gives up (the WAL keeps the data). */
+    shutdown_timeout_secs: number;
+  };
+  auth: {
+    /** Bearer token clients must send (`Authorization: Bearer …`); empty disables. */
+    bearer_token: string;
+    /** HTTP basic credentials; both empty disables. */
+    basic_username: string;
+    basic_password: string;
+  };
+  storage: {
+    backend: Backend;
+    /** Prepended to every object key, e.g. `otel/`. */
+    prefix: string;
+    fs: { path: string };
+    s3: {
+      bucket: string;
+      region: string;
+      /** Custom endpoint for S3-compatible stores (MinIO, Ceph, R2, GCS…); empty for AWS. */
+      endpoint: string;
+      force_path_style: boolean;
+      /** Explicit keys; empty means the standard AWS credential chain. */
+      access_key_id: string;
+      secret_access_key: string;
+      session_token: string;
+      /** Objects larger than this go up as multipart uploads. */
+      multipart_threshold_bytes: number;
+    };
+    r2: {
+      /** Cloudflare account id (server mode, through R2's S3 API). */
+      account_id: string;
+      bucket: string;
+      access_key_id: string;
+      secret_access_key: string;
+      /** Name of the R2 bucket binding on Workers. */
+      binding: string;
+    };
+    retry: {
+      /** Attempts per storage operation, first included. */
+      max_attempts: number;
+      base_delay_ms: number;
+      max_delay_ms: number;
+      /** Per-attempt timeout. */
+      timeout_ms: number;
+    };
+  };
+  batch: {
+    enabled: boolean;
+    max_rows: number;
+    max_bytes: number;
+    max_age_secs: number;
+    durability: "wal" | "memory";
+    /** Directory of the write-ahead log (server mode). */
+    wal_dir: string;
+    /** Memory bound of all buffers together; past it requests get 503 + Retry-After. */
+    max_buffered_bytes: number;
+    /** Disk bound of the write-ahead log; past it requests get 503 + Retry-After. */
+    max_wal_bytes: number;
+  };
+  parquet: {
+    compression: Codec;
+    row_group_size: number;
+  };
+  schema: {
+    profile: Profile;
+  };
+}
+
+const MiB = 1024 * 1024;
+
+/** Defaults per platform (DESIGN.md: each platform has its own). */
+export function defaultConfig(platform: Platform): Config {
+  return {
+    server: {
+      listen_addr: "0.0.0.0:4318",
+      max_payload_bytes: platform === "workers" ? 10 * MiB : platform === "lambda" ? 6 * MiB : 20 * MiB,
+      log_level: "info",
+      log_format: "text",
+      shutdown_timeout_secs: 30,
+    },
+    auth: { bearer_token: "", basic_username: "", basic_password: "" },
+    storage: {
+      backend: platform === "workers" ? "r2" : platform === "lambda" ? "s3" : "fs",
+      prefix: "",
+      fs: { path: "./data" },
+      s3: {
+        bucket: "",
+        region: "us-east-1",
+        endpoint: "",
+        force_path_style: false,
+        access_key_id: "",
+        secret_access_key: "",
+        session_token: "",
+        multipart_threshold_bytes: 16 * MiB,
+      },
+      r2: { account_id: "", bucket: "", access_key_id: "", secret_access_key: "", binding: "BUCKET" },
+      retry: { max_attempts: 4, base_delay_ms: 100, max_delay_ms: 2000, timeout_ms: 10_000 },
+    },
+    batch: {
+      enabled: false,
+      max_rows: 200_000,
+      max_bytes: 128 * MiB,
+      max_age_secs: 10,
+      durability: platform === "server" ? "wal" : "memory",
+      wal_dir: "./data/.wal",
+      max_buffered_bytes: 512 * MiB,
+      max_wal_bytes: 2048 * MiB,
+    },
+    parquet: { compression: "zstd", row_group_size: 122_880 },
+    schema: { profile: "default" },
+  };
+}
