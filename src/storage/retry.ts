@@ -103,7 +103,7 @@ export function withRetry(
     [INNER]: inner,
     name: inner.name,
     put: (key, data) =>
-      run("put", key, Math.ceil(data.byteLength / (1024 * 1024)) * 1000, (signal) =>
+      run("put", key, Math.floor(data.byteLength / (1024 * 1024)) * 1000, (signal) =>
         d.put(key, data, { signal })),
     get: (key) => run("get", key, 0, (signal) => d.get(key, { signal })),
     list: (prefix) => run("list", prefix, 0, (signal) => d.list(prefix, { signal })),
