@@ -52,10 +52,14 @@ export function createR2BindingStorage(
 
   const fail = (op: string, key: string | undefined, err: unknown): StorageError => {
     if (err instanceof StorageError) return err;
-    const what = `R2 ${op}${key === undefined ? "" : ` ${JSON.stringify(key)}`} (binding ${JSON.stringify(binding)})`;
+    const what = `R2 ${op}${key === undefined ? "" : ` ${JSON.stringify(key)}`} (binding ${
+      JSON.stringify(binding)
+    })`;
     if (!bucket || typeof bucket.put !== "function") {
       return new StorageError(
-        `${what}: the binding is missing; add an [[r2_buckets]] binding named ${JSON.stringify(binding)} in wrangler.toml`,
+        `${what}: the binding is missing; add an [[r2_buckets]] binding named ${
+          JSON.stringify(binding)
+        } in wrangler.toml`,
         false,
         { cause: err },
       );
@@ -63,7 +67,11 @@ export function createR2BindingStorage(
     return new StorageError(`${what}: ${errorText(err)}`, r2Retryable(err), { cause: err });
   };
 
-  const guard = async <T>(op: string, key: string | undefined, fn: () => Promise<T>): Promise<T> => {
+  const guard = async <T>(
+    op: string,
+    key: string | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
@@ -145,7 +153,9 @@ export function createR2S3Storage(opts: R2S3StorageOptions): StorageDriver {
   if (missing.length) {
     // Checked on first use, like every driver: building it never throws.
     return misconfigured(
-      `R2 storage (S3 API) needs ${missing.join(", ")}: an R2 API token's keys and the Cloudflare account id`,
+      `R2 storage (S3 API) needs ${
+        missing.join(", ")
+      }: an R2 API token's keys and the Cloudflare account id`,
     );
   }
   return createS3Storage({

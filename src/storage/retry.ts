@@ -9,7 +9,7 @@
  * is retried by whoever polls it.
  */
 import type { Logger } from "../log.ts";
-import { StorageError, type StorageDriver } from "./types.ts";
+import { type StorageDriver, StorageError } from "./types.ts";
 
 export interface RetryOptions {
   /** Attempts per operation, the first included (≥ 1). */
@@ -103,8 +103,12 @@ export function withRetry(
     [INNER]: inner,
     name: inner.name,
     put: (key, data) =>
-      run("put", key, Math.floor(data.byteLength / (1024 * 1024)) * 1000, (signal) =>
-        d.put(key, data, { signal })),
+      run(
+        "put",
+        key,
+        Math.floor(data.byteLength / (1024 * 1024)) * 1000,
+        (signal) => d.put(key, data, { signal }),
+      ),
     get: (key) => run("get", key, 0, (signal) => d.get(key, { signal })),
     list: (prefix) => run("list", prefix, 0, (signal) => d.list(prefix, { signal })),
     delete: (key) => run("delete", key, 0, (signal) => d.delete(key, { signal })),
@@ -188,7 +192,9 @@ function finalError(
 ): StorageError {
   const what = op === "check"
     ? `Storage check failed (${driver})`
-    : `Cannot ${op} ${JSON.stringify(key)} (${driver}${attempts > 1 ? `, ${attempts} attempts` : ""})`;
+    : `Cannot ${op} ${JSON.stringify(key)} (${driver}${
+      attempts > 1 ? `, ${attempts} attempts` : ""
+    })`;
   return new StorageError(`${what}: ${errorText(err)}`, retryable, { cause: err });
 }
 

@@ -11,7 +11,14 @@
  * wrong.
  */
 import type { Logger } from "../log.ts";
-import { DEFAULT_RETRY, errorText, isRetryable, type OpOptions, type RetryOptions, withRetry } from "./retry.ts";
+import {
+  DEFAULT_RETRY,
+  errorText,
+  isRetryable,
+  type OpOptions,
+  type RetryOptions,
+  withRetry,
+} from "./retry.ts";
 import { type StorageDriver, StorageError } from "./types.ts";
 import type * as S3 from "@aws-sdk/client-s3";
 
@@ -69,13 +76,26 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
   const name = opts.name ?? S3_DRIVER_NAME;
   const region = opts.region || "us-east-1";
   const endpointText = opts.endpoint || `https://s3.${region}.amazonaws.com`;
-  const where = `bucket ${JSON.stringify(opts.bucket ?? "")}, endpoint ${JSON.stringify(endpointText)}`;
+  const where = `bucket ${JSON.stringify(opts.bucket ?? "")}, endpoint ${
+    JSON.stringify(endpointText)
+  }`;
   let ctx: Promise<Ctx> | undefined;
 
   function init(): Promise<Ctx> {
     ctx ??= (async () => {
       checkOptions(opts);
-      const sdk = await (opts.loadSdk ?? (() => import("@aws-sdk/client-s3")))();
+      let sdk: typeof S3;
+      try {
+        sdk = await (opts.loadSdk ?? (() => import("@aws-sdk/client-s3")))();
+      } catch (err) {
+        throw new StorageError(
+          `${name} storage cannot load the npm package "@aws-sdk/client-s3" (install it: npm i @aws-sdk/client-s3): ${
+            errorText(err)
+          }`,
+          false,
+          { cause: err },
+        );
+      }
       const explicit = opts.accessKeyId && opts.secretAccessKey
         ? {
           accessKeyId: opts.accessKeyId,
@@ -133,12 +153,18 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
       );
     }
     if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
-      return error(`wrong region ${JSON.stringify(region)} or endpoint for this bucket (${why})`, false);
+      return error(
+        `wrong region ${JSON.stringify(region)} or endpoint for this bucket (${why})`,
+        false,
+      );
     }
     if (status === undefined && isRetryable(err)) {
       return error(`cannot reach the endpoint ${JSON.stringify(endpointText)} (${why})`, true);
     }
-    return error(status !== undefined && !why.includes(String(status)) ? `HTTP ${status} ${why}` : why, isRetryable(err));
+    return error(
+      status !== undefined && !why.includes(String(status)) ? `HTTP ${status} ${why}` : why,
+      isRetryable(err),
+    );
   }
 
   async function send<T>(
@@ -259,7 +285,10 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
         );
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (e?.name === "NoSuchKey" || (e?.name !== "NoSuchBucket" && e?.$metadata?.httpStatusCode === 404)) {
+        if (
+          e?.name === "NoSuchKey" ||
+          (e?.name !== "NoSuchBucket" && e?.$metadata?.httpStatusCode === 404)
+        ) {
           return null;
         }
         throw fail("GetObject", key, err);
@@ -301,15 +330,26 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
         );
       } catch (err) {
         // S3 answers 204 for a missing key; some compatible stores answer 404.
-        const cause = (err as StorageError).cause as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (cause?.name === "NoSuchKey" || (cause?.name !== "NoSuchBucket" && cause?.$metadata?.httpStatusCode === 404)) {
+        const cause = (err as StorageError).cause as {
+          name?: string;
+          $metadata?: { httpStatusCode?: number };
+        };
+        if (
+          cause?.name === "NoSuchKey" ||
+          (cause?.name !== "NoSuchBucket" && cause?.$metadata?.httpStatusCode === 404)
+        ) {
           return;
         }
         throw err;
       }
     },
     async check(o?: OpOptions): Promise<void> {
-      await send("HeadBucket", undefined, (c) => new c.sdk.HeadBucketCommand({ Bucket: c.bucket }), o?.signal);
+      await send(
+        "HeadBucket",
+        undefined,
+        (c) => new c.sdk.HeadBucketCommand({ Bucket: c.bucket }),
+        o?.signal,
+      );
     },
     async close(): Promise<void> {
       const c = await ctx?.catch(() => undefined);
@@ -362,10 +402,16 @@ function checkOptions(opts: S3StorageOptions): void {
   }
   const t = opts.multipartThresholdBytes;
   if (t !== undefined && !(Number.isFinite(t) && t >= 0)) {
-    throw new StorageError(`${name} storage multipart threshold ${JSON.stringify(t)} is not a size in bytes`, false);
+    throw new StorageError(
+      `${name} storage multipart threshold ${JSON.stringify(t)} is not a size in bytes`,
+      false,
+    );
   }
   const p = opts.listPageSize;
   if (p !== undefined && !(Number.isInteger(p) && p >= 1 && p <= 1000)) {
-    throw new StorageError(`${name} storage list page size ${JSON.stringify(p)} is not between 1 and 1000`, false);
+    throw new StorageError(
+      `${name} storage list page size ${JSON.stringify(p)} is not between 1 and 1000`,
+      false,
+    );
   }
 }

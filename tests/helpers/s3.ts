@@ -22,7 +22,10 @@ const PACKAGES = "swift swift-proxy swift-object swift-container swift-account m
 
 function installed(): boolean {
   const out = new Deno.Command("sh", {
-    args: ["-c", "command -v swift-proxy-server && command -v swift-ring-builder && command -v memcached"],
+    args: [
+      "-c",
+      "command -v swift-proxy-server && command -v swift-ring-builder && command -v memcached",
+    ],
     stdout: "null",
     stderr: "null",
   }).outputSync();
@@ -45,12 +48,18 @@ let started: Promise<void> | undefined;
 /** Starts Swift (or reuses the running one); resolves when GET /healthcheck answers. */
 export function ensureS3Server(): Promise<void> {
   started ??= (async () => {
-    const out = await new Deno.Command("bash", { args: [SCRIPT, "start"], stdout: "piped", stderr: "piped" })
+    const out = await new Deno.Command("bash", {
+      args: [SCRIPT, "start"],
+      stdout: "piped",
+      stderr: "piped",
+    })
       .output();
     if (!out.success) {
       started = undefined;
       throw new Error(
-        `scripts/s3-server.sh start failed (exit ${out.code}):\n${new TextDecoder().decode(out.stderr)}`,
+        `scripts/s3-server.sh start failed (exit ${out.code}):\n${
+          new TextDecoder().decode(out.stderr)
+        }`,
       );
     }
   })();
@@ -59,11 +68,19 @@ export function ensureS3Server(): Promise<void> {
 
 /** Runs `scripts/s3-server.sh ARGS…` and returns its stdout. */
 export async function s3Script(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("bash", { args: [SCRIPT, ...args], stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command("bash", {
+    args: [SCRIPT, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   const dec = new TextDecoder();
   if (!out.success) {
-    throw new Error(`scripts/s3-server.sh ${args.join(" ")} failed (exit ${out.code}):\n${dec.decode(out.stderr)}`);
+    throw new Error(
+      `scripts/s3-server.sh ${args.join(" ")} failed (exit ${out.code}):\n${
+        dec.decode(out.stderr)
+      }`,
+    );
   }
   return dec.decode(out.stdout).trim();
 }
@@ -102,7 +119,9 @@ export function s3Options(bucket: string, endpoint = S3_ENDPOINT): S3StorageOpti
 }
 
 /** A raw SDK client for the test server (to create buckets and inspect objects). */
-export async function adminClient(endpoint = S3_ENDPOINT): Promise<S3.S3Client & { sdk: typeof S3 }> {
+export async function adminClient(
+  endpoint = S3_ENDPOINT,
+): Promise<S3.S3Client & { sdk: typeof S3 }> {
   const sdk = await import("@aws-sdk/client-s3");
   const client = new sdk.S3Client({
     region: S3_REGION,
@@ -134,14 +153,24 @@ export async function deleteBucket(bucket: string): Promise<void> {
   try {
     let token: string | undefined;
     do {
-      const out = await c.send(new c.sdk.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      const out = await c.send(
+        new c.sdk.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+      );
       const keys = (out.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      for (const k of keys) await c.send(new c.sdk.DeleteObjectCommand({ Bucket: bucket, Key: k.Key }));
+      for (const k of keys) {
+        await c.send(new c.sdk.DeleteObjectCommand({ Bucket: bucket, Key: k.Key }));
+      }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     const uploads = await c.send(new c.sdk.ListMultipartUploadsCommand({ Bucket: bucket }));
     for (const u of uploads.Uploads ?? []) {
-      await c.send(new c.sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
+      await c.send(
+        new c.sdk.AbortMultipartUploadCommand({
+          Bucket: bucket,
+          Key: u.Key!,
+          UploadId: u.UploadId!,
+        }),
+      );
     }
     await c.send(new c.sdk.DeleteBucketCommand({ Bucket: bucket }));
   } finally {

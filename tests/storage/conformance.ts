@@ -138,7 +138,10 @@ export function testDriver(
       "logs/b/year=2024/month=01/day=02/hour=03/2-x.parquet",
       "logsa",
     ]);
-    deepStrictEqual(await d.list("metrics/"), ["metrics/gauge/a/1.parquet", "metrics/sum/a/1.parquet"]);
+    deepStrictEqual(await d.list("metrics/"), [
+      "metrics/gauge/a/1.parquet",
+      "metrics/sum/a/1.parquet",
+    ]);
     deepStrictEqual(await d.list("nothing/"), []);
     deepStrictEqual(await d.list(""), [...keys].sort());
   });

@@ -7,7 +7,11 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Miniflare } from "miniflare";
 import { build } from "esbuild";
-import { createR2BindingStorage, createR2S3Storage, type R2BucketLike } from "../../src/storage/r2.ts";
+import {
+  createR2BindingStorage,
+  createR2S3Storage,
+  type R2BucketLike,
+} from "../../src/storage/r2.ts";
 import { StorageError, withPrefix } from "../../src/storage/types.ts";
 import { testDriver } from "./conformance.ts";
 import {
@@ -66,7 +70,9 @@ Deno.test({
       list: (o) => real.list(o),
       delete: (k) => real.delete(k),
     };
-    const d = createR2BindingStorage(flaky, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+    const d = createR2BindingStorage(flaky, {
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    });
     const key = `retry-${crypto.randomUUID()}`;
     failures = [
       "put: We encountered an internal error. Please try again. (10001)",
@@ -92,7 +98,12 @@ Deno.test("r2 binding driver says how to fix a missing binding", async () => {
   const err = await d.check().catch((e) => e);
   ok(err instanceof StorageError);
   strictEqual(err.retryable, false);
-  ok(err.message.includes('the binding is missing; add an [[r2_buckets]] binding named "OTEL" in wrangler.toml'), err.message);
+  ok(
+    err.message.includes(
+      'the binding is missing; add an [[r2_buckets]] binding named "OTEL" in wrangler.toml',
+    ),
+    err.message,
+  );
 });
 
 Deno.test({
@@ -130,14 +141,17 @@ Deno.test({
   async fn() {
     const seen: { method: string; path: string; auth: string }[] = [];
     const ac = new AbortController();
-    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} }, (req) => {
-      seen.push({
-        method: req.method,
-        path: new URL(req.url).pathname,
-        auth: req.headers.get("authorization") ?? "",
-      });
-      return new Response(null, { status: 200, headers: { etag: '"x"' } });
-    });
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      (req) => {
+        seen.push({
+          method: req.method,
+          path: new URL(req.url).pathname,
+          auth: req.headers.get("authorization") ?? "",
+        });
+        return new Response(null, { status: 200, headers: { etag: '"x"' } });
+      },
+    );
     const endpoint = `http://127.0.0.1:${server.addr.port}`;
     const d = createR2S3Storage({
       accountId: "0123abcd",
@@ -155,7 +169,10 @@ Deno.test({
       ac.abort();
       await server.finished;
     }
-    deepStrictEqual(seen.map((s) => `${s.method} ${s.path}`), ["PUT /otel/logs/a.parquet", "HEAD /otel/"]);
+    deepStrictEqual(seen.map((s) => `${s.method} ${s.path}`), [
+      "PUT /otel/logs/a.parquet",
+      "HEAD /otel/",
+    ]);
     for (const s of seen) {
       ok(/Credential=AKR2\/\d{8}\/auto\/s3\/aws4_request/.test(s.auth), s.auth);
     }
@@ -183,7 +200,12 @@ Deno.test({
 });
 
 Deno.test("createR2S3Storage() without account id or keys fails on first use naming what is missing", async () => {
-  const d = createR2S3Storage({ accountId: "", bucket: "b", accessKeyId: "", secretAccessKey: "s" });
+  const d = createR2S3Storage({
+    accountId: "",
+    bucket: "b",
+    accessKeyId: "",
+    secretAccessKey: "s",
+  });
   strictEqual(d.name, "r2");
   const err = await d.put("k", new Uint8Array(1)).catch((e) => e);
   ok(err instanceof StorageError);
@@ -198,7 +220,11 @@ Deno.test("a bundle that uses only the R2 binding driver does not carry the AWS 
   const entry = new URL("../../src/storage/r2.ts", import.meta.url).pathname;
   const bundle = async (name: string) => {
     const out = await build({
-      stdin: { contents: `export { ${name} } from ${JSON.stringify(entry)};`, resolveDir: "/", loader: "ts" },
+      stdin: {
+        contents: `export { ${name} } from ${JSON.stringify(entry)};`,
+        resolveDir: "/",
+        loader: "ts",
+      },
       bundle: true,
       format: "esm",
       platform: "browser",
@@ -213,5 +239,8 @@ Deno.test("a bundle that uses only the R2 binding driver does not carry the AWS 
   ok(!binding.includes("S3Client"), "no S3 client in the binding bundle");
   ok(binding.length < 20_000, `binding driver bundle is small: ${binding.length} bytes`);
   const s3 = await bundle("createR2S3Storage");
-  ok(s3.includes("S3Client"), "the S3-API driver does bring the SDK (the check above is meaningful)");
+  ok(
+    s3.includes("S3Client"),
+    "the S3-API driver does bring the SDK (the check above is meaningful)",
+  );
 });

@@ -61,7 +61,12 @@ Deno.test("withRetry() succeeds when the driver fails twice and then works", asy
   let n = 0;
   const { driver, calls, map } = flakyDriver(() => (n++ < 2 ? networkError() : undefined));
   const { delays, sleep } = recordingSleep();
-  const d = withRetry(driver, { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 1000 }, {
+  const d = withRetry(driver, {
+    maxAttempts: 4,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    timeoutMs: 1000,
+  }, {
     sleep,
     random: () => 0.5,
   });
@@ -75,7 +80,12 @@ Deno.test("withRetry() succeeds when the driver fails twice and then works", asy
 Deno.test("withRetry() gives up after maxAttempts with a retryable StorageError and bounded delays", async () => {
   const { driver, calls } = flakyDriver(() => httpError(503, "ServiceUnavailable"));
   const { delays, sleep } = recordingSleep();
-  const d = withRetry(driver, { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 400, timeoutMs: 1000 }, {
+  const d = withRetry(driver, {
+    maxAttempts: 6,
+    baseDelayMs: 100,
+    maxDelayMs: 400,
+    timeoutMs: 1000,
+  }, {
     sleep,
     random: () => 0.999,
   });
@@ -95,7 +105,12 @@ Deno.test("withRetry() draws every delay from [0, ceiling) with full jitter", as
   let i = 0;
   const { driver } = flakyDriver(() => networkError());
   const { delays, sleep } = recordingSleep();
-  const d = withRetry(driver, { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 1_000_000, timeoutMs: 1000 }, {
+  const d = withRetry(driver, {
+    maxAttempts: 5,
+    baseDelayMs: 1000,
+    maxDelayMs: 1_000_000,
+    timeoutMs: 1000,
+  }, {
     sleep,
     random: () => randoms[i++],
   });
@@ -110,7 +125,10 @@ Deno.test("withRetry() really waits between attempts, within the bound", async (
   await rejects(d.list("p/"), (e: unknown) => e instanceof StorageError && e.retryable);
   const elapsed = performance.now() - t0;
   strictEqual(calls.length, 4);
-  ok(elapsed < 20 + 40 + 40 + 400, `at most the sum of the ceilings plus slack, took ${elapsed} ms`);
+  ok(
+    elapsed < 20 + 40 + 40 + 400,
+    `at most the sum of the ceilings plus slack, took ${elapsed} ms`,
+  );
 });
 
 Deno.test("withRetry() does not retry a wrong bucket, rejected credentials or misuse", async () => {
@@ -291,7 +309,10 @@ Deno.test("isRetryable() sorts failures into transient and permanent", () => {
     [new TypeError("fetch failed"), true],
     [Object.assign(new Error("aborted"), { name: "AbortError" }), true],
     [new Error("wrapped", { cause: Object.assign(new Error("x"), { code: "ETIMEDOUT" }) }), true],
-    [new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })], "all failed"), true],
+    [
+      new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })], "all failed"),
+      true,
+    ],
     [new TypeError("Cannot read properties of undefined"), false],
     [new RangeError("too big"), false],
     [new StorageError("x", true), true],

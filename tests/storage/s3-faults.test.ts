@@ -93,7 +93,10 @@ s3Test("s3 driver names the bucket when it does not exist", async () => {
     ok(c.message.includes('the bucket "o2p-no-such-bucket" does not exist'), c.message);
     const p = await failure(d.put("k", enc.encode("x")));
     strictEqual(p.retryable, false);
-    ok(p.message.includes('the bucket "o2p-no-such-bucket" does not exist (NoSuchBucket'), p.message);
+    ok(
+      p.message.includes('the bucket "o2p-no-such-bucket" does not exist (NoSuchBucket'),
+      p.message,
+    );
     ok(!p.message.includes("attempts"), "not retried: " + p.message);
   } finally {
     await d.close?.();
@@ -111,7 +114,10 @@ s3Test("s3 driver names the credentials when they are rejected", async () => {
         ok(c.message.includes("HTTP 403"), c.message);
         const p = await failure(d.put("k", enc.encode("x")));
         ok(p.message.includes("the credentials were rejected"), p.message);
-        ok(p.message.includes("SignatureDoesNotMatch") || p.message.includes("InvalidAccessKeyId"), p.message);
+        ok(
+          p.message.includes("SignatureDoesNotMatch") || p.message.includes("InvalidAccessKeyId"),
+          p.message,
+        );
       } finally {
         await d.close?.();
       }
@@ -125,21 +131,35 @@ Deno.test("s3 driver reports a half-configured credential pair and a bad endpoin
   strictEqual(e1.retryable, false);
   ok(e1.message.includes("needs both an access key id and a secret access key"), e1.message);
   const noBucket = createS3Storage({ bucket: "", retry: fast });
-  ok((await failure(noBucket.check())).message.includes('needs a bucket name (option "bucket" is empty)'));
+  ok(
+    (await failure(noBucket.check())).message.includes(
+      'needs a bucket name (option "bucket" is empty)',
+    ),
+  );
   const badUrl = createS3Storage({ bucket: "b", endpoint: "127.0.0.1:9000", retry: fast });
-  ok((await failure(badUrl.list(""))).message.includes('endpoint "127.0.0.1:9000" is not an http(s) URL'));
+  ok(
+    (await failure(badUrl.list(""))).message.includes(
+      'endpoint "127.0.0.1:9000" is not an http(s) URL',
+    ),
+  );
 });
 
 s3Test("s3 driver uploads objects past the threshold as multipart uploads", async () => {
   await withBucket(async (bucket) => {
-    const d = createS3Storage({ ...s3Options(bucket), multipartThresholdBytes: 5 * MiB, partSizeBytes: 5 * MiB });
+    const d = createS3Storage({
+      ...s3Options(bucket),
+      multipartThresholdBytes: 5 * MiB,
+      partSizeBytes: 5 * MiB,
+    });
     const c = await adminClient();
     try {
       const data = pseudoRandomBytes(12 * MiB, 3);
       await d.put("big.parquet", data);
       await d.put("small.parquet", data.subarray(0, 5 * MiB));
       const big = await c.send(new c.sdk.HeadObjectCommand({ Bucket: bucket, Key: "big.parquet" }));
-      const small = await c.send(new c.sdk.HeadObjectCommand({ Bucket: bucket, Key: "small.parquet" }));
+      const small = await c.send(
+        new c.sdk.HeadObjectCommand({ Bucket: bucket, Key: "small.parquet" }),
+      );
       // A multipart object's ETag is "<md5 of the part md5s>-<parts>": 5 + 5 + 2 MiB.
       ok(/-3"$/.test(big.ETag ?? ""), `multipart ETag, got ${big.ETag}`);
       ok(!/-\d+"$/.test(small.ETag ?? ""), `single PUT ETag, got ${small.ETag}`);
@@ -163,7 +183,9 @@ s3Test("s3 driver aborts a multipart upload whose part fails, leaving nothing be
         // deno-lint-ignore no-explicit-any
         override send(command: any, options?: any): any {
           if (command instanceof sdk.UploadPartCommand && ++parts === 2) {
-            return Promise.reject(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+            return Promise.reject(
+              Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }),
+            );
           }
           return super.send(command, options);
         }
@@ -243,4 +265,18 @@ s3Test("s3 driver recovers by itself when the S3 server stops and starts again",
       await stopExtraProxy(port);
     }
   });
+});
+
+Deno.test("s3 driver says which package is missing when the SDK cannot be loaded", async () => {
+  const d = createS3Storage({
+    bucket: "b",
+    retry: fast,
+    loadSdk: () => Promise.reject(new TypeError('Cannot find module "@aws-sdk/client-s3"')),
+  });
+  const err = await failure(d.get("k"));
+  strictEqual(err.retryable, false);
+  ok(
+    err.message.includes('s3 storage cannot load the npm package "@aws-sdk/client-s3"'),
+    err.message,
+  );
 });
