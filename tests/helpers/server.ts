@@ -1,0 +1,210 @@
+/**
+ * The real server as a subprocess, the way a user starts it:
+ *
+ *   deno run -A src/runtime/main.ts serve --port 0 --output DIR [--log-level L] [--config F]
+ *
+ * with configuration in `OTLP2PARQUET_*` environment variables. The listening port is parsed
+ * from the start-up log line; the server is ready once `GET /health` answers 200.
+ *
+ *   await withServer({ env: { OTLP2PARQUET_BATCH_ENABLED: "false" } }, async (srv) => {
+ *     await fetch(`${srv.url}/v1/logs`, …);
+ *   });
+ *
+ * `withServer` always kills the process (SIGKILL) in `finally`, even when the test fails; on
+ * success it stops it with SIGTERM and asserts a clean exit (code 0).
+ */
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const MAIN = "src/runtime/main.ts";
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface ServerOptions {
+  /** Filesystem root (`--output`). Default: a new temporary directory (removed afterwards). */
+  output?: string;
+  /** Extra `OTLP2PARQUET_*` (or other) environment variables. */
+  env?: Record<string, string>;
+  /** `--log-level`. Default `info`. */
+  logLevel?: "error" | "warn" | "info" | "debug";
+  /** `--config FILE`. */
+  config?: string;
+  /** More command-line arguments after the ones above. */
+  args?: string[];
+}
+
+export interface Server {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly port: number;
+  /** The `--output` directory. */
+  readonly output: string;
+  /** The directory that holds `output` (a temporary directory owned by this server). */
+  readonly parent: string;
+  /** Everything the process wrote so far (stdout and stderr interleaved). */
+  log(): string;
+  /** SIGTERM, then waits; resolves with the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL if still running (no error when it has exited). */
+  kill(): Promise<void>;
+}
+
+/** Environment every e2e server gets: write-through, listening on loopback only. */
+export const BASE_ENV: Record<string, string> = {
+  OTLP2PARQUET_BATCH_ENABLED: "false",
+  OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
+  NO_COLOR: "1",
+};
+
+/** Parses the port from a start-up line such as `listening on http://127.0.0.1:4318`. */
+export function parsePort(line: string): number | null {
+  if (!/listen|start|serv/i.test(line)) return null;
+  const m = line.match(/(?:127\.0\.0\.1|0\.0\.0\.0|localhost|\[::1?\]|::1?):(\d{1,5})\b/) ??
+    line.match(/\bport["'=: ]+(\d{1,5})\b/i);
+  if (!m) return null;
+  const port = Number(m[1]);
+  return port > 0 && port < 65536 ? port : null;
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<Server> {
+  const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
+  const output = opts.output ?? `${parent}/out`;
+  await Deno.mkdir(output, { recursive: true });
+  const args = ["run", "-A", MAIN, "serve", "--port", "0", "--output", output];
+  args.push("--log-level", opts.logLevel ?? "info");
+  if (opts.config) args.push("--config", opts.config);
+  if (opts.args) args.push(...opts.args);
+  const env: Record<string, string> = {
+    ...BASE_ENV,
+    OTLP2PARQUET_BATCH_WAL_DIR: `${parent}/wal`,
+    ...opts.env,
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: REPO,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  let text = "";
+  let resolvePort!: (p: number) => void;
+  const portFound = new Promise<number>((r) => (resolvePort = r));
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    let pending = "";
+    for await (const chunk of stream) {
+      const s = dec.decode(chunk, { stream: true });
+      text += s;
+      pending += s;
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        const p = parsePort(line);
+        if (p !== null) resolvePort(p);
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited = false;
+  const status = child.status.then(async (s) => {
+    exited = true;
+    await pumps.catch(() => {});
+    return s;
+  });
+
+  const kill = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }
+    await status;
+  };
+  const cleanup = async () => {
+    await kill();
+    await Deno.remove(parent, { recursive: true }).catch(() => {});
+  };
+
+  try {
+    const port = await raceTimeout(
+      Promise.race([
+        portFound,
+        status.then((s) => {
+          throw new Error(`server exited with code ${s.code} before listening:\n${text}`);
+        }),
+      ]),
+      START_TIMEOUT_MS,
+      () => `server printed no listening port within ${START_TIMEOUT_MS} ms:\n${text}`,
+    );
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (exited) throw new Error(`server exited before /health answered:\n${text}`);
+      try {
+        const r = await fetch(`${url}/health`);
+        await r.body?.cancel();
+        if (r.status === 200) break;
+      } catch { /* not yet */ }
+      if (Date.now() > deadline) throw new Error(`/health never answered 200:\n${text}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let removed = false;
+    return {
+      url,
+      port,
+      output,
+      parent,
+      log: () => text,
+      async stop() {
+        if (!exited) child.kill("SIGTERM");
+        const s = await raceTimeout(
+          status,
+          STOP_TIMEOUT_MS,
+          () => `server did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${text}`,
+        );
+        return s.code;
+      },
+      async kill() {
+        await kill();
+        if (!removed) {
+          removed = true;
+          await Deno.remove(parent, { recursive: true }).catch(() => {});
+        }
+      },
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/**
+ * Runs `fn` against a fresh server, then stops it with SIGTERM and checks it exits with code 0.
+ * The process is killed and its temporary directory removed in any case.
+ */
+export async function withServer<T>(
+  opts: ServerOptions,
+  fn: (srv: Server) => Promise<T>,
+): Promise<T> {
+  const srv = await startServer(opts);
+  try {
+    const out = await fn(srv);
+    const code = await srv.stop();
+    if (code !== 0) {
+      throw new Error(`server exited with code ${code} after SIGTERM (expected 0):\n${srv.log()}`);
+    }
+    return out;
+  } finally {
+    await srv.kill();
+  }
+}
+
+function raceTimeout<T>(p: Promise<T>, ms: number, msg: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(msg())), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
