@@ -1,0 +1,60 @@
+/**
+ * The file API of the write-ahead log (../batch/wal.ts) over node:fs/promises, which Deno, Bun
+ * and Node all provide. Appends go through one file handle per segment; `sync()` is fsync.
+ */
+import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import type { WalFile, WalFs } from "../batch/wal.ts";
+
+export function createWalFs(): WalFs {
+  return {
+    async mkdir(dir) {
+      await mkdir(dir, { recursive: true });
+    },
+    async list(dir) {
+      return await readdir(dir);
+    },
+    async read(path) {
+      const b = await readFile(path);
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    },
+    async openAppend(path): Promise<WalFile> {
+      const fh = await open(path, "a");
+      return {
+        async write(data) {
+          let at = 0;
+          while (at < data.length) {
+            const { bytesWritten } = await fh.write(data, at, data.length - at);
+            if (bytesWritten <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
+            at += bytesWritten;
+          }
+        },
+        async sync() {
+          await fh.sync();
+        },
+        async close() {
+          await fh.close();
+        },
+      };
+    },
+    async remove(path) {
+      try {
+        await unlink(path);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT") throw e;
+      }
+    },
+    async syncDir(dir) {
+      // Makes a new segment's directory entry durable. Not every platform can open a
+      // directory (Windows cannot): there the file's own fsync is all we get.
+      let fh;
+      try {
+        fh = await open(dir, "r");
+        await fh.sync();
+      } catch {
+        // best effort
+      } finally {
+        await fh?.close().catch(() => {});
+      }
+    },
+  };
+}

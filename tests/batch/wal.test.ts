@@ -1,0 +1,165 @@
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
+import { crc32, hash64Hex } from "../../src/batch/checksum.ts";
+import {
+  decodePayload,
+  encodePayload,
+  frameRecord,
+  parseSegment,
+  segmentHeader,
+  segmentName,
+  segmentSeq,
+  Wal,
+  type WalRecord,
+} from "../../src/batch/wal.ts";
+import { CountingWalFs, tempDir } from "./helpers.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("crc32() matches the standard check value", () => {
+  strictEqual(crc32(enc.encode("123456789")), 0xcbf43926);
+  strictEqual(crc32(new Uint8Array(0)), 0);
+});
+
+Deno.test("hash64Hex() is 16 hex digits, stable, and separates its parts", () => {
+  const a = hash64Hex("ab", "c", 1);
+  strictEqual(a, hash64Hex("ab", "c", 1));
+  ok(/^[0-9a-f]{16}$/.test(a), a);
+  ok(a !== hash64Hex("a", "bc", 1));
+  ok(a !== hash64Hex("ab", "c", 2));
+});
+
+const RECORDS: WalRecord[] = [
+  { type: "data", signal: "metrics", format: "jsonl", receivedAtNs: 1_714_557_600_123_456_789n, body: enc.encode("{}") },
+  { type: "data", signal: "logs", format: "protobuf", receivedAtNs: 0n, body: new Uint8Array(0) },
+  { type: "seal", upTo: { seg: 7, idx: 4_000_000 }, id: "0123456789abcdef", table: "exponential_histogram", service: "chéckout/api", hour: 476_266 },
+  { type: "done", id: "fedcba9876543210" },
+  { type: "void", from: { seg: 3, idx: 12 } },
+];
+
+Deno.test("WAL records decode to what was encoded", () => {
+  for (const r of RECORDS) deepStrictEqual(decodePayload(encodePayload(r)), r);
+});
+
+Deno.test("segment names sort by sequence number and parse back", () => {
+  strictEqual(segmentName(42), "0000000042.wal");
+  strictEqual(segmentSeq("0000000042.wal"), 42);
+  strictEqual(segmentSeq("0000000042.wal.tmp"), null);
+  ok(segmentName(9) < segmentName(10));
+});
+
+function segment(records: WalRecord[]): Uint8Array {
+  const parts = [segmentHeader(new Uint8Array(8).fill(7)), ...records.map((r) => frameRecord(encodePayload(r)))];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+Deno.test("parseSegment() reads every record of a clean segment", () => {
+  const bytes = segment(RECORDS);
+  const s = parseSegment(bytes);
+  deepStrictEqual(s.records.map((r) => r.record), RECORDS);
+  deepStrictEqual(s.records.map((r) => r.idx), [0, 1, 2, 3, 4]);
+  strictEqual(s.tornBytes, 0);
+  strictEqual(s.validBytes, bytes.length);
+  deepStrictEqual(s.nonce, new Uint8Array(8).fill(7));
+});
+
+Deno.test("parseSegment() ignores a torn last record, wherever the cut falls", () => {
+  const full = segment(RECORDS);
+  const upToLast = segment(RECORDS.slice(0, 4)).length;
+  for (let cut = upToLast; cut < full.length; cut++) {
+    const s = parseSegment(full.subarray(0, cut));
+    strictEqual(s.records.length, 4, `cut at ${cut}`);
+    strictEqual(s.validBytes, upToLast);
+    strictEqual(s.tornBytes, cut - upToLast);
+  }
+});
+
+Deno.test("parseSegment() stops at a record whose CRC does not match", () => {
+  const bytes = segment(RECORDS).slice();
+  const third = segment(RECORDS.slice(0, 2)).length;
+  bytes[third + 8 + 3] ^= 0x40; // a payload byte of the third record
+  const s = parseSegment(bytes);
+  strictEqual(s.records.length, 2);
+  ok(s.tornBytes > 0);
+});
+
+Deno.test("parseSegment() treats a file without the header as empty", () => {
+  const s = parseSegment(enc.encode("not a wal segment at all"));
+  strictEqual(s.nonce, null);
+  strictEqual(s.records.length, 0);
+});
+
+Deno.test("Wal.append() shares one fsync among concurrent appends (group commit)", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const fs = new CountingWalFs();
+    const wal = new Wal(fs, dir, 1, { segmentBytes: 1 << 20 });
+    const order: number[] = [];
+    const positions = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        wal.append(encodePayload({ type: "done", id: i.toString(16).padStart(16, "0") }), () => order.push(i))),
+    );
+    // The first append syncs alone; the 199 queued behind it share the next fsync.
+    strictEqual(fs.syncs, 2);
+    deepStrictEqual(order, Array.from({ length: 200 }, (_, i) => i));
+    deepStrictEqual(positions.map((p) => p.idx), order);
+    // One at a time, each append gets its own fsync.
+    for (let i = 0; i < 3; i++) await wal.append(encodePayload({ type: "done", id: "0000000000000000" }));
+    strictEqual(fs.syncs, 5);
+    await wal.close();
+    const s = parseSegment(await fs.read(`${dir}/${segmentName(1)}`));
+    strictEqual(s.records.length, 203);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("Wal rolls to a new segment past segmentBytes and trim() deletes old ones", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const fs = new CountingWalFs();
+    const wal = new Wal(fs, dir, 5, { segmentBytes: 100 });
+    const body = new Uint8Array(80); // one record per segment
+    const a = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
+    const b = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
+    const c = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
+    deepStrictEqual([a, b, c], [{ seg: 5, idx: 0 }, { seg: 6, idx: 0 }, { seg: 7, idx: 0 }]);
+    strictEqual(wal.segments, 3);
+    strictEqual(await wal.trim(7), 2);
+    deepStrictEqual(await fs.list(dir), [segmentName(7)]);
+    // The segment being appended to is never deleted.
+    strictEqual(await wal.trim(100), 0);
+    await wal.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("Wal rejects a group whose fsync failed and voids it at the start of the next segment", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const fs = new CountingWalFs();
+    const wal = new Wal(fs, dir, 1, { segmentBytes: 1 << 20 });
+    await wal.append(encodePayload({ type: "done", id: "0000000000000001" }));
+    fs.failWrites = 1;
+    await rejects(wal.append(encodePayload({ type: "done", id: "0000000000000002" })), {
+      name: "WalError",
+      message: /Cannot write the write-ahead log .*0000000001\.wal.*ENOSPC/,
+    });
+    const p = await wal.append(encodePayload({ type: "done", id: "0000000000000003" }));
+    deepStrictEqual(p, { seg: 2, idx: 1 });
+    await wal.close();
+    const s2 = parseSegment(await fs.read(`${dir}/${segmentName(2)}`));
+    deepStrictEqual(s2.records.map((r) => r.record), [
+      { type: "void", from: { seg: 1, idx: 1 } },
+      { type: "done", id: "0000000000000003" },
+    ]);
+  } finally {
+    await cleanup();
+  }
+});
