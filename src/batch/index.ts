@@ -1,22 +1,35 @@
 /**
  * Builds the writer the app uses: write-through (every request stored before its answer) or,
- * with `batch.enabled`, the batching writer. Owned by the batching work; the server entry only
- * calls `createWriter`.
+ * with `batch.enabled`, the batching writer (./batcher.ts). Owned by the batching work; the
+ * server entry only calls `createWriter`.
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import type { Writer } from "./types.ts";
+import type { WalFs } from "./wal.ts";
+import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
+
+export type { WalFile, WalFs } from "./wal.ts";
+export { type BatchWriter, type BatchWriterDeps, createBatchWriter } from "./batcher.ts";
 
 export interface WriterDeps {
   config: Config;
   storage: StorageDriver;
   logger: Logger;
-  /** File access for the write-ahead log (server mode only; see ../runtime/). */
-  walFs?: unknown;
+  /**
+   * File access for the write-ahead log (server mode: ../runtime/wal-fs.ts). Required when
+   * batching with `batch.durability = "wal"`.
+   */
+  walFs?: WalFs;
 }
 
+/**
+ * The writer for `deps.config`: batching when `batch.enabled` (with a write-ahead log, this
+ * replays what an earlier run left before it resolves), write-through otherwise.
+ */
 export function createWriter(deps: WriterDeps): Promise<Writer> {
+  if (deps.config.batch.enabled) return createBatchWriter(deps);
   return Promise.resolve(createWriteThroughWriter(deps));
 }

@@ -14,6 +14,7 @@ export interface WriteRequest {
   /** The decompressed request body. */
   body: Uint8Array;
   receivedAtNs: bigint;
+  /** The rows by (table, service, hour); the writer takes ownership (it may append to them). */
   partitions: Partition[];
 }
 
@@ -28,6 +29,30 @@ export interface Writer {
   flush(): Promise<void>;
   /** Flushes and stops timers. */
   close(): Promise<void>;
+  /** Counters for the metrics endpoint (the batching writer has them). */
+  stats?(): WriterStats;
+}
+
+/** What a writer has done so far and holds now. */
+export interface WriterStats {
+  /** Parquet files stored, their rows and bytes. */
+  filesWritten: number;
+  rowsWritten: number;
+  bytesWritten: number;
+  /** Failed attempts to store a file (the data stays buffered and is retried). */
+  flushFailures: number;
+  /** Rows and approximate bytes held in memory (open buffers and files waiting to be stored). */
+  bufferedRows: number;
+  bufferedBytes: number;
+  /** Open buffers, and sealed files waiting to be stored. */
+  buffers: number;
+  pendingFiles: number;
+  /** Write-ahead log on disk (0 without one), and fsyncs of it so far. */
+  walBytes: number;
+  walSegments: number;
+  walSyncs: number;
+  /** Requests read back from the log at start. */
+  replayedRecords: number;
 }
 
 /** Buffers or log are full: the client should retry after `retryAfterSecs`. */

@@ -1,0 +1,733 @@
+/**
+ * The batching writer: rows go into buffers keyed by (table, service, hour), and a buffer is
+ * written as ONE Parquet file when it reaches `batch.max_rows`, `batch.max_bytes` or
+ * `batch.max_age_secs` (or on flush/shutdown). Few large files instead of one per request.
+ *
+ * Durability "wal": a request is logged (./wal.ts) and fsync'd with group commit before
+ * `write()` resolves; then its rows join the buffers. Exactly-once output across crashes:
+ *
+ * - Buffers are filled in log order, so a buffer always holds the rows of its key from every
+ *   data record in (previous seal, watermark]. Sealing a buffer appends a `seal` record naming
+ *   the key, that watermark and the file id, and the file is stored only once the seal record
+ *   is durable. After the file is stored a `done` record is logged.
+ * - Replay reads every segment twice: first the seal/done/void records, then the data records in
+ *   order, routing each key's rows to the seal that covers them. A done seal's rows are skipped,
+ *   an unfinished seal is stored again under the same id (the same key, the same rows: an
+ *   overwrite, never a duplicate), rows after the last seal form new files.
+ * - Segments are deleted oldest first, and only below the oldest segment any unstored row lives
+ *   in. So whenever a row is still on disk, the seal and done records about it are too.
+ *
+ * Durability "memory": rows are acknowledged once buffered (lost if the process dies).
+ *
+ * Memory and log are bounded: past `batch.max_buffered_bytes` or `batch.max_wal_bytes`,
+ * `write()` rejects with `BackpressureError` (429 while storage is healthy, 503 while it is
+ * failing or the log is full) before logging anything.
+ */
+import { convertRequest } from "../core/convert.ts";
+import type { DecodeOptions, Format } from "../core/decode/types.ts";
+import { encodeParquet } from "../core/parquet.ts";
+import { objectKey, type Partition } from "../core/partition.ts";
+import type { Column } from "../core/columns.ts";
+import type { Signal, TableBuilder, TableName } from "../core/tables.ts";
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { StorageError, type StorageDriver } from "../storage/types.ts";
+import { hash64Hex } from "./checksum.ts";
+import { BackpressureError, type Writer, type WriteRequest, type WriterStats } from "./types.ts";
+import {
+  comparePos,
+  DEFAULT_SEGMENT_BYTES,
+  encodePayload,
+  parseSegment,
+  type Pos,
+  Wal,
+  type WalFs,
+} from "./wal.ts";
+
+export type FlushReason = "rows" | "bytes" | "age" | "memory" | "flush" | "shutdown" | "replay";
+
+export type ConvertFn = (
+  signal: Signal,
+  body: Uint8Array,
+  format: Format,
+  opts: DecodeOptions,
+) => { partitions: Partition[] };
+
+export interface BatchWriterDeps {
+  config: Config;
+  storage: StorageDriver;
+  logger: Logger;
+  /** File access for the log; required with `batch.durability = "wal"`. */
+  walFs?: WalFs;
+  /** Request body → partitions, for replay. Default `convertRequest`. */
+  convert?: ConvertFn;
+  /** Milliseconds clock. Default `Date.now`. */
+  now?: () => number;
+  /** Log segment size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** Backoff after a failed store: base doubles per consecutive failure up to max. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Interval of the age check. Default 1 s (less for sub-second `max_age_secs`). */
+  tickMs?: number;
+}
+
+/** The batching writer, plus `abort()`: stop at once as a crash would (tests, a second signal). */
+export interface BatchWriter extends Writer {
+  stats(): WriterStats;
+  abort(): Promise<void>;
+}
+
+interface Buffer {
+  key: string;
+  table: TableName;
+  service: string;
+  hour: number;
+  rows: TableBuilder;
+  bytes: number;
+  minTimeNs: bigint;
+  /** First data record the rows came from (null without a log). */
+  firstPos: Pos | null;
+  firstAt: number;
+}
+
+interface PendingFile {
+  key: string;
+  table: TableName;
+  service: string;
+  hour: number;
+  id: string;
+  rows: TableBuilder | null;
+  data: Uint8Array | null;
+  rowCount: number;
+  /** Bytes this file accounts for in `bufferedBytes` (rows, then encoded bytes). */
+  bytes: number;
+  minTimeNs: bigint;
+  /** Oldest log segment holding its rows (0 without a log). */
+  minSeg: number;
+  /** Watermark its seal record names. */
+  upTo: Pos | null;
+  /** The seal record: logged, being logged, or still to be logged. */
+  seal: "ok" | Promise<unknown> | null;
+  reason: FlushReason;
+  firstAt: number;
+}
+
+interface SealInfo {
+  upTo: Pos;
+  id: string;
+}
+
+interface ReplayState {
+  seals: Map<string, SealInfo[]>;
+  next: Map<string, number>;
+  done: Set<string>;
+}
+
+interface DrainWaiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  failFast: boolean;
+}
+
+const bufferKey = (table: TableName, service: string, hour: number) =>
+  `${table}\u0000${service}\u0000${hour}`;
+
+function appendRows(dst: TableBuilder, src: TableBuilder): void {
+  const s = src.cols as unknown as Record<string, Column>;
+  for (const [k, c] of Object.entries(dst.cols as unknown as Record<string, Column>)) {
+    c.appendFrom(s[k]);
+  }
+}
+
+function randomId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Creates the batching writer; with a log, replays what an earlier run left before resolving. */
+export async function createBatchWriter(deps: BatchWriterDeps): Promise<BatchWriter> {
+  const w = new Batcher(deps);
+  await w.start();
+  return w;
+}
+
+class Batcher implements BatchWriter {
+  private readonly cfg: Config["batch"];
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly convert: ConvertFn;
+  private wal: Wal | null = null;
+  private readonly open = new Map<string, Buffer>();
+  private queue: PendingFile[] = [];
+  /** Oldest segments of files stored whose done record could not be logged (kept till restart). */
+  private readonly pinned: number[] = [];
+  private watermark: Pos | null = null;
+  private replay: ReplayState | null = null;
+  private openBytes = 0;
+  private bufferedBytes = 0;
+  private bufferedRows = 0;
+  private pendingBytes = 0;
+  private failures = 0;
+  private lastError: unknown = null;
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  private sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private drainWaiters: DrainWaiter[] = [];
+  private stopped = false;
+  private aborted = false;
+  private closing: Promise<void> | null = null;
+  private counters = {
+    filesWritten: 0,
+    rowsWritten: 0,
+    bytesWritten: 0,
+    flushFailures: 0,
+    replayedRecords: 0,
+  };
+
+  constructor(private readonly deps: BatchWriterDeps) {
+    this.cfg = deps.config.batch;
+    this.log = deps.logger;
+    this.now = deps.now ?? Date.now;
+    this.convert = deps.convert ?? convertRequest;
+  }
+
+  async start(): Promise<void> {
+    const c = this.cfg;
+    for (const k of ["max_rows", "max_bytes", "max_age_secs", "max_buffered_bytes", "max_wal_bytes"] as const) {
+      if (!(c[k] > 0)) throw new RangeError(`Invalid batch.${k}: ${JSON.stringify(c[k])} (must be > 0)`);
+    }
+    if (c.durability === "wal") {
+      if (!this.deps.walFs) {
+        throw new TypeError(
+          'Cannot use batch.durability = "wal" here: this platform has no file access for the write-ahead log (use "memory")',
+        );
+      }
+      await this.replayLog(this.deps.walFs);
+    }
+    const tick = this.deps.tickMs ?? Math.min(1000, Math.max(10, (c.max_age_secs * 1000) / 4));
+    this.timer = setInterval(() => this.tick(), tick);
+    // The age check must not keep a process alive (Node, Bun); Deno's server keeps running anyway
+    // and close() clears it.
+    (this.timer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  // ---- write path ----
+
+  async write(req: WriteRequest): Promise<void> {
+    if (this.stopped) {
+      throw new BackpressureError("Cannot accept records: the writer is shutting down", 5, 503);
+    }
+    const parts = req.partitions.filter((p) => p.rows.length > 0);
+    if (parts.length === 0) return;
+    let size = 0;
+    for (const p of parts) size += p.rows.byteSize();
+    this.admit(size);
+    if (!this.wal) {
+      this.apply(parts, null);
+      return;
+    }
+    this.pendingBytes += size;
+    const payload = encodePayload({
+      type: "data",
+      signal: req.signal,
+      format: req.format,
+      receivedAtNs: req.receivedAtNs,
+      body: req.body,
+    });
+    let applied = false;
+    try {
+      await this.wal.append(payload, (pos) => {
+        this.pendingBytes -= size;
+        applied = true;
+        this.apply(parts, pos);
+      });
+    } catch (e) {
+      if (!applied) this.pendingBytes -= size;
+      this.log.error("write-ahead log append failed", { error: message(e) });
+      throw new BackpressureError(`Cannot log the records durably: ${message(e)}`, 5, 503);
+    }
+  }
+
+  /** Throws `BackpressureError` when `size` more bytes would pass a bound. */
+  private admit(size: number): void {
+    const failing = this.failures > 0;
+    if (this.wal && this.wal.bytes >= this.cfg.max_wal_bytes) {
+      throw new BackpressureError(
+        `Cannot accept records: the write-ahead log holds ${this.wal.bytes} bytes (batch.max_wal_bytes = ${this.cfg.max_wal_bytes})${
+          failing ? `; storage is failing: ${message(this.lastError)}` : ""
+        }`,
+        this.retryAfterSecs(),
+        503,
+      );
+    }
+    const held = this.bufferedBytes + this.pendingBytes;
+    if (held > 0 && held + size > this.cfg.max_buffered_bytes) {
+      if (failing) {
+        throw new BackpressureError(
+          `Cannot accept records: buffers are full (${held} bytes, batch.max_buffered_bytes = ${this.cfg.max_buffered_bytes}) and storage is failing: ${
+            message(this.lastError)
+          }`,
+          this.retryAfterSecs(),
+          503,
+        );
+      }
+      throw new BackpressureError(
+        `Cannot accept records: buffers are full (${held} bytes, batch.max_buffered_bytes = ${this.cfg.max_buffered_bytes})`,
+        1,
+        429,
+      );
+    }
+  }
+
+  private retryAfterSecs(): number {
+    return Math.min(30, Math.max(1, Math.ceil(this.backoffMs(this.failures) / 1000)));
+  }
+
+  /** Adds rows (in log order) to their buffers; seals buffers that reached a threshold. */
+  private apply(parts: Partition[], pos: Pos | null): void {
+    if (pos) this.watermark = pos;
+    for (const p of parts) {
+      const key = bufferKey(p.table, p.service, p.hour);
+      let covered = false;
+      if (this.replay && pos) {
+        const route = this.routeReplay(key, pos);
+        if (route === "skip") continue;
+        covered = route === "covered";
+      }
+      const size = p.rows.byteSize();
+      let b = this.open.get(key);
+      if (!b) {
+        b = {
+          key,
+          table: p.table,
+          service: p.service,
+          hour: p.hour,
+          rows: p.rows,
+          bytes: size,
+          minTimeNs: p.minTimeNs,
+          firstPos: pos,
+          firstAt: this.now(),
+        };
+        this.open.set(key, b);
+      } else {
+        appendRows(b.rows, p.rows);
+        b.bytes += size;
+        if (p.minTimeNs < b.minTimeNs) b.minTimeNs = p.minTimeNs;
+      }
+      this.openBytes += size;
+      this.bufferedBytes += size;
+      this.bufferedRows += p.rows.length;
+      if (covered) continue; // its boundary is the logged seal, not a threshold
+      if (b.rows.length >= this.cfg.max_rows) this.seal(b, "rows");
+      else if (b.bytes >= this.cfg.max_bytes) this.seal(b, "bytes");
+    }
+    // Many small buffers can fill memory before any reaches its own threshold.
+    while (this.openBytes > this.cfg.max_buffered_bytes / 2 && this.open.size > 0 && !this.replay) {
+      let big: Buffer | undefined;
+      for (const b of this.open.values()) if (!big || b.bytes > big.bytes) big = b;
+      this.seal(big!, "memory");
+    }
+  }
+
+  /** Turns an open buffer into a file to store; with a log, logs its seal record first. */
+  private seal(b: Buffer, reason: FlushReason, known?: SealInfo): void {
+    this.open.delete(b.key);
+    this.openBytes -= b.bytes;
+    const id = known?.id ??
+      (this.wal && b.firstPos
+        ? hash64Hex(b.key, this.wal.nonceOf(b.firstPos.seg), b.firstPos.seg, b.firstPos.idx)
+        : randomId());
+    const f: PendingFile = {
+      key: b.key,
+      table: b.table,
+      service: b.service,
+      hour: b.hour,
+      id,
+      rows: b.rows,
+      data: null,
+      rowCount: b.rows.length,
+      bytes: b.bytes,
+      minTimeNs: b.minTimeNs,
+      minSeg: b.firstPos?.seg ?? 0,
+      upTo: known?.upTo ?? this.watermark,
+      seal: known || !this.wal ? "ok" : null,
+      reason,
+      firstAt: b.firstAt,
+    };
+    if (f.seal === null) this.logSeal(f);
+    this.queue.push(f);
+    this.kick();
+  }
+
+  private logSeal(f: PendingFile): void {
+    const p = this.wal!.append(
+      encodePayload({
+        type: "seal",
+        upTo: f.upTo!,
+        id: f.id,
+        table: f.table,
+        service: f.service,
+        hour: f.hour,
+      }),
+    ).then(() => {
+      f.seal = "ok";
+    }, (e) => {
+      f.seal = null;
+      throw e;
+    });
+    p.catch(() => {}); // awaited by the flush loop
+    f.seal = p;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const limit = this.cfg.max_age_secs * 1000;
+    const now = this.now();
+    for (const b of [...this.open.values()]) {
+      if (now - b.firstAt >= limit) this.seal(b, "age");
+    }
+  }
+
+  // ---- flushing ----
+
+  private kick(): void {
+    if (!this.running && !this.aborted) this.loop = this.runFlushes();
+  }
+
+  private backoffMs(failures: number): number {
+    if (failures <= 0) return 0;
+    const base = this.deps.retryBaseMs ?? 500;
+    const max = this.deps.retryMaxMs ?? 30_000;
+    return Math.min(max, base * 2 ** Math.min(failures - 1, 30));
+  }
+
+  private async runFlushes(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.aborted) {
+        const f = this.queue[0];
+        try {
+          await this.store(f);
+        } catch (e) {
+          if (this.aborted) break;
+          this.failures++;
+          this.counters.flushFailures++;
+          this.lastError = e;
+          const delay = this.backoffMs(this.failures);
+          const fields = {
+            key: objectKey(f.table, f.service, f.minTimeNs, f.id),
+            rows: f.rowCount,
+            attempt: this.failures,
+            retry_in_ms: delay,
+            error: message(e),
+          };
+          if (e instanceof StorageError || e instanceof Error && e.name === "WalError") {
+            this.log.warn("cannot store file, keeping it buffered", fields);
+          } else {
+            this.log.error("cannot write file, keeping it buffered", fields);
+          }
+          // Others go first next time; nothing is dropped.
+          if (this.queue[0] === f) this.queue.push(this.queue.shift()!);
+          for (const w of this.drainWaiters.filter((w) => w.failFast)) w.reject(e);
+          this.drainWaiters = this.drainWaiters.filter((w) => !w.failFast);
+          await this.sleep(delay);
+          continue;
+        }
+        if (this.aborted) break;
+        this.failures = 0;
+        this.queue.shift();
+        await this.afterStored(f);
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.queue.length === 0) {
+      const ws = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of ws) w.resolve();
+    }
+  }
+
+  private async store(f: PendingFile): Promise<void> {
+    if (f.seal === null) this.logSeal(f);
+    if (f.seal !== "ok") await f.seal;
+    if (!f.data) {
+      const opts = this.deps.config;
+      f.data = encodeParquet(f.rows!, {
+        codec: opts.parquet.compression,
+        rowGroupSize: opts.parquet.row_group_size,
+        profile: opts.schema.profile,
+      });
+      f.rows = null;
+      this.bufferedBytes += f.data.length - f.bytes;
+      f.bytes = f.data.length;
+    }
+    if (this.aborted) throw new Error("aborted");
+    await this.deps.storage.put(objectKey(f.table, f.service, f.minTimeNs, f.id), f.data);
+  }
+
+  private async afterStored(f: PendingFile): Promise<void> {
+    const key = objectKey(f.table, f.service, f.minTimeNs, f.id);
+    this.counters.filesWritten++;
+    this.counters.rowsWritten += f.rowCount;
+    this.counters.bytesWritten += f.data!.length;
+    this.bufferedBytes -= f.bytes;
+    this.bufferedRows -= f.rowCount;
+    this.log.info("file stored", {
+      key,
+      rows: f.rowCount,
+      bytes: f.data!.length,
+      age_ms: this.now() - f.firstAt,
+      reason: f.reason,
+    });
+    f.data = null;
+    if (!this.wal) return;
+    try {
+      await this.wal.append(encodePayload({ type: "done", id: f.id }));
+    } catch (e) {
+      // Without a durable done record, replay would store this file again: the same key and
+      // rows, so harmless, as long as its segments stay. Keep them until restart.
+      this.pinned.push(f.minSeg);
+      this.log.error("cannot log a stored file as done; its log segments stay until restart", {
+        key,
+        error: message(e),
+      });
+    }
+    await this.trim();
+  }
+
+  /** Deletes the log segments no unstored row lives in. */
+  private async trim(): Promise<void> {
+    if (!this.wal || this.replay || this.aborted) return;
+    let low = this.wal.currentSeq;
+    for (const b of this.open.values()) if (b.firstPos) low = Math.min(low, b.firstPos.seg);
+    for (const f of this.queue) low = Math.min(low, f.minSeg);
+    for (const s of this.pinned) low = Math.min(low, s);
+    try {
+      await this.wal.trim(low);
+    } catch (e) {
+      this.log.warn("cannot delete a write-ahead log segment", { error: message(e) });
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.wake = () => {
+        clearTimeout(this.sleepTimer);
+        this.wake = undefined;
+        resolve();
+      };
+      this.sleepTimer = setTimeout(() => this.wake?.(), ms);
+    });
+  }
+
+  /** Resolves once no file waits to be stored; with `failFast`, rejects at the next failure. */
+  private drained(failFast: boolean): Promise<void> {
+    if (this.queue.length === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.drainWaiters.push({ resolve, reject, failFast });
+      this.kick();
+    });
+  }
+
+  async flush(): Promise<void> {
+    if (this.wal) await this.wal.settle();
+    for (const b of [...this.open.values()]) this.seal(b, "flush");
+    await this.drained(true);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    if (this.wal) await this.wal.settle();
+    for (const b of [...this.open.values()]) this.seal(b, "shutdown");
+    const limitMs = this.deps.config.server.shutdown_timeout_secs * 1000;
+    let timeout: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([
+      this.drained(false).then(() => true),
+      new Promise<boolean>((r) => (timeout = setTimeout(() => r(false), limitMs))),
+    ]);
+    clearTimeout(timeout);
+    if (!done) {
+      const rows = this.queue.reduce((n, f) => n + f.rowCount, 0);
+      this.aborted = true;
+      this.wake?.();
+      this.log.error(
+        this.wal
+          ? "shutdown timed out; unstored rows stay in the write-ahead log for the next start"
+          : "shutdown timed out; unstored rows are lost (batch.durability = \"memory\")",
+        { files: this.queue.length, rows, timeout_secs: this.deps.config.server.shutdown_timeout_secs },
+      );
+      for (const w of this.drainWaiters) w.reject(new Error("writer closed"));
+      this.drainWaiters = [];
+    }
+    if (done) await this.loop.catch(() => {});
+    if (this.wal) {
+      await this.wal.close();
+      // Everything logged is stored (and marked done): the log is empty.
+      if (done && this.pinned.length === 0) await this.wal.removeAll();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.stopped = true;
+    this.aborted = true;
+    clearInterval(this.timer);
+    this.wake?.();
+    for (const w of this.drainWaiters) w.reject(new Error("writer aborted"));
+    this.drainWaiters = [];
+    this.open.clear();
+    this.queue = [];
+    // The flush loop stops at its next step; a store in progress is not waited for (it may hang).
+    await this.wal?.abandon();
+  }
+
+  stats(): WriterStats {
+    return {
+      ...this.counters,
+      bufferedRows: this.bufferedRows,
+      bufferedBytes: this.bufferedBytes + this.pendingBytes,
+      buffers: this.open.size,
+      pendingFiles: this.queue.length,
+      walBytes: this.wal?.bytes ?? 0,
+      walSegments: this.wal?.segments ?? 0,
+      walSyncs: this.wal?.syncs ?? 0,
+    };
+  }
+
+  // ---- replay ----
+
+  /** Replays the log left by an earlier run: rebuilds its buffers and files, then seals them. */
+  private async replayLog(fs: WalFs): Promise<void> {
+    const dir = this.cfg.wal_dir.replace(/\/+$/, "") || ".";
+    const seqs = await Wal.scanDir(fs, dir);
+    const wal = new Wal(fs, dir, (seqs.at(-1) ?? 0) + 1, {
+      segmentBytes: this.deps.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+    });
+    this.wal = wal;
+    if (seqs.length === 0) return;
+
+    // Pass 1: seal, done and void records; which segments hold data.
+    const state: ReplayState = { seals: new Map(), next: new Map(), done: new Set() };
+    const voids = new Map<number, number>();
+    const withData: number[] = [];
+    let torn = 0;
+    for (const seq of seqs) {
+      const bytes = await fs.read(wal.path(seq));
+      const seg = parseSegment(bytes);
+      wal.adopt(seq, bytes.length, seg.nonce);
+      if (seg.tornBytes > 0) {
+        torn++;
+        this.log.warn("write-ahead log segment has a torn tail; ignoring it", {
+          segment: wal.path(seq),
+          valid_bytes: seg.validBytes,
+          ignored_bytes: seg.tornBytes,
+        });
+      }
+      let data = false;
+      for (const { record: r } of seg.records) {
+        if (r.type === "data") data = true;
+        else if (r.type === "done") state.done.add(r.id);
+        else if (r.type === "void") {
+          voids.set(r.from.seg, Math.min(voids.get(r.from.seg) ?? Infinity, r.from.idx));
+        } else if (r.type === "seal") {
+          const k = bufferKey(r.table, r.service, r.hour);
+          const list = state.seals.get(k) ?? [];
+          if (!list.some((s) => s.id === r.id)) list.push({ upTo: r.upTo, id: r.id });
+          state.seals.set(k, list);
+        }
+      }
+      if (data) withData.push(seq);
+    }
+    for (const list of state.seals.values()) list.sort((a, b) => comparePos(a.upTo, b.upTo));
+
+    // Pass 2: data records in log order, into buffers exactly as they were filled live.
+    this.replay = state;
+    let records = 0;
+    try {
+      for (const seq of withData) {
+        const seg = parseSegment(await fs.read(wal.path(seq)));
+        const voidFrom = voids.get(seq) ?? Infinity;
+        for (const { idx, record: r } of seg.records) {
+          if (r.type !== "data" || idx >= voidFrom) continue;
+          const pos = { seg: seq, idx };
+          let parts: Partition[];
+          try {
+            parts = this.convert(r.signal, r.body, r.format, { receivedAtNs: r.receivedAtNs })
+              .partitions;
+          } catch (e) {
+            this.log.error("cannot decode a logged request during replay; skipping it", {
+              segment: wal.path(seq),
+              record: idx,
+              error: message(e),
+            });
+            continue;
+          }
+          this.apply(parts.filter((p) => p.rows.length > 0), pos);
+          records++;
+          // Bound memory while a long log is replayed: let stored files release it.
+          if (this.bufferedBytes > this.cfg.max_buffered_bytes && this.queue.length > 0) {
+            await this.drained(false);
+          }
+        }
+      }
+      // Seals whose last rows were at the end of the log, then what came after the last seal.
+      for (const [key, list] of state.seals) {
+        for (let i = state.next.get(key) ?? 0; i < list.length; i++) this.finishSeal(key, list[i]);
+        state.next.set(key, list.length);
+      }
+    } finally {
+      this.replay = null;
+    }
+    for (const b of [...this.open.values()]) this.seal(b, "replay");
+    this.counters.replayedRecords = records;
+    this.log.info("write-ahead log replayed", {
+      segments: seqs.length,
+      records,
+      files: this.queue.length,
+      rows: this.bufferedRows,
+      torn_segments: torn,
+    });
+    await this.trim();
+  }
+
+  /**
+   * Where the rows of `key` from record `pos` go during replay: into a file whose seal is
+   * logged but which was not stored ("covered"), nowhere because that file is stored ("skip"),
+   * or into a new buffer ("tail").
+   */
+  private routeReplay(key: string, pos: Pos): "covered" | "skip" | "tail" {
+    const st = this.replay!;
+    const list = st.seals.get(key);
+    if (!list) return "tail";
+    let i = st.next.get(key) ?? 0;
+    while (i < list.length && comparePos(list[i].upTo, pos) < 0) this.finishSeal(key, list[i++]);
+    st.next.set(key, i);
+    if (i >= list.length) return "tail";
+    return st.done.has(list[i].id) ? "skip" : "covered";
+  }
+
+  /** The rows of a logged seal are all in: it becomes a file again, under the same id. */
+  private finishSeal(key: string, s: SealInfo): void {
+    if (this.replay!.done.has(s.id)) return;
+    const b = this.open.get(key);
+    if (!b) {
+      this.log.warn("write-ahead log names a file whose rows are gone; skipping it", { id: s.id });
+      return;
+    }
+    this.seal(b, "replay", s);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Helpers for the batching writer tests: a Map-backed storage driver that can fail or crash on
+ * demand, a WAL file API that counts fsyncs, request fixtures, and a Parquet reader.
+ *
+ * Request fixtures use a tiny JSON body, `{"service":…, "timeNs":…, "ids":[…]}`, turned into
+ * log rows (Body = id) by `convertFixture`: deterministic like `convertRequest`, and independent
+ * of the OTLP decoders. The same body always gives the same rows, which is what replay relies on.
+ */
+import * as arrow from "apache-arrow";
+import * as pw from "parquet-wasm/esm";
+import { parquetMetadata } from "hyparquet";
+import { BoolCol, I64Col, ListCol, MapCol, NumCol, Utf8Col, type Column } from "../../src/core/columns.ts";
+import { initParquet } from "../../src/core/parquet.ts";
+import { partition } from "../../src/core/partition.ts";
+import { newTable } from "../../src/core/tables.ts";
+import { defaultConfig, type Config } from "../../src/config/types.ts";
+import type { WriteRequest } from "../../src/batch/types.ts";
+import type { WalFile, WalFs } from "../../src/batch/wal.ts";
+import { createWalFs } from "../../src/runtime/wal-fs.ts";
+import { StorageError, type StorageDriver } from "../../src/storage/types.ts";
+import type { Fields, Logger } from "../../src/log.ts";
+import type { ConvertFn } from "../../src/batch/batcher.ts";
+
+initParquet(
+  Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),
+);
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** 2024-05-01T10:00:00Z in ns. */
+export const T0 = 1_714_557_600_000_000_000n;
+export const HOUR_NS = 3_600_000_000_000n;
+
+interface FixtureBody {
+  service: string;
+  timeNs: string;
+  ids: string[];
+}
+
+/** Log rows from a fixture body, split by (service, hour) like the real pipeline. */
+export const convertFixture: ConvertFn = (_signal, body) => {
+  const f = JSON.parse(dec.decode(body)) as FixtureBody;
+  const b = newTable("logs");
+  const t = BigInt(f.timeNs);
+  for (const id of f.ids) {
+    for (const [name, c] of Object.entries(b.cols as unknown as Record<string, Column>)) {
+      if (name === "Timestamp" || name === "ObservedTimestamp") (c as I64Col).appendBigInt(t);
+      else if (name === "ServiceName") (c as Utf8Col).appendString(f.service);
+      else if (name === "Body") (c as Utf8Col).appendString(id);
+      else appendDefault(c);
+    }
+  }
+  return { partitions: partition(b) };
+};
+
+function appendDefault(c: Column): void {
+  if (c instanceof Utf8Col) c.appendEmpty();
+  else if (c instanceof NumCol) c.append(0);
+  else if (c instanceof I64Col) c.append(0, 0);
+  else if (c instanceof MapCol) c.appendEmptyRow();
+  else if (c instanceof BoolCol) c.append(false);
+  else if (c instanceof ListCol) c.endRow();
+  else throw new TypeError(`unknown column kind ${c.constructor.name}`);
+}
+
+/** A logs WriteRequest carrying `ids` for `service` at `timeNs`, decoded like the HTTP layer would. */
+export function request(service: string, ids: string[], timeNs = T0): WriteRequest {
+  const body = enc.encode(JSON.stringify({ service, timeNs: String(timeNs), ids }));
+  const receivedAtNs = 1n;
+  return {
+    signal: "logs",
+    format: "json",
+    body,
+    receivedAtNs,
+    partitions: convertFixture("logs", body, "json", { receivedAtNs }).partitions,
+  };
+}
+
+/** Ids `${prefix}-0` … `${prefix}-(n-1)`. */
+export function ids(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+}
+
+/** Server-mode config with batching on and overrides for `batch`. */
+export function config(batch: Partial<Config["batch"]> = {}, more: (c: Config) => void = () => {}): Config {
+  const c = defaultConfig("server");
+  c.batch = { ...c.batch, enabled: true, ...batch };
+  c.server.shutdown_timeout_secs = 5;
+  more(c);
+  return c;
+}
+
+/** In-memory object store with switches: fail every put, or run a hook around puts. */
+export class TestStorage implements StorageDriver {
+  readonly name = "test";
+  readonly objects = new Map<string, Uint8Array>();
+  puts = 0;
+  failing = false;
+  /** Runs after a successful put (e.g. to simulate a crash right after it). */
+  afterPut?: (key: string) => void | Promise<void>;
+  /** Runs before a put; may hang or throw. */
+  beforePut?: (key: string) => void | Promise<void>;
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    await this.beforePut?.(key);
+    if (this.failing) {
+      throw new StorageError(`Cannot put ${JSON.stringify(key)} (test): connection refused`, true);
+    }
+    this.objects.set(key, data.slice());
+    this.puts++;
+    await this.afterPut?.(key);
+  }
+  get(key: string): Promise<Uint8Array | null> {
+    return Promise.resolve(this.objects.get(key) ?? null);
+  }
+  list(prefix: string): Promise<string[]> {
+    return Promise.resolve([...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort());
+  }
+  delete(key: string): Promise<void> {
+    this.objects.delete(key);
+    return Promise.resolve();
+  }
+  check(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Every stored row's Body (the fixture id), over all files. */
+  bodies(): string[] {
+    const out: string[] = [];
+    for (const data of this.objects.values()) out.push(...readBodies(data));
+    return out;
+  }
+}
+
+/** Rows of a Parquet file: its `Body` column values, read back with parquet-wasm + Arrow. */
+export function readBodies(parquet: Uint8Array): string[] {
+  const t = arrow.tableFromIPC(pw.readParquet(parquet).intoIPCStream());
+  const col = t.getChild("Body")!;
+  const out: string[] = [];
+  for (let i = 0; i < t.numRows; i++) out.push(String(col.get(i)));
+  return out;
+}
+
+/** Row counts of a Parquet file's row groups (hyparquet reads the footer). */
+export function rowGroups(parquet: Uint8Array): number[] {
+  const ab = parquet.buffer.slice(parquet.byteOffset, parquet.byteOffset + parquet.byteLength);
+  return parquetMetadata(ab as ArrayBuffer).row_groups.map((g) => Number(g.num_rows));
+}
+
+/** The real node:fs WAL API, counting fsyncs and optionally failing writes. */
+export class CountingWalFs implements WalFs {
+  syncs = 0;
+  writes = 0;
+  /** When set, the next `write` throws this many times. */
+  failWrites = 0;
+  private readonly inner = createWalFs();
+  mkdir(dir: string) {
+    return this.inner.mkdir(dir);
+  }
+  list(dir: string) {
+    return this.inner.list(dir);
+  }
+  read(path: string) {
+    return this.inner.read(path);
+  }
+  remove(path: string) {
+    return this.inner.remove(path);
+  }
+  syncDir(dir: string) {
+    return this.inner.syncDir!(dir);
+  }
+  async openAppend(path: string): Promise<WalFile> {
+    const f = await this.inner.openAppend(path);
+    return {
+      write: async (data) => {
+        this.writes++;
+        if (this.failWrites > 0) {
+          this.failWrites--;
+          // A torn write: half of the bytes reach the file, then the error.
+          await f.write(data.subarray(0, data.length >> 1));
+          throw new Error("ENOSPC: no space left on device (test)");
+        }
+        await f.write(data);
+      },
+      sync: async () => {
+        this.syncs++;
+        await f.sync();
+      },
+      close: () => f.close(),
+    };
+  }
+}
+
+/** A logger that keeps lines for assertions. */
+export class MemoryLogger implements Logger {
+  readonly lines: { level: string; msg: string; fields?: Fields }[] = [];
+  readonly debugEnabled = false;
+  debug(msg: string, fields?: Fields) {
+    this.lines.push({ level: "debug", msg, fields });
+  }
+  info(msg: string, fields?: Fields) {
+    this.lines.push({ level: "info", msg, fields });
+  }
+  warn(msg: string, fields?: Fields) {
+    this.lines.push({ level: "warn", msg, fields });
+  }
+  error(msg: string, fields?: Fields) {
+    this.lines.push({ level: "error", msg, fields });
+  }
+  stored(): Fields[] {
+    return this.lines.filter((l) => l.msg === "file stored").map((l) => l.fields!);
+  }
+}
+
+/** A temporary WAL directory, removed by the returned cleanup. */
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-wal-" });
+  return { dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
+}
+
+export async function walFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".wal")) out.push(e.name);
+  return out.sort();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Waits until `cond()` holds, polling; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 5000, what = "condition"): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
