@@ -32,10 +32,13 @@ export function sqlStr(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** `read_parquet(...)` over one file or a list of files. */
+/**
+ * `read_parquet(...)` over one file or a list of files, without the hive partition columns
+ * (`year=…/month=…` in our keys) DuckDB would otherwise add.
+ */
 export function readParquet(files: string | string[]): string {
   const list = Array.isArray(files) ? files : [files];
-  return `read_parquet([${list.map(sqlStr).join(", ")}])`;
+  return `read_parquet([${list.map(sqlStr).join(", ")}], hive_partitioning = false)`;
 }
 
 /** Column names and DuckDB types of the files, in order. */

@@ -8,7 +8,8 @@
  *
  * Each `send*` builds a provider with the given resource, runs `fn`, force-flushes once and
  * shuts down; it throws unless every export the SDK made succeeded (the exporter's own result,
- * which is FAILED for any non-2xx answer). It returns the number of exports made.
+ * which is FAILED for any non-2xx answer). It returns the number of exports and what the SDK
+ * exported (its own records, spans, metrics: the oracle for values read back).
  */
 import {
   type Context,
@@ -19,6 +20,10 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { Logger } from "@opentelemetry/api-logs";
+export { SeverityNumber } from "@opentelemetry/api-logs";
+export { SpanKind, SpanStatusCode, ValueType } from "@opentelemetry/api";
+export { AggregationType } from "@opentelemetry/sdk-metrics";
+export { TraceState } from "@opentelemetry/core";
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
@@ -88,15 +93,17 @@ function resourceOf(o: ClientOptions) {
 }
 
 /** Records every export result and stops sending once `closed` (so shutdown sends nothing more). */
-class Recorder {
+class Recorder<T> {
   results: ExportResult[] = [];
+  /** What the SDK handed to the exporter, one entry per export. */
+  sent: T[] = [];
   closed = false;
   #pending = new Set<Promise<void>>();
   /** Waits for exports still in flight (SimpleLogRecordProcessor.forceFlush does not). */
   async settle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
-  wrap<T>(inner: {
+  wrap(inner: {
     export(items: T, cb: (r: ExportResult) => void): void;
     shutdown(): Promise<void>;
     forceFlush?(): Promise<void>;
@@ -104,6 +111,7 @@ class Recorder {
     return {
       export: (items: T, cb: (r: ExportResult) => void) => {
         if (this.closed) return cb({ code: ExportResultCode.SUCCESS });
+        this.sent.push(items);
         let done!: () => void;
         const p = new Promise<void>((r) => (done = r));
         this.#pending.add(p);
@@ -118,7 +126,7 @@ class Recorder {
       forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
     };
   }
-  check(what: string): number {
+  check(what: string): Sent<T> {
     const failed = this.results.filter((r) => r.code !== ExportResultCode.SUCCESS);
     if (failed.length > 0) {
       throw new Error(
@@ -128,8 +136,14 @@ class Recorder {
       );
     }
     if (this.results.length === 0) throw new Error(`${what}: the SDK made no export`);
-    return this.results.length;
+    return { exports: this.results.length, sent: this.sent };
   }
+}
+
+/** What a `send*` call exported: the number of exports and the SDK's data of each. */
+export interface Sent<T> {
+  exports: number;
+  sent: T[];
 }
 
 export interface LogsScope {
@@ -145,12 +159,12 @@ export async function sendLogs(
   o: ClientOptions,
   fn: (s: LogsScope) => void | Promise<void>,
   opts: { batch?: boolean; scope?: string; scopeVersion?: string } = {},
-): Promise<number> {
+): Promise<Sent<SdkLogRecord[]>> {
   const inner = o.protocol === "proto"
     ? new LogsProto(exporterConfig(o, "/v1/logs"))
     : new LogsJson(exporterConfig(o, "/v1/logs"));
-  const rec = new Recorder();
-  const exporter = rec.wrap<SdkLogRecord[]>(inner) as unknown as LogRecordExporter;
+  const rec = new Recorder<SdkLogRecord[]>();
+  const exporter = rec.wrap(inner) as unknown as LogRecordExporter;
   const processor = opts.batch
     ? new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 60_000 })
     : new SimpleLogRecordProcessor({ exporter });
@@ -178,12 +192,12 @@ export async function sendSpans(
   o: ClientOptions,
   fn: (tracer: Tracer) => void | Promise<void>,
   opts: { scope?: string; scopeVersion?: string } = {},
-): Promise<number> {
+): Promise<Sent<ReadableSpan[]>> {
   const inner = o.protocol === "proto"
     ? new TraceProto(exporterConfig(o, "/v1/traces"))
     : new TraceJson(exporterConfig(o, "/v1/traces"));
-  const rec = new Recorder();
-  const exporter = rec.wrap<ReadableSpan[]>(inner) as unknown as SpanExporter;
+  const rec = new Recorder<ReadableSpan[]>();
+  const exporter = rec.wrap(inner) as unknown as SpanExporter;
   const provider = new BasicTracerProvider({
     resource: resourceOf(o),
     spanProcessors: [new SimpleSpanProcessor(exporter)],
@@ -213,14 +227,14 @@ export async function sendMetrics(
     scope?: string;
     scopeVersion?: string;
   } = {},
-): Promise<number> {
+): Promise<Sent<ResourceMetrics>> {
   const temporality = opts.temporality === "delta"
     ? AggregationTemporality.DELTA
     : AggregationTemporality.CUMULATIVE;
   const cfg = { ...exporterConfig(o, "/v1/metrics"), temporalityPreference: temporality };
   const inner = o.protocol === "proto" ? new MetricsProto(cfg) : new MetricsJson(cfg);
-  const rec = new Recorder();
-  const wrapped = rec.wrap<ResourceMetrics>(inner);
+  const rec = new Recorder<ResourceMetrics>();
+  const wrapped = rec.wrap(inner);
   const exporter: PushMetricExporter = {
     ...wrapped,
     selectAggregationTemporality: (k) => inner.selectAggregationTemporality!(k),
