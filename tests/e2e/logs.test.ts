@@ -2,19 +2,27 @@
  * Server mode end to end, logs: the OpenTelemetry JS SDK's OTLP log exporters (protobuf and JSON,
  * with and without gzip) send to the real server; DuckDB reads the Parquet back.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { mapKeys, mapObj } from "../helpers/duckdb.ts";
 import { withServer } from "../helpers/server.ts";
 import { CLIENT_VARIANTS, sendLogs, SeverityNumber } from "../helpers/otel.ts";
 import {
   assertColumns,
+  assertJsonOk,
   assertKeys,
   DEFAULT_COLUMNS,
   filesOf,
+  logsRequest,
+  post,
+  postJson,
+  PROTO_TYPE,
   readNs,
   rowsOf,
+  sv,
+  text,
   uniqueService,
 } from "./support.ts";
+import { encodeLogsRequest } from "./proto.ts";
 
 /** 2023-11-14T22:13:20.123456789Z: every record of the test is in hour 22 of that day. */
 const BASE_S = 1_700_000_000;
@@ -181,3 +189,93 @@ for (const { protocol, gzip } of CLIENT_VARIANTS) {
     });
   });
 }
+
+/** Hand-built AnyValue bodies (OTLP/JSON form) and their strings per SCHEMA.md. */
+const ANY_VALUES: [unknown, string][] = [
+  [{ stringValue: "plain" }, "plain"],
+  [{ intValue: "9223372036854775807" }, "9223372036854775807"],
+  [{ intValue: "-9223372036854775808" }, "-9223372036854775808"],
+  [{ doubleValue: 1e21 }, "1e+21"],
+  [{ doubleValue: 0.1 + 0.2 }, "0.30000000000000004"],
+  [{ doubleValue: "NaN" }, "NaN"],
+  [{ doubleValue: "-Infinity" }, "-Infinity"],
+  [{ boolValue: false }, "false"],
+  [{ bytesValue: "AQL/" }, "AQL/"],
+  [{}, ""],
+  [
+    {
+      arrayValue: {
+        values: [
+          { intValue: "9223372036854775807" },
+          { doubleValue: "Infinity" },
+          { bytesValue: "AQI=" },
+          {
+            kvlistValue: {
+              values: [{ key: "b", value: { boolValue: false } }, {
+                key: "a",
+                value: { stringValue: "x" },
+              }],
+            },
+          },
+        ],
+      },
+    },
+    '[9223372036854775807,"Infinity","AQI=",{"a":"x","b":false}]',
+  ],
+  [{ arrayValue: {} }, "[]"],
+  [{ kvlistValue: {} }, "{}"],
+];
+
+for (const format of ["json", "protobuf"] as const) {
+  Deno.test(`hand-built ${format} bodies of every AnyValue kind become SCHEMA.md's strings`, async () => {
+    await withServer({}, async (srv) => {
+      const service = uniqueService(`anyvalue-${format}`);
+      const req = logsRequest(
+        service,
+        ANY_VALUES.map(([body], i) => ({
+          timeUnixNano: String(BASE_NS + BigInt(i)),
+          body,
+          attributes: [{ key: "attr", value: body }, { key: "i", value: { intValue: String(i) } }],
+        })),
+      );
+      const a = format === "json"
+        ? await postJson(srv, "/v1/logs", req)
+        : await post(`${srv.url}/v1/logs`, await encodeLogsRequest(req), PROTO_TYPE);
+      strictEqual(a.status, 200, text(a.body));
+      const rows = await rowsOf(await filesOf(srv, "logs", service));
+      rows.sort((x, y) => +mapObj(x.LogAttributes).i - +mapObj(y.LogAttributes).i);
+      deepStrictEqual(rows.map((r) => r.Body), ANY_VALUES.map(([, s]) => s));
+      deepStrictEqual(rows.map((r) => mapObj(r.LogAttributes).attr), ANY_VALUES.map(([, s]) => s));
+    });
+  });
+}
+
+Deno.test("a log record without time_unix_nano takes observed_time_unix_nano, else the receive time", async () => {
+  await withServer({}, async (srv) => {
+    const service = uniqueService("logs-time");
+    const before = BigInt(Date.now()) * 1_000_000n;
+    const a = await postJson(
+      srv,
+      "/v1/logs",
+      logsRequest(service, [
+        { observedTimeUnixNano: "1700000000987654321", body: sv("observed") },
+        { timeUnixNano: "0", observedTimeUnixNano: "0", body: sv("received") },
+      ]),
+    );
+    const after = BigInt(Date.now()) * 1_000_000n;
+    assertJsonOk(a);
+    const files = await filesOf(srv, "logs", service);
+    const times = new Map<string, bigint>();
+    for (const f of files) {
+      for (const r of await readNs(f, ["Body", "Timestamp"])) {
+        times.set(r.Body as string, r.Timestamp as bigint);
+      }
+    }
+    strictEqual(times.get("observed"), 1_700_000_000_987_654_321n);
+    const received = times.get("received")!;
+    ok(
+      received >= before - 1_000_000n && received <= after + 1_000_000n,
+      `receive time ${received} not within [${before}, ${after}]`,
+    );
+  });
+});
