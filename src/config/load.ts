@@ -129,7 +129,12 @@ const SPECS: Record<string, Spec> = {
     expect: `an integer ≥ ${5 * MiB} (S3's smallest multipart part, 5 MiB)`,
   },
   "storage.r2.secret_access_key": secret,
-  "storage.retry.max_attempts": { kind: "int", min: 1, max: 100, expect: "an integer from 1 to 100" },
+  "storage.retry.max_attempts": {
+    kind: "int",
+    min: 1,
+    max: 100,
+    expect: "an integer from 1 to 100",
+  },
   "storage.retry.base_delay_ms": nonNegative,
   "storage.retry.max_delay_ms": nonNegative,
   "storage.retry.timeout_ms": positive,
@@ -254,14 +259,18 @@ function readConfigText(
   const inline = nonEmptyEnv(env, ENV_CONFIG_CONTENT);
   if (flags.config === undefined && named !== undefined && inline !== undefined) {
     throw new ConfigError(
-      `Invalid config: both ${ENV_CONFIG} (${JSON.stringify(named)}) and ${ENV_CONFIG_CONTENT} are set: set only one`,
+      `Invalid config: both ${ENV_CONFIG} (${
+        JSON.stringify(named)
+      }) and ${ENV_CONFIG_CONTENT} are set: set only one`,
     );
   }
   if (named !== undefined) {
     const from = flags.config !== undefined ? "--config" : ENV_CONFIG;
     if (!readTextFile) {
       throw new ConfigError(
-        `Invalid config: cannot read config file ${JSON.stringify(named)} (from ${from}): no file access on this platform; use ${ENV_CONFIG_CONTENT}`,
+        `Invalid config: cannot read config file ${
+          JSON.stringify(named)
+        } (from ${from}): no file access on this platform; use ${ENV_CONFIG_CONTENT}`,
       );
     }
     let text: string | null | undefined;
@@ -270,7 +279,9 @@ function readConfigText(
     } catch (e) {
       if (!isNotFound(e)) {
         throw new ConfigError(
-          `Invalid config: cannot read config file ${JSON.stringify(named)} (from ${from}): ${errorMessage(e)}`,
+          `Invalid config: cannot read config file ${JSON.stringify(named)} (from ${from}): ${
+            errorMessage(e)
+          }`,
         );
       }
     }
@@ -289,7 +300,9 @@ function readConfigText(
   } catch (e) {
     if (isNotFound(e)) return null;
     throw new ConfigError(
-      `Invalid config: cannot read config file ${JSON.stringify(DEFAULT_CONFIG_PATH)}: ${errorMessage(e)}`,
+      `Invalid config: cannot read config file ${JSON.stringify(DEFAULT_CONFIG_PATH)}: ${
+        errorMessage(e)
+      }`,
     );
   }
 }
@@ -398,12 +411,18 @@ function flagLayer(flags: ConfigFlags, listenAddr: string, problems: string[]): 
     const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
     if (!(port >= 0 && port <= 65535)) {
       problems.push(
-        `Invalid config: server.listen_addr port = ${show(flags.port)} (from --port): expected an integer from 0 to 65535`,
+        `Invalid config: server.listen_addr port = ${
+          show(flags.port)
+        } (from --port): expected an integer from 0 to 65535`,
       );
     } else {
       const host = splitHostPort(listenAddr)?.host ?? "0.0.0.0";
       const hostText = host.includes(":") ? `[${host}]` : host;
-      layer.set("server.listen_addr", { value: `${hostText}:${port}`, source: "--port", text: true });
+      layer.set("server.listen_addr", {
+        value: `${hostText}:${port}`,
+        source: "--port",
+        text: true,
+      });
     }
   }
   if (flags.output !== undefined) {
@@ -499,7 +518,8 @@ export function splitHostPort(addr: string): { host: string; port: string } | nu
 
 function checkPrefix(v: string): string | null {
   if (v === "") return null;
-  const expect = 'a key prefix such as "otel/" (no "..", ".", "//", backslashes or control characters)';
+  const expect =
+    'a key prefix such as "otel/" (no "..", ".", "//", backslashes or control characters)';
   if (/[\\\u0000-\u001f]/.test(v)) return expect;
   const segs = v.replace(/^\/+/, "").replace(/\/$/, "").split("/");
   if (segs.some((s) => s === "" || s === "." || s === "..")) return expect;
@@ -531,7 +551,9 @@ function validate(
   switch (storage.backend) {
     case "s3":
       if (!storage.s3.bucket) {
-        p(`storage.backend = "s3" needs storage.s3.bucket (${envName("storage.s3.bucket")} or OTLP2PARQUET_S3_BUCKET)`);
+        p(`storage.backend = "s3" needs storage.s3.bucket (${
+          envName("storage.s3.bucket")
+        } or OTLP2PARQUET_S3_BUCKET)`);
       }
       break;
     case "r2": {

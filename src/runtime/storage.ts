@@ -1,0 +1,78 @@
+/**
+ * Builds the storage driver the configuration asks for (server and Lambda entries; the Worker
+ * uses its R2 binding directly). Cloud drivers are imported lazily, so a server writing to disk
+ * never loads the S3 client. The configured prefix is added by `withPrefix`.
+ */
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { type StorageDriver, withPrefix } from "../storage/types.ts";
+import { createFsStorage } from "./fs-storage.ts";
+
+export async function createStorage(config: Config, logger: Logger): Promise<StorageDriver> {
+  const s = config.storage;
+  const retry = {
+    maxAttempts: s.retry.max_attempts,
+    baseDelayMs: s.retry.base_delay_ms,
+    maxDelayMs: s.retry.max_delay_ms,
+    timeoutMs: s.retry.timeout_ms,
+  };
+  let driver: StorageDriver;
+  switch (s.backend) {
+    case "fs":
+      driver = createFsStorage({ root: s.fs.path });
+      break;
+    case "memory": {
+      const { createMemoryStorage } = await import("../storage/memory.ts");
+      driver = createMemoryStorage();
+      break;
+    }
+    case "s3": {
+      const { createS3Storage } = await import("../storage/s3.ts");
+      driver = createS3Storage({
+        bucket: s.s3.bucket,
+        region: s.s3.region,
+        endpoint: s.s3.endpoint,
+        forcePathStyle: s.s3.force_path_style,
+        accessKeyId: s.s3.access_key_id,
+        secretAccessKey: s.s3.secret_access_key,
+        sessionToken: s.s3.session_token,
+        multipartThresholdBytes: s.s3.multipart_threshold_bytes,
+        retry,
+        logger,
+      });
+      break;
+    }
+    case "r2": {
+      const { createR2S3Storage } = await import("../storage/r2.ts");
+      driver = createR2S3Storage({
+        accountId: s.r2.account_id,
+        bucket: s.r2.bucket,
+        accessKeyId: s.r2.access_key_id,
+        secretAccessKey: s.r2.secret_access_key,
+        multipartThresholdBytes: s.s3.multipart_threshold_bytes,
+        retry,
+        logger,
+      });
+      break;
+    }
+    default:
+      throw new TypeError(`createStorage(): unknown backend ${JSON.stringify(s.backend)}`);
+  }
+  return withPrefix(driver, s.prefix);
+}
+
+/** Where the driver stores, for the start-up log line (no secrets). */
+export function describeStorage(config: Config): string {
+  const s = config.storage;
+  const prefix = s.prefix ? `/${s.prefix}` : "/";
+  switch (s.backend) {
+    case "fs":
+      return s.fs.path + (s.prefix ? prefix : "");
+    case "memory":
+      return "memory";
+    case "s3":
+      return `s3://${s.s3.bucket}${prefix}${s.s3.endpoint ? ` (${s.s3.endpoint})` : ""}`;
+    case "r2":
+      return `r2://${s.r2.bucket}${prefix}`;
+  }
+}
