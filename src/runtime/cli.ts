@@ -1,0 +1,155 @@
+/**
+ * The command line of ./main.ts: argument parsing and the help text (kept apart so tests and
+ * other entries can use them without starting anything).
+ */
+import { type ConfigFlags, configKeys, ENV_ALIASES, envName } from "../config/load.ts";
+import { VERSION } from "../version.ts";
+
+/** A command line that cannot be run; exit code 2. */
+export class UsageError extends TypeError {
+  override name = "UsageError";
+}
+
+export type Command = "serve" | "convert" | "help" | "version";
+
+export interface ParsedArgs {
+  command: Command;
+  /** Flags that feed the configuration. */
+  flags: ConfigFlags;
+  /** `convert`: input files. */
+  files: string[];
+  /** `convert`: output directory. */
+  out?: string;
+  /** `convert`: signal of every input, instead of detecting it. */
+  signal?: "logs" | "traces" | "metrics";
+}
+
+const VALUE_FLAGS: Record<Command, readonly string[]> = {
+  serve: ["--config", "--port", "--output", "--log-level"],
+  convert: ["--config", "--out", "--output", "--log-level", "--signal"],
+  help: [],
+  version: [],
+};
+
+/** Parses the command line (without the program name). Throws `UsageError`. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  let command: Command | undefined;
+  let help = false, version = false;
+  const values = new Map<string, string>();
+  const positionals: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a === "-h" || a === "--help") {
+      help = true;
+      continue;
+    }
+    if (a === "-V" || a === "--version") {
+      version = true;
+      continue;
+    }
+    if (a.startsWith("-") && a !== "-") {
+      const eq = a.indexOf("=");
+      const name = eq > 0 ? a.slice(0, eq) : a;
+      const allowed = VALUE_FLAGS[command ?? "serve"];
+      const anywhere = new Set([...VALUE_FLAGS.serve, ...VALUE_FLAGS.convert]);
+      if (!allowed.includes(name)) {
+        if (anywhere.has(name)) {
+          throw new UsageError(`Option ${name} does not apply to "${command ?? "serve"}"`);
+        }
+        throw new UsageError(`Unknown option ${JSON.stringify(name)}`);
+      }
+      let value: string;
+      if (eq > 0) value = a.slice(eq + 1);
+      else {
+        if (i + 1 >= argv.length) throw new UsageError(`Option ${name} needs a value`);
+        value = argv[++i];
+      }
+      if (values.has(name === "--output" && command === "convert" ? "--out" : name)) {
+        throw new UsageError(`Option ${name} is given twice`);
+      }
+      values.set(name === "--output" && command === "convert" ? "--out" : name, value);
+      continue;
+    }
+    if (command === undefined && positionals.length === 0) {
+      if (a === "serve" || a === "convert" || a === "help" || a === "version") {
+        command = a;
+        continue;
+      }
+      if (values.size === 0) {
+        throw new UsageError(`Unknown command ${JSON.stringify(a)}: expected serve or convert`);
+      }
+    }
+    positionals.push(a);
+  }
+  if (help || command === "help") return { command: "help", flags: {}, files: [] };
+  if (version || command === "version") return { command: "version", flags: {}, files: [] };
+  command ??= "serve";
+  const flags: ConfigFlags = {};
+  if (values.has("--config")) flags.config = values.get("--config");
+  if (values.has("--port")) flags.port = values.get("--port");
+  if (values.has("--log-level")) flags.logLevel = values.get("--log-level");
+  if (command === "serve") {
+    if (values.has("--output")) flags.output = values.get("--output");
+    if (positionals.length) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[0])} for serve`);
+    }
+    return { command, flags, files: [] };
+  }
+  const out = values.get("--out");
+  if (!out) throw new UsageError("convert needs --out DIR (where the Parquet files go)");
+  if (positionals.length === 0) throw new UsageError("convert needs at least one input FILE");
+  const signal = values.get("--signal");
+  if (signal !== undefined && signal !== "logs" && signal !== "traces" && signal !== "metrics") {
+    throw new UsageError(
+      `Option --signal = ${JSON.stringify(signal)}: expected "logs", "traces" or "metrics"`,
+    );
+  }
+  flags.output = out;
+  return { command, flags, files: positionals, out, signal };
+}
+
+export function usage(): string {
+  const aliases = Object.entries(ENV_ALIASES).map(([n, k]) => `  ${n.padEnd(36)} ${k}`);
+  const vars = configKeys().map((k) => `  ${envName(k).padEnd(52)} ${k}`);
+  return `otlp2parquet ${VERSION}: OpenTelemetry (OTLP/HTTP) logs, traces and metrics to Parquet
+
+Usage:
+  otlp2parquet [serve] [options]          run the OTLP/HTTP server (default port 4318)
+  otlp2parquet convert FILE... --out DIR  convert OTLP files to Parquet
+  otlp2parquet --help | --version
+
+serve options:
+  --config FILE       TOML config file (default ./config.toml when it exists)
+  --port N            listen port (0 picks a free one); the host comes from server.listen_addr
+  --output DIR        write Parquet files under DIR (selects the filesystem backend)
+  --log-level LEVEL   error, warn, info or debug
+
+convert options:
+  --out DIR           where the Parquet files go (required; --output is accepted too)
+  --signal SIGNAL     logs, traces or metrics (default: detected from each file's content)
+  --config FILE       TOML config file (parquet.*, schema.* and storage.prefix apply)
+  --log-level LEVEL   error, warn, info or debug (default warn)
+
+  FILE is an OTLP Export*ServiceRequest as protobuf (.pb, .bin, .protobuf), JSON (.json) or
+  JSON lines (.jsonl, .ndjson), optionally gzip- or zstd-compressed (.gz, .zst); the format is
+  sniffed when the extension does not tell.
+
+Configuration (later wins): defaults < config.toml < environment < options.
+  OTLP2PARQUET_CONFIG                  path of the TOML file
+  OTLP2PARQUET_CONFIG_CONTENT          the TOML itself (Workers, Lambda)
+
+Environment variables, one per config key (OTLP2PARQUET_<SECTION>_<KEY>):
+${vars.join("\n")}
+
+Also accepted (names of the Rust otlp2parquet):
+${aliases.join("\n")}
+  OTLP2PARQUET_BASIC_AUTH_ENABLED      false ignores the basic auth credentials
+
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+`;
+}

@@ -1,0 +1,197 @@
+/**
+ * `otlp2parquet convert FILE… --out DIR`: OTLP files through the same pipeline as the server
+ * (decode → partitions → write-through writer → fs storage). Prints one line per input file and
+ * a total; a file that cannot be read or decoded is reported and the others still converted.
+ */
+import { readFile } from "node:fs/promises";
+import { decompress as zstdDecompress } from "fzstd";
+import { createWriter } from "../batch/index.ts";
+import type { Config } from "../config/types.ts";
+import { convertRequest } from "../core/convert.ts";
+import { detectSignal } from "../core/decode/index.ts";
+import type { Format } from "../core/decode/types.ts";
+import type { Signal } from "../core/tables.ts";
+import type { Logger } from "../log.ts";
+import type { StorageDriver } from "../storage/types.ts";
+import { createStorage } from "./storage.ts";
+import { initParquetFromDisk } from "./wasm.ts";
+
+export interface ConvertOptions {
+  /** Storage settings are taken as they are: the CLI sets the fs backend and its root. */
+  config: Config;
+  logger: Logger;
+  files: string[];
+  /** Signal of every file, instead of detecting it from the content. */
+  signal?: Signal;
+  /** Where the summary goes. Default stdout. */
+  print?: (line: string) => void;
+  /** Where problems go. Default stderr. */
+  printError?: (line: string) => void;
+}
+
+/** Converts the files; resolves with the exit code (0 all converted, 1 otherwise). */
+export async function convertFiles(opts: ConvertOptions): Promise<number> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const printError = opts.printError ?? ((l: string) => console.error(l));
+  initParquetFromDisk();
+  const config: Config = { ...opts.config, batch: { ...opts.config.batch, enabled: false } };
+  const written: string[] = [];
+  const storage = counting(await createStorage(config, opts.logger), written);
+  const writer = await createWriter({ config, storage, logger: opts.logger });
+  let failed = 0, records = 0, rejected = 0;
+  try {
+    for (const file of opts.files) {
+      const before = written.length;
+      try {
+        const r = await convertOne(file, opts.signal, async (req) => await writer.write(req));
+        const files = written.length - before;
+        records += r.records;
+        rejected += r.rejected;
+        print(
+          `${file}: ${r.signal} (${r.format}), ${r.records} record${r.records === 1 ? "" : "s"}` +
+            (r.rejected ? `, ${r.rejected} rejected (${r.message})` : "") +
+            ` → ${files} Parquet file${files === 1 ? "" : "s"}`,
+        );
+      } catch (e) {
+        failed++;
+        printError(`otlp2parquet convert: ${file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  } finally {
+    await writer.close();
+    await storage.close?.();
+  }
+  const root = config.storage.fs.path;
+  const ok = opts.files.length - failed;
+  print(
+    `converted ${ok} of ${opts.files.length} file${opts.files.length === 1 ? "" : "s"}: ` +
+      `${records} records${rejected ? ` (${rejected} rejected)` : ""}, ` +
+      `${written.length} Parquet file${written.length === 1 ? "" : "s"} under ${root}`,
+  );
+  return failed ? 1 : 0;
+}
+
+interface OneResult {
+  signal: Signal;
+  format: Format;
+  records: number;
+  rejected: number;
+  message: string;
+}
+
+async function convertOne(
+  file: string,
+  forced: Signal | undefined,
+  write: (req: Parameters<Awaited<ReturnType<typeof createWriter>>["write"]>[0]) => Promise<void>,
+): Promise<OneResult> {
+  let raw: Uint8Array;
+  try {
+    const b = await readFile(file);
+    raw = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new Error(`cannot read the file: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const { bytes, name } = await decompressFile(file, raw);
+  const candidates = formatsOf(name, bytes);
+  const receivedAtNs = BigInt(Date.now()) * 1_000_000n;
+  let firstError: unknown;
+  for (const format of candidates) {
+    const signal = forced ?? detectSignal(bytes, format);
+    if (signal === null) {
+      firstError ??= new Error(
+        `cannot tell whether it holds logs, traces or metrics (as ${format}); pass --signal`,
+      );
+      continue;
+    }
+    let converted;
+    try {
+      converted = convertRequest(signal, bytes, format, { receivedAtNs });
+    } catch (e) {
+      firstError ??= e;
+      continue;
+    }
+    await write({ signal, format, body: bytes, receivedAtNs, partitions: converted.partitions });
+    return {
+      signal,
+      format,
+      records: converted.records,
+      rejected: converted.rejected,
+      message: converted.message,
+    };
+  }
+  throw firstError instanceof Error ? firstError : new Error(String(firstError));
+}
+
+/** The file's bytes without gzip/zstd (by extension or magic bytes), and its name without `.gz`. */
+async function decompressFile(
+  file: string,
+  raw: Uint8Array,
+): Promise<{ bytes: Uint8Array; name: string }> {
+  let name = file.toLowerCase();
+  const gz = raw[0] === 0x1f && raw[1] === 0x8b;
+  const zst = raw[0] === 0x28 && raw[1] === 0xb5 && raw[2] === 0x2f && raw[3] === 0xfd;
+  if (name.endsWith(".gz") || name.endsWith(".zst")) name = name.slice(0, name.lastIndexOf("."));
+  try {
+    if (gz) {
+      const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+        new DecompressionStream("gzip"),
+      );
+      return { bytes: new Uint8Array(await new Response(stream).arrayBuffer()), name };
+    }
+    if (zst) return { bytes: zstdDecompress(raw), name };
+  } catch (e) {
+    throw new Error(
+      `cannot decompress the file (${gz ? "gzip" : "zstd"}): ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    );
+  }
+  if (file.toLowerCase() !== name) {
+    throw new Error(
+      `the name ends in ${file.slice(name.length)} but the content is not compressed`,
+    );
+  }
+  return { bytes: raw, name };
+}
+
+/** Formats to try, most likely first: by extension, else by sniffing. */
+export function formatsOf(name: string, bytes: Uint8Array): Format[] {
+  if (/\.(pb|bin|protobuf|binpb)$/.test(name)) return ["protobuf"];
+  if (/\.(jsonl|ndjson)$/.test(name)) return ["jsonl"];
+  // A `.json` file may hold JSON lines (the Collector's file exporter writes them so).
+  if (name.endsWith(".json")) return isSingleJson(bytes) ? ["json", "jsonl"] : ["jsonl", "json"];
+  let i = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3; // UTF-8 BOM
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)
+  ) i++;
+  if (bytes[i] === 0x7b) return isSingleJson(bytes) ? ["json", "jsonl"] : ["jsonl", "json"];
+  return ["protobuf"];
+}
+
+function isSingleJson(bytes: Uint8Array): boolean {
+  try {
+    JSON.parse(new TextDecoder().decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Records the keys stored through `driver`. */
+function counting(driver: StorageDriver, written: string[]): StorageDriver {
+  return {
+    ...driver,
+    name: driver.name,
+    put: async (key, data) => {
+      await driver.put(key, data);
+      written.push(key);
+    },
+    get: (k) => driver.get(k),
+    list: (p) => driver.list(p),
+    delete: (k) => driver.delete(k),
+    check: () => driver.check(),
+    close: driver.close ? () => driver.close!() : undefined,
+  };
+}
