@@ -152,8 +152,10 @@ export function rowGroups(parquet: Uint8Array): number[] {
 export class CountingWalFs implements WalFs {
   syncs = 0;
   writes = 0;
-  /** When set, the next `write` throws this many times. */
+  /** The next this-many `write`s write half their bytes, then throw (a torn write). */
   failWrites = 0;
+  /** The next this-many `sync`s throw (after the bytes were written in full). */
+  failSyncs = 0;
   private readonly inner = createWalFs();
   mkdir(dir: string) {
     return this.inner.mkdir(dir);
@@ -185,6 +187,10 @@ export class CountingWalFs implements WalFs {
       },
       sync: async () => {
         this.syncs++;
+        if (this.failSyncs > 0) {
+          this.failSyncs--;
+          throw new Error("EIO: i/o error, fsync (test)");
+        }
         await f.sync();
       },
       close: () => f.close(),
