@@ -44,7 +44,15 @@ import {
   type WalFs,
 } from "./wal.ts";
 
-export type FlushReason = "rows" | "bytes" | "age" | "memory" | "flush" | "shutdown" | "replay";
+export type FlushReason =
+  | "rows"
+  | "bytes"
+  | "age"
+  | "memory"
+  | "wal"
+  | "flush"
+  | "shutdown"
+  | "replay";
 
 export type ConvertFn = (
   signal: Signal,
@@ -328,11 +336,23 @@ class Batcher implements BatchWriter {
       if (b.rows.length >= this.cfg.max_rows) this.seal(b, "rows");
       else if (b.bytes >= this.cfg.max_bytes) this.seal(b, "bytes");
     }
+    if (this.replay) return;
     // Many small buffers can fill memory before any reaches its own threshold.
-    while (this.openBytes > this.cfg.max_buffered_bytes / 2 && this.open.size > 0 && !this.replay) {
+    while (this.openBytes > this.cfg.max_buffered_bytes / 2 && this.open.size > 0) {
       let big: Buffer | undefined;
       for (const b of this.open.values()) if (!big || b.bytes > big.bytes) big = b;
       this.seal(big!, "memory");
+    }
+    // A quiet buffer keeps every log segment since its first row; past half of the log's bound,
+    // write out the buffers that hold the oldest segment so it can be deleted. (Not while
+    // storage fails: that would only make small files.)
+    const wal = this.wal;
+    if (wal && this.failures === 0 && wal.bytes > this.cfg.max_wal_bytes / 2) {
+      let oldest = wal.currentSeq;
+      for (const b of this.open.values()) oldest = Math.min(oldest, b.firstPos!.seg);
+      if (oldest < wal.currentSeq) {
+        for (const b of [...this.open.values()]) if (b.firstPos!.seg === oldest) this.seal(b, "wal");
+      }
     }
   }
 

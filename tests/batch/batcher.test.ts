@@ -370,3 +370,17 @@ Deno.test("log segments are deleted once their rows are stored", async () => {
     strictEqual(new Set(storage.bodies()).size, 300);
   }, { deps: { segmentBytes: 2048 } });
 });
+
+Deno.test("a quiet buffer holding the oldest log segment is written out before the log fills", async () => {
+  await withWriter({ max_rows: 40, max_wal_bytes: 12_000 }, async ({ writer, storage, logger, dir }) => {
+    await writer.write(request("quiet", ids("q", 2)));
+    for (let i = 0; i < 60; i++) await writer.write(request("busy", ids(`b${i}`, 4)));
+    await until(() => logger.stored().some((f) => f.reason === "wal"), 5000, "a wal flush");
+    const quiet = logger.stored().find((f) => f.reason === "wal")!;
+    ok(String(quiet.key).startsWith("logs/quiet/"), String(quiet.key));
+    ok(writer.stats().walBytes < 12_000, `${writer.stats().walBytes} bytes of log`);
+    ok((await walFiles(dir)).length <= 6);
+    await writer.close();
+    strictEqual(storage.bodies().length, 2 + 240);
+  }, { deps: { segmentBytes: 1500 } });
+});
