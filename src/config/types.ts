@@ -117,10 +117,11 @@ export function defaultConfig(platform: Platform): Config {
       retry: { max_attempts: 4, base_delay_ms: 100, max_delay_ms: 2000, timeout_ms: 10_000 },
     },
     batch: {
-      enabled: false,
+      // Lambda and Workers write through: instances freeze or vanish between requests.
+      enabled: platform === "server",
       max_rows: 200_000,
       max_bytes: 128 * MiB,
-      max_age_secs: 10,
+      max_age_secs: 60,
       durability: platform === "server" ? "wal" : "memory",
       wal_dir: "./data/.wal",
       max_buffered_bytes: 512 * MiB,
