@@ -1,0 +1,294 @@
+/**
+ * The OTLP/HTTP app (Hono), the same on every platform: the runtime entry builds the config,
+ * storage, writer and logger and hands them to `createApp`.
+ *
+ *   POST /v1/logs | /v1/traces | /v1/metrics   OTLP export (protobuf, JSON, JSON Lines)
+ *   GET  /health                               alive: 200 {"status":"ok","version":…}
+ *   GET  /ready                                storage reachable: 200, or 503 naming the problem
+ *
+ * Export pipeline: auth → content type → body (size-limited) → decompression (size-limited)
+ * → convertRequest (decode + partition, synchronous CPU work) → writer.write → 200 with an
+ * Export*ServiceResponse. Every error becomes a google.rpc.Status body in one place (`onError`),
+ * encoded like the request (protobuf or JSON).
+ */
+import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { Config } from "../config/types.ts";
+import { convertRequest } from "../core/convert.ts";
+import { DecodeError, type Format } from "../core/decode/types.ts";
+import type { Signal } from "../core/tables.ts";
+import { BackpressureError, type Writer } from "../batch/types.ts";
+import type { Fields, Logger } from "../log.ts";
+import { type StorageDriver, StorageError } from "../storage/types.ts";
+import { VERSION } from "../version.ts";
+import { createAuthenticator } from "./auth.ts";
+import {
+  decodeContent,
+  type Encoding,
+  formatOfContentType,
+  parseContentEncoding,
+  readBody,
+  sniffFormat,
+} from "./body.ts";
+import { exportResponse, type ResponseFormat, statusResponse } from "./responses.ts";
+
+export interface AppDeps {
+  config: Config;
+  writer: Writer;
+  storage: StorageDriver;
+  logger: Logger;
+  /** Reported by /health. Default: the release version. */
+  version?: string;
+  /** Current time, epoch nanoseconds (request receive time; /ready cache). Default: the clock. */
+  now?: () => bigint;
+}
+
+/** How long a /ready result is reused, so a flood of probes does not hammer storage. */
+export const READY_CACHE_MS = 1000;
+/** A storage check that takes longer than this makes /ready answer 503. */
+export const READY_TIMEOUT_MS = 5000;
+/** Retry-After (seconds) when storage fails: retryable failures, and misconfiguration. */
+export const STORAGE_RETRY_AFTER_SECS = 5;
+export const MISCONFIGURED_RETRY_AFTER_SECS = 30;
+
+const SIGNALS: readonly Signal[] = ["logs", "traces", "metrics"];
+
+/** What one request did, for its log line. */
+interface RequestInfo {
+  signal?: Signal;
+  contentType?: string;
+  encoding?: string;
+  bytes?: number;
+  decodedBytes?: number;
+  records?: number;
+  rejected?: number;
+  error?: string;
+}
+
+type Env = { Variables: { format: ResponseFormat; info: RequestInfo } };
+
+const defaultNow = () => BigInt(Date.now()) * 1_000_000n;
+
+export function createApp(deps: AppDeps): Hono {
+  const { config, writer, storage, logger } = deps;
+  const version = deps.version ?? VERSION;
+  const now = deps.now ?? defaultNow;
+  const limit = config.server.max_payload_bytes;
+  const auth = createAuthenticator(config.auth);
+  const ready = readiness(storage, () => Number(now() / 1_000_000n));
+
+  const app = new Hono<Env>({ strict: false });
+
+  // One log line per request, never the payload.
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const info: RequestInfo = {};
+    c.set("info", info);
+    c.set("format", "json");
+    await next();
+    const status = c.res.status;
+    if (status < 500 && !logger.debugEnabled) return;
+    const fields: Fields = {
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      content_type: info.contentType,
+      encoding: info.encoding,
+      bytes: info.bytes,
+      decoded_bytes: info.decodedBytes,
+      records: info.records,
+      rejected: info.rejected,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      error: info.error,
+    };
+    if (status >= 500) logger.warn("request failed", fields);
+    else logger.debug("request", fields);
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok", version }));
+  app.all("/health", () => methodNotAllowed("GET, HEAD"));
+
+  app.get("/ready", async (c) => {
+    const r = await ready();
+    if (r.ok) return c.json({ status: "ready", storage: storage.name });
+    c.get("info").error = r.error;
+    return c.json(
+      { status: "unavailable", storage: storage.name, error: `storage check failed: ${r.error}` },
+      503,
+      { "retry-after": "1" },
+    );
+  });
+  app.all("/ready", () => methodNotAllowed("GET, HEAD"));
+
+  // Auth covers the export endpoints only (probes stay open).
+  app.use("/v1/*", async (c, next) => {
+    if (!auth.enabled) return next();
+    const result = await auth.check(c.req.header("authorization") ?? null);
+    if (result.ok) return next();
+    // Answer in the request's encoding if it names one.
+    c.set("format", responseFormatOf(safeFormat(c.req.header("content-type"))));
+    const headers = new Headers();
+    for (const ch of auth.challenges) headers.append("www-authenticate", ch);
+    throw new HTTPException(401, {
+      message: result.message,
+      res: new Response(null, { headers }),
+    });
+  });
+
+  for (const signal of SIGNALS) {
+    app.post(`/v1/${signal}`, (c) => exportHandler(c, signal));
+    app.all(`/v1/${signal}`, () => methodNotAllowed("POST"));
+  }
+
+  async function exportHandler(c: Context<Env>, signal: Signal): Promise<Response> {
+    const info = c.get("info");
+    info.signal = signal;
+    const req = c.req.raw;
+    const contentType = req.headers.get("content-type");
+    info.contentType = contentType ?? undefined;
+    let format: Format | null = formatOfContentType(contentType);
+    if (format) c.set("format", responseFormatOf(format));
+    const encodingHeader = req.headers.get("content-encoding");
+    info.encoding = encodingHeader ?? undefined;
+    const encodings: Encoding[] = parseContentEncoding(encodingHeader);
+
+    const raw = await readBody(req, limit);
+    info.bytes = raw.length;
+    const body = await decodeContent(raw, encodings, limit);
+    info.decodedBytes = body.length;
+    if (!format) {
+      format = sniffFormat(body);
+      c.set("format", responseFormatOf(format));
+    }
+
+    const receivedAtNs = now();
+    const converted = convertRequest(signal, body, format, { receivedAtNs });
+    info.records = converted.records;
+    info.rejected = converted.rejected;
+    if (converted.partitions.length > 0) {
+      await writer.write({ signal, format, body, receivedAtNs, partitions: converted.partitions });
+    }
+    return exportResponse(signal, c.get("format"), converted.rejected, converted.message);
+  }
+
+  app.notFound((c) =>
+    statusResponse(
+      404,
+      `Not found: ${c.req.method} ${c.req.path} (OTLP endpoints are POST /v1/logs, /v1/traces, /v1/metrics)`,
+      "json",
+    )
+  );
+
+  app.onError((err, c) => {
+    const format = c.get("format") ?? "json";
+    const info = c.get("info");
+    const answer = (
+      status: number,
+      message: string,
+      headers?: Headers | Record<string, string>,
+    ) => {
+      if (info) info.error = message;
+      return statusResponse(status, message, format, headers);
+    };
+    if (err instanceof HTTPException) {
+      const headers = new Headers(err.res?.headers);
+      headers.delete("content-type");
+      headers.delete("content-length");
+      return answer(err.status, err.message || defaultMessage(err.status), headers);
+    }
+    if (isError(err, DecodeError, "DecodeError")) return answer(400, err.message);
+    if (isError(err, BackpressureError, "BackpressureError")) {
+      const e = err as BackpressureError;
+      return answer(e.status === 429 ? 429 : 503, e.message, {
+        "retry-after": retryAfter(e.retryAfterSecs),
+      });
+    }
+    if (isError(err, StorageError, "StorageError")) {
+      const e = err as StorageError;
+      const secs = e.retryable ? STORAGE_RETRY_AFTER_SECS : MISCONFIGURED_RETRY_AFTER_SECS;
+      return answer(503, `storage unavailable: ${e.message}`, { "retry-after": String(secs) });
+    }
+    logger.error("unexpected error while handling a request", {
+      method: c.req.method,
+      path: c.req.path,
+      error: err instanceof Error ? err.message : String(err),
+      stack: err instanceof Error ? err.stack : undefined,
+    });
+    return answer(500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
+  });
+
+  return app as unknown as Hono;
+}
+
+function methodNotAllowed(allow: string): never {
+  throw new HTTPException(405, {
+    message: `Method not allowed: use ${allow.replace(", HEAD", "")}`,
+    res: new Response(null, { headers: { allow } }),
+  });
+}
+
+function defaultMessage(status: number): string {
+  return status === 413 ? "Request body too large" : `HTTP ${status}`;
+}
+
+/** Response encoding for a request format: protobuf answers protobuf, JSON and JSONL answer JSON. */
+function responseFormatOf(format: Format | null): ResponseFormat {
+  return format === "protobuf" ? "protobuf" : "json";
+}
+
+/** The format a Content-Type names, or null (missing or unsupported), without throwing. */
+function safeFormat(contentType: string | undefined): Format | null {
+  try {
+    return formatOfContentType(contentType);
+  } catch {
+    return null;
+  }
+}
+
+function isError(
+  err: unknown,
+  cls: abstract new (...args: never[]) => Error,
+  name: string,
+): boolean {
+  // The name check also catches instances from a second copy of the module (bundles).
+  return err instanceof cls || (err instanceof Error && err.name === name);
+}
+
+function retryAfter(secs: number): string {
+  return String(Number.isFinite(secs) ? Math.max(1, Math.ceil(secs)) : STORAGE_RETRY_AFTER_SECS);
+}
+
+type ReadyResult = { ok: true } | { ok: false; error: string };
+
+/**
+ * `storage.check()` with its result reused for READY_CACHE_MS after it completes (concurrent
+ * probes share one check in flight), and a timeout so a hung store answers 503, not never.
+ */
+function readiness(storage: StorageDriver, nowMs: () => number): () => Promise<ReadyResult> {
+  let current: { result: Promise<ReadyResult>; doneAt?: number } | undefined;
+  const run = async (): Promise<ReadyResult> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)),
+          READY_TIMEOUT_MS,
+        );
+      });
+      await Promise.race([storage.check(), timeout]);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: e instanceof Error ? e.message : String(e) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return () => {
+    const c = current;
+    if (c && (c.doneAt === undefined || nowMs() - c.doneAt < READY_CACHE_MS)) return c.result;
+    const entry: { result: Promise<ReadyResult>; doneAt?: number } = { result: run() };
+    entry.result.then(() => entry.doneAt = nowMs());
+    current = entry;
+    return entry.result;
+  };
+}

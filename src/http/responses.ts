@@ -1,0 +1,179 @@
+/**
+ * OTLP/HTTP response bodies, hand-encoded (a few varint and length-delimited fields, no code
+ * generation), in the request's encoding: protobuf for protobuf requests, JSON otherwise.
+ *
+ * Success, opentelemetry/proto/collector/{logs,trace,metrics}/v1/*_service.proto:
+ *
+ *   Export{Logs,Trace,Metrics}ServiceResponse
+ *     1 partial_success  Export*PartialSuccess   (set only when records were rejected)
+ *   ExportLogsPartialSuccess      1 rejected_log_records int64   2 error_message string
+ *   ExportTracePartialSuccess     1 rejected_spans       int64   2 error_message string
+ *   ExportMetricsPartialSuccess   1 rejected_data_points int64   2 error_message string
+ *
+ * Errors, google/rpc/status.proto:
+ *
+ *   Status  1 code int32   2 message string   3 details repeated google.protobuf.Any (always empty)
+ *
+ * JSON follows the proto3 JSON mapping OTLP uses: lowerCamelCase names, int64 as a string.
+ */
+import type { Signal } from "../core/tables.ts";
+
+/** How a response body is encoded. */
+export type ResponseFormat = "protobuf" | "json";
+
+export const PROTOBUF_TYPE = "application/x-protobuf";
+export const JSON_TYPE = "application/json";
+
+/** gRPC status codes used in `google.rpc.Status.code`. */
+export const GrpcCode = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The gRPC code an HTTP error status stands for. */
+export function grpcCode(status: number): number {
+  switch (status) {
+    case 400:
+    case 413:
+    case 415:
+      return GrpcCode.INVALID_ARGUMENT;
+    case 401:
+      return GrpcCode.UNAUTHENTICATED;
+    case 404:
+      return GrpcCode.NOT_FOUND;
+    case 405:
+      return GrpcCode.UNIMPLEMENTED;
+    case 429:
+      return GrpcCode.RESOURCE_EXHAUSTED;
+    case 502:
+    case 503:
+    case 504:
+      return GrpcCode.UNAVAILABLE;
+    default:
+      return GrpcCode.INTERNAL;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** A tiny protobuf writer: just what the messages above need. */
+class PbWriter {
+  private buf = new Uint8Array(64);
+  private pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** An unsigned varint; `v` is a non-negative integer (number or bigint). */
+  varint(v: number | bigint): this {
+    let x = BigInt(v);
+    if (x < 0n) x = BigInt.asUintN(64, x); // int32/int64 negatives take ten bytes
+    this.ensure(10);
+    while (x >= 0x80n) {
+      this.buf[this.pos++] = Number(x & 0x7fn) | 0x80;
+      x >>= 7n;
+    }
+    this.buf[this.pos++] = Number(x);
+    return this;
+  }
+
+  tag(field: number, wireType: 0 | 2): this {
+    return this.varint((field << 3) | wireType);
+  }
+
+  bytes(field: number, data: Uint8Array): this {
+    this.tag(field, 2).varint(data.length);
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+    return this;
+  }
+
+  string(field: number, s: string): this {
+    return this.bytes(field, encoder.encode(s));
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+/** Field names of the partial-success count, per signal. */
+const REJECTED_FIELD: Record<Signal, string> = {
+  logs: "rejectedLogRecords",
+  traces: "rejectedSpans",
+  metrics: "rejectedDataPoints",
+};
+
+/** `Export*ServiceResponse` protobuf bytes (empty on full success). */
+export function encodeExportResponse(rejected: number, message: string): Uint8Array {
+  if (rejected <= 0) return new Uint8Array(0);
+  const inner = new PbWriter().tag(1, 0).varint(rejected);
+  if (message) inner.string(2, message);
+  return new PbWriter().bytes(1, inner.finish()).finish();
+}
+
+/** `Export*ServiceResponse` as OTLP/JSON (`{}` on full success). */
+export function exportResponseJson(signal: Signal, rejected: number, message: string): string {
+  if (rejected <= 0) return "{}";
+  const partial: Record<string, string> = { [REJECTED_FIELD[signal]]: String(rejected) };
+  if (message) partial.errorMessage = message;
+  return JSON.stringify({ partialSuccess: partial });
+}
+
+/** The 200 answer to an export request. */
+export function exportResponse(
+  signal: Signal,
+  format: ResponseFormat,
+  rejected: number,
+  message: string,
+): Response {
+  if (format === "protobuf") {
+    return new Response(encodeExportResponse(rejected, message) as Uint8Array<ArrayBuffer>, {
+      status: 200,
+      headers: { "content-type": PROTOBUF_TYPE },
+    });
+  }
+  return new Response(exportResponseJson(signal, rejected, message), {
+    status: 200,
+    headers: { "content-type": JSON_TYPE },
+  });
+}
+
+/** `google.rpc.Status` protobuf bytes. */
+export function encodeStatus(code: number, message: string): Uint8Array {
+  const w = new PbWriter();
+  if (code !== 0) w.tag(1, 0).varint(code);
+  if (message) w.string(2, message);
+  return w.finish();
+}
+
+/** An error answer: a `google.rpc.Status` body in `format`, with `headers` added. */
+export function statusResponse(
+  status: number,
+  message: string,
+  format: ResponseFormat,
+  headers?: Headers | Record<string, string>,
+): Response {
+  const h = new Headers(headers);
+  const code = grpcCode(status);
+  let body: BodyInit;
+  if (format === "protobuf") {
+    h.set("content-type", PROTOBUF_TYPE);
+    body = encodeStatus(code, message) as Uint8Array<ArrayBuffer>;
+  } else {
+    h.set("content-type", JSON_TYPE);
+    body = JSON.stringify({ code, message, details: [] });
+  }
+  return new Response(body, { status, headers: h });
+}
