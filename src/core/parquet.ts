@@ -7,7 +7,7 @@
  */
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
-import type { Profile, TableBuilder } from "./tables.ts";
+import type { Profile, TableBuilder, TableName } from "./tables.ts";
 import { VERSION } from "../version.ts";
 
 export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
@@ -68,12 +68,9 @@ export function toIPC(b: TableBuilder, profile: Profile): Uint8Array {
   return arrow.tableToIPC(new arrow.Table(batch.schema, [batch]), "stream");
 }
 
-/** Encodes the rows of `b` as one Parquet file. */
-export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array {
-  if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
-  const ipc = toIPC(b, opts.profile);
-  const table = pw.Table.fromIPCStream(ipc);
-  const props = new pw.WriterPropertiesBuilder()
+/** The parquet-wasm writer properties for a file of table `table` (consumed by one write). */
+export function writerProperties(opts: ParquetOptions, table: TableName): pw.WriterProperties {
+  return new pw.WriterPropertiesBuilder()
     .setCompression(CODEC[opts.codec])
     .setMaxRowGroupSize(Math.max(1, opts.rowGroupSize))
     .setDictionaryEnabled(true)
@@ -83,9 +80,17 @@ export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array
       new Map([
         ["otlp2parquet.version", VERSION],
         ["otlp2parquet.schema_profile", opts.profile],
-        ["otlp2parquet.table", b.table],
+        ["otlp2parquet.table", table],
       ]),
     )
     .build();
-  return pw.writeParquet(table, props);
+}
+
+/** Encodes the rows of `b` as one Parquet file. */
+export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array {
+  if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
+  const ipc = toIPC(b, opts.profile);
+  // writeParquet consumes (frees) both the wasm table and the properties.
+  const table = pw.Table.fromIPCStream(ipc);
+  return pw.writeParquet(table, writerProperties(opts, b.table));
 }
