@@ -520,7 +520,7 @@ function checkPrefix(v: string): string | null {
   if (v === "") return null;
   const expect =
     'a key prefix such as "otel/" (no "..", ".", "//", backslashes or control characters)';
-  if (/[\\\u0000-\u001f]/.test(v)) return expect;
+  if (hasBackslashOrControl(v)) return expect;
   const segs = v.replace(/^\/+/, "").replace(/\/$/, "").split("/");
   if (segs.some((s) => s === "" || s === "." || s === "..")) return expect;
   return null;
@@ -672,4 +672,13 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length];
+}
+
+/** True when `s` holds a backslash or a control character (U+0000–U+001F, U+007F). */
+function hasBackslashOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+  }
+  return false;
 }

@@ -79,7 +79,10 @@ export function createFsStorage(opts: FsStorageOptions): StorageDriver {
       try {
         await walk(root, base, prefix, out);
       } catch (e) {
-        throw storageError(`Cannot list ${JSON.stringify(prefix)} under ${JSON.stringify(root)}`, e);
+        throw storageError(
+          `Cannot list ${JSON.stringify(prefix)} under ${JSON.stringify(root)}`,
+          e,
+        );
       }
       return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     },
@@ -123,9 +126,11 @@ function checkKey(key: string): string[] {
   if (key.startsWith("/") || /^[A-Za-z]:/.test(key)) {
     throw new TypeError(`Invalid storage key ${JSON.stringify(key)}: absolute paths are not keys`);
   }
-  if (/[\\\u0000-\u001f\u007f]/.test(key)) {
+  if (hasBackslashOrControl(key)) {
     throw new TypeError(
-      `Invalid storage key ${JSON.stringify(key)}: backslashes and control characters are not allowed`,
+      `Invalid storage key ${
+        JSON.stringify(key)
+      }: backslashes and control characters are not allowed`,
     );
   }
   const segs = key.split("/");
@@ -147,16 +152,20 @@ function checkKey(key: string): string[] {
 /** A list prefix may end in a partial segment or "/", but must not climb out either. */
 function checkPrefix(prefix: string): void {
   if (prefix === "") return;
-  if (prefix.startsWith("/") || /[\\\u0000-\u001f\u007f]/.test(prefix)) {
+  if (prefix.startsWith("/") || hasBackslashOrControl(prefix)) {
     throw new TypeError(
-      `Invalid storage prefix ${JSON.stringify(prefix)}: absolute paths, backslashes and control characters are not allowed`,
+      `Invalid storage prefix ${
+        JSON.stringify(prefix)
+      }: absolute paths, backslashes and control characters are not allowed`,
     );
   }
   const segs = prefix.split("/");
   const whole = segs.slice(0, -1); // the last one may be partial (or "" after a "/")
   if (whole.some((s) => s === "" || s === "." || s === "..") || segs[segs.length - 1] === "..") {
     throw new TypeError(
-      `Invalid storage prefix ${JSON.stringify(prefix)}: empty, "." and ".." segments are not allowed`,
+      `Invalid storage prefix ${
+        JSON.stringify(prefix)
+      }: empty, "." and ".." segments are not allowed`,
     );
   }
 }
@@ -175,7 +184,9 @@ async function walk(root: string, rel: string, prefix: string, out: string[]): P
     if (e.isDirectory()) {
       // Descend only where keys under the prefix can be.
       const dirKey = key + "/";
-      if (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) await walk(root, key, prefix, out);
+      if (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) {
+        await walk(root, key, prefix, out);
+      }
     } else if (e.isFile()) {
       if (TEMP_RE.test(e.name)) continue;
       if (key.startsWith(prefix)) out.push(key);
@@ -210,7 +221,16 @@ function codeOf(e: unknown): string | undefined {
 }
 
 /** Conditions that may pass on their own; the rest need an operator (permissions, read-only). */
-const TRANSIENT = new Set(["ENOSPC", "EIO", "EBUSY", "EAGAIN", "EMFILE", "ENFILE", "EDQUOT", "ETIMEDOUT"]);
+const TRANSIENT = new Set([
+  "ENOSPC",
+  "EIO",
+  "EBUSY",
+  "EAGAIN",
+  "EMFILE",
+  "ENFILE",
+  "EDQUOT",
+  "ETIMEDOUT",
+]);
 
 function storageError(what: string, e: unknown): StorageError {
   const code = codeOf(e);
@@ -223,4 +243,13 @@ function storageError(what: string, e: unknown): StorageError {
   return new StorageError(`${what}: ${detail}${hint}`, code !== undefined && TRANSIENT.has(code), {
     cause: e,
   });
+}
+
+/** True when `s` holds a backslash or a control character (U+0000–U+001F, U+007F). */
+function hasBackslashOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+  }
+  return false;
 }

@@ -24,7 +24,9 @@ const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 export function createLogger(opts: LoggerOptions): Logger {
   const max = RANK[opts.level];
-  if (max === undefined) throw new TypeError(`createLogger(): unknown level ${JSON.stringify(opts.level)}`);
+  if (max === undefined) {
+    throw new TypeError(`createLogger(): unknown level ${JSON.stringify(opts.level)}`);
+  }
   const write = opts.write ?? ((line: string) => console.error(line));
   const now = opts.now ?? (() => new Date());
   const format = opts.format === "json" ? formatJson : formatText;
@@ -68,11 +70,19 @@ export function formatJson(ts: string, level: LogLevel, msg: string, fields?: Fi
 
 /** Quotes a logfmt value when it needs it (space, `=`, `"`, control characters, empty). */
 function quoteText(s: string, always: boolean): string {
-  if (!always && s !== "" && !/[\s="\\\u0000-\u001f\u007f]/.test(s)) return s;
+  if (!always && s !== "" && !/[\s="\\]/.test(s) && !hasControl(s)) return s;
   return JSON.stringify(s);
 }
 
 function safeKey(k: string): string {
   const cleaned = k.replace(/[^A-Za-z0-9_.\-/]/g, "_");
   return cleaned === "" ? "_" : cleaned;
+}
+
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }

@@ -337,16 +337,17 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-convert-" });
     try {
+      await Deno.writeTextFile(`${dir}/garbage.json`, "this is not OTLP\n");
       const r = await run([
         "convert",
-        `${FIXTURES}garbage.json`,
+        `${dir}/garbage.json`,
         `${dir}/missing.pb`,
         `${FIXTURES}logs.json`,
         "--out",
         `${dir}/out`,
       ]);
       strictEqual(r.code, 1);
-      ok(r.stderr.includes(`${FIXTURES}garbage.json: `), r.stderr);
+      ok(r.stderr.includes(`${dir}/garbage.json: `), r.stderr);
       ok(r.stderr.includes(`${dir}/missing.pb: cannot read the file`), r.stderr);
       ok(r.stdout.includes("converted 1 of 3 files: 3 records, 2 Parquet files"), r.stdout);
       strictEqual((await listParquet(`${dir}/out`)).length, 2);
