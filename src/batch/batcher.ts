@@ -700,6 +700,10 @@ class Batcher implements BatchWriter {
           records++;
           // Bound memory while a long log is replayed: let stored files release it.
           if (this.bufferedBytes > this.cfg.max_buffered_bytes && this.queue.length > 0) {
+            this.log.info("replay waits for buffered files to be stored", {
+              files: this.queue.length,
+              buffered_bytes: this.bufferedBytes,
+            });
             await this.drained(false);
           }
         }
