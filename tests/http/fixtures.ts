@@ -128,11 +128,12 @@ export interface Answer {
 export async function send(
   app: Hono,
   path: string,
-  init: { method?: string; body?: BodyInit | null; headers?: Record<string, string> } = {},
+  init: { method?: string; body?: BodyInit | Uint8Array | null; headers?: Record<string, string> } =
+    {},
 ): Promise<Answer> {
   const res = await app.request(path, {
     method: init.method ?? "POST",
-    body: init.body,
+    body: init.body as BodyInit | null | undefined,
     headers: init.headers,
   });
   const body = new Uint8Array(await res.arrayBuffer());
