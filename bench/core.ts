@@ -1,0 +1,403 @@
+/**
+ * Core benchmark (`deno task bench`): the pure pipeline on one core, per signal, for one request
+ * of N records (default 10,000) from the seeded generator (./gen.ts).
+ *
+ * Stages, each timed on its own (warm-up runs, then the median and best of `--runs`):
+ *
+ *   decode     protobuf request bytes → column builders        (src/core/decode)
+ *   decodeJson the same request as OTLP/JSON bytes → builders
+ *   convert    builders → (table, service, hour) partitions     (src/core/partition.ts)
+ *   toIPC      partitions → Arrow IPC stream bytes (apache-arrow tableToIPC)
+ *   fromIPC    IPC bytes → parquet-wasm Table (copy into wasm memory, IPC read)
+ *   write      parquet-wasm writeParquet of the already built wasm Table  ← encode floor
+ *   encode     toIPC + fromIPC + write (src/core/parquet.ts encodeParquet)
+ *   e2e        request bytes → Parquet bytes (convertRequest + encodeParquet per partition)
+ *   e2eJson    the same from OTLP/JSON bytes
+ *   jsonParse  V8 JSON.parse of the OTLP/JSON text                  ← decode floor
+ *
+ * Reported: records/s, input MB/s (protobuf bytes, JSON bytes for the JSON rows), Parquet bytes,
+ * peak memory of the e2e stage (peak RSS from /proc/self/status after resetting it through
+ * /proc/self/clear_refs, V8 heap, wasm memory), and two ratios:
+ *
+ *   e2e / (jsonParse + write)                   how far from the two floors we are
+ *   (decode + convert + toIPC + fromIPC) / write the issue's target: ≤ 0.25
+ *
+ * Usage: deno task bench [--records N] [--runs N] [--warmup N] [--signals logs,traces,metrics]
+ *        [--out FILE | --no-write]
+ * Results go to bench/results/latest.json unless --no-write.
+ */
+import { convertRequest } from "../src/core/convert.ts";
+import { decode } from "../src/core/decode/index.ts";
+import type { Decoded } from "../src/core/decode/types.ts";
+import {
+  DEFAULT_PARQUET,
+  encodeParquet,
+  initParquet,
+  type ParquetOptions,
+  toIPC,
+  writerProperties,
+} from "../src/core/parquet.ts";
+import { partition, type Partition } from "../src/core/partition.ts";
+import * as pw from "parquet-wasm/esm";
+import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts";
+
+export interface CoreOptions {
+  records: number;
+  runs: number;
+  warmup: number;
+  signals: GenSignal[];
+  seed: number;
+  parquet: ParquetOptions;
+  /** Print progress and the table to the console. */
+  print: boolean;
+}
+
+export const DEFAULT_CORE: CoreOptions = {
+  records: 10_000,
+  runs: 7,
+  warmup: 3,
+  signals: ["logs", "traces", "metrics"],
+  seed: 1,
+  parquet: DEFAULT_PARQUET,
+  print: true,
+};
+
+export interface StageResult {
+  stage: string;
+  /** Median and best wall time of one run, ms. */
+  medianMs: number;
+  bestMs: number;
+  /** Records per second at the median time. */
+  recordsPerSec: number;
+  /** Input MB/s (10^6 bytes) at the median time; 0 where the stage has no request input. */
+  inputMBps: number;
+}
+
+export interface MemoryResult {
+  /** RSS before the e2e runs, MB (2^20 bytes). */
+  rssBeforeMB: number;
+  /** Peak RSS during the e2e runs (VmHWM after reset), MB; null where /proc is unavailable. */
+  peakRssMB: number | null;
+  /** V8 heap used after the e2e runs, before GC, MB. */
+  heapUsedAfterMB: number;
+  /** parquet-wasm linear memory, MB (it only grows). */
+  wasmMemoryMB: number;
+}
+
+export interface SignalResult {
+  signal: GenSignal;
+  records: number;
+  protobufBytes: number;
+  jsonBytes: number;
+  partitions: number;
+  parquetBytes: number;
+  stages: StageResult[];
+  /** e2e / (jsonParse + write). */
+  floorRatio: number;
+  /** (decode + convert + toIPC + fromIPC) / write; the issue's target is ≤ 0.25. */
+  overheadRatio: number;
+  memory: MemoryResult;
+}
+
+export interface MachineInfo {
+  nproc: number;
+  cpu: string;
+  memoryMB: number | null;
+  deno: string;
+  v8: string;
+  os: string;
+}
+
+export interface CoreResults {
+  kind: "core";
+  date: string;
+  commit: string;
+  machine: MachineInfo;
+  options: { records: number; runs: number; warmup: number; seed: number; codec: string };
+  signals: SignalResult[];
+}
+
+const MB = 1 << 20;
+const RECEIVED_AT = 1741944413_000_000_000n;
+
+let wasmReady = false;
+export async function ensureParquet(): Promise<void> {
+  if (wasmReady) return;
+  const bytes = await Deno.readFile(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm")));
+  initParquet(bytes);
+  wasmReady = true;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Times `run` `warmup + runs` times; `setup` (untimed) prepares each run's input, `teardown`
+ * (untimed) releases what it made.
+ */
+function time<S, R>(
+  o: CoreOptions,
+  setup: () => S,
+  run: (s: S) => R,
+  teardown?: (r: R, s: S) => void,
+): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < o.warmup + o.runs; i++) {
+    const s = setup();
+    const t0 = performance.now();
+    const r = run(s);
+    const t = performance.now() - t0;
+    teardown?.(r, s);
+    if (i >= o.warmup) times.push(t);
+  }
+  return times;
+}
+
+function stage(name: string, times: number[], records: number, inputBytes: number): StageResult {
+  const med = median(times);
+  return {
+    stage: name,
+    medianMs: med,
+    bestMs: Math.min(...times),
+    recordsPerSec: records / (med / 1000),
+    inputMBps: inputBytes ? inputBytes / 1e6 / (med / 1000) : 0,
+  };
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Resets the kernel's peak-RSS mark (Linux ≥ 4.0); false where that is not possible. */
+function resetPeakRss(): boolean {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function peakRssMB(): number | null {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s+(\d+) kB/m);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function decodeOpts() {
+  return { receivedAtNs: RECEIVED_AT };
+}
+
+function partitionsOf(d: Decoded): Partition[] {
+  const out: Partition[] = [];
+  for (const t of d.tables) out.push(...partition(t));
+  return out;
+}
+
+export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
+  const { signal, records, protobuf, jsonBytes, json } = g;
+  const po = o.parquet;
+  const log = (s: string) => o.print && console.error(`  ${signal}: ${s}`);
+  const stages: StageResult[] = [];
+  const add = (name: string, times: number[], input: number) => {
+    const r = stage(name, times, records, input);
+    stages.push(r);
+    log(`${name} ${r.medianMs.toFixed(2)} ms`);
+    return r;
+  };
+
+  const decoded = decode(signal, protobuf, "protobuf", decodeOpts());
+  if (decoded.records !== records) {
+    throw new Error(`bench: decode of ${signal} returned ${decoded.records} records, expected ${records}`);
+  }
+  const decode_ = add("decode", time(o, () => 0, () => decode(signal, protobuf, "protobuf", decodeOpts())), protobuf.length);
+  add("decodeJson", time(o, () => 0, () => decode(signal, jsonBytes, "json", decodeOpts())), jsonBytes.length);
+  const convert = add("convert", time(o, () => 0, () => partitionsOf(decoded)), 0);
+  const parts = partitionsOf(decoded);
+  const toIpc = add("toIPC", time(o, () => 0, () => parts.map((p) => toIPC(p.rows, po.profile))), 0);
+  const ipcs = parts.map((p) => toIPC(p.rows, po.profile));
+  const fromIpc = add(
+    "fromIPC",
+    time(o, () => 0, () => ipcs.map((b) => pw.Table.fromIPCStream(b)), (ts) => ts.forEach((t) => t.free())),
+    0,
+  );
+  let parquetBytes = 0;
+  const write = add(
+    "write",
+    time(
+      o,
+      () => ipcs.map((b) => pw.Table.fromIPCStream(b)),
+      (ts) => ts.map((t, i) => pw.writeParquet(t, writerProperties(po, parts[i].table))),
+      (outs) => (parquetBytes = outs.reduce((n, b) => n + b.length, 0)),
+    ),
+    0,
+  );
+  add("encode", time(o, () => 0, () => parts.map((p) => encodeParquet(p.rows, po))), 0);
+
+  const e2eRun = (body: Uint8Array, format: "protobuf" | "json") => () => {
+    const c = convertRequest(signal, body, format, decodeOpts());
+    return c.partitions.map((p) => encodeParquet(p.rows, po));
+  };
+  gc();
+  const rssBefore = Deno.memoryUsage().rss / MB;
+  const canReset = resetPeakRss();
+  const e2e = add("e2e", time(o, () => 0, e2eRun(protobuf, "protobuf")), protobuf.length);
+  const memory: MemoryResult = {
+    rssBeforeMB: rssBefore,
+    peakRssMB: canReset ? peakRssMB() : null,
+    heapUsedAfterMB: Deno.memoryUsage().heapUsed / MB,
+    wasmMemoryMB: pw.wasmMemory().buffer.byteLength / MB,
+  };
+  add("e2eJson", time(o, () => 0, e2eRun(jsonBytes, "json")), jsonBytes.length);
+  const parse = add("jsonParse", time(o, () => 0, () => JSON.parse(json)), jsonBytes.length);
+
+  return {
+    signal,
+    records,
+    protobufBytes: protobuf.length,
+    jsonBytes: jsonBytes.length,
+    partitions: parts.length,
+    parquetBytes,
+    stages,
+    floorRatio: e2e.medianMs / (parse.medianMs + write.medianMs),
+    overheadRatio: (decode_.medianMs + convert.medianMs + toIpc.medianMs + fromIpc.medianMs) /
+      write.medianMs,
+    memory,
+  };
+}
+
+export async function machineInfo(): Promise<MachineInfo> {
+  let cpu = "unknown";
+  let memoryMB: number | null = null;
+  try {
+    cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/^model name\s*:\s*(.+)$/m)?.[1] ?? cpu;
+    const m = (await Deno.readTextFile("/proc/meminfo")).match(/^MemTotal:\s+(\d+) kB/m);
+    if (m) memoryMB = Math.round(Number(m[1]) / 1024);
+  } catch { /* not Linux */ }
+  return {
+    nproc: navigator.hardwareConcurrency,
+    cpu,
+    memoryMB,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    os: `${Deno.build.os} ${Deno.build.arch}`,
+  };
+}
+
+export async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short", "HEAD"],
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim() || "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResults> {
+  const o: CoreOptions = { ...DEFAULT_CORE, ...opts };
+  await ensureParquet();
+  const signals: SignalResult[] = [];
+  for (const s of o.signals) {
+    if (o.print) console.error(`generating ${s} (${o.records} records, seed ${o.seed})`);
+    const g = generateRequest(s, { records: o.records, seed: o.seed });
+    signals.push(benchSignal(g, o));
+    gc();
+  }
+  return {
+    kind: "core",
+    date: new Date().toISOString(),
+    commit: await gitCommit(),
+    machine: await machineInfo(),
+    options: { records: o.records, runs: o.runs, warmup: o.warmup, seed: o.seed, codec: o.parquet.codec },
+    signals,
+  };
+}
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmt1 = (n: number) => n.toFixed(1);
+
+/** The results as a Markdown table (the README shows it). */
+export function coreTable(r: CoreResults): string {
+  const lines = [
+    "| signal | stage | median ms | records/s | input MB/s |",
+    "|---|---|---:|---:|---:|",
+  ];
+  for (const s of r.signals) {
+    for (const st of s.stages) {
+      lines.push(
+        `| ${s.signal} | ${st.stage} | ${st.medianMs.toFixed(2)} | ${fmtInt(st.recordsPerSec)} | ${
+          st.inputMBps ? fmt1(st.inputMBps) : ""
+        } |`,
+      );
+    }
+  }
+  lines.push("");
+  lines.push(
+    "| signal | records | protobuf KB | JSON KB | Parquet KB | files | e2e / floors | (decode+convert+IPC) / write | peak RSS MB | wasm MB |",
+  );
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const s of r.signals) {
+    lines.push(
+      `| ${s.signal} | ${fmtInt(s.records)} | ${fmtInt(s.protobufBytes / 1024)} | ${fmtInt(s.jsonBytes / 1024)} | ${
+        fmtInt(s.parquetBytes / 1024)
+      } | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${s.overheadRatio.toFixed(2)} | ${
+        s.memory.peakRssMB === null ? "n/a" : fmtInt(s.memory.peakRssMB)
+      } | ${fmtInt(s.memory.wasmMemoryMB)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function machineLine(m: MachineInfo): string {
+  return `${m.nproc} × ${m.cpu}, ${m.memoryMB ?? "?"} MB RAM, ${m.os}, Deno ${m.deno} (V8 ${m.v8})`;
+}
+
+function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | null } {
+  const opts: Partial<CoreOptions> = {};
+  let out: string | null = new URL("./results/latest.json", import.meta.url).pathname;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const num = () => {
+      const v = Number(args[++i]);
+      if (!Number.isInteger(v) || v < 0) throw new RangeError(`bench: ${a} needs a whole number, got "${args[i]}"`);
+      return v;
+    };
+    if (a === "--records") opts.records = num();
+    else if (a === "--runs") opts.runs = Math.max(1, num());
+    else if (a === "--warmup") opts.warmup = num();
+    else if (a === "--seed") opts.seed = num();
+    else if (a === "--signals") opts.signals = args[++i].split(",") as GenSignal[];
+    else if (a === "--out") out = args[++i];
+    else if (a === "--no-write") out = null;
+    else if (a === "--help") {
+      console.log("deno task bench [--records N] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]");
+      Deno.exit(0);
+    } else throw new TypeError(`bench: unknown argument "${a}"`);
+  }
+  return { opts, out };
+}
+
+if (import.meta.main) {
+  const { opts, out } = parseArgs(Deno.args);
+  const r = await runCore(opts);
+  console.log(`\n${machineLine(r.machine)}; commit ${r.commit}; ${r.options.runs} runs after ${r.options.warmup} warm-up, medians`);
+  console.log(coreTable(r));
+  if (!(globalThis as { gc?: unknown }).gc) console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
+  if (out) {
+    const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+    await Deno.mkdir(dir || "/", { recursive: true });
+    await Deno.writeTextFile(out, JSON.stringify(r, null, 2) + "\n");
+    console.log(`\nwrote ${out}`);
+  }
+}
