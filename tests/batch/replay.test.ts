@@ -320,3 +320,23 @@ Deno.test("crashes at random points over many runs: every acknowledged row store
     await cleanup();
   }
 });
+
+Deno.test("replay of a log larger than batch.max_buffered_bytes stores files as it goes", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const storage = new TestStorage();
+    const w1 = await open(dir, storage);
+    for (let i = 0; i < 100; i++) await w1.write(request(`svc${i % 5}`, ids(`r${i}`, 10)));
+    await w1.abort();
+    const logger = new MemoryLogger();
+    const w2 = await open(dir, storage, { max_rows: 50, max_buffered_bytes: 30_000 }, { logger });
+    ok(w2.stats().bufferedBytes <= 30_000 + 20_000, `${w2.stats().bufferedBytes} bytes buffered after replay`);
+    await w2.close();
+    ok(logger.lines.some((l) => l.msg === "replay waits for buffered files to be stored"));
+    const c = counts(storage.bodies());
+    strictEqual(c.size, 1000);
+    ok([...c.values()].every((n) => n === 1));
+  } finally {
+    await cleanup();
+  }
+});
