@@ -1,0 +1,96 @@
+/**
+ * Bundles the runtime entries with esbuild:
+ *
+ *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts lambda   → dist/lambda/index.mjs + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts node     → dist/node/main.mjs + parquet_wasm_bg.wasm
+ *
+ * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
+ * imports it as a module (`CompiledWasm`), as wrangler does.
+ */
+import * as esbuild from "esbuild";
+
+const root = new URL("../", import.meta.url);
+const wasmSrc = new URL("node_modules/parquet-wasm/esm/parquet_wasm_bg.wasm", root);
+
+/** Rewrites the parquet-wasm `.wasm` import to a sibling file left external. */
+const wasmSibling: esbuild.Plugin = {
+  name: "wasm-sibling",
+  setup(b) {
+    b.onResolve({ filter: /\.wasm$/ }, () => ({ path: "./parquet_wasm_bg.wasm", external: true }));
+  },
+};
+
+type Target = "worker" | "lambda" | "node";
+
+const targets: Record<Target, { entry: string; out: string; options: esbuild.BuildOptions }> = {
+  worker: {
+    entry: "src/runtime/worker.ts",
+    out: "dist/worker/index.js",
+    options: {
+      platform: "browser",
+      conditions: ["workerd", "worker", "browser", "import"],
+      mainFields: ["browser", "module", "main"],
+      // The S3 client is never used on Workers (R2 goes through the binding).
+      external: ["@aws-sdk/client-s3"],
+    },
+  },
+  lambda: {
+    entry: "src/runtime/lambda.ts",
+    out: "dist/lambda/index.mjs",
+    options: {
+      platform: "node",
+      target: "node20",
+      banner: {
+        // Some CommonJS dependencies call require(); give ESM output one.
+        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      },
+    },
+  },
+  node: {
+    entry: "src/runtime/main.ts",
+    out: "dist/node/main.mjs",
+    options: {
+      platform: "node",
+      target: "node20",
+      banner: {
+        js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      },
+    },
+  },
+};
+
+export async function build(target: Target): Promise<{ bundle: string; bytes: number }> {
+  const t = targets[target];
+  const outfile = new URL(t.out, root).pathname;
+  const result = await esbuild.build({
+    entryPoints: [new URL(t.entry, root).pathname],
+    outfile,
+    bundle: true,
+    format: "esm",
+    minify: true,
+    sourcemap: false,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    plugins: [wasmSibling],
+    ...t.options,
+  });
+  const dir = outfile.slice(0, outfile.lastIndexOf("/") + 1);
+  await Deno.copyFile(wasmSrc, dir + "parquet_wasm_bg.wasm");
+  const bytes = Object.values(result.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
+  return { bundle: outfile, bytes };
+}
+
+if (import.meta.main) {
+  const which = (Deno.args.length ? Deno.args : ["worker", "lambda", "node"]) as Target[];
+  for (const w of which) {
+    if (!(w in targets)) {
+      console.error(`Unknown build target "${w}": expected worker, lambda or node`);
+      Deno.exit(2);
+    }
+    const { bundle, bytes } = await build(w);
+    console.log(`${w}: ${bundle} (${(bytes / 1024).toFixed(0)} KiB JS + parquet_wasm_bg.wasm)`);
+  }
+  await esbuild.stop();
+}

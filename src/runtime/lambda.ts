@@ -1,0 +1,63 @@
+/**
+ * AWS Lambda entry (Node.js 20/22 runtimes): API Gateway REST (v1), HTTP API (v2) and Function
+ * URL events through `hono/aws-lambda`. Storage is S3, written directly: no in-memory batching,
+ * because a Lambda instance can be frozen or dropped between invocations and buffered data would
+ * be lost.
+ *
+ * Built by `deno task build:lambda` into dist/lambda/ (index.mjs + parquet_wasm_bg.wasm).
+ */
+import { readFileSync } from "node:fs";
+import { handle } from "hono/aws-lambda";
+import type { Hono } from "hono";
+import { loadConfig } from "../config/load.ts";
+import { createApp } from "../http/app.ts";
+import { createWriter } from "../batch/index.ts";
+import { initParquet } from "../core/parquet.ts";
+import { createLogger } from "./logger.ts";
+import { createStorage } from "./storage.ts";
+import { VERSION } from "../version.ts";
+
+type Handler = ReturnType<typeof handle>;
+
+let ready: Promise<Handler> | undefined;
+
+/** Where the wasm sits: next to the bundle in dist/lambda, or in node_modules when run unbundled. */
+function wasmBytes(): Uint8Array {
+  try {
+    return readFileSync(new URL("./parquet_wasm_bg.wasm", import.meta.url));
+  } catch {
+    return readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm")));
+  }
+}
+
+async function build(): Promise<Handler> {
+  const env = { ...process.env };
+  const config = loadConfig({
+    platform: "lambda",
+    env,
+    readTextFile: (path) => readFileSync(path, "utf8"),
+  });
+  const logger = createLogger({ level: config.server.log_level, format: config.server.log_format });
+  initParquet(wasmBytes());
+  const storage = await createStorage(config, logger);
+  const writer = await createWriter({ config, storage, logger });
+  const app: Hono = createApp({ config, writer, storage, logger, version: VERSION });
+  logger.info("otlp2parquet lambda ready", {
+    version: VERSION,
+    backend: config.storage.backend,
+    max_payload_bytes: config.server.max_payload_bytes,
+  });
+  return handle(app, {
+    // OTLP protobuf responses are binary: API Gateway needs them base64-encoded.
+    isContentTypeBinary: (ct) => !ct.startsWith("application/json") && !ct.startsWith("text/"),
+  });
+}
+
+/** The Lambda handler: the app is built once per instance (cold start) and reused. */
+export const handler = async (event: Parameters<Handler>[0], context?: Parameters<Handler>[1]) => {
+  ready ??= build().catch((e) => {
+    ready = undefined; // let the next invocation try again (e.g. a transient storage failure)
+    throw e;
+  });
+  return (await ready)(event, context);
+};
