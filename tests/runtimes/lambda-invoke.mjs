@@ -1,0 +1,15 @@
+// Invokes the built Lambda bundle's handler under Node, as the Lambda runtime does: reads a JSON
+// array of events on stdin, calls `handler(event, context)` for each in turn, prints the results
+// as a JSON array on stdout.
+import { pathToFileURL } from "node:url";
+
+const bundle = process.argv[2];
+const { handler } = await import(pathToFileURL(bundle).href);
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const results = [];
+for (const event of JSON.parse(input)) {
+  const context = { awsRequestId: crypto.randomUUID(), functionName: process.env.AWS_LAMBDA_FUNCTION_NAME };
+  results.push(await handler(event, context));
+}
+process.stdout.write(JSON.stringify(results));
