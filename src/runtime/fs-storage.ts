@@ -236,8 +236,8 @@ function storageError(what: string, e: unknown): StorageError {
   const code = codeOf(e);
   const detail = e instanceof Error ? e.message : String(e);
   let hint = "";
-  if (code === "EACCES" || code === "EPERM") {
-    hint = " (no write permission: check the directory's owner, or run Deno with --allow-write)";
+  if ((code === "EACCES" || code === "EPERM") && !/--allow-write/.test(detail)) {
+    hint = " (no write permission: check the directory's owner and mode)";
   } else if (code === "EROFS") hint = " (read-only file system)";
   else if (code === "ENOSPC") hint = " (disk full)";
   return new StorageError(`${what}: ${detail}${hint}`, code !== undefined && TRANSIENT.has(code), {

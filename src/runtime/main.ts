@@ -103,7 +103,12 @@ async function serve(
       walFs: platform === "server" ? createWalFs() : undefined,
     });
   } catch (e) {
-    logger.error("cannot start the writer", { error: errorText(e) });
+    logger.error("cannot start the writer", {
+      error: errorText(e),
+      hint: config.batch.enabled && config.batch.durability === "wal"
+        ? `the write-ahead log needs a writable batch.wal_dir (${config.batch.wal_dir}), or set batch.durability = "memory"`
+        : undefined,
+    });
     return 1;
   }
   const app = createApp({ config, writer, storage, logger, version: VERSION });
