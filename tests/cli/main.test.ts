@@ -268,6 +268,65 @@ Deno.test("otlp2parquet serve exits 1 naming the address when the port is taken"
   }
 });
 
+/** Opens a POST whose body never completes, so the server has a request in flight. */
+async function stalledRequest(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode(
+      "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+        "Content-Length: 1000\r\n\r\n{",
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 300)); // let the handler start
+  return conn;
+}
+
+Deno.test("otlp2parquet serve exits at once on a second signal during a slow shutdown", async () => {
+  const srv = await startServer();
+  try {
+    const conn = await stalledRequest(srv.port);
+    try {
+      const started = Date.now();
+      const code = await (async () => {
+        const first = srv.stop(); // SIGTERM: waits for the stalled request
+        await new Promise((r) => setTimeout(r, 500));
+        ok(!/msg="stopped"/.test(srv.log()), "the first signal waits for the request in flight");
+        const second = srv.stop(); // another SIGTERM
+        strictEqual(await first, await second);
+        return await second;
+      })();
+      strictEqual(code, 1);
+      ok(Date.now() - started < 10_000);
+      ok(/second signal: exiting now/.test(srv.log()), srv.log());
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await srv.kill();
+  }
+});
+
+Deno.test("otlp2parquet serve gives up after server.shutdown_timeout_secs and exits 1", async () => {
+  const srv = await startServer({ env: { OTLP2PARQUET_SERVER_SHUTDOWN_TIMEOUT_SECS: "1" } });
+  try {
+    const conn = await stalledRequest(srv.port);
+    try {
+      const started = Date.now();
+      strictEqual(await srv.stop(), 1);
+      const took = Date.now() - started;
+      ok(took >= 900 && took < 8000, `took ${took} ms`);
+      ok(
+        /shutdown did not complete/.test(srv.log()) && /gave up after 1 s/.test(srv.log()),
+        srv.log(),
+      );
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await srv.kill();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // convert
 
