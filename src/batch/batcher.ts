@@ -31,7 +31,7 @@ import type { Column } from "../core/columns.ts";
 import type { Signal, TableBuilder, TableName } from "../core/tables.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { StorageError, type StorageDriver } from "../storage/types.ts";
+import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
 import { BackpressureError, type Writer, type WriteRequest, type WriterStats } from "./types.ts";
 import {
@@ -208,8 +208,18 @@ class Batcher implements BatchWriter {
 
   async start(): Promise<void> {
     const c = this.cfg;
-    for (const k of ["max_rows", "max_bytes", "max_age_secs", "max_buffered_bytes", "max_wal_bytes"] as const) {
-      if (!(c[k] > 0)) throw new RangeError(`Invalid batch.${k}: ${JSON.stringify(c[k])} (must be > 0)`);
+    for (
+      const k of [
+        "max_rows",
+        "max_bytes",
+        "max_age_secs",
+        "max_buffered_bytes",
+        "max_wal_bytes",
+      ] as const
+    ) {
+      if (!(c[k] > 0)) {
+        throw new RangeError(`Invalid batch.${k}: ${JSON.stringify(c[k])} (must be > 0)`);
+      }
     }
     if (c.durability === "wal") {
       if (!this.deps.walFs) {
@@ -351,7 +361,9 @@ class Batcher implements BatchWriter {
       let oldest = wal.currentSeq;
       for (const b of this.open.values()) oldest = Math.min(oldest, b.firstPos!.seg);
       if (oldest < wal.currentSeq) {
-        for (const b of [...this.open.values()]) if (b.firstPos!.seg === oldest) this.seal(b, "wal");
+        for (const b of [...this.open.values()]) {
+          if (b.firstPos!.seg === oldest) this.seal(b, "wal");
+        }
       }
     }
   }
@@ -588,8 +600,12 @@ class Batcher implements BatchWriter {
       this.log.error(
         this.wal
           ? "shutdown timed out; unstored rows stay in the write-ahead log for the next start"
-          : "shutdown timed out; unstored rows are lost (batch.durability = \"memory\")",
-        { files: this.queue.length, rows, timeout_secs: this.deps.config.server.shutdown_timeout_secs },
+          : 'shutdown timed out; unstored rows are lost (batch.durability = "memory")',
+        {
+          files: this.queue.length,
+          rows,
+          timeout_secs: this.deps.config.server.shutdown_timeout_secs,
+        },
       );
       for (const w of this.drainWaiters) w.reject(new Error("writer closed"));
       this.drainWaiters = [];

@@ -92,7 +92,9 @@ export function segmentSeq(name: string): number | null {
 }
 
 function idBytes(id: string): Uint8Array {
-  if (!/^[0-9a-f]{16}$/.test(id)) throw new TypeError(`Invalid file id ${JSON.stringify(id)}: expected 16 hex digits`);
+  if (!/^[0-9a-f]{16}$/.test(id)) {
+    throw new TypeError(`Invalid file id ${JSON.stringify(id)}: expected 16 hex digits`);
+  }
   const out = new Uint8Array(8);
   for (let i = 0; i < 8; i++) out[i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -337,7 +339,9 @@ export class Wal {
 
   /** Appends a record payload; resolves with its position once it is fsync'd. */
   append(payload: Uint8Array, onCommit?: (pos: Pos) => void): Promise<Pos> {
-    if (this.closed) return Promise.reject(new WalError("Cannot append to the write-ahead log: it is closed"));
+    if (this.closed) {
+      return Promise.reject(new WalError("Cannot append to the write-ahead log: it is closed"));
+    }
     return new Promise<Pos>((resolve, reject) => {
       this.queue.push({ payload, onCommit, resolve, reject });
       if (!this.running) this.idle = this.run();
@@ -474,7 +478,9 @@ export class Wal {
     this.closed = true;
     const q = this.queue;
     this.queue = [];
-    for (const p of q) p.reject(new WalError("Cannot append to the write-ahead log: it was abandoned"));
+    for (const p of q) {
+      p.reject(new WalError("Cannot append to the write-ahead log: it was abandoned"));
+    }
     await this.idle.catch(() => {});
     await this.closeFile();
   }

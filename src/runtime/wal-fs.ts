@@ -24,7 +24,9 @@ export function createWalFs(): WalFs {
           let at = 0;
           while (at < data.length) {
             const { bytesWritten } = await fh.write(data, at, data.length - at);
-            if (bytesWritten <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
+            if (bytesWritten <= 0) {
+              throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
+            }
             at += bytesWritten;
           }
         },

@@ -3,7 +3,11 @@
  * log on a real temporary directory and a Map-backed store.
  */
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { type BatchWriter, type BatchWriterDeps, createBatchWriter } from "../../src/batch/batcher.ts";
+import {
+  type BatchWriter,
+  type BatchWriterDeps,
+  createBatchWriter,
+} from "../../src/batch/batcher.ts";
 import { BackpressureError } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
 import {
@@ -87,7 +91,14 @@ Deno.test("1,000 requests of 10 records for one service become one file with all
     deepStrictEqual(await walFiles(dir), [], "a clean shutdown leaves an empty log");
     const st = writer.stats();
     deepStrictEqual(
-      [st.filesWritten, st.rowsWritten, st.bytesWritten, st.bufferedRows, st.bufferedBytes, st.walBytes],
+      [
+        st.filesWritten,
+        st.rowsWritten,
+        st.bytesWritten,
+        st.bufferedRows,
+        st.bufferedBytes,
+        st.walBytes,
+      ],
       [1, 10_000, data.length, 0, 0, 0],
     );
   });
@@ -109,7 +120,10 @@ Deno.test("a buffer is written when it reaches batch.max_rows", async () => {
     const sizes = [...storage.objects.values()].map((d) => readBodies(d).length);
     deepStrictEqual(sizes, [100, 100]);
     await writer.close();
-    deepStrictEqual(logger.stored().map((f) => [f.rows, f.reason]), [[100, "rows"], [100, "rows"], [50, "shutdown"]]);
+    deepStrictEqual(logger.stored().map((f) => [f.rows, f.reason]), [[100, "rows"], [100, "rows"], [
+      50,
+      "shutdown",
+    ]]);
     strictEqual(new Set(storage.bodies()).size, 250);
   });
 });
@@ -157,8 +171,13 @@ Deno.test("rows of different services, hours and signals go to separate files", 
       "logs/a/year=2024/month=05/day=01/hour=11/",
       "logs/b/year=2024/month=05/day=01/hour=10/",
     ]);
-    const byDir = new Map([...storage.objects].map(([k, d]) => [k.replace(/[^/]+$/, ""), readBodies(d).sort()]));
-    deepStrictEqual(byDir.get("logs/a/year=2024/month=05/day=01/hour=10/"), [...ids("a1", 2), ...ids("a3", 2)].sort());
+    const byDir = new Map(
+      [...storage.objects].map(([k, d]) => [k.replace(/[^/]+$/, ""), readBodies(d).sort()]),
+    );
+    deepStrictEqual(
+      byDir.get("logs/a/year=2024/month=05/day=01/hour=10/"),
+      [...ids("a1", 2), ...ids("a3", 2)].sort(),
+    );
   });
 });
 
@@ -175,10 +194,13 @@ Deno.test("write() resolves only once its record is fsync'd", async () => {
     remove: (p: string) => fs.remove(p),
     openAppend: async (p: string) => {
       const f = await fs.openAppend(p);
-      return { ...f, sync: async () => {
-        if (gate) await gate;
-        await f.sync();
-      } };
+      return {
+        ...f,
+        sync: async () => {
+          if (gate) await gate;
+          await f.sync();
+        },
+      };
     },
   };
   const writer = await createBatchWriter({
@@ -252,7 +274,10 @@ Deno.test("buffers full while storage is healthy: 429 with Retry-After", async (
     release();
     await writer.close();
     // Exactly the acknowledged requests: the rejected one was not logged, so not replayed either.
-    deepStrictEqual(storage.bodies().sort(), Array.from({ length: acked }, (_, i) => ids(`r${i}`, 10)).flat().sort());
+    deepStrictEqual(
+      storage.bodies().sort(),
+      Array.from({ length: acked }, (_, i) => ids(`r${i}`, 10)).flat().sort(),
+    );
   }, { storage });
 });
 
@@ -278,7 +303,11 @@ Deno.test("storage outage: 503 once buffers fill, every acknowledged row stored 
     ok(statuses.has(503), `statuses ${[...statuses]}`);
     ok(acked.length > 0 && acked.length < 2000, `${acked.length} acknowledged`);
     ok(writer.stats().flushFailures > 0);
-    ok(logger.lines.some((l) => l.level === "warn" && l.msg === "cannot store file, keeping it buffered"));
+    ok(
+      logger.lines.some((l) =>
+        l.level === "warn" && l.msg === "cannot store file, keeping it buffered"
+      ),
+    );
     storage.failing = false;
     await writer.flush();
     const stored = storage.bodies();
@@ -305,7 +334,10 @@ Deno.test("the log is bounded by batch.max_wal_bytes: 503 past it", async () => 
     }
     ok(err instanceof BackpressureError);
     strictEqual(err.status, 503);
-    ok(/write-ahead log holds \d+ bytes \(batch.max_wal_bytes = 4000\)/.test(err.message), err.message);
+    ok(
+      /write-ahead log holds \d+ bytes \(batch.max_wal_bytes = 4000\)/.test(err.message),
+      err.message,
+    );
     ok(writer.stats().walBytes >= 4000);
   }, { storage });
 });
@@ -333,13 +365,18 @@ Deno.test("close() gives up after server.shutdown_timeout_secs and leaves the lo
     ok(Date.now() - t < 3000);
     strictEqual((await walFiles(dir)).length, 1);
     ok(logger.lines.some((l) => l.level === "error" && /shutdown timed out/.test(l.msg)));
-    await rejects(writer.write(request("svc", ids("y", 1))), { name: "BackpressureError", message: /shutting down/ });
+    await rejects(writer.write(request("svc", ids("y", 1))), {
+      name: "BackpressureError",
+      message: /shutting down/,
+    });
   }, { storage, more: (c) => (c.server.shutdown_timeout_secs = 0.3) });
 });
 
 Deno.test("durability memory: no log, rows acknowledged once buffered, written on close", async () => {
   await withWriter({ durability: "memory" }, async ({ writer, storage, fs, dir }) => {
-    await Promise.all(Array.from({ length: 50 }, (_, i) => writer.write(request("svc", ids(`r${i}`, 4)))));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => writer.write(request("svc", ids(`r${i}`, 4)))),
+    );
     strictEqual(fs.syncs, 0);
     strictEqual(writer.stats().walBytes, 0);
     await rejects(Deno.stat(dir), { name: "NotFound" });
@@ -372,15 +409,19 @@ Deno.test("log segments are deleted once their rows are stored", async () => {
 });
 
 Deno.test("a quiet buffer holding the oldest log segment is written out before the log fills", async () => {
-  await withWriter({ max_rows: 40, max_wal_bytes: 12_000 }, async ({ writer, storage, logger, dir }) => {
-    await writer.write(request("quiet", ids("q", 2)));
-    for (let i = 0; i < 60; i++) await writer.write(request("busy", ids(`b${i}`, 4)));
-    await until(() => logger.stored().some((f) => f.reason === "wal"), 5000, "a wal flush");
-    const quiet = logger.stored().find((f) => f.reason === "wal")!;
-    ok(String(quiet.key).startsWith("logs/quiet/"), String(quiet.key));
-    ok(writer.stats().walBytes < 12_000, `${writer.stats().walBytes} bytes of log`);
-    ok((await walFiles(dir)).length <= 6);
-    await writer.close();
-    strictEqual(storage.bodies().length, 2 + 240);
-  }, { deps: { segmentBytes: 1500 } });
+  await withWriter(
+    { max_rows: 40, max_wal_bytes: 12_000 },
+    async ({ writer, storage, logger, dir }) => {
+      await writer.write(request("quiet", ids("q", 2)));
+      for (let i = 0; i < 60; i++) await writer.write(request("busy", ids(`b${i}`, 4)));
+      await until(() => logger.stored().some((f) => f.reason === "wal"), 5000, "a wal flush");
+      const quiet = logger.stored().find((f) => f.reason === "wal")!;
+      ok(String(quiet.key).startsWith("logs/quiet/"), String(quiet.key));
+      ok(writer.stats().walBytes < 12_000, `${writer.stats().walBytes} bytes of log`);
+      ok((await walFiles(dir)).length <= 6);
+      await writer.close();
+      strictEqual(storage.bodies().length, 2 + 240);
+    },
+    { deps: { segmentBytes: 1500 } },
+  );
 });

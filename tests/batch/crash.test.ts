@@ -40,7 +40,7 @@ function load(url: string, acked: Set<string>, next: () => number) {
         });
         await r.body?.cancel();
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.status === 200) for (const id of ids) acked.add(id);
+        if (r.status === 200) { for (const id of ids) acked.add(id); }
       } catch (e) {
         const k = e instanceof Error ? e.name : "error";
         statuses.set(k, (statuses.get(k) ?? 0) + 1);
@@ -69,7 +69,8 @@ function decodersMissing(): boolean {
 }
 
 Deno.test({
-  name: "SIGKILL under load, restarted several times: every acknowledged record stored exactly once",
+  name:
+    "SIGKILL under load, restarted several times: every acknowledged record stored exactly once",
   ignore: decodersMissing(),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -99,16 +100,25 @@ Deno.test({
           strictEqual(await srv.stop(), 0, srv.log());
           await srv.kill();
         }
-        ok((l.statuses.get(200) ?? 0) > 0, `run ${run}: no request succeeded: ${JSON.stringify([...l.statuses])}`);
+        ok(
+          (l.statuses.get(200) ?? 0) > 0,
+          `run ${run}: no request succeeded: ${JSON.stringify([...l.statuses])}`,
+        );
       }
       const files = (await listParquet(output)).map((f) => `${output}/${f}`);
       ok(files.length > 0);
-      const rows = await query(`SELECT Body AS id, count(*) AS n FROM ${readParquet(files)} GROUP BY Body`);
+      const rows = await query(
+        `SELECT Body AS id, count(*) AS n FROM ${readParquet(files)} GROUP BY Body`,
+      );
       const stored = new Map(rows.map((r) => [String(r.id), Number(r.n)]));
       const twice = rows.filter((r) => Number(r.n) > 1).map((r) => r.id);
       strictEqual(twice.length, 0, `stored more than once: ${twice.slice(0, 10)}`);
       const missing = [...acked].filter((id) => !stored.has(id));
-      strictEqual(missing.length, 0, `acknowledged but missing (of ${acked.size}): ${missing.slice(0, 10)}`);
+      strictEqual(
+        missing.length,
+        0,
+        `acknowledged but missing (of ${acked.size}): ${missing.slice(0, 10)}`,
+      );
       ok(acked.size >= 1000, `only ${acked.size} records acknowledged`);
     } finally {
       await srv?.kill();

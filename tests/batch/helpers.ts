@@ -9,15 +9,23 @@
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
 import { parquetMetadata } from "hyparquet";
-import { BoolCol, I64Col, ListCol, MapCol, NumCol, Utf8Col, type Column } from "../../src/core/columns.ts";
+import {
+  BoolCol,
+  type Column,
+  I64Col,
+  ListCol,
+  MapCol,
+  NumCol,
+  Utf8Col,
+} from "../../src/core/columns.ts";
 import { initParquet } from "../../src/core/parquet.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
-import { defaultConfig, type Config } from "../../src/config/types.ts";
+import { type Config, defaultConfig } from "../../src/config/types.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
 import type { WalFile, WalFs } from "../../src/batch/wal.ts";
 import { createWalFs } from "../../src/runtime/wal-fs.ts";
-import { StorageError, type StorageDriver } from "../../src/storage/types.ts";
+import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 import type { Fields, Logger } from "../../src/log.ts";
 import type { ConvertFn } from "../../src/batch/batcher.ts";
 
@@ -83,7 +91,10 @@ export function ids(prefix: string, n: number): string[] {
 }
 
 /** Server-mode config with batching on and overrides for `batch`. */
-export function config(batch: Partial<Config["batch"]> = {}, more: (c: Config) => void = () => {}): Config {
+export function config(
+  batch: Partial<Config["batch"]> = {},
+  more: (c: Config) => void = () => {},
+): Config {
   const c = defaultConfig("server");
   c.batch = { ...c.batch, enabled: true, ...batch };
   c.server.shutdown_timeout_secs = 5;

@@ -7,7 +7,11 @@ import { config, ids, request, tempDir, walFiles } from "./helpers.ts";
 
 Deno.test("createWriter() without batch.enabled stores each request before write() resolves", async () => {
   const storage = createMemoryStorage();
-  const writer = await createWriter({ config: config({ enabled: false }), storage, logger: silentLogger });
+  const writer = await createWriter({
+    config: config({ enabled: false }),
+    storage,
+    logger: silentLogger,
+  });
   await writer.write(request("svc", ids("a", 3)));
   strictEqual((await storage.list("logs/")).length, 1);
   await writer.write(request("svc", ids("b", 3)));
@@ -41,7 +45,11 @@ Deno.test("createWriter() with batch.enabled buffers into one file, logged in ba
 
 Deno.test("createWriter() refuses durability wal without file access, naming the fix", async () => {
   await rejects(
-    createWriter({ config: config({ durability: "wal" }), storage: createMemoryStorage(), logger: silentLogger }),
+    createWriter({
+      config: config({ durability: "wal" }),
+      storage: createMemoryStorage(),
+      logger: silentLogger,
+    }),
     { name: "TypeError", message: /batch.durability = "wal".*no file access.*"memory"/ },
   );
 });

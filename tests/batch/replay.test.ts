@@ -170,7 +170,10 @@ Deno.test("a crash during replay, with new rows written after it, still stores e
     await until(() => crashed !== undefined, 5000, "the crash");
     await crashed;
     strictEqual(storage.objects.size, 1);
-    deepStrictEqual(storage.bodies().sort(), Array.from({ length: 5 }, (_, i) => ids(`a${i}`, 10)).flat().sort());
+    deepStrictEqual(
+      storage.bodies().sort(),
+      Array.from({ length: 5 }, (_, i) => ids(`a${i}`, 10)).flat().sort(),
+    );
     storage.beforePut = storage.afterPut = undefined;
 
     const w3 = await open(dir, storage);
@@ -199,8 +202,13 @@ Deno.test("replay ignores a torn last record and keeps every whole one", async (
     const logger = new MemoryLogger();
     const w2 = await open(dir, storage, {}, { logger });
     await w2.close();
-    deepStrictEqual(storage.bodies().sort(), Array.from({ length: 4 }, (_, i) => ids(`r${i}`, 10)).flat().sort());
-    const warn = logger.lines.find((l) => l.msg === "write-ahead log segment has a torn tail; ignoring it");
+    deepStrictEqual(
+      storage.bodies().sort(),
+      Array.from({ length: 4 }, (_, i) => ids(`r${i}`, 10)).flat().sort(),
+    );
+    const warn = logger.lines.find((l) =>
+      l.msg === "write-ahead log segment has a torn tail; ignoring it"
+    );
     ok(warn, JSON.stringify(logger.lines));
     strictEqual(warn.fields!.ignored_bytes, bytes.length - 7 - Number(warn.fields!.valid_bytes));
   } finally {
@@ -279,8 +287,13 @@ Deno.test("crashes at random points over many runs: every acknowledged row store
     const acked: string[] = [];
     let n = 0;
     for (let run = 0; run < 12; run++) {
-      const batch = { max_rows: 20 + Math.floor(random() * 60), max_age_secs: 0.05 + random() * 0.2 };
-      const w = await open(dir, storage, batch, { segmentBytes: 1000 + Math.floor(random() * 3000) });
+      const batch = {
+        max_rows: 20 + Math.floor(random() * 60),
+        max_age_secs: 0.05 + random() * 0.2,
+      };
+      const w = await open(dir, storage, batch, {
+        segmentBytes: 1000 + Math.floor(random() * 3000),
+      });
       let crashed: Promise<void> | undefined;
       // Die right after some put, or in the middle of one, or (else) after the last write.
       const mode = random();
@@ -298,9 +311,11 @@ Deno.test("crashes at random points over many runs: every acknowledged row store
       for (let i = 0; i < requests && !crashed; i++) {
         const b = ids(`run${run}-${n++}`, 1 + Math.floor(random() * 8));
         const svc = `svc${Math.floor(random() * 3)}`;
-        writes.push(w.write(request(svc, b)).then(() => {
-          acked.push(...b);
-        }, () => {}));
+        writes.push(
+          w.write(request(svc, b)).then(() => {
+            acked.push(...b);
+          }, () => {}),
+        );
         if (random() < 0.3) await sleep(Math.floor(random() * 30));
       }
       await Promise.all(writes);
@@ -330,7 +345,10 @@ Deno.test("replay of a log larger than batch.max_buffered_bytes stores files as 
     await w1.abort();
     const logger = new MemoryLogger();
     const w2 = await open(dir, storage, { max_rows: 50, max_buffered_bytes: 30_000 }, { logger });
-    ok(w2.stats().bufferedBytes <= 30_000 + 20_000, `${w2.stats().bufferedBytes} bytes buffered after replay`);
+    ok(
+      w2.stats().bufferedBytes <= 30_000 + 20_000,
+      `${w2.stats().bufferedBytes} bytes buffered after replay`,
+    );
     await w2.close();
     ok(logger.lines.some((l) => l.msg === "replay waits for buffered files to be stored"));
     const c = counts(storage.bodies());

@@ -29,9 +29,22 @@ Deno.test("hash64Hex() is 16 hex digits, stable, and separates its parts", () =>
 });
 
 const RECORDS: WalRecord[] = [
-  { type: "data", signal: "metrics", format: "jsonl", receivedAtNs: 1_714_557_600_123_456_789n, body: enc.encode("{}") },
+  {
+    type: "data",
+    signal: "metrics",
+    format: "jsonl",
+    receivedAtNs: 1_714_557_600_123_456_789n,
+    body: enc.encode("{}"),
+  },
   { type: "data", signal: "logs", format: "protobuf", receivedAtNs: 0n, body: new Uint8Array(0) },
-  { type: "seal", upTo: { seg: 7, idx: 4_000_000 }, id: "0123456789abcdef", table: "exponential_histogram", service: "chéckout/api", hour: 476_266 },
+  {
+    type: "seal",
+    upTo: { seg: 7, idx: 4_000_000 },
+    id: "0123456789abcdef",
+    table: "exponential_histogram",
+    service: "chéckout/api",
+    hour: 476_266,
+  },
   { type: "done", id: "fedcba9876543210" },
   { type: "void", from: { seg: 3, idx: 12 } },
 ];
@@ -48,7 +61,10 @@ Deno.test("segment names sort by sequence number and parse back", () => {
 });
 
 function segment(records: WalRecord[]): Uint8Array {
-  const parts = [segmentHeader(new Uint8Array(8).fill(7)), ...records.map((r) => frameRecord(encodePayload(r)))];
+  const parts = [
+    segmentHeader(new Uint8Array(8).fill(7)),
+    ...records.map((r) => frameRecord(encodePayload(r))),
+  ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -101,15 +117,23 @@ Deno.test("Wal.append() shares one fsync among concurrent appends (group commit)
     const wal = new Wal(fs, dir, 1, { segmentBytes: 1 << 20 });
     const order: number[] = [];
     const positions = await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        wal.append(encodePayload({ type: "done", id: i.toString(16).padStart(16, "0") }), () => order.push(i))),
+      Array.from(
+        { length: 200 },
+        (_, i) =>
+          wal.append(
+            encodePayload({ type: "done", id: i.toString(16).padStart(16, "0") }),
+            () => order.push(i),
+          ),
+      ),
     );
     // The first append syncs alone; the 199 queued behind it share the next fsync.
     strictEqual(fs.syncs, 2);
     deepStrictEqual(order, Array.from({ length: 200 }, (_, i) => i));
     deepStrictEqual(positions.map((p) => p.idx), order);
     // One at a time, each append gets its own fsync.
-    for (let i = 0; i < 3; i++) await wal.append(encodePayload({ type: "done", id: "0000000000000000" }));
+    for (let i = 0; i < 3; i++) {
+      await wal.append(encodePayload({ type: "done", id: "0000000000000000" }));
+    }
     strictEqual(fs.syncs, 5);
     await wal.close();
     const s = parseSegment(await fs.read(`${dir}/${segmentName(1)}`));
@@ -125,9 +149,15 @@ Deno.test("Wal rolls to a new segment past segmentBytes and trim() deletes old o
     const fs = new CountingWalFs();
     const wal = new Wal(fs, dir, 5, { segmentBytes: 100 });
     const body = new Uint8Array(80); // one record per segment
-    const a = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
-    const b = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
-    const c = await wal.append(encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }));
+    const a = await wal.append(
+      encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }),
+    );
+    const b = await wal.append(
+      encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }),
+    );
+    const c = await wal.append(
+      encodePayload({ type: "data", signal: "logs", format: "json", receivedAtNs: 1n, body }),
+    );
     deepStrictEqual([a, b, c], [{ seg: 5, idx: 0 }, { seg: 6, idx: 0 }, { seg: 7, idx: 0 }]);
     strictEqual(wal.segments, 3);
     strictEqual(await wal.trim(7), 2);

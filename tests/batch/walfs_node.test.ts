@@ -44,7 +44,8 @@ Deno.test("the WAL and its node:fs file API run under Node", async () => {
       logLevel: "error",
     });
     await esbuild.stop();
-    const r = await new Deno.Command("node", { args: [out, dir], stdout: "piped", stderr: "piped" }).output();
+    const r = await new Deno.Command("node", { args: [out, dir], stdout: "piped", stderr: "piped" })
+      .output();
     const err = new TextDecoder().decode(r.stderr);
     strictEqual(r.code, 0, err);
     const got = JSON.parse(new TextDecoder().decode(r.stdout));
