@@ -3,9 +3,11 @@
  * before the request is answered. No buffers, nothing to lose on a crash; one file per
  * (table, service, hour) per request.
  *
- * A file's id is the first 16 hex digits of the SHA-256 of its Parquet bytes, so a client that
- * retries an identical request (after a 503, say) overwrites the same objects instead of
- * storing its rows twice.
+ * A file's id is the first 16 hex digits of the SHA-256 of its Parquet content, so a client
+ * that retries an identical request (after a 503, say) overwrites the same objects instead of
+ * storing its rows twice. The content hashed is everything before the footer (the column
+ * chunks): parquet-wasm writes the footer's key-value metadata in hash-map order, which changes
+ * from one encoding of the same rows to the next.
  */
 import type { Config } from "../config/types.ts";
 import { encodeParquet, type ParquetOptions } from "../core/parquet.ts";
@@ -85,9 +87,23 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
   };
 }
 
-/** First 16 hex digits of the SHA-256 of `bytes`. */
-export async function contentId(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+/**
+ * First 16 hex digits of the SHA-256 of a Parquet file's data: the bytes before its footer
+ * (`<data> <footer> <footer length: u32le> PAR1`), or the whole file if it is not well formed.
+ */
+export async function contentId(parquet: Uint8Array): Promise<string> {
+  let data = parquet;
+  const n = parquet.length;
+  if (
+    n >= 12 && parquet[n - 4] === 0x50 && parquet[n - 3] === 0x41 && parquet[n - 2] === 0x52 &&
+    parquet[n - 1] === 0x31
+  ) {
+    const footer =
+      (parquet[n - 8] | (parquet[n - 7] << 8) | (parquet[n - 6] << 16) | (parquet[n - 5] << 24)) >>>
+      0;
+    if (footer + 8 <= n) data = parquet.subarray(0, n - 8 - footer);
+  }
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
   let hex = "";
   for (let i = 0; i < 8; i++) hex += d[i].toString(16).padStart(2, "0");
   return hex;
