@@ -20,8 +20,11 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
 export interface ServerOptions {
-  /** Filesystem root (`--output`). Default: a new temporary directory (removed afterwards). */
-  output?: string;
+  /**
+   * Filesystem root (`--output`). Default: a new temporary directory (removed afterwards).
+   * `false` passes no `--output` (it would select the fs backend), e.g. for `backend = "s3"`.
+   */
+  output?: string | false;
   /** Extra `OTLP2PARQUET_*` (or other) environment variables. */
   env?: Record<string, string>;
   /** `--log-level`. Default `info`. */
@@ -67,9 +70,10 @@ export function parsePort(line: string): number | null {
 
 export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
-  const output = opts.output ?? `${parent}/out`;
+  const output = opts.output || `${parent}/out`;
   await Deno.mkdir(output, { recursive: true });
-  const args = ["run", "-A", MAIN, "serve", "--port", "0", "--output", output];
+  const args = ["run", "-A", MAIN, "serve", "--port", "0"];
+  if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
   if (opts.config) args.push("--config", opts.config);
   if (opts.args) args.push(...opts.args);
