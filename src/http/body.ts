@@ -58,7 +58,8 @@ export function parseContentEncoding(header: string | null | undefined): Encodin
     const e = part.trim().toLowerCase();
     if (e === "" || e === "identity") continue;
     if (e === "gzip" || e === "x-gzip") out.push("gzip");
-    else if (e === "deflate") out.push("deflate");
+    // "zlib" is what the OpenTelemetry Collector sends for `compression: zlib` (zlib-wrapped deflate).
+    else if (e === "deflate" || e === "zlib") out.push("deflate");
     else if (e === "zstd") out.push("zstd");
     else {
       throw new HTTPException(415, {

@@ -85,12 +85,13 @@ Deno.test("formatOfContentType() rejects any other type with 415 naming it", () 
   throws(() => formatOfContentType("application/octet-stream"), (e) => httpStatus(e, 415));
 });
 
-Deno.test("parseContentEncoding() accepts gzip, x-gzip, deflate, zstd, identity and lists", () => {
+Deno.test("parseContentEncoding() accepts gzip, x-gzip, deflate, zlib, zstd, identity and lists", () => {
   deepStrictEqual(parseContentEncoding(null), []);
   deepStrictEqual(parseContentEncoding("identity"), []);
   deepStrictEqual(parseContentEncoding("GZIP"), ["gzip"]);
   deepStrictEqual(parseContentEncoding("x-gzip"), ["gzip"]);
   deepStrictEqual(parseContentEncoding("deflate"), ["deflate"]);
+  deepStrictEqual(parseContentEncoding("zlib"), ["deflate"]);
   deepStrictEqual(parseContentEncoding("zstd"), ["zstd"]);
   deepStrictEqual(parseContentEncoding("deflate, gzip"), ["deflate", "gzip"]);
 });

@@ -125,6 +125,7 @@ test("every Content-Encoding is decoded: gzip, x-gzip, deflate (zlib and raw), z
     ["x-gzip", gzip(pb)],
     ["deflate", zlibDeflate(pb)],
     ["deflate", rawDeflate(pb)],
+    ["zlib", zlibDeflate(pb)],
     ["zstd", zstd(pb)],
     ["zstd", zstd(pb, { [ZSTD_PARAMS.ZSTD_c_contentSizeFlag]: 0 })],
     ["identity", pb],
