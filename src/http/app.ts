@@ -141,6 +141,7 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   async function exportHandler(c: Context<Env>, signal: Signal): Promise<Response> {
+    const receivedAtNs = now();
     const info = c.get("info");
     info.signal = signal;
     const req = c.req.raw;
@@ -161,7 +162,6 @@ export function createApp(deps: AppDeps): Hono {
       c.set("format", responseFormatOf(format));
     }
 
-    const receivedAtNs = now();
     const converted = convertRequest(signal, body, format, { receivedAtNs });
     info.records = converted.records;
     info.rejected = converted.rejected;
