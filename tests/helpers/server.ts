@@ -33,6 +33,18 @@ export interface ServerOptions {
   config?: string;
   /** More command-line arguments after the ones above. */
   args?: string[];
+  /**
+   * What runs the server: `deno` (src/runtime/main.ts, the default), `bun` (the same source under
+   * Bun) or `node` (the Node bundle dist/node/main.mjs; build it first with `deno task build:node`).
+   */
+  runtime?: "deno" | "bun" | "node";
+}
+
+/** The executable and leading arguments that start the server's entry under `runtime`. */
+function command(runtime: ServerOptions["runtime"] = "deno"): [string, string[]] {
+  if (runtime === "bun") return [`${REPO}node_modules/.bin/bun`, ["run", MAIN]];
+  if (runtime === "node") return ["node", [`${REPO}dist/node/main.mjs`]];
+  return [Deno.execPath(), ["run", "-A", MAIN]];
 }
 
 export interface Server {
@@ -72,7 +84,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
   const output = opts.output || `${parent}/out`;
   await Deno.mkdir(output, { recursive: true });
-  const args = ["run", "-A", MAIN, "serve", "--port", "0"];
+  const [exec, lead] = command(opts.runtime);
+  const args = [...lead, "serve", "--port", "0"];
   if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
   if (opts.config) args.push("--config", opts.config);
@@ -82,7 +95,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
     OTLP2PARQUET_BATCH_WAL_DIR: `${parent}/wal`,
     ...opts.env,
   };
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(exec, {
     args,
     cwd: REPO,
     env,
