@@ -184,7 +184,8 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-if (import.meta.main ?? true) {
+/** Runs the CLI with the process's arguments and exits with its code. */
+export function run(): void {
   main().then(
     (code) => rt.exit(code),
     (e) => {
@@ -193,3 +194,7 @@ if (import.meta.main ?? true) {
     },
   );
 }
+
+// Started directly (deno run, bun run, the Node bundle where import.meta.main is undefined);
+// the single-executable entry (./compile.ts) imports this module and calls run() itself.
+if (import.meta.main ?? true) run();

@@ -38,6 +38,10 @@ export interface ServerOptions {
    * Bun) or `node` (the Node bundle dist/node/main.mjs; build it first with `deno task build:node`).
    */
   runtime?: "deno" | "bun" | "node";
+  /** A single executable to start instead (e.g. the `bun build --compile` binary). */
+  exec?: string;
+  /** Working directory of the process. Default: the repository root. */
+  cwd?: string;
 }
 
 /** The executable and leading arguments that start the server's entry under `runtime`. */
@@ -84,7 +88,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
   const output = opts.output || `${parent}/out`;
   await Deno.mkdir(output, { recursive: true });
-  const [exec, lead] = command(opts.runtime);
+  const [exec, lead] = opts.exec ? [opts.exec, []] : command(opts.runtime);
   const args = [...lead, "serve", "--port", "0"];
   if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
@@ -97,7 +101,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   };
   const child = new Deno.Command(exec, {
     args,
-    cwd: REPO,
+    cwd: opts.cwd ?? REPO,
     env,
     stdin: "null",
     stdout: "piped",

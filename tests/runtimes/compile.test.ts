@@ -1,0 +1,47 @@
+/**
+ * The single executable from `bun build --compile` (deno task compile:bun) carries the
+ * parquet-wasm binary inside: copied alone into an empty directory, with no node_modules within
+ * reach, it serves, writes Parquet that DuckDB reads, and stops cleanly on SIGTERM.
+ */
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { gzip, logsPb } from "../http/fixtures.ts";
+import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
+import { withServer } from "../helpers/server.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+Deno.test({
+  name: "bun --compile executable serves and writes Parquet with node_modules out of reach",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-exe-" });
+    try {
+      const exe = `${dir}/otlp2parquet`;
+      const built = await new Deno.Command(`${REPO}node_modules/.bin/bun`, {
+        args: ["build", "--compile", "src/runtime/compile.ts", "--outfile", exe],
+        cwd: REPO,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      strictEqual(built.code, 0, new TextDecoder().decode(built.stderr));
+      const version = await new Deno.Command(exe, { args: ["--version"], cwd: dir }).output();
+      strictEqual(new TextDecoder().decode(version.stdout).trim(), "otlp2parquet 0.1.0");
+
+      await withServer({ exec: exe, cwd: dir }, async (srv) => {
+        const res = await fetch(`${srv.url}/v1/logs`, {
+          method: "POST",
+          body: gzip(logsPb(4, "exe")) as BodyInit,
+          headers: { "content-type": "application/x-protobuf", "content-encoding": "gzip" },
+        });
+        await res.body?.cancel();
+        strictEqual(res.status, 200);
+        const files = (await listParquet(srv.output)).map((f) => `${srv.output}/${f}`);
+        const rows = await query(`SELECT Body FROM ${readParquet(files)} ORDER BY Timestamp`);
+        deepStrictEqual(rows.map((r) => r.Body), ["msg-0", "msg-1", "msg-2", "msg-3"]);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
