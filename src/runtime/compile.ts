@@ -4,7 +4,7 @@
  * Bun's embedded file system, so the program runs with no node_modules next to it.
  */
 // @ts-expect-error: Bun's file import attribute gives the embedded file's path (Deno has no such type).
-import wasmPath from "../../node_modules/parquet-wasm/esm/parquet_wasm_bg.wasm" with { type: "file" };
+import wasmPath from "parquet-wasm/esm/parquet_wasm_bg.wasm" with { type: "file" };
 import { readFileSync } from "node:fs";
 import { initParquet } from "../core/parquet.ts";
 
