@@ -76,6 +76,19 @@ export function onShutdownSignal(fn: (signal: string) => void): void {
   }
 }
 
+/**
+ * Whether this process may write files: false on Deno without `--allow-write` (Deno Deploy, or a
+ * locked-down `deno run`). Bun and Node have no such permission model.
+ */
+export function canWriteFiles(): boolean {
+  if (runtimeName() !== "deno") return true;
+  try {
+    return g.Deno!.permissions.querySync({ name: "write" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
 /** Reads a text file; `null` when it does not exist. */
 export function readTextFile(path: string): string | null {
   try {

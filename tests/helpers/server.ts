@@ -38,6 +38,8 @@ export interface ServerOptions {
    * Bun) or `node` (the Node bundle dist/node/main.mjs; build it first with `deno task build:node`).
    */
   runtime?: "deno" | "bun" | "node";
+  /** Deno permission flags instead of `-A` (runtime `deno` only), e.g. without `--allow-write`. */
+  permissions?: string[];
   /** A single executable to start instead (e.g. the `bun build --compile` binary). */
   exec?: string;
   /** Working directory of the process. Default: the repository root. */
@@ -45,10 +47,13 @@ export interface ServerOptions {
 }
 
 /** The executable and leading arguments that start the server's entry under `runtime`. */
-function command(runtime: ServerOptions["runtime"] = "deno"): [string, string[]] {
+function command(
+  runtime: ServerOptions["runtime"] = "deno",
+  permissions = ["-A"],
+): [string, string[]] {
   if (runtime === "bun") return [`${REPO}node_modules/.bin/bun`, ["run", MAIN]];
   if (runtime === "node") return ["node", [`${REPO}dist/node/main.mjs`]];
-  return [Deno.execPath(), ["run", "-A", MAIN]];
+  return [Deno.execPath(), ["run", ...permissions, MAIN]];
 }
 
 export interface Server {
@@ -88,7 +93,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
   const output = opts.output || `${parent}/out`;
   await Deno.mkdir(output, { recursive: true });
-  const [exec, lead] = opts.exec ? [opts.exec, []] : command(opts.runtime);
+  const [exec, lead] = opts.exec ? [opts.exec, []] : command(opts.runtime, opts.permissions);
   const args = [...lead, "serve", "--port", "0"];
   if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
