@@ -45,7 +45,10 @@ export interface AppDeps {
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
 export const READY_CACHE_MS = 1000;
-/** A storage check that takes longer than this makes /ready answer 503. */
+/**
+ * A storage check that takes longer than this (or than `storage.retry.timeout_ms`, if shorter)
+ * makes /ready answer 503.
+ */
 export const READY_TIMEOUT_MS = 5000;
 /** Retry-After (seconds) when storage fails: retryable failures, and misconfiguration. */
 export const STORAGE_RETRY_AFTER_SECS = 5;
@@ -75,7 +78,11 @@ export function createApp(deps: AppDeps): Hono {
   const now = deps.now ?? defaultNow;
   const limit = config.server.max_payload_bytes;
   const auth = createAuthenticator(config.auth);
-  const ready = readiness(storage, () => Number(now() / 1_000_000n));
+  const ready = readiness(
+    storage,
+    () => Number(now() / 1_000_000n),
+    Math.min(READY_TIMEOUT_MS, config.storage.retry.timeout_ms),
+  );
 
   const app = new Hono<Env>({ strict: false });
 
@@ -264,15 +271,19 @@ type ReadyResult = { ok: true } | { ok: false; error: string };
  * `storage.check()` with its result reused for READY_CACHE_MS after it completes (concurrent
  * probes share one check in flight), and a timeout so a hung store answers 503, not never.
  */
-function readiness(storage: StorageDriver, nowMs: () => number): () => Promise<ReadyResult> {
+function readiness(
+  storage: StorageDriver,
+  nowMs: () => number,
+  timeoutMs: number,
+): () => Promise<ReadyResult> {
   let current: { result: Promise<ReadyResult>; doneAt?: number } | undefined;
   const run = async (): Promise<ReadyResult> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)),
-          READY_TIMEOUT_MS,
+          () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+          timeoutMs,
         );
       });
       await Promise.race([storage.check(), timeout]);

@@ -65,6 +65,18 @@ Deno.test("GET /ready answers 503 naming the storage problem, then recovers by i
   strictEqual(storage.checks, 2);
 });
 
+Deno.test("GET /ready answers 503 when the storage check hangs", async () => {
+  const { app, storage } = makeApp({ config: testConfig((c) => c.storage.retry.timeout_ms = 50) });
+  let release = () => {};
+  storage.check = () => new Promise<void>((resolve) => release = resolve);
+  const t = performance.now();
+  const a = await send(app, "/ready", { method: "GET" });
+  strictEqual(a.status, 503);
+  ok(String(a.json().error).includes("no answer within 50 ms"), a.text);
+  ok(performance.now() - t < 1000);
+  release();
+});
+
 Deno.test("GET /ready checks storage once for a flood of probes", async () => {
   const { app, storage } = makeApp();
   const answers = await Promise.all(
