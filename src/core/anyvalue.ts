@@ -1,0 +1,475 @@
+/**
+ * AnyValue → string, as SCHEMA.md defines it (attribute values and log bodies):
+ *
+ *   string        as is
+ *   int           base-10, exact over the whole int64 range
+ *   bool          true / false
+ *   double        JavaScript String(x): 1, 0.5, 1e+21, 1e-7, NaN, Infinity, -Infinity
+ *   bytes         standard base64 with padding
+ *   array/kvlist  compact JSON; kvlist keys sorted by UTF-8 bytes (first duplicate wins),
+ *                 nested bytes as base64 strings, nested ints as exact JSON numbers, nested
+ *                 non-finite doubles as the strings "NaN"/"Infinity"/"-Infinity", nested empty
+ *                 values as null
+ *   empty/unset   ""
+ *
+ * `ByteSink` is the byte writer both decoders (protobuf and OTLP/JSON) render into, so both
+ * produce the same bytes. This module also holds the protobuf-side AnyValue reader.
+ *
+ * AnyValue (common.proto), oneof value:
+ *   1 string_value  string
+ *   2 bool_value    bool
+ *   3 int_value     int64
+ *   4 double_value  double
+ *   5 array_value   ArrayValue    { 1 values repeated AnyValue }
+ *   6 kvlist_value  KeyValueList  { 1 values repeated KeyValue }
+ *   7 bytes_value   bytes
+ * KeyValue: 1 key string, 2 value AnyValue
+ */
+import type { Utf8Col } from "./columns.ts";
+import type { WireReader } from "./proto/reader.ts";
+
+const B64 = new TextEncoder().encode(
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+);
+const HEX = new TextEncoder().encode("0123456789abcdef");
+const TRUE = new TextEncoder().encode("true");
+const FALSE = new TextEncoder().encode("false");
+const encoder = new TextEncoder();
+
+/** A growable byte buffer; `n` bytes written. Reset with `n = 0`. */
+export class ByteSink {
+  buf = new Uint8Array(256);
+  n = 0;
+
+  ensure(extra: number): void {
+    const need = this.n + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+
+  byte(c: number): void {
+    if (this.n === this.buf.length) this.ensure(1);
+    this.buf[this.n++] = c;
+  }
+
+  bytes(src: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start);
+    this.buf.set(src.subarray(start, end), this.n);
+    this.n += end - start;
+  }
+
+  /** An ASCII-only string (numbers). */
+  ascii(s: string): void {
+    this.ensure(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
+  }
+
+  /** A JS string as UTF-8 (lone surrogates become U+FFFD). */
+  utf8(s: string): void {
+    this.ensure(s.length * 3);
+    this.n += encoder.encodeInto(s, this.buf.subarray(this.n)).written;
+  }
+
+  bool(v: boolean): void {
+    const w = v ? TRUE : FALSE;
+    this.bytes(w, 0, w.length);
+  }
+
+  /** A signed 64-bit integer given as unsigned halves, in base 10, exactly. */
+  int64(lo: number, hi: number): void {
+    if (hi < 0x200000) return this.safeUint(hi * 4294967296 + lo);
+    if (hi >= 0xffe00000) {
+      // Negative with a magnitude below 2^53: negate the two's complement.
+      const mlo = (~lo + 1) >>> 0;
+      const mhi = (~hi + (mlo === 0 ? 1 : 0)) >>> 0;
+      this.byte(0x2d);
+      return this.safeUint(mhi * 4294967296 + mlo);
+    }
+    // Rare: beyond ±2^53.
+    this.ascii(BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString());
+  }
+
+  /** An unsigned 64-bit integer given as halves, in base 10, exactly. */
+  uint64(lo: number, hi: number): void {
+    if (hi < 0x200000) return this.safeUint(hi * 4294967296 + lo);
+    this.ascii(((BigInt(hi) << 32n) | BigInt(lo)).toString());
+  }
+
+  /** A non-negative integer < 2^53. */
+  safeUint(x: number): void {
+    this.ensure(16);
+    const b = this.buf;
+    const start = this.n;
+    do {
+      const q = Math.floor(x / 10);
+      b[this.n++] = 48 + (x - q * 10);
+      x = q;
+    } while (x > 0);
+    // Reverse the digits in place.
+    for (let i = start, j = this.n - 1; i < j; i++, j--) {
+      const t = b[i];
+      b[i] = b[j];
+      b[j] = t;
+    }
+  }
+
+  /** A double as JavaScript `String(x)` prints it. */
+  double(x: number): void {
+    if (x === Math.trunc(x) && Math.abs(x) < 9007199254740992) {
+      if (x < 0 || Object.is(x, -0)) {
+        if (x === 0) return this.byte(0x30); // String(-0) is "0"
+        this.byte(0x2d);
+        x = -x;
+      }
+      return this.safeUint(x);
+    }
+    this.ascii(String(x));
+  }
+
+  /** A double inside JSON: finite as a number, non-finite as a string. */
+  jsonDouble(x: number): void {
+    if (Number.isFinite(x)) return this.double(x);
+    this.byte(0x22);
+    this.ascii(String(x));
+    this.byte(0x22);
+  }
+
+  /** Standard base64 with padding of `src[start, end)`. */
+  base64(src: Uint8Array, start: number, end: number): void {
+    this.ensure(Math.ceil((end - start) / 3) * 4);
+    const b = this.buf;
+    let o = this.n;
+    let i = start;
+    for (; i + 2 < end; i += 3) {
+      const v = (src[i] << 16) | (src[i + 1] << 8) | src[i + 2];
+      b[o++] = B64[v >> 18];
+      b[o++] = B64[(v >> 12) & 63];
+      b[o++] = B64[(v >> 6) & 63];
+      b[o++] = B64[v & 63];
+    }
+    if (i < end) {
+      const two = i + 1 < end;
+      const v = (src[i] << 16) | (two ? src[i + 1] << 8 : 0);
+      b[o++] = B64[v >> 18];
+      b[o++] = B64[(v >> 12) & 63];
+      b[o++] = two ? B64[(v >> 6) & 63] : 0x3d;
+      b[o++] = 0x3d;
+    }
+    this.n = o;
+  }
+
+  /** Lowercase hex of `src[start, end)`. */
+  hex(src: Uint8Array, start: number, end: number): void {
+    this.ensure(2 * (end - start));
+    const b = this.buf;
+    let o = this.n;
+    for (let i = start; i < end; i++) {
+      b[o++] = HEX[src[i] >> 4];
+      b[o++] = HEX[src[i] & 15];
+    }
+    this.n = o;
+  }
+
+  /** A JSON string literal of the (valid) UTF-8 bytes `src[start, end)`, escaped as JSON.stringify does. */
+  jsonString(src: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start + 2);
+    this.buf[this.n++] = 0x22;
+    let run = start;
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
+      if (i > run) this.bytes(src, run, i);
+      run = i + 1;
+      this.ensure(6);
+      const b = this.buf;
+      b[this.n++] = 0x5c;
+      switch (c) {
+        case 0x22:
+          b[this.n++] = 0x22;
+          break;
+        case 0x5c:
+          b[this.n++] = 0x5c;
+          break;
+        case 0x08:
+          b[this.n++] = 0x62;
+          break;
+        case 0x0c:
+          b[this.n++] = 0x66;
+          break;
+        case 0x0a:
+          b[this.n++] = 0x6e;
+          break;
+        case 0x0d:
+          b[this.n++] = 0x72;
+          break;
+        case 0x09:
+          b[this.n++] = 0x74;
+          break;
+        default:
+          b[this.n++] = 0x75;
+          b[this.n++] = 0x30;
+          b[this.n++] = 0x30;
+          b[this.n++] = HEX[c >> 4];
+          b[this.n++] = HEX[c & 15];
+      }
+    }
+    if (end > run) this.bytes(src, run, end);
+    this.byte(0x22);
+  }
+}
+
+/** Compares byte ranges of one buffer (UTF-8 byte order = code point order). */
+export function compareBytes(
+  a: Uint8Array,
+  as: number,
+  ae: number,
+  b: Uint8Array,
+  bs: number,
+  be: number,
+): number {
+  const la = ae - as, lb = be - bs;
+  const n = la < lb ? la : lb;
+  for (let i = 0; i < n; i++) {
+    const x = a[as + i] - b[bs + i];
+    if (x !== 0) return x;
+  }
+  return la - lb;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf AnyValue
+
+const EMPTY = 0, STRING = 1, BOOL = 2, INT = 3, DOUBLE = 4, ARRAY = 5, KVLIST = 6, BYTES = 7;
+
+/** Result of `scan()`: the kind of the AnyValue and its payload (ranges into the input). */
+let kind = EMPTY, vs = 0, ve = 0, vlo = 0, vhi = 0, vdbl = 0;
+
+/** Reads the AnyValue at `[s, e)`; the last oneof member wins, as in protobuf. */
+function scan(r: WireReader, s: number, e: number): void {
+  kind = EMPTY;
+  r.pos = s;
+  while (r.pos < e) {
+    const tag = r.tag(e);
+    switch (tag) {
+      case 0x0a: // 1 string_value
+        ve = r.str(e, "AnyValue.string_value");
+        vs = r.pos;
+        r.pos = ve;
+        kind = STRING;
+        break;
+      case 0x10: // 2 bool_value
+        r.varint64(e);
+        vlo = r.lo | r.hi;
+        kind = BOOL;
+        break;
+      case 0x18: // 3 int_value
+        r.varint64(e);
+        vlo = r.lo;
+        vhi = r.hi;
+        kind = INT;
+        break;
+      case 0x21: // 4 double_value
+        vdbl = r.double(e);
+        kind = DOUBLE;
+        break;
+      case 0x2a: // 5 array_value
+      case 0x32: // 6 kvlist_value
+      case 0x3a: // 7 bytes_value
+        ve = r.len(e);
+        vs = r.pos;
+        r.pos = ve;
+        kind = tag >>> 3;
+        break;
+      default:
+        r.skip(tag, e);
+    }
+  }
+}
+
+/** Per-decode settings for AnyValue rendering. */
+export class AnyValueWriter {
+  readonly sink = new ByteSink();
+  /** Scratch stack of kvlist entries: (keyStart, keyEnd, valueStart, valueEnd) each. */
+  private kv = new Int32Array(64);
+  private kvTop = 0;
+
+  constructor(readonly r: WireReader, readonly maxDepth: number) {}
+
+  /** Appends the string form of the AnyValue at `[s, e)` to `out`. `s === e` is an empty value. */
+  append(out: Utf8Col, s: number, e: number): void {
+    const r = this.r;
+    scan(r, s, e);
+    switch (kind) {
+      case EMPTY:
+        out.appendEmpty();
+        return;
+      case STRING:
+        out.appendBytes(r.buf, vs, ve);
+        return;
+      case BOOL: {
+        const w = vlo !== 0 ? TRUE : FALSE;
+        out.appendBytes(w, 0, w.length);
+        return;
+      }
+    }
+    const sink = this.sink;
+    sink.n = 0;
+    switch (kind) {
+      case INT:
+        sink.int64(vlo, vhi);
+        break;
+      case DOUBLE:
+        sink.double(vdbl);
+        break;
+      case BYTES:
+        sink.base64(r.buf, vs, ve);
+        break;
+      case ARRAY:
+        this.array(vs, ve, 2);
+        break;
+      case KVLIST:
+        this.kvlist(vs, ve, 2);
+        break;
+    }
+    out.appendBytes(sink.buf, 0, sink.n);
+  }
+
+  /** Writes the AnyValue at `[s, e)` as JSON into the sink. */
+  private json(s: number, e: number, depth: number): void {
+    if (depth > this.maxDepth) {
+      this.r.fail(`AnyValue nested deeper than the limit of ${this.maxDepth} levels`, s);
+    }
+    const r = this.r, sink = this.sink;
+    scan(r, s, e);
+    switch (kind) {
+      case EMPTY:
+        sink.ascii("null");
+        return;
+      case STRING:
+        sink.jsonString(r.buf, vs, ve);
+        return;
+      case BOOL:
+        sink.bool(vlo !== 0);
+        return;
+      case INT:
+        sink.int64(vlo, vhi);
+        return;
+      case DOUBLE:
+        sink.jsonDouble(vdbl);
+        return;
+      case BYTES:
+        sink.byte(0x22);
+        sink.base64(r.buf, vs, ve);
+        sink.byte(0x22);
+        return;
+      case ARRAY:
+        this.array(vs, ve, depth + 1);
+        return;
+      case KVLIST:
+        this.kvlist(vs, ve, depth + 1);
+        return;
+    }
+  }
+
+  /** ArrayValue at `[s, e)` whose elements are at nesting level `depth`. */
+  private array(s: number, e: number, depth: number): void {
+    const r = this.r, sink = this.sink;
+    sink.byte(0x5b);
+    let first = true;
+    r.pos = s;
+    while (r.pos < e) {
+      const tag = r.tag(e);
+      if (tag !== 0x0a) { // 1 values
+        r.skip(tag, e);
+        continue;
+      }
+      const end = r.len(e);
+      if (!first) sink.byte(0x2c);
+      first = false;
+      this.json(r.pos, end, depth);
+      r.pos = end;
+    }
+    sink.byte(0x5d);
+  }
+
+  /** KeyValueList at `[s, e)` whose values are at nesting level `depth`. */
+  private kvlist(s: number, e: number, depth: number): void {
+    const r = this.r, sink = this.sink, buf = r.buf;
+    const base = this.kvTop;
+    r.pos = s;
+    while (r.pos < e) {
+      const tag = r.tag(e);
+      if (tag !== 0x0a) { // 1 values
+        r.skip(tag, e);
+        continue;
+      }
+      const end = r.len(e);
+      readKeyValue(r, end);
+      if (this.kvTop + 4 > this.kv.length) {
+        const next = new Int32Array(this.kv.length * 2);
+        next.set(this.kv);
+        this.kv = next;
+      }
+      this.kv[this.kvTop++] = kvKeyS;
+      this.kv[this.kvTop++] = kvKeyE;
+      this.kv[this.kvTop++] = kvValS;
+      this.kv[this.kvTop++] = kvValE;
+      r.pos = end;
+    }
+    const n = (this.kvTop - base) >> 2;
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) order.push(base + 4 * i);
+    const kv = this.kv;
+    order.sort((a, b) => compareBytes(buf, kv[a], kv[a + 1], buf, kv[b], kv[b + 1]) || a - b);
+    sink.byte(0x7b);
+    let prev = -1;
+    for (const at of order) {
+      // Read through `this.kv`: nested kvlists may have grown (replaced) the stack.
+      const k = this.kv;
+      if (prev >= 0 && compareBytes(buf, k[prev], k[prev + 1], buf, k[at], k[at + 1]) === 0) {
+        continue;
+      }
+      if (prev >= 0) sink.byte(0x2c);
+      prev = at;
+      sink.jsonString(buf, k[at], k[at + 1]);
+      sink.byte(0x3a);
+      this.json(k[at + 2], k[at + 3], depth);
+    }
+    sink.byte(0x7d);
+    this.kvTop = base;
+  }
+}
+
+/** Result of `readKeyValue()`: key range and value range (empty range when absent). */
+export let kvKeyS = 0, kvKeyE = 0, kvValS = 0, kvValE = 0;
+
+/**
+ * Reads the KeyValue at `[r.pos, end)` into `kvKeyS/kvKeyE` (validated UTF-8) and
+ * `kvValS/kvValE` (the AnyValue's bytes, for `AnyValueWriter.append`). Fields may come in any
+ * order; the last occurrence wins.
+ *
+ * KeyValue: 1 key string, 2 value AnyValue
+ */
+export function readKeyValue(r: WireReader, end: number): void {
+  let ks = r.pos, ke = r.pos, vs0 = r.pos, ve0 = r.pos;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    if (tag === 0x0a) {
+      ke = r.str(end, "KeyValue.key");
+      ks = r.pos;
+      r.pos = ke;
+    } else if (tag === 0x12) {
+      ve0 = r.len(end);
+      vs0 = r.pos;
+      r.pos = ve0;
+    } else r.skip(tag, end);
+  }
+  kvKeyS = ks;
+  kvKeyE = ke;
+  kvValS = vs0;
+  kvValE = ve0;
+}
