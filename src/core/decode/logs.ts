@@ -1,0 +1,116 @@
+/**
+ * ExportLogsServiceRequest (protobuf) → the `logs` table. Resources and scopes: ./proto.ts.
+ *
+ * LogRecord (logs.proto)
+ *   1  time_unix_nano           fixed64
+ *   11 observed_time_unix_nano  fixed64
+ *   2  severity_number          enum (varint)
+ *   3  severity_text            string
+ *   5  body                     AnyValue
+ *   6  attributes               KeyValue (repeated)
+ *   7  dropped_attributes_count uint32
+ *   8  flags                    fixed32
+ *   9  trace_id                 bytes (16)
+ *   10 span_id                  bytes (8)
+ *   12 event_name               string
+ */
+import { newTable } from "../tables.ts";
+import { ProtoCtx } from "./proto.ts";
+import type { Decoded, DecodeOptions } from "./types.ts";
+
+export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded {
+  const t = newTable("logs");
+  const c = t.cols;
+  const ctx = new ProtoCtx(body, "ExportLogsServiceRequest", opts);
+  const r = ctx.r, buf = ctx.buf;
+  let records = 0;
+
+  ctx.walk(c.ResourceAttributes, (start, end) => {
+    let tLo = 0, tHi = 0, oLo = 0, oHi = 0, sev = 0, dropped = 0, flags = 0;
+    let sevS = 0, sevE = 0, bodyS = 0, bodyE = 0, traceS = 0, traceE = 0;
+    let spanS = 0, spanE = 0, evS = 0, evE = 0;
+    const attrs = c.LogAttributes;
+    attrs.beginRow();
+    r.pos = start;
+    while (r.pos < end) {
+      const tag = r.tag(end);
+      switch (tag) {
+        case 0x09: // 1 time_unix_nano
+          r.fixed64(end);
+          tLo = r.lo;
+          tHi = r.hi;
+          break;
+        case 0x59: // 11 observed_time_unix_nano
+          r.fixed64(end);
+          oLo = r.lo;
+          oHi = r.hi;
+          break;
+        case 0x10: // 2 severity_number
+          sev = r.uint32(end);
+          break;
+        case 0x1a: // 3 severity_text
+          sevE = r.str(end, "LogRecord.severity_text");
+          sevS = r.pos;
+          r.pos = sevE;
+          break;
+        case 0x2a: // 5 body
+          bodyE = r.len(end);
+          bodyS = r.pos;
+          r.pos = bodyE;
+          break;
+        case 0x32: // 6 attributes
+          ctx.attribute(attrs, r.len(end));
+          break;
+        case 0x38: // 7 dropped_attributes_count
+          dropped = r.uint32(end);
+          break;
+        case 0x45: // 8 flags
+          flags = r.fixed32(end);
+          break;
+        case 0x4a: // 9 trace_id
+          traceE = r.len(end);
+          traceS = r.pos;
+          r.pos = traceE;
+          break;
+        case 0x52: // 10 span_id
+          spanE = r.len(end);
+          spanS = r.pos;
+          r.pos = spanE;
+          break;
+        case 0x62: // 12 event_name
+          evE = r.str(end, "LogRecord.event_name");
+          evS = r.pos;
+          r.pos = evE;
+          break;
+        default:
+          r.skip(tag, end);
+      }
+    }
+    if ((tLo | tHi) !== 0) c.Timestamp.append(tLo, tHi);
+    else if ((oLo | oHi) !== 0) c.Timestamp.append(oLo, oHi);
+    else c.Timestamp.append(ctx.recvLo, ctx.recvHi);
+    ctx.id(c.TraceId, traceS, traceE, 16, "LogRecord.trace_id");
+    ctx.id(c.SpanId, spanS, spanE, 8, "LogRecord.span_id");
+    c.TraceFlags.append(flags & 0xff);
+    c.SeverityText.appendBytes(buf, sevS, sevE);
+    c.SeverityNumber.append(sev);
+    c.ServiceName.appendBytes(ctx.service, 0, ctx.service.length);
+    ctx.av.append(c.Body, bodyS, bodyE);
+    c.ResourceSchemaUrl.appendBytes(buf, ctx.resSchemaS, ctx.resSchemaE);
+    c.ResourceAttributes.appendPrepared(ctx.resAttrs);
+    c.ScopeSchemaUrl.appendBytes(buf, ctx.scopeSchemaS, ctx.scopeSchemaE);
+    c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
+    c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
+    c.ScopeAttributes.appendPrepared(ctx.scopeAttrs);
+    attrs.endRow();
+    c.EventName.appendBytes(buf, evS, evE);
+    c.ObservedTimestamp.append(oLo, oHi);
+    c.DroppedAttributesCount.append(dropped);
+    c.Flags.append(flags);
+    c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
+    c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
+    records++;
+  });
+
+  return { tables: records > 0 ? [t] : [], records, rejected: 0, message: "" };
+}
