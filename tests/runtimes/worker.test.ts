@@ -139,6 +139,12 @@ Deno.test({
         }
       });
 
+      await t.step("a body over the 10 MiB Workers limit gets 413", async () => {
+        const big = new Uint8Array(10 * 1024 * 1024 + 1);
+        const res = await post("/v1/logs", big, PB);
+        strictEqual(res.status, 413);
+      });
+
       await t.step("bad input gets a 400 Status and the worker keeps serving", async () => {
         const bad = await post("/v1/logs", new TextEncoder().encode("{not json"), JS);
         strictEqual(bad.status, 400);
