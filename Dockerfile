@@ -25,7 +25,8 @@ WORKDIR /app
 ENV DENO_DIR=/app/.deno \
     DENO_NO_UPDATE_CHECK=1 \
     OTLP2PARQUET_LISTEN_ADDR=0.0.0.0:4318 \
-    OTLP2PARQUET_STORAGE_PATH=/data
+    OTLP2PARQUET_STORAGE_PATH=/data \
+    OTLP2PARQUET_BATCH_WAL_DIR=/data/.wal
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json deno.json ./
 COPY src ./src
