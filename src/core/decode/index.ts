@@ -82,7 +82,7 @@ const SIGNALS: Record<number, Signal> = {
  *   Span:      1 bytes(16), 2 bytes(8), 3 string, 4 bytes(8), 5 string, 6 varint, 7/8 fixed64,
  *              9 message, 10 varint, 11 message, 12 varint, 13 message, 14 varint, 15 message,
  *              16 fixed32
- *   Metric:    1/2/3 string, 5/7/9/10/11 message, 12 message
+ *   Metric:    1/2/3 string, 5/7/9/10/11 message (one of them is required), 12 message
  */
 const RECORD_FIELDS: [number, Record<number, [wireType: number, len: number]>][] = [
   [LOGS, {
@@ -132,6 +132,7 @@ const RECORD_FIELDS: [number, Record<number, [wireType: number, len: number]>][]
 /** Which signals the record message `[s, e)` could belong to (bit set; 0 if it fits none). */
 function recordSignals(r: WireReader, s: number, e: number): number {
   let mask = LOGS | TRACES | METRICS;
+  let metricData = false;
   r.pos = s;
   while (r.pos < e) {
     const tag = r.tag(e);
@@ -142,6 +143,7 @@ function recordSignals(r: WireReader, s: number, e: number): number {
       fs = r.pos;
       r.pos = fe;
     } else r.skip(tag, e);
+    if (wt === 2 && (no === 5 || no === 7 || no >= 9 && no <= 11)) metricData = true;
     for (const [bit, fields] of RECORD_FIELDS) {
       const f = fields[no];
       if (f === undefined || f[0] !== wt) mask &= ~bit;
@@ -149,7 +151,8 @@ function recordSignals(r: WireReader, s: number, e: number): number {
       else if (f[1] < 0 && utf8ErrorAt(r.buf, fs, fe) >= 0) mask &= ~bit;
     }
   }
-  return mask;
+  // A Metric always carries its data (gauge, sum, ...); without it, a record is not a Metric.
+  return metricData ? mask : mask & ~METRICS;
 }
 
 /**
