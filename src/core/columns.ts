@@ -3,8 +3,9 @@
  * object per record); `toData()` hands the buffers to apache-arrow's `makeData`, which neither
  * copies them nor generates code (the Arrow builders do, and Workers forbid that).
  *
- * Every builder has `length` (rows appended) and `take(indices)` (a new builder holding the
- * given rows, in that order) so one decoded request can be split by (service, hour).
+ * Every builder has `length` (rows appended), `take(indices)` (a new builder holding the
+ * given rows, in that order) and `slice(start, end)` (rows start..end-1 without copying their
+ * values) so one decoded request can be split by (service, hour).
  */
 import * as arrow from "apache-arrow";
 
@@ -31,6 +32,12 @@ export interface Column {
   byteSize(): number;
   toData(): arrow.Data;
   take(indices: Int32Array): Column;
+  /**
+   * Rows `[start, end)` as a new builder that shares this one's value buffers (views sized
+   * exactly to the slice, so appending to the slice copies first). Appending to this builder
+   * later does not change the slice.
+   */
+  slice(start: number, end: number): Column;
   /** Appends every row of `other` (same kind of column) after this one's. */
   appendFrom(other: this): void;
   readonly type: arrow.DataType;
@@ -103,15 +110,26 @@ export class Utf8Col implements Column {
       bytes += this.offsets[indices[i] + 1] - this.offsets[indices[i]];
     }
     out.offsets = new Int32Array(indices.length + 1);
-    out.data = new Uint8Array(Math.max(bytes, 16));
+    const src = this.data, dst = out.data = new Uint8Array(Math.max(bytes, 16));
     let at = 0;
     for (let i = 0; i < indices.length; i++) {
       const s = this.offsets[indices[i]], e = this.offsets[indices[i] + 1];
-      out.data.set(this.data.subarray(s, e), at);
+      // A byte loop beats subarray()+set() (an object per value) for the usual short strings.
+      if (e - s > 64) dst.set(src.subarray(s, e), at);
+      else for (let j = s; j < e; j++) dst[at + j - s] = src[j];
       at += e - s;
       out.offsets[i + 1] = at;
     }
     out.length = indices.length;
+    return out;
+  }
+
+  slice(start: number, end: number): Utf8Col {
+    const out = new Utf8Col();
+    const base = this.offsets[start];
+    out.offsets = rebase(this.offsets, start, end);
+    out.data = this.data.subarray(base, this.offsets[end]);
+    out.length = end - start;
     return out;
   }
 
@@ -161,6 +179,12 @@ export class NumCol<A extends NumArray> implements Column {
     });
     for (let i = 0; i < indices.length; i++) out.values[i] = this.values[indices[i]];
     out.length = indices.length;
+    return out;
+  }
+
+  slice(start: number, end: number): NumCol<A> {
+    const out = new NumCol<A>(this.type, () => this.values.subarray(start, end) as A);
+    out.length = end - start;
     return out;
   }
 
@@ -230,6 +254,13 @@ export class I64Col implements Column {
     return out;
   }
 
+  slice(start: number, end: number): I64Col {
+    const out = new I64Col(this.type);
+    out.halves = this.halves.subarray(2 * start, 2 * end);
+    out.length = end - start;
+    return out;
+  }
+
   appendFrom(other: I64Col): void {
     this.halves = grow(this.halves, 2 * (this.length + other.length));
     this.halves.set(other.halves.subarray(0, 2 * other.length), 2 * this.length);
@@ -263,6 +294,13 @@ export class BoolCol implements Column {
     out.values = new Uint8Array(Math.max(indices.length, 1));
     for (let i = 0; i < indices.length; i++) out.values[i] = this.values[indices[i]];
     out.length = indices.length;
+    return out;
+  }
+
+  slice(start: number, end: number): BoolCol {
+    const out = new BoolCol();
+    out.values = this.values.subarray(start, end);
+    out.length = end - start;
     return out;
   }
 
@@ -311,6 +349,13 @@ export class ListCol<C extends Column> implements Column {
     return out;
   }
 
+  slice(start: number, end: number): ListCol<C> {
+    const out = new ListCol(this.child.slice(this.offsets[start], this.offsets[end]) as C);
+    out.offsets = rebase(this.offsets, start, end);
+    out.length = end - start;
+    return out;
+  }
+
   appendFrom(other: ListCol<C>): void {
     const base = this.child.length;
     this.child.appendFrom(other.child);
@@ -318,6 +363,14 @@ export class ListCol<C extends Column> implements Column {
     for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
     this.length += other.length;
   }
+}
+
+/** `offsets[start..end]` minus `offsets[start]`, as a new array. */
+function rebase(offsets: Int32Array, start: number, end: number): Int32Array<ArrayBuffer> {
+  const out = new Int32Array(end - start + 1);
+  const base = offsets[start];
+  for (let i = 0; i <= end - start; i++) out[i] = offsets[start + i] - base;
+  return out;
 }
 
 /** Indices of the child rows of `rows` (in order) and the new offsets for them. */
@@ -478,6 +531,16 @@ export class MapCol implements Column {
     out.values = this.values.take(ci);
     out.offsets = offsets;
     out.length = indices.length;
+    return out;
+  }
+
+  slice(start: number, end: number): MapCol {
+    const out = new MapCol();
+    const s = this.offsets[start], e = this.offsets[end];
+    out.keys = this.keys.slice(s, e);
+    out.values = this.values.slice(s, e);
+    out.offsets = rebase(this.offsets, start, end);
+    out.length = end - start;
     return out;
   }
 

@@ -5,8 +5,8 @@
  *
  * (the storage layer adds the configured prefix).
  */
-import type { I64Col, Utf8Col } from "./columns.ts";
-import { type TableBuilder, tableDir, TIME_COLUMN, type TableName } from "./tables.ts";
+import type { Column, I64Col, Utf8Col } from "./columns.ts";
+import { TableBuilder, tableDir, TIME_COLUMN, type TableName } from "./tables.ts";
 
 export interface Partition {
   table: TableName;
@@ -36,8 +36,15 @@ export function partition(b: TableBuilder): Partition[] {
   const time = cols[TIME_COLUMN[b.table]] as I64Col;
   const svc = cols.ServiceName as Utf8Col;
   const groupOf = new Int32Array(n);
-  const groups: { service: string; hour: number; count: number; minLo: number; minHi: number }[] =
-    [];
+  const groups: {
+    service: string;
+    hour: number;
+    count: number;
+    minLo: number;
+    minHi: number;
+    first: number;
+    last: number;
+  }[] = [];
   const byKey = new Map<string, number>();
   let prevStart = -1, prevEnd = -1, prevHour = NaN, prevGroup = -1;
   for (let i = 0; i < n; i++) {
@@ -54,7 +61,7 @@ export function partition(b: TableBuilder): Partition[] {
       if (found === undefined) {
         found = groups.length;
         byKey.set(key, found);
-        groups.push({ service, hour: h, count: 0, minLo: lo, minHi: hi });
+        groups.push({ service, hour: h, count: 0, minLo: lo, minHi: hi, first: i, last: i });
       }
       g = found;
       prevStart = s, prevEnd = e, prevHour = h, prevGroup = g;
@@ -62,6 +69,7 @@ export function partition(b: TableBuilder): Partition[] {
     groupOf[i] = g;
     const gr = groups[g];
     gr.count++;
+    gr.last = i;
     if (hi < gr.minHi || (hi === gr.minHi && lo < gr.minLo)) {
       gr.minHi = hi;
       gr.minLo = lo;
@@ -78,10 +86,28 @@ export function partition(b: TableBuilder): Partition[] {
     };
   };
   if (groups.length === 1) return [result(0, b)];
-  const members = groups.map((g) => new Int32Array(g.count));
+  // The rows of a group usually arrive together (one ResourceLogs per service, records in time
+  // order): such a group is a slice of the decoded columns, without copying the values. The
+  // others are gathered row by row.
+  const members = groups.map((g) => g.last - g.first + 1 === g.count ? null : new Int32Array(g.count));
   const fill = new Int32Array(groups.length);
-  for (let i = 0; i < n; i++) members[groupOf[i]][fill[groupOf[i]]++] = i;
-  return groups.map((_, gi) => result(gi, b.take(members[gi])));
+  for (let i = 0; i < n; i++) {
+    const m = members[groupOf[i]];
+    if (m !== null) m[fill[groupOf[i]]++] = i;
+  }
+  return groups.map((g, gi) => {
+    const m = members[gi];
+    return result(gi, m === null ? sliceRows(b, g.first, g.last + 1) : b.take(m));
+  });
+}
+
+/** Rows `[start, end)` of `b`, sharing its buffers (see `Column.slice`). */
+function sliceRows(b: TableBuilder, start: number, end: number): TableBuilder {
+  const out: Record<string, Column> = {};
+  for (const [k, c] of Object.entries(b.cols as unknown as Record<string, Column>)) {
+    out[k] = c.slice(start, end);
+  }
+  return new TableBuilder(b.table, out as never);
 }
 
 function sameBytes(d: Uint8Array, as: number, ae: number, bs: number, be: number): boolean {
