@@ -39,8 +39,10 @@ export interface GenOptions {
   seed?: number;
   /** Distinct services (resources). Default 3. */
   services?: number;
-  /** Time of the first record, epoch ns. Default 2025-03-14T09:26:53Z; records span < 1 hour. */
+  /** Time of the first record, epoch ns. Default 2025-03-14T09:26:53Z. */
   baseTimeNs?: bigint;
+  /** Seconds the records' times spread over (an SDK batch covers seconds). Default 10. */
+  spanSeconds?: number;
   /** Metric kinds to generate (metrics only). Default all five. */
   metricKinds?: readonly MetricKind[];
 }
@@ -190,9 +192,10 @@ function split(r: Rng, n: number, parts: number): number[] {
   return out;
 }
 
-/** ns since base, monotonic-ish, spread over < 50 minutes for any n. */
-function timeAt(base: bigint, i: number, n: number, r: Rng): bigint {
-  const spanNs = 50 * 60 * 1e9;
+/** Time of record `i` of `n`: increasing, spread over `o.spanSeconds` from `o.baseTimeNs`. */
+function timeAt(o: Required<GenOptions>, i: number, r: Rng): bigint {
+  const base = o.baseTimeNs, n = o.records;
+  const spanNs = o.spanSeconds * 1e9;
   const step = Math.floor(spanNs / Math.max(n, 1));
   return base + BigInt(i * step + r.int(0, Math.max(0, step - 1)));
 }
@@ -233,7 +236,7 @@ function genLogs(r: Rng, o: Required<GenOptions>): Json {
       scopeLogs: split(r, count, 1 + (s % 2)).map((c, si) => ({
         scope: scope(r, si === 0 ? "app.logger" : "http.access"),
         logRecords: Array.from({ length: c }, () => {
-          const t = timeAt(o.baseTimeNs, i++, o.records, r);
+          const t = timeAt(o, i++, r);
           const [sn, st] = r.pick(SEVERITIES);
           const rec: Json = {
             timeUnixNano: String(t),
@@ -284,7 +287,7 @@ function genTraces(r: Rng, o: Required<GenOptions>): Json {
           const traceId = r.hex(16);
           const size = Math.min(r.int(3, 12), c - spans.length);
           const ids: string[] = [];
-          const t0 = timeAt(o.baseTimeNs, i, o.records, r);
+          const t0 = timeAt(o, i, r);
           for (let k = 0; k < size; k++) {
             i++;
             const spanId = r.hex(8);
@@ -452,7 +455,7 @@ function genMetrics(r: Rng, o: Required<GenOptions>): Json {
         // Up to 12 series per metric, then a few collection intervals of each.
         const series = r.int(4, 12);
         const points = Math.min(left, series * r.int(1, 10));
-        const t0 = timeAt(o.baseTimeNs, i, o.records, r);
+        const t0 = timeAt(o, i, r);
         const start = o.baseTimeNs - 3_600_000_000_000n;
         const dataPoints = Array.from({ length: points }, (_, k) => {
           i++;
@@ -486,6 +489,7 @@ export function generate(signal: GenSignal, opts: GenOptions): Json {
     seed: opts.seed ?? 1,
     services: opts.services ?? 3,
     baseTimeNs: opts.baseTimeNs ?? DEFAULT_BASE_NS,
+    spanSeconds: opts.spanSeconds ?? 10,
     metricKinds: opts.metricKinds ?? METRIC_KINDS,
   };
   const r = new Rng(o.seed);
