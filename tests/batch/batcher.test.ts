@@ -10,6 +10,8 @@ import {
 } from "../../src/batch/batcher.ts";
 import { BackpressureError } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
+import { createMemoryStorage } from "../../src/storage/memory.ts";
+import { query, readParquet } from "../helpers/duckdb.ts";
 import {
   config,
   convertFixture,
@@ -17,6 +19,7 @@ import {
   HOUR_NS,
   ids,
   MemoryLogger,
+  otlpRequest,
   readBodies,
   request,
   rowGroups,
@@ -424,4 +427,37 @@ Deno.test("a quiet buffer holding the oldest log segment is written out before t
     },
     { deps: { segmentBytes: 1500 } },
   );
+});
+
+Deno.test("real OTLP/JSON requests through the real decoders: 1,000 × 10 records, one file, DuckDB reads 10,000 ids", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const storage = createMemoryStorage();
+    const writer = await createBatchWriter({
+      config: config({ wal_dir: `${dir}/wal` }),
+      storage,
+      logger: new MemoryLogger(),
+      walFs: new CountingWalFs(),
+    });
+    await Promise.all(
+      Array.from(
+        { length: 1000 },
+        (_, i) => writer.write(otlpRequest("checkout", ids(`r${i}`, 10))),
+      ),
+    );
+    await writer.close();
+    const keys = await storage.list("logs/");
+    strictEqual(keys.length, 1);
+    const file = `${dir}/out.parquet`;
+    await Deno.writeFile(file, (await storage.get(keys[0]))!);
+    const [r] = await query(
+      `SELECT count(*) AS n, count(DISTINCT Body) AS d, min(ServiceName) AS s, min(LogAttributes['id']) AS a FROM ${
+        readParquet(file)
+      }`,
+    );
+    deepStrictEqual([Number(r.n), Number(r.d), r.s], [10_000, 10_000, "checkout"]);
+    ok(String(r.a).startsWith("r"), String(r.a));
+  } finally {
+    await cleanup();
+  }
 });

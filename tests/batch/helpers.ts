@@ -18,6 +18,7 @@ import {
   NumCol,
   Utf8Col,
 } from "../../src/core/columns.ts";
+import { convertRequest } from "../../src/core/convert.ts";
 import { initParquet } from "../../src/core/parquet.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
@@ -83,6 +84,30 @@ export function request(service: string, ids: string[], timeNs = T0): WriteReque
     receivedAtNs,
     partitions: convertFixture("logs", body, "json", { receivedAtNs }).partitions,
   };
+}
+
+/**
+ * A real OTLP/JSON ExportLogsServiceRequest (one record per id, Body = id), decoded by the real
+ * pipeline (`convertRequest`) as the HTTP layer does.
+ */
+export function otlpRequest(service: string, ids: string[], timeNs = T0): WriteRequest {
+  const body = enc.encode(JSON.stringify({
+    resourceLogs: [{
+      resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
+      scopeLogs: [{
+        scope: { name: "batch-test" },
+        logRecords: ids.map((id) => ({
+          timeUnixNano: String(timeNs),
+          severityNumber: 9,
+          body: { stringValue: id },
+          attributes: [{ key: "id", value: { stringValue: id } }],
+        })),
+      }],
+    }],
+  }));
+  const receivedAtNs = 1n;
+  const { partitions } = convertRequest("logs", body, "json", { receivedAtNs });
+  return { signal: "logs", format: "json", body, receivedAtNs, partitions };
 }
 
 /** Ids `${prefix}-0` … `${prefix}-(n-1)`. */
