@@ -97,8 +97,10 @@ Deno.test({
           await l.stop();
         } else {
           await l.stop();
-          strictEqual(await srv.stop(), 0, srv.log());
+          strictEqual(await srv.stop(), 0, srv.log()); // SIGTERM: flush everything, exit 0
           await srv.kill();
+          const left = [...Deno.readDirSync(`${root}/wal`)].filter((e) => e.name.endsWith(".wal"));
+          strictEqual(left.length, 0, "a clean shutdown leaves an empty write-ahead log");
         }
         ok(
           (l.statuses.get(200) ?? 0) > 0,
