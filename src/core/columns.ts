@@ -77,6 +77,18 @@ export class Utf8Col implements Column {
     this.pushEnd(this.offsets[this.length]);
   }
 
+  /**
+   * Makes room for `rows` more values holding `bytes` more bytes, for writers that fill `data`
+   * and `offsets` directly (then set `length`).
+   */
+  reserve(bytes: number, rows: number): void {
+    const need = this.offsets[this.length] + bytes;
+    if (need > this.data.length) this.data = grow(this.data, need);
+    if (this.length + rows + 1 > this.offsets.length) {
+      this.offsets = grow(this.offsets, this.length + rows + 1);
+    }
+  }
+
   /** Bytes of value `i` (a view, valid until the next append). */
   bytesAt(i: number): Uint8Array {
     return this.data.subarray(this.offsets[i], this.offsets[i + 1]);
@@ -136,9 +148,13 @@ export class Utf8Col implements Column {
   appendFrom(other: Utf8Col): void {
     const base = this.offsets[this.length];
     const n = other.offsets[other.length];
-    this.data = grow(this.data, base + n);
-    this.data.set(other.data.subarray(0, n), base);
-    this.offsets = grow(this.offsets, this.length + other.length + 1);
+    // Called per row for prepared maps: no call or view allocation when nothing needs to grow.
+    if (base + n > this.data.length) this.data = grow(this.data, base + n);
+    if (n > 32) this.data.set(other.data.subarray(0, n), base);
+    else { for (let i = 0; i < n; i++) this.data[base + i] = other.data[i]; }
+    if (this.length + other.length + 1 > this.offsets.length) {
+      this.offsets = grow(this.offsets, this.length + other.length + 1);
+    }
     for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
     this.length += other.length;
   }
@@ -475,7 +491,7 @@ export class MapCol implements Column {
     const n = Math.min(pk.length, pv.length);
     if (n === 0) return;
     if (this.order.length < n) this.order = new Int32Array(n * 2);
-    const order = this.order.subarray(0, n);
+    const order = this.order; // entries [0, n) are used
     for (let i = 0; i < n; i++) order[i] = i;
     const ko = pk.offsets, kd = pk.data;
     // Insertion sort for the usual small maps (stable: first duplicate stays first).
@@ -490,18 +506,30 @@ export class MapCol implements Column {
         order[j + 1] = x;
       }
     } else {
-      const arr = Array.from(order);
+      const arr = Array.from(order.subarray(0, n));
       arr.sort((a, b) => compareRange(kd, ko[a], ko[a + 1], ko[b], ko[b + 1]) || a - b);
       order.set(arr);
     }
+    // Copy in sorted order, skipping later duplicates; room is made once for the whole row.
+    const keys = this.keys, values = this.values;
+    const vo = pv.offsets, vd = pv.data;
+    keys.reserve(ko[n], n);
+    values.reserve(vo[n], n);
+    const kOut = keys.data, kOff = keys.offsets, vOut = values.data, vOff = values.offsets;
+    let kn = keys.length, vn = values.length, kAt = kOff[kn], vAt = vOff[vn];
     let prev = -1;
     for (let i = 0; i < n; i++) {
       const x = order[i];
-      if (prev >= 0 && compareRange(kd, ko[prev], ko[prev + 1], ko[x], ko[x + 1]) === 0) continue;
-      this.keys.appendBytes(kd, ko[x], ko[x + 1]);
-      this.values.appendBytes(pv.data, pv.offsets[x], pv.offsets[x + 1]);
+      const ks = ko[x], ke = ko[x + 1];
+      if (prev >= 0 && compareRange(kd, ko[prev], ko[prev + 1], ks, ke) === 0) continue;
       prev = x;
+      kAt = copyBytes(kd, ks, ke, kOut, kAt);
+      kOff[++kn] = kAt;
+      vAt = copyBytes(vd, vo[x], vo[x + 1], vOut, vAt);
+      vOff[++vn] = vAt;
     }
+    keys.length = kn;
+    values.length = vn;
   }
 
   byteSize(): number {
@@ -552,6 +580,14 @@ export class MapCol implements Column {
     for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
     this.length += other.length;
   }
+}
+
+/** Copies `src[start, end)` to `dst` at `at`; returns the end position in `dst`. */
+function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): number {
+  const n = end - start;
+  if (n > 32) dst.set(src.subarray(start, end), at);
+  else { for (let i = 0; i < n; i++) dst[at + i] = src[start + i]; }
+  return at + n;
 }
 
 function compareRange(d: Uint8Array, as: number, ae: number, bs: number, be: number): number {
