@@ -143,7 +143,8 @@ for (const { protocol, gzip } of CLIENT_VARIANTS) {
           r.AggregationTemporality,
         ]),
         [
-          ["e2e.queue", "Queue depth", "", {}, -2.5, false, temporalityCode],
+          // the SDK's delta preference keeps up-down counters cumulative (OTel spec)
+          ["e2e.queue", "Queue depth", "", {}, -2.5, false, 2],
           ["e2e.requests", "Requests served", "1", { route: "/b" }, 2, true, temporalityCode],
           ["e2e.requests", "Requests served", "1", { route: "/a" }, 6, true, temporalityCode],
         ],
