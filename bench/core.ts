@@ -26,6 +26,7 @@
  *        [--out FILE | --no-write]
  * Results go to bench/results/latest.json unless --no-write.
  */
+import process from "node:process";
 import { convertRequest } from "../src/core/convert.ts";
 import { decode } from "../src/core/decode/index.ts";
 import type { Decoded } from "../src/core/decode/types.ts";
@@ -67,6 +68,8 @@ export interface StageResult {
   /** Median and best wall time of one run, ms. */
   medianMs: number;
   bestMs: number;
+  /** Median CPU time of the process (all threads: V8's GC helpers too) during one run, ms. */
+  cpuMs: number;
   /** Records per second at the median time. */
   recordsPerSec: number;
   /** Input MB/s (10^6 bytes) at the median time; 0 where the stage has no request input. */
@@ -114,7 +117,18 @@ export interface CoreResults {
   commit: string;
   machine: MachineInfo;
   options: { records: number; runs: number; warmup: number; seed: number; codec: string };
+  /** 1-minute load average before and after the run (other work on the machine skews times). */
+  loadAverage: { before: number | null; after: number | null };
   signals: SignalResult[];
+}
+
+/** The 1-minute load average, or null where /proc/loadavg does not exist. */
+export function loadAverage(): number | null {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return null;
+  }
 }
 
 const MB = 1 << 20;
@@ -143,25 +157,36 @@ function time<S, R>(
   setup: () => S,
   run: (s: S) => R,
   teardown?: (r: R, s: S) => void,
-): number[] {
-  const times: number[] = [];
+): Timing {
+  const wall: number[] = [], cpu: number[] = [];
   for (let i = 0; i < o.warmup + o.runs; i++) {
     const s = setup();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = run(s);
     const t = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     teardown?.(r, s);
-    if (i >= o.warmup) times.push(t);
+    if (i >= o.warmup) {
+      wall.push(t);
+      cpu.push((c.user + c.system) / 1000);
+    }
   }
-  return times;
+  return { wall, cpu };
 }
 
-function stage(name: string, times: number[], records: number, inputBytes: number): StageResult {
-  const med = median(times);
+interface Timing {
+  wall: number[];
+  cpu: number[];
+}
+
+function stage(name: string, times: Timing, records: number, inputBytes: number): StageResult {
+  const med = median(times.wall);
   return {
     stage: name,
     medianMs: med,
-    bestMs: Math.min(...times),
+    bestMs: Math.min(...times.wall),
+    cpuMs: median(times.cpu),
     recordsPerSec: records / (med / 1000),
     inputMBps: inputBytes ? inputBytes / 1e6 / (med / 1000) : 0,
   };
@@ -205,7 +230,7 @@ export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
   const po = o.parquet;
   const log = (s: string) => o.print && console.error(`  ${signal}: ${s}`);
   const stages: StageResult[] = [];
-  const add = (name: string, times: number[], input: number) => {
+  const add = (name: string, times: Timing, input: number) => {
     const r = stage(name, times, records, input);
     stages.push(r);
     log(`${name} ${r.medianMs.toFixed(2)} ms`);
@@ -307,6 +332,7 @@ export async function gitCommit(): Promise<string> {
 export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResults> {
   const o: CoreOptions = { ...DEFAULT_CORE, ...opts };
   await ensureParquet();
+  const loadBefore = loadAverage();
   const signals: SignalResult[] = [];
   for (const s of o.signals) {
     if (o.print) console.error(`generating ${s} (${o.records} records, seed ${o.seed})`);
@@ -320,6 +346,7 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
     commit: await gitCommit(),
     machine: await machineInfo(),
     options: { records: o.records, runs: o.runs, warmup: o.warmup, seed: o.seed, codec: o.parquet.codec },
+    loadAverage: { before: loadBefore, after: loadAverage() },
     signals,
   };
 }
@@ -330,13 +357,15 @@ const fmt1 = (n: number) => n.toFixed(1);
 /** The results as a Markdown table (the README shows it). */
 export function coreTable(r: CoreResults): string {
   const lines = [
-    "| signal | stage | median ms | records/s | input MB/s |",
-    "|---|---|---:|---:|---:|",
+    "| signal | stage | median ms | best ms | CPU ms | records/s | input MB/s |",
+    "|---|---|---:|---:|---:|---:|---:|",
   ];
   for (const s of r.signals) {
     for (const st of s.stages) {
       lines.push(
-        `| ${s.signal} | ${st.stage} | ${st.medianMs.toFixed(2)} | ${fmtInt(st.recordsPerSec)} | ${
+        `| ${s.signal} | ${st.stage} | ${st.medianMs.toFixed(1)} | ${st.bestMs.toFixed(1)} | ${st.cpuMs.toFixed(1)} | ${
+          fmtInt(st.recordsPerSec)
+        } | ${
           st.inputMBps ? fmt1(st.inputMBps) : ""
         } |`,
       );
@@ -391,7 +420,10 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
 if (import.meta.main) {
   const { opts, out } = parseArgs(Deno.args);
   const r = await runCore(opts);
-  console.log(`\n${machineLine(r.machine)}; commit ${r.commit}; ${r.options.runs} runs after ${r.options.warmup} warm-up, medians`);
+  console.log(
+    `\n${machineLine(r.machine)}; commit ${r.commit}; ${r.options.runs} runs after ${r.options.warmup} warm-up; ` +
+      `load average ${r.loadAverage.before} → ${r.loadAverage.after}`,
+  );
   console.log(coreTable(r));
   if (!(globalThis as { gc?: unknown }).gc) console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
   if (out) {
