@@ -98,9 +98,7 @@ async function convertOne(
   for (const format of candidates) {
     const signal = forced ?? detectSignal(bytes, format);
     if (signal === null) {
-      firstError ??= new Error(
-        `cannot tell whether it holds logs, traces or metrics (as ${format}); pass --signal`,
-      );
+      firstError ??= new Error(undetectedReason(bytes, format));
       continue;
     }
     let converted;
@@ -120,6 +118,35 @@ async function convertOne(
     };
   }
   throw firstError instanceof Error ? firstError : new Error(String(firstError));
+}
+
+/** Why the signal of `bytes` could not be told, as precisely as cheaply possible. */
+function undetectedReason(bytes: Uint8Array, format: Format): string {
+  if (format !== "protobuf") {
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return "not OTLP/JSON: the file is not valid UTF-8 text";
+    }
+    const first = format === "jsonl" ? (text.split("\n").find((l) => l.trim() !== "") ?? "") : text;
+    let v: unknown;
+    try {
+      v = JSON.parse(first);
+    } catch (e) {
+      return `not OTLP/JSON${format === "jsonl" ? " lines" : ""}: ${
+        e instanceof Error ? e.message : String(e)
+      }`;
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      return "not OTLP/JSON: expected an object with resourceLogs, resourceSpans or resourceMetrics";
+    }
+    const keys = Object.keys(v).slice(0, 5).map((k) => JSON.stringify(k)).join(", ");
+    return `not OTLP/JSON: no resourceLogs, resourceSpans or resourceMetrics key (found ${
+      keys || "no keys"
+    }); pass --signal if it is one`;
+  }
+  return "not a recognisable OTLP protobuf request (logs, traces or metrics); pass --signal to decode it as one";
 }
 
 /** The file's bytes without gzip/zstd (by extension or magic bytes), and its name without `.gz`. */

@@ -406,7 +406,8 @@ Deno.test({
         `${dir}/out`,
       ]);
       strictEqual(r.code, 1);
-      ok(r.stderr.includes(`${dir}/garbage.json: `), r.stderr);
+      ok(r.stderr.includes(`${dir}/garbage.json: not OTLP/JSON`), r.stderr);
+      ok(r.stderr.includes('"this is not OTLP" is not valid JSON'), r.stderr);
       ok(r.stderr.includes(`${dir}/missing.pb: cannot read the file`), r.stderr);
       ok(r.stdout.includes("converted 1 of 3 files: 3 records, 2 Parquet files"), r.stdout);
       strictEqual((await listParquet(`${dir}/out`)).length, 2);
