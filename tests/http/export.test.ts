@@ -7,7 +7,6 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { readParquet } from "../helpers/parquet.ts";
 import { BackpressureError, type Writer } from "../../src/batch/types.ts";
 import { StorageError } from "../../src/storage/types.ts";
-import { decode } from "../../src/core/decode/index.ts";
 import {
   decodeExportResponsePb,
   decodeStatusPb,
@@ -30,23 +29,6 @@ import {
   zstd,
   ZSTD_PARAMS,
 } from "./fixtures.ts";
-
-/**
- * These tests need the real decoders: until they replace the stub (which throws for every
- * body), they are reported as ignored instead of failing the suite.
- */
-const decodersReady = (() => {
-  try {
-    decode("logs", new Uint8Array(0), "protobuf", { receivedAtNs: 0n });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function test(name: string, fn: () => Promise<void>): void {
-  Deno.test({ name, ignore: !decodersReady, fn });
-}
 
 const PB = { "content-type": "application/x-protobuf" };
 const JSON_CT = { "content-type": "application/json" };
@@ -71,7 +53,7 @@ function rowCount(objects: Map<string, Uint8Array>): number {
 const KEY =
   /^logs\/checkout\/year=2024\/month=05\/day=01\/hour=10\/1714557600000000-[0-9a-f]{16}\.parquet$/;
 
-test("POST /v1/logs protobuf stores the rows and answers an empty protobuf response", async () => {
+Deno.test("POST /v1/logs protobuf stores the rows and answers an empty protobuf response", async () => {
   const { app, storage } = makeApp();
   const a = await send(app, "/v1/logs", { body: logsPb(3), headers: PB });
   strictEqual(a.status, 200, a.text);
@@ -83,7 +65,7 @@ test("POST /v1/logs protobuf stores the rows and answers an empty protobuf respo
   deepStrictEqual(bodies(storage.objects), ["msg-0", "msg-1", "msg-2"]);
 });
 
-test("POST /v1/logs JSON answers {} and stores the rows", async () => {
+Deno.test("POST /v1/logs JSON answers {} and stores the rows", async () => {
   const { app, storage } = makeApp();
   const a = await send(app, "/v1/logs", { body: jsonBytes(logsJson(2)), headers: JSON_CT });
   strictEqual(a.status, 200, a.text);
@@ -92,7 +74,7 @@ test("POST /v1/logs JSON answers {} and stores the rows", async () => {
   deepStrictEqual(bodies(storage.objects), ["msg-0", "msg-1"]);
 });
 
-test("every OTLP content type is accepted and answered in its encoding", async () => {
+Deno.test("every OTLP content type is accepted and answered in its encoding", async () => {
   const cases: [string | null, Uint8Array, "protobuf" | "json"][] = [
     ["application/x-protobuf", logsPb(2), "protobuf"],
     ["application/protobuf", logsPb(2), "protobuf"],
@@ -118,7 +100,7 @@ test("every OTLP content type is accepted and answered in its encoding", async (
   }
 });
 
-test("every Content-Encoding is decoded: gzip, x-gzip, deflate (zlib and raw), zstd", async () => {
+Deno.test("every Content-Encoding is decoded: gzip, x-gzip, deflate (zlib and raw), zstd", async () => {
   const pb = logsPb(50);
   const cases: [string, Uint8Array][] = [
     ["gzip", gzip(pb)],
@@ -141,7 +123,7 @@ test("every Content-Encoding is decoded: gzip, x-gzip, deflate (zlib and raw), z
   }
 });
 
-test("a compressed JSON body without Content-Type is sniffed after decompression", async () => {
+Deno.test("a compressed JSON body without Content-Type is sniffed after decompression", async () => {
   const { app, storage } = makeApp();
   const a = await send(app, "/v1/logs", {
     body: gzip(jsonBytes(logsJson(2))),
@@ -152,7 +134,7 @@ test("a compressed JSON body without Content-Type is sniffed after decompression
   deepStrictEqual(bodies(storage.objects), ["msg-0", "msg-1"]);
 });
 
-test("POST /v1/traces and /v1/metrics store their tables", async () => {
+Deno.test("POST /v1/traces and /v1/metrics store their tables", async () => {
   const { app, storage } = makeApp();
   strictEqual((await send(app, "/v1/traces", { body: tracesPb(3), headers: PB })).status, 200);
   strictEqual(
@@ -170,7 +152,7 @@ test("POST /v1/traces and /v1/metrics store their tables", async () => {
   strictEqual(readParquet(storage.objects.get(keys[0])!).numRows, 4);
 });
 
-test("partial_success is set only when records were rejected (protobuf)", async () => {
+Deno.test("partial_success is set only when records were rejected (protobuf)", async () => {
   const { app, storage } = makeApp();
   const full = await send(app, "/v1/metrics", { body: metricsPb(2, 0), headers: PB });
   strictEqual(full.status, 200);
@@ -185,7 +167,7 @@ test("partial_success is set only when records were rejected (protobuf)", async 
   strictEqual(rowCount(storage.objects), 5);
 });
 
-test("partial_success is set only when records were rejected (JSON)", async () => {
+Deno.test("partial_success is set only when records were rejected (JSON)", async () => {
   const { app } = makeApp();
   const full = await send(app, "/v1/metrics", {
     body: jsonBytes(metricsJson(2, 0)),
@@ -202,7 +184,7 @@ test("partial_success is set only when records were rejected (JSON)", async () =
   ok(typeof ps.errorMessage === "string" && ps.errorMessage.length > 0);
 });
 
-test("an undecodable protobuf body answers 400 with the decoder's message as a Status", async () => {
+Deno.test("an undecodable protobuf body answers 400 with the decoder's message as a Status", async () => {
   const { app, storage } = makeApp();
   const a = await send(app, "/v1/logs", {
     body: new Uint8Array([0x0a, 0xff, 0xff, 0x03, 1]),
@@ -215,7 +197,7 @@ test("an undecodable protobuf body answers 400 with the decoder's message as a S
   strictEqual(storage.puts, 0);
 });
 
-test("invalid JSON answers 400 with a JSON Status", async () => {
+Deno.test("invalid JSON answers 400 with a JSON Status", async () => {
   const { app } = makeApp();
   const a = await send(app, "/v1/traces", { body: '{"resourceSpans": [', headers: JSON_CT });
   strictEqual(a.status, 400);
@@ -225,7 +207,7 @@ test("invalid JSON answers 400 with a JSON Status", async () => {
   deepStrictEqual(s.details, []);
 });
 
-test("auth: the right bearer token and basic credentials are accepted", async () => {
+Deno.test("auth: the right bearer token and basic credentials are accepted", async () => {
   const bearer = makeApp({ config: testConfig((c) => c.auth.bearer_token = "s3cret") });
   const a = await send(bearer.app, "/v1/logs", {
     body: logsPb(1),
@@ -246,7 +228,7 @@ test("auth: the right bearer token and basic credentials are accepted", async ()
   strictEqual(b.status, 200, b.text);
 });
 
-test("a failing storage put answers 503 with Retry-After, and the retry stores the same object", async () => {
+Deno.test("a failing storage put answers 503 with Retry-After, and the retry stores the same object", async () => {
   const { app, storage } = makeApp();
   storage.failPut = storageDown();
   const a = await send(app, "/v1/logs", { body: logsPb(2), headers: PB });
@@ -267,7 +249,7 @@ test("a failing storage put answers 503 with Retry-After, and the retry stores t
   strictEqual(storage.puts, 3);
 });
 
-test("a storage put throwing a plain error still answers 503, never 500", async () => {
+Deno.test("a storage put throwing a plain error still answers 503, never 500", async () => {
   const { app, storage } = makeApp();
   storage.failPut = new Error("socket hang up");
   const a = await send(app, "/v1/logs", { body: jsonBytes(logsJson(1)), headers: JSON_CT });
@@ -278,7 +260,7 @@ test("a storage put throwing a plain error still answers 503, never 500", async 
   ok(String(s.message).includes("socket hang up"), String(s.message));
 });
 
-test("a non-retryable StorageError answers 503 with a longer Retry-After", async () => {
+Deno.test("a non-retryable StorageError answers 503 with a longer Retry-After", async () => {
   const { app, storage } = makeApp();
   storage.failPut = new StorageError('Cannot put "k" (s3): bucket "otel" does not exist', false);
   const a = await send(app, "/v1/logs", { body: jsonBytes(logsJson(1)), headers: JSON_CT });
@@ -295,7 +277,7 @@ function throwingWriter(err: Error): Writer {
   };
 }
 
-test("BackpressureError answers its status (429 or 503) with Retry-After", async () => {
+Deno.test("BackpressureError answers its status (429 or 503) with Retry-After", async () => {
   for (const status of [429, 503] as const) {
     const { app } = makeApp({
       writer: () =>
@@ -310,7 +292,7 @@ test("BackpressureError answers its status (429 or 503) with Retry-After", async
   }
 });
 
-test("an unexpected exception answers 500 with a Status and is logged with its stack", async () => {
+Deno.test("an unexpected exception answers 500 with a Status and is logged with its stack", async () => {
   const { app, logger } = makeApp({ writer: () => throwingWriter(new TypeError("boom")) });
   const a = await send(app, "/v1/logs", { body: jsonBytes(logsJson(1)), headers: JSON_CT });
   strictEqual(a.status, 500);
@@ -320,7 +302,7 @@ test("an unexpected exception answers 500 with a Status and is logged with its s
   ok(String(line.fields?.stack).includes("TypeError: boom"));
 });
 
-test("the writer gets the signal, format, decompressed body and the receive time", async () => {
+Deno.test("the writer gets the signal, format, decompressed body and the receive time", async () => {
   const seen: {
     signal: string;
     format: string;
@@ -362,7 +344,7 @@ test("the writer gets the signal, format, decompressed body and the receive time
   }]);
 });
 
-test("an empty export request answers 200 and stores nothing", async () => {
+Deno.test("an empty export request answers 200 and stores nothing", async () => {
   const { app, storage } = makeApp();
   const a = await send(app, "/v1/logs", { body: new Uint8Array(0), headers: PB });
   strictEqual(a.status, 200, a.text);
@@ -372,7 +354,7 @@ test("an empty export request answers 200 and stores nothing", async () => {
   strictEqual(storage.puts, 0);
 });
 
-test("write-through logs one debug line per stored file and one per request", async () => {
+Deno.test("write-through logs one debug line per stored file and one per request", async () => {
   const { app, logger } = makeApp();
   await send(app, "/v1/logs", { body: logsPb(2), headers: PB });
   const stored = logger.find("file stored");
