@@ -46,6 +46,17 @@ export interface ServerOptions {
   cwd?: string;
 }
 
+/**
+ * The runtime used when a test names none: `E2E_RUNTIME=bun` (or `node`) runs a whole suite,
+ * e.g. tests/e2e/, against that runtime instead of Deno.
+ */
+function defaultRuntime(): ServerOptions["runtime"] {
+  const r = Deno.env.get("E2E_RUNTIME");
+  if (r === undefined || r === "") return "deno";
+  if (r === "deno" || r === "bun" || r === "node") return r;
+  throw new TypeError(`E2E_RUNTIME must be "deno", "bun" or "node", got "${r}"`);
+}
+
 /** The executable and leading arguments that start the server's entry under `runtime`. */
 function command(
   runtime: ServerOptions["runtime"] = "deno",
@@ -93,7 +104,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const parent = await Deno.makeTempDir({ prefix: "otlp2parquet-e2e-" });
   const output = opts.output || `${parent}/out`;
   await Deno.mkdir(output, { recursive: true });
-  const [exec, lead] = opts.exec ? [opts.exec, []] : command(opts.runtime, opts.permissions);
+  const [exec, lead] = opts.exec
+    ? [opts.exec, []]
+    : command(opts.runtime ?? defaultRuntime(), opts.permissions);
   const args = [...lead, "serve", "--port", "0"];
   if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
