@@ -241,6 +241,20 @@ function summaryAndExemplars(service: string) {
       },
     },
     {
+      name: "e2e.latency",
+      histogram: {
+        aggregationTemporality: 1,
+        dataPoints: [{
+          timeUnixNano: "1700000000123456789",
+          count: "2",
+          sum: 7.5,
+          bucketCounts: ["1", "1"],
+          explicitBounds: [5],
+          exemplars: [{ ...exemplar, asInt: undefined, asDouble: 6.5 }],
+        }],
+      },
+    },
+    {
       name: "e2e.hits",
       gauge: {
         dataPoints: [{
@@ -284,6 +298,16 @@ async function assertSummaryAndExemplars(srv: Server, service: string) {
   deepStrictEqual(g["Exemplars.Value"], [7, 0.5]);
   deepStrictEqual(g["Exemplars.SpanId"], ["00f067aa0ba902b7", ""]);
   deepStrictEqual(g["Exemplars.TraceId"], ["4bf92f3577b34da6a3ce929d0e0e4736", ""]);
+  const [h] = await rowsOf(await filesOf(srv, "histogram", service));
+  deepStrictEqual(
+    [h.Count, h.Sum, h.BucketCounts, h.ExplicitBounds, h.Min, h.Max, h.AggregationTemporality],
+    [2n, 7.5, [1n, 1n], [5], 0, 0, 1],
+  );
+  deepStrictEqual(h["Exemplars.Value"], [6.5]);
+  deepStrictEqual(h["Exemplars.TraceId"], ["4bf92f3577b34da6a3ce929d0e0e4736"]);
+  deepStrictEqual((h["Exemplars.FilteredAttributes"] as unknown[]).map(mapObj), [{
+    "user.id": "u1",
+  }]);
   const [ex] = await readNs(gaugeFiles[0], ["Exemplars.TimeUnix"]);
   deepStrictEqual(ex["Exemplars.TimeUnix"], [
     1_700_000_000_123_456_789n,
