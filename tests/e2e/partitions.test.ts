@@ -51,7 +51,9 @@ Deno.test("rows are split into one file per service and hour, keyed by their own
     ]);
     for (const s of [a, b]) await assertKeys(srv, "logs", s);
     // the 23h file of service a holds exactly its two rows of that hour
-    const lastHourKey = keys.find((k) => k.startsWith(`logs/${a}/`) && k.includes("/day=14/hour=23/"))!;
+    const lastHourKey = keys.find((k) =>
+      k.startsWith(`logs/${a}/`) && k.includes("/day=14/hour=23/")
+    )!;
     const rows = await readNs(`${srv.output}/${lastHourKey}`, ["Timestamp", "Body", "ServiceName"]);
     deepStrictEqual(
       rows.map((r) => [r.Timestamp, r.Body, r.ServiceName]).sort(),
