@@ -85,6 +85,12 @@ export interface MemoryResult {
   heapUsedAfterMB: number;
   /** parquet-wasm linear memory, MB (it only grows). */
   wasmMemoryMB: number;
+  /** Peak RSS above the RSS before the e2e runs, MB; null where /proc is unavailable. */
+  peakRssDeltaMB: number | null;
+  /** In-memory size of the decoded columns (TableBuilder.byteSize()), MB: "Parquet-ready" data. */
+  columnsMB: number;
+  /** peakRssDeltaMB / columnsMB (the issue bounds peak memory during a flush at 3×). */
+  peakOverColumns: number | null;
 }
 
 export interface SignalResult {
@@ -273,11 +279,16 @@ export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
   const rssBefore = Deno.memoryUsage().rss / MB;
   const canReset = resetPeakRss();
   const e2e = add("e2e", time(o, () => 0, e2eRun(protobuf, "protobuf")), protobuf.length);
+  const peak = canReset ? peakRssMB() : null;
+  const columnsMB = decoded.tables.reduce((n, t) => n + t.byteSize(), 0) / MB;
   const memory: MemoryResult = {
     rssBeforeMB: rssBefore,
-    peakRssMB: canReset ? peakRssMB() : null,
+    peakRssMB: peak,
     heapUsedAfterMB: Deno.memoryUsage().heapUsed / MB,
     wasmMemoryMB: pw.wasmMemory().buffer.byteLength / MB,
+    peakRssDeltaMB: peak === null ? null : peak - rssBefore,
+    columnsMB,
+    peakOverColumns: peak === null ? null : (peak - rssBefore) / columnsMB,
   };
   add("e2eJson", time(o, () => 0, e2eRun(jsonBytes, "json")), jsonBytes.length);
   const parse = add("jsonParse", time(o, () => 0, () => JSON.parse(json)), jsonBytes.length);
@@ -373,15 +384,15 @@ export function coreTable(r: CoreResults): string {
   }
   lines.push("");
   lines.push(
-    "| signal | records | protobuf KB | JSON KB | Parquet KB | files | e2e / floors | (decode+convert+IPC) / write | peak RSS MB | wasm MB |",
+    "| signal | records | protobuf KB | JSON KB | Parquet KB | files | e2e / floors | (decode+convert+IPC) / write | columns MB | peak RSS +MB | wasm MB |",
   );
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const s of r.signals) {
     lines.push(
       `| ${s.signal} | ${fmtInt(s.records)} | ${fmtInt(s.protobufBytes / 1024)} | ${fmtInt(s.jsonBytes / 1024)} | ${
         fmtInt(s.parquetBytes / 1024)
-      } | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${s.overheadRatio.toFixed(2)} | ${
-        s.memory.peakRssMB === null ? "n/a" : fmtInt(s.memory.peakRssMB)
+      } | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${s.overheadRatio.toFixed(2)} | ${fmt1(s.memory.columnsMB)} | ${
+        s.memory.peakRssDeltaMB === null ? "n/a" : fmt1(s.memory.peakRssDeltaMB)
       } | ${fmtInt(s.memory.wasmMemoryMB)} |`,
     );
   }
