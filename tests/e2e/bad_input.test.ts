@@ -28,6 +28,7 @@ import {
   sv,
   text,
   uniqueService,
+  zstdRleBomb,
 } from "./support.ts";
 
 const T0 = "1700000000123456789";
@@ -140,6 +141,17 @@ Deno.test("a gzip bomb (a few KB inflating past the 20 MiB limit) gets 413 fast"
     return await post(`${srv.url}/v1/logs`, body, { ...PROTO_TYPE, "content-encoding": "gzip" });
   }, (a) => {
     assertError(a, 413, "protobuf", /limit|large/i);
+    ok(a.ms < 3000, `answered in ${Math.round(a.ms)} ms`);
+  });
+});
+
+Deno.test("a zstd bomb (RLE blocks: under 1 KB inflating to 25 MiB) gets 413 fast", async () => {
+  const body = zstdRleBomb(200);
+  ok(body.length < 1024, `bomb is ${body.length} bytes`);
+  await badCase({}, async (srv) => {
+    return await post(`${srv.url}/v1/logs`, body, { ...JSON_TYPE, "content-encoding": "zstd" });
+  }, (a) => {
+    assertError(a, 413, "json", /limit|large/i);
     ok(a.ms < 3000, `answered in ${Math.round(a.ms)} ms`);
   });
 });

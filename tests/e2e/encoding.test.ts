@@ -22,6 +22,7 @@ import {
   sv,
   text,
   uniqueService,
+  zstdRaw,
 } from "./support.ts";
 
 const T0 = "1700000000123456789";
@@ -47,6 +48,26 @@ Deno.test("gzip'd and deflated OTLP/JSON bodies are accepted with {}", async () 
       await post(`${srv.url}/v1/logs`, zl, { ...JSON_TYPE, "content-encoding": "deflate" }),
     );
     deepStrictEqual(await bodies(srv, service), ["deflate", "gzip"]);
+  });
+});
+
+Deno.test("zstd bodies (hand-built frames) are accepted, JSON and protobuf", async () => {
+  await withServer({}, async (srv) => {
+    const service = uniqueService("enc-zstd");
+    const json = new TextEncoder().encode(JSON.stringify(oneLog(service, "zstd-json")));
+    assertJsonOk(
+      await post(`${srv.url}/v1/logs`, zstdRaw(json), { ...JSON_TYPE, "content-encoding": "zstd" }),
+    );
+    const rec = new Pb().fixed64(1, 1_700_000_000_123_456_789n).message(
+      5,
+      new Pb().string(1, "zstd-pb"),
+    );
+    const a = await post(`${srv.url}/v1/logs`, zstdRaw(pbLogsRequest(service, rec)), {
+      ...PROTO_TYPE,
+      "content-encoding": "zstd",
+    });
+    strictEqual(a.status, 200, text(a.body));
+    deepStrictEqual(await bodies(srv, service), ["zstd-json", "zstd-pb"]);
   });
 });
 

@@ -617,3 +617,39 @@ export function pbLogsRequest(service: string, record: Pb): Uint8Array {
   const rl = new Pb().message(1, res).message(2, scopeLogs);
   return new Pb().message(1, rl).finish();
 }
+
+// ---------------------------------------------------------------------------------------------
+// zstd frames built by hand (RFC 8878): no zstd compressor is available to the tests.
+
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+function zstdBlockHeader(last: boolean, type: 0 | 1, size: number): number[] {
+  const h = (last ? 1 : 0) | (type << 1) | (size << 3);
+  return [h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff];
+}
+
+/**
+ * `data` as one zstd frame of raw (stored) blocks: Frame_Header_Descriptor 0x00 (no content
+ * size, one Window_Descriptor byte), window 128 KiB (0x38), blocks of at most 128 KiB.
+ */
+export function zstdRaw(data: Uint8Array): Uint8Array {
+  const out: number[] = [...ZSTD_MAGIC, 0x00, 0x38];
+  const MAX = 128 * 1024;
+  let pos = 0;
+  do {
+    const n = Math.min(MAX, data.length - pos);
+    out.push(...zstdBlockHeader(pos + n >= data.length, 0, n));
+    for (let i = 0; i < n; i++) out.push(data[pos + i]);
+    pos += n;
+  } while (pos < data.length);
+  return Uint8Array.from(out);
+}
+
+/** A zstd bomb: RLE blocks of 128 KiB zeros, `blocks` of them (4 bytes each on the wire). */
+export function zstdRleBomb(blocks: number): Uint8Array {
+  const out: number[] = [...ZSTD_MAGIC, 0x00, 0x38];
+  for (let i = 0; i < blocks; i++) {
+    out.push(...zstdBlockHeader(i === blocks - 1, 1, 128 * 1024), 0x00);
+  }
+  return Uint8Array.from(out);
+}
