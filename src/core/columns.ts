@@ -416,7 +416,8 @@ export interface PreparedMap {
  *
  * Use: `beginRow()`, then for each entry add a key (`keyBytes`/`keyString`) followed by its value
  * written into `pendingValues` (any of its append methods), then `endRow()`. Or append a
- * `PreparedMap` with `appendPrepared()`.
+ * `PreparedMap` with `appendPrepared()`. Or append sorted, unique entries to `keys` and `values`
+ * directly and call `endSortedRow()`.
  */
 export class MapCol implements Column {
   static readonly ENTRIES_TYPE = new arrow.Struct([
@@ -479,6 +480,14 @@ export class MapCol implements Column {
   }
 
   appendEmptyRow(): void {
+    this.finishRow();
+  }
+
+  /**
+   * Ends a row whose entries the caller appended to `keys` and `values` itself, already sorted by
+   * key bytes and without duplicate keys (for decoders that sort at the source).
+   */
+  endSortedRow(): void {
     this.finishRow();
   }
 

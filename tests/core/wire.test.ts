@@ -85,6 +85,39 @@ Deno.test("utf8ErrorAt() agrees with a fatal TextDecoder on random bytes", () =>
   }
 });
 
+Deno.test("WireReader.str() checks UTF-8 exactly at every alignment of the buffer", () => {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  for (let i = 0; i < 3000; i++) {
+    const text = new Uint8Array(Math.floor(rnd() * 24)).map(() =>
+      rnd() < 0.9 ? 0x20 + Math.floor(rnd() * 90) : 0x80 + Math.floor(rnd() * 128)
+    );
+    // A field of non-ASCII bytes right before the string, so a check that looks outside the
+    // string's bytes (in its first word) fails.
+    const before = new Uint8Array(1 + Math.floor(rnd() * 4)).fill(0xc3);
+    const field = cat(fld(2, 2, before), fld(1, 2, text));
+    const offset = Math.floor(rnd() * 8);
+    const backing = new Uint8Array(field.length + 16).fill(0xff); // invalid UTF-8 all around
+    backing.set(field, offset);
+    const r = new WireReader(backing.subarray(offset, offset + field.length), "T");
+    let ok = true;
+    try {
+      fatal.decode(text);
+    } catch {
+      ok = false;
+    }
+    r.skip(r.tag(r.buf.length), r.buf.length);
+    r.tag(r.buf.length);
+    let valid = true;
+    try {
+      strictEqual(r.str(r.buf.length, "f"), r.buf.length);
+    } catch (e) {
+      strictEqual((e as Error).name, "DecodeError");
+      valid = false;
+    }
+    strictEqual(valid, ok, `offset ${offset}, bytes ${text}`);
+  }
+});
+
 Deno.test("ByteSink writes int64 exactly, doubles as String(x), base64 as btoa, JSON strings as JSON.stringify", () => {
   const ints = [
     0n,

@@ -23,14 +23,14 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
   const c = t.cols;
   const ctx = new ProtoCtx(body, "ExportLogsServiceRequest", opts);
   const r = ctx.r, buf = ctx.buf;
+  const total = ctx.countRecords();
   let records = 0;
 
   ctx.walk(c.ResourceAttributes, (start, end) => {
     let tLo = 0, tHi = 0, oLo = 0, oHi = 0, sev = 0, dropped = 0, flags = 0;
     let sevS = 0, sevE = 0, bodyS = 0, bodyE = 0, traceS = 0, traceE = 0;
     let spanS = 0, spanE = 0, evS = 0, evE = 0;
-    const attrs = c.LogAttributes;
-    attrs.beginRow();
+    ctx.attrs.begin();
     r.pos = start;
     while (r.pos < end) {
       const tag = r.tag(end);
@@ -59,7 +59,7 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
           r.pos = bodyE;
           break;
         case 0x32: // 6 attributes
-          ctx.attribute(attrs, r.len(end));
+          ctx.attrs.add(r.len(end));
           break;
         case 0x38: // 7 dropped_attributes_count
           dropped = r.uint32(end);
@@ -102,14 +102,14 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
     c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
     c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
     c.ScopeAttributes.appendPrepared(ctx.scopeAttrs);
-    attrs.endRow();
+    ctx.attrs.flush(c.LogAttributes);
     c.EventName.appendBytes(buf, evS, evE);
     c.ObservedTimestamp.append(oLo, oHi);
     c.DroppedAttributesCount.append(dropped);
     c.Flags.append(flags);
     c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
     c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
-    records++;
+    ctx.presize(c, ++records, total);
   });
 
   return { tables: records > 0 ? [t] : [], records, rejected: 0, message: "" };

@@ -252,7 +252,7 @@ function common(
   c.MetricName.appendBytes(buf, m.nameS, m.nameE);
   c.MetricDescription.appendBytes(buf, m.descS, m.descE);
   c.MetricUnit.appendBytes(buf, m.unitS, m.unitE);
-  c.Attributes.endRow();
+  ctx.attrs.flush(c.Attributes);
   c.StartTimeUnix.append(sLo, sHi);
   c.TimeUnix.append(tLo, tHi);
   c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
@@ -277,13 +277,13 @@ function numberPoint(
 ): boolean {
   const r = ctx.r;
   let sLo = 0, sHi = 0, tLo = 0, tHi = 0, flags = 0, value = 0, has = false;
-  c.Attributes.beginRow();
+  ctx.attrs.begin();
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
       case 0x3a: // 7 attributes
-        ctx.attribute(c.Attributes, r.len(end));
+        ctx.attrs.add(r.len(end));
         break;
       case 0x11: // 2 start_time_unix_nano
         r.fixed64(end);
@@ -322,7 +322,6 @@ function numberPoint(
 /** Appends the exemplars (field tag `tag`) of the data point `[start, end)` as one list row. */
 function exemplars(ctx: ProtoCtx, c: ExemplarCols, start: number, end: number, tag: number): void {
   const r = ctx.r;
-  const attrs = c["Exemplars.FilteredAttributes"].child;
   r.pos = start;
   while (r.pos < end) {
     const t = r.tag(end);
@@ -332,12 +331,12 @@ function exemplars(ctx: ProtoCtx, c: ExemplarCols, start: number, end: number, t
     }
     const e = r.len(end);
     let lo = 0, hi = 0, value = 0, spanS = 0, spanE = 0, traceS = 0, traceE = 0;
-    attrs.beginRow();
+    ctx.subAttrs.begin();
     while (r.pos < e) {
       const x = r.tag(e);
       switch (x) {
         case 0x3a: // 7 filtered_attributes
-          ctx.attribute(attrs, r.len(e));
+          ctx.subAttrs.add(r.len(e));
           break;
         case 0x11: // 2 time_unix_nano
           r.fixed64(e);
@@ -365,7 +364,7 @@ function exemplars(ctx: ProtoCtx, c: ExemplarCols, start: number, end: number, t
           r.skip(x, e);
       }
     }
-    attrs.endRow();
+    ctx.subAttrs.flush(c["Exemplars.FilteredAttributes"].child);
     c["Exemplars.TimeUnix"].child.append(lo, hi);
     c["Exemplars.Value"].child.append(value);
     ctx.id(c["Exemplars.SpanId"].child, spanS, spanE, 8, "Exemplar.span_id");
@@ -406,13 +405,13 @@ function histogramPoint(
   let sLo = 0, sHi = 0, tLo = 0, tHi = 0, cLo = 0, cHi = 0, flags = 0;
   let sum = 0, min = 0, max = 0;
   const counts = c.BucketCounts.child, bounds = c.ExplicitBounds.child;
-  c.Attributes.beginRow();
+  ctx.attrs.begin();
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
       case 0x4a: // 9 attributes
-        ctx.attribute(c.Attributes, r.len(end));
+        ctx.attrs.add(r.len(end));
         break;
       case 0x11: // 2 start_time_unix_nano
         r.fixed64(end);
@@ -512,13 +511,13 @@ function expHistogramPoint(
   let sLo = 0, sHi = 0, tLo = 0, tHi = 0, cLo = 0, cHi = 0, zLo = 0, zHi = 0;
   let flags = 0, scale = 0, posOffset = 0, negOffset = 0;
   let sum = 0, min = 0, max = 0, zeroThreshold = 0;
-  c.Attributes.beginRow();
+  ctx.attrs.begin();
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
       case 0x0a: // 1 attributes
-        ctx.attribute(c.Attributes, r.len(end));
+        ctx.attrs.add(r.len(end));
         break;
       case 0x11: // 2 start_time_unix_nano
         r.fixed64(end);
@@ -597,13 +596,13 @@ function summaryPoint(
   const r = ctx.r;
   let sLo = 0, sHi = 0, tLo = 0, tHi = 0, cLo = 0, cHi = 0, flags = 0, sum = 0;
   const qs = c["ValueAtQuantiles.Quantile"].child, vs = c["ValueAtQuantiles.Value"].child;
-  c.Attributes.beginRow();
+  ctx.attrs.begin();
   r.pos = start;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
       case 0x3a: // 7 attributes
-        ctx.attribute(c.Attributes, r.len(end));
+        ctx.attrs.add(r.len(end));
         break;
       case 0x11: // 2 start_time_unix_nano
         r.fixed64(end);

@@ -25,8 +25,16 @@
  * or scope message is scanned for its own fields first, skipping the records, and its
  * attributes are sorted once (a `PreparedMap`) and then copied into every row.
  */
-import { AnyValueWriter, kvKeyE, kvKeyS, kvValE, kvValS, readKeyValue } from "../anyvalue.ts";
-import { MapCol, type PreparedMap, Utf8Col } from "../columns.ts";
+import {
+  AnyValueWriter,
+  compareBytes,
+  kvKeyE,
+  kvKeyS,
+  kvValE,
+  kvValS,
+  readKeyValue,
+} from "../anyvalue.ts";
+import { type Column, ListCol, MapCol, type PreparedMap, Utf8Col } from "../columns.ts";
 import { WireReader } from "../proto/reader.ts";
 import type { DecodeOptions } from "./types.ts";
 
@@ -35,14 +43,130 @@ const EMPTY_MAP: PreparedMap = { count: 0, keys: new Utf8Col(), values: new Utf8
 const SERVICE_NAME = new TextEncoder().encode("service.name");
 const SERVICE_NAMESPACE = new TextEncoder().encode("service.namespace");
 const SERVICE_INSTANCE_ID = new TextEncoder().encode("service.instance.id");
-const hexOut = new Uint8Array(32);
 const HEX = new TextEncoder().encode("0123456789abcdef");
+/** Rows decoded before the string columns are sized for the whole request. */
+const SAMPLE_ROWS = 64;
+
+/**
+ * The attributes of one row (a record, event, link, data point or exemplar), collected as byte
+ * ranges of the input and written straight into a MapCol's `keys`/`values` when the row ends:
+ * sorted by key bytes (stable, so the first of duplicate keys wins), without copying anything
+ * twice. Rows of one request usually repeat the same keys in the same order, so the order of
+ * the previous row is reused when the keys are the same bytes.
+ */
+export class AttrRow {
+  /** Per entry: key start, key end, value start, value end (into the request). */
+  private ranges = new Int32Array(64);
+  private n = 0;
+  /** Sorted, de-duplicated entry indices of the last sort, and how many. */
+  private order = new Int32Array(16);
+  private unique = 0;
+  /** Key ranges of the row that `order` belongs to (-1 entries: none yet). */
+  private prevKeys = new Int32Array(32);
+  private prevN = -1;
+
+  constructor(private readonly r: WireReader, private readonly av: AnyValueWriter) {}
+
+  /** Starts a row (drops what a rejected row left). */
+  begin(): void {
+    this.n = 0;
+  }
+
+  /** Adds the KeyValue at `[r.pos, end)`; leaves `r.pos` at `end`. */
+  add(end: number): void {
+    readKeyValue(this.r, end);
+    const i = 4 * this.n;
+    if (i + 4 > this.ranges.length) {
+      const next = new Int32Array(this.ranges.length * 2);
+      next.set(this.ranges);
+      this.ranges = next;
+    }
+    const g = this.ranges;
+    g[i] = kvKeyS;
+    g[i + 1] = kvKeyE;
+    g[i + 2] = kvValS;
+    g[i + 3] = kvValE;
+    this.n++;
+    this.r.pos = end;
+  }
+
+  /** Writes the row's entries into `map` and ends its row. */
+  flush(map: MapCol): void {
+    const n = this.n;
+    if (n > 0) {
+      if (!this.sameKeys()) this.sort();
+      const g = this.ranges, order = this.order, buf = this.r.buf, keys = map.keys;
+      for (let u = 0; u < this.unique; u++) {
+        const i = 4 * order[u];
+        keys.appendBytes(buf, g[i], g[i + 1]);
+        this.av.append(map.values, g[i + 2], g[i + 3]);
+      }
+      this.n = 0;
+    }
+    map.endSortedRow();
+  }
+
+  /** Whether this row's keys are, in order, the same bytes as those `order` was made for. */
+  private sameKeys(): boolean {
+    const n = this.n;
+    if (n !== this.prevN) return false;
+    const g = this.ranges, p = this.prevKeys, b = this.r.buf;
+    for (let k = 0; k < n; k++) {
+      const s = g[4 * k], e = g[4 * k + 1], ps = p[2 * k], pe = p[2 * k + 1];
+      if (e - s !== pe - ps) return false;
+      if (s === ps) continue;
+      for (let j = 0; j < e - s; j++) if (b[s + j] !== b[ps + j]) return false;
+    }
+    return true;
+  }
+
+  private sort(): void {
+    const n = this.n, g = this.ranges, b = this.r.buf;
+    if (this.order.length < n) this.order = new Int32Array(2 * n);
+    const order = this.order;
+    for (let i = 0; i < n; i++) order[i] = i;
+    const cmp = (x: number, y: number) =>
+      compareBytes(b, g[4 * x], g[4 * x + 1], b, g[4 * y], g[4 * y + 1]);
+    if (n <= 32) {
+      // Insertion sort: stable, so the first of duplicate keys stays first.
+      for (let i = 1; i < n; i++) {
+        const x = order[i];
+        let j = i - 1;
+        while (j >= 0 && cmp(order[j], x) > 0) {
+          order[j + 1] = order[j];
+          j--;
+        }
+        order[j + 1] = x;
+      }
+    } else {
+      const arr = Array.from(order.subarray(0, n));
+      arr.sort((x, y) => cmp(x, y) || x - y);
+      order.set(arr);
+    }
+    let u = 0;
+    for (let i = 0; i < n; i++) {
+      if (u > 0 && cmp(order[u - 1], order[i]) === 0) continue;
+      order[u++] = order[i];
+    }
+    this.unique = u;
+    if (this.prevKeys.length < 2 * n) this.prevKeys = new Int32Array(4 * n);
+    for (let k = 0; k < n; k++) {
+      this.prevKeys[2 * k] = g[4 * k];
+      this.prevKeys[2 * k + 1] = g[4 * k + 1];
+    }
+    this.prevN = n;
+  }
+}
 
 /** Decoding state of one request: the reader, and the current resource and scope. */
 export class ProtoCtx {
   readonly r: WireReader;
   readonly buf: Uint8Array;
   readonly av: AnyValueWriter;
+  /** Attributes of the current record / data point. */
+  readonly attrs: AttrRow;
+  /** Attributes of the current event, link or exemplar (inside a record). */
+  readonly subAttrs: AttrRow;
   /** Halves of `receivedAtNs`. */
   readonly recvLo: number;
   readonly recvHi: number;
@@ -69,6 +193,8 @@ export class ProtoCtx {
     this.buf = body;
     this.r = new WireReader(body, what);
     this.av = new AnyValueWriter(this.r, opts.maxDepth ?? 64);
+    this.attrs = new AttrRow(this.r, this.av);
+    this.subAttrs = new AttrRow(this.r, this.av);
     const ns = BigInt.asUintN(64, opts.receivedAtNs);
     this.recvLo = Number(ns & 0xffffffffn);
     this.recvHi = Number(ns >> 32n);
@@ -116,9 +242,8 @@ export class ProtoCtx {
           continue;
         }
         const scopeEnd = r.len(resEnd);
-        const next = scopeEnd;
         this.walkScope(scratch, r.pos, scopeEnd, record);
-        r.pos = next;
+        r.pos = scopeEnd;
       }
       r.pos = resEnd;
     }
@@ -169,7 +294,7 @@ export class ProtoCtx {
     r.pos = s;
     while (r.pos < e) {
       const t = r.tag(e);
-      if (t === 0x0a) this.attribute(map, r.len(e)); // 1 attributes
+      if (t === 0x0a) this.pendingAttribute(map, r.len(e)); // 1 attributes
       else r.skip(t, e);
     }
     const m = map.preparePending();
@@ -206,7 +331,7 @@ export class ProtoCtx {
           r.pos = this.scopeVersionE;
           break;
         case 0x1a: // 3 attributes
-          this.attribute(map, r.len(e));
+          this.pendingAttribute(map, r.len(e));
           any = true;
           break;
         case 0x20: // 4 dropped_attributes_count
@@ -219,8 +344,60 @@ export class ProtoCtx {
     if (any) this.scopeAttrs = map.preparePending();
   }
 
+  /**
+   * Number of records (field 2 of every Scope*) in the request, found by skipping over them.
+   * Throws `DecodeError` on malformed framing, as decoding would.
+   */
+  countRecords(): number {
+    const r = this.r, total = this.buf.length;
+    let n = 0;
+    r.pos = 0;
+    while (r.pos < total) {
+      const tag = r.tag(total);
+      if (tag !== 0x0a) {
+        r.skip(tag, total);
+        continue;
+      }
+      const re = r.len(total);
+      while (r.pos < re) {
+        const t = r.tag(re);
+        if (t !== 0x12) {
+          r.skip(t, re);
+          continue;
+        }
+        const se = r.len(re);
+        while (r.pos < se) {
+          const t2 = r.tag(se);
+          if (t2 === 0x12) n++;
+          r.skip(t2, se);
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Called after each row with the rows done so far: once `SAMPLE_ROWS` rows are in, makes room
+   * in every string column for the rest of the `total` rows at the same bytes per row, so large
+   * requests do not copy their columns over and over while they grow.
+   */
+  presize(cols: object, done: number, total: number): void {
+    if (done !== SAMPLE_ROWS || total < 2 * SAMPLE_ROWS) return;
+    const all: Utf8Col[] = [];
+    for (const c of Object.values(cols)) stringCols(c as Column, all);
+    let held = 0;
+    for (const c of all) held += c.byteLength;
+    // Rows to come at the sample's bytes per row, but never more than a few times the input
+    // left (a skewed sample must not reserve gigabytes).
+    const scale = Math.min(
+      (total - done) / done,
+      (4 * (this.buf.length - this.r.pos)) / (held || 1),
+    );
+    for (const c of all) c.reserve(Math.ceil(c.byteLength * scale), Math.ceil(c.length * scale));
+  }
+
   /** Adds the KeyValue at `[r.pos, end)` to `map`'s pending row; leaves `r.pos` at `end`. */
-  attribute(map: MapCol, end: number): void {
+  private pendingAttribute(map: MapCol, end: number): void {
     const r = this.r;
     readKeyValue(r, end);
     map.keyBytes(this.buf, kvKeyS, kvKeyE);
@@ -240,11 +417,14 @@ export class ProtoCtx {
     let nz = 0;
     for (let i = s; i < e; i++) nz |= b[i];
     if (nz === 0) return col.appendEmpty();
-    for (let i = 0; i < n; i++) {
-      hexOut[2 * i] = HEX[b[s + i] >> 4];
-      hexOut[2 * i + 1] = HEX[b[s + i] & 15];
+    col.reserve(2 * n, 1);
+    const out = col.data;
+    let at = col.offsets[col.length];
+    for (let i = s; i < e; i++) {
+      out[at++] = HEX[b[i] >> 4];
+      out[at++] = HEX[b[i] & 15];
     }
-    col.appendBytes(hexOut, 0, 2 * n);
+    col.offsets[++col.length] = at;
   }
 
   /** A resource name as text (for messages). */
@@ -264,4 +444,11 @@ function lookup(m: PreparedMap, key: Uint8Array): Uint8Array {
     if (j === key.length) return m.values.bytesAt(i).slice();
   }
   return EMPTY_BYTES;
+}
+
+/** Collects the string columns of `c` (itself, or inside a map or a list) into `out`. */
+function stringCols(c: Column, out: Utf8Col[]): void {
+  if (c instanceof Utf8Col) out.push(c);
+  else if (c instanceof MapCol) out.push(c.keys, c.values);
+  else if (c instanceof ListCol) stringCols(c.child, out);
 }

@@ -43,6 +43,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
   const c = t.cols;
   const ctx = new ProtoCtx(body, "ExportTraceServiceRequest", opts);
   const r = ctx.r, buf = ctx.buf;
+  const total = ctx.countRecords();
   let records = 0;
 
   ctx.walk(c.ResourceAttributes, (start, end) => {
@@ -50,8 +51,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     let stateS = 0, stateE = 0, nameS = 0, nameE = 0, statusS = 0, statusE = 0;
     let kind = 0, sLo = 0, sHi = 0, eLo = 0, eHi = 0, flags = 0;
     let dAttrs = 0, dEvents = 0, dLinks = 0;
-    const attrs = c.SpanAttributes;
-    attrs.beginRow();
+    ctx.attrs.begin();
     r.pos = start;
     while (r.pos < end) {
       const tag = r.tag(end);
@@ -95,7 +95,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
           eHi = r.hi;
           break;
         case 0x4a: // 9 attributes
-          ctx.attribute(attrs, r.len(end));
+          ctx.attrs.add(r.len(end));
           break;
         case 0x50: // 10 dropped_attributes_count
           dAttrs = r.uint32(end);
@@ -155,7 +155,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     c.ResourceAttributes.appendPrepared(ctx.resAttrs);
     c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
     c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
-    attrs.endRow();
+    ctx.attrs.flush(c.SpanAttributes);
     // Duration = end - start over 64 bits, 0 when end < start.
     if (eHi > sHi || (eHi === sHi && eLo >= sLo)) {
       const borrow = eLo < sLo ? 1 : 0;
@@ -177,7 +177,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     c.DroppedLinksCount.append(dLinks);
     c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
     c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
-    records++;
+    ctx.presize(c, ++records, total);
   });
 
   return { tables: records > 0 ? [t] : [], records, rejected: 0, message: "" };
@@ -186,8 +186,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
 /** Appends the Span.Event at `[start, end)` to the `Events.*` list children. */
 function event(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): void {
   const r = ctx.r;
-  const attrs = c["Events.Attributes"].child;
-  attrs.beginRow();
+  ctx.subAttrs.begin();
   let lo = 0, hi = 0, nameS = 0, nameE = 0;
   r.pos = start;
   while (r.pos < end) {
@@ -204,7 +203,7 @@ function event(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): voi
         r.pos = nameE;
         break;
       case 0x1a: // 3 attributes
-        ctx.attribute(attrs, r.len(end));
+        ctx.subAttrs.add(r.len(end));
         break;
       default: // 4 dropped_attributes_count: not stored
         r.skip(tag, end);
@@ -212,14 +211,13 @@ function event(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): voi
   }
   c["Events.Timestamp"].child.append(lo, hi);
   c["Events.Name"].child.appendBytes(ctx.buf, nameS, nameE);
-  attrs.endRow();
+  ctx.subAttrs.flush(c["Events.Attributes"].child);
 }
 
 /** Appends the Span.Link at `[start, end)` to the `Links.*` list children. */
 function link(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): void {
   const r = ctx.r;
-  const attrs = c["Links.Attributes"].child;
-  attrs.beginRow();
+  ctx.subAttrs.begin();
   let traceS = 0, traceE = 0, spanS = 0, spanE = 0, stateS = 0, stateE = 0;
   r.pos = start;
   while (r.pos < end) {
@@ -241,7 +239,7 @@ function link(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): void
         r.pos = stateE;
         break;
       case 0x22: // 4 attributes
-        ctx.attribute(attrs, r.len(end));
+        ctx.subAttrs.add(r.len(end));
         break;
       default: // 5 dropped_attributes_count, 6 flags: not stored
         r.skip(tag, end);
@@ -250,5 +248,5 @@ function link(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): void
   ctx.id(c["Links.TraceId"].child, traceS, traceE, 16, "Span.Link.trace_id");
   ctx.id(c["Links.SpanId"].child, spanS, spanE, 8, "Span.Link.span_id");
   c["Links.TraceState"].child.appendBytes(ctx.buf, stateS, stateE);
-  attrs.endRow();
+  ctx.subAttrs.flush(c["Links.Attributes"].child);
 }

@@ -33,10 +33,19 @@ export class WireReader {
   lo = 0;
   hi = 0;
   private readonly view: DataView;
+  /** The 4-byte-aligned words of `buf`, starting at byte `first` (for the ASCII check). */
+  private readonly words: Uint32Array;
+  private readonly first: number;
 
   /** `what` names the top-level message in error messages (`ExportLogsServiceRequest`). */
   constructor(readonly buf: Uint8Array, readonly what: string) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.first = Math.min((4 - (buf.byteOffset & 3)) & 3, buf.length);
+    this.words = new Uint32Array(
+      buf.buffer,
+      buf.byteOffset + this.first,
+      (buf.length - this.first) >> 2,
+    );
   }
 
   /** Throws the decoder's error: `Cannot decode <what>: <detail> at byte <at>`. */
@@ -149,8 +158,28 @@ export class WireReader {
   /** Reads a length-delimited UTF-8 string field: returns its end, `pos` at its start. */
   str(end: number, field: string): number {
     const e = this.len(end);
-    const bad = utf8ErrorAt(this.buf, this.pos, e);
-    if (bad >= 0) this.fail(`invalid UTF-8 in ${field}`, bad);
+    const a = this.asciiUpTo(this.pos, e);
+    if (a < e) {
+      const bad = utf8ErrorAt(this.buf, a, e);
+      if (bad >= 0) this.fail(`invalid UTF-8 in ${field}`, bad);
+    }
+    return e;
+  }
+
+  /** Index of the first byte ≥ 0x80 in `buf[s, e)`, or `e`; checks 4 bytes per step. */
+  private asciiUpTo(s: number, e: number): number {
+    const b = this.buf, first = this.first;
+    let i = s;
+    while (i < e && ((i - first) & 3) !== 0) {
+      if (b[i] >= 0x80) return i;
+      i++;
+    }
+    if (i >= e) return e;
+    const w = this.words;
+    let k = (i - first) >> 2;
+    const kEnd = (e - first) >> 2;
+    while (k < kEnd && (w[k] & 0x80808080) === 0) k++;
+    for (i = first + 4 * k; i < e; i++) if (b[i] >= 0x80) return i;
     return e;
   }
 
@@ -215,6 +244,13 @@ export function validUtf8(b: Uint8Array, start: number, end: number): boolean {
 export function utf8ErrorAt(b: Uint8Array, start: number, end: number): number {
   let i = start;
   while (i < end) {
+    // ASCII runs, 8 bytes per step.
+    while (
+      i + 8 <= end &&
+      ((b[i] | b[i + 1] | b[i + 2] | b[i + 3] | b[i + 4] | b[i + 5] | b[i + 6] | b[i + 7]) &
+          0x80) === 0
+    ) i += 8;
+    if (i >= end) break;
     const c = b[i];
     if (c < 0x80) {
       i++;
