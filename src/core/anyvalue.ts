@@ -127,7 +127,42 @@ export class ByteSink {
       }
       return this.safeUint(x);
     }
+    // Short decimals (12.5, 0.001) without a string: x = m / 10^k with the fewest decimals k.
+    // With |m| < 2^51 no other k-decimal number rounds to x, so this is the shortest
+    // round-trip form, which is what String(x) prints (fixed notation from 1e-6 up).
+    const a = Math.abs(x);
+    if (a >= 1e-6 && a < 1e9) {
+      for (let k = 1, p = 10; k <= 6; k++, p *= 10) {
+        const m = a * p;
+        if (m !== Math.trunc(m)) continue;
+        if (m >= 2251799813685248 || m / p !== a || m % 10 === 0) break;
+        if (x < 0) this.byte(0x2d);
+        return this.fixed(m, k);
+      }
+    }
     this.ascii(String(x));
+  }
+
+  /** The integer `m` (< 2^53) with a decimal point before its last `k` digits: 125, 1 → "12.5". */
+  private fixed(m: number, k: number): void {
+    const start = this.n;
+    this.safeUint(m);
+    let digits = this.n - start;
+    // Leading zeros when m has no more digits than decimals: 5, 3 → "0.005".
+    this.ensure(k + 2);
+    const b = this.buf;
+    const lead = digits <= k ? k - digits + 1 : 0;
+    if (lead > 0) {
+      b.copyWithin(start + lead, start, this.n);
+      for (let i = 0; i < lead; i++) b[start + i] = 0x30;
+      this.n += lead;
+      digits += lead;
+    }
+    // Insert the point before the last k digits.
+    const at = this.n - k;
+    b.copyWithin(at + 1, at, this.n);
+    b[at] = 0x2e;
+    this.n++;
   }
 
   /** A double inside JSON: finite as a number, non-finite as a string. */

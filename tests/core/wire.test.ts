@@ -161,7 +161,23 @@ Deno.test("ByteSink writes int64 exactly, doubles as String(x), base64 as btoa, 
     u32[0] = rnd32();
     u32[1] = rnd32();
     doubles.push(f64[0], Math.round(rnd() * 1e6) * (i % 2 ? -1 : 1));
+    // short decimals of every size, as metrics and durations are
+    const k = Math.floor(rnd() * 8);
+    doubles.push(Math.round(rnd() * 10 ** Math.floor(rnd() * 12)) / 10 ** k * (i % 2 ? -1 : 1));
+    doubles.push(Math.round(rnd() * 1e4) / 10 ** k + Math.floor(rnd() * 1e9));
   }
+  doubles.push(
+    0.1,
+    0.2,
+    0.1 + 0.2,
+    1.005,
+    0.000001,
+    0.0000015,
+    999999999.999999,
+    123456.7,
+    1e-6,
+    1.5e-6,
+  );
   for (const x of doubles) strictEqual(sinkText((s) => s.double(x)), String(x));
   for (let n = 0; n < 40; n++) {
     const b = new Uint8Array(n).map(() => Math.floor(rnd() * 256));
