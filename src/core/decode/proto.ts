@@ -99,7 +99,12 @@ export class AttrRow {
       for (let u = 0; u < this.unique; u++) {
         const i = 4 * order[u];
         keys.appendBytes(buf, g[i], g[i + 1]);
-        this.av.append(map.values, g[i + 2], g[i + 3]);
+        const vs = g[i + 2], ve = g[i + 3];
+        if (ve - vs >= 2 && buf[vs] === 0x0a && buf[vs + 1] === ve - vs - 2) {
+          // The usual value, AnyValue{string_value} under 128 bytes: copy it as it is.
+          this.r.checkUtf8(vs + 2, ve, "AnyValue.string_value");
+          map.values.appendBytes(buf, vs + 2, ve);
+        } else this.av.append(map.values, vs, ve);
       }
       this.n = 0;
     }

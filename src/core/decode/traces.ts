@@ -43,7 +43,8 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
   const c = t.cols;
   const ctx = new ProtoCtx(body, "ExportTraceServiceRequest", opts);
   const r = ctx.r, buf = ctx.buf;
-  const total = ctx.countRecords();
+  // Large requests: count the records first so the string columns can be sized (see presize).
+  const total = body.length > 65536 ? ctx.countRecords() : 0;
   let records = 0;
 
   ctx.walk(c.ResourceAttributes, (start, end) => {

@@ -158,12 +158,17 @@ export class WireReader {
   /** Reads a length-delimited UTF-8 string field: returns its end, `pos` at its start. */
   str(end: number, field: string): number {
     const e = this.len(end);
-    const a = this.asciiUpTo(this.pos, e);
+    this.checkUtf8(this.pos, e, field);
+    return e;
+  }
+
+  /** Throws unless `buf[s, e)` is valid UTF-8 (`field` names it in the message). */
+  checkUtf8(s: number, e: number, field: string): void {
+    const a = this.asciiUpTo(s, e);
     if (a < e) {
       const bad = utf8ErrorAt(this.buf, a, e);
       if (bad >= 0) this.fail(`invalid UTF-8 in ${field}`, bad);
     }
-    return e;
   }
 
   /** Index of the first byte ≥ 0x80 in `buf[s, e)`, or `e`; checks 4 bytes per step. */
