@@ -112,7 +112,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   args.push("--log-level", opts.logLevel ?? "info");
   if (opts.config) args.push("--config", opts.config);
   if (opts.args) args.push(...opts.args);
+  // The test's own OTLP2PARQUET_* variables never leak in from the shell running the tests.
+  const inherited = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("OTLP2PARQUET_")),
+  );
   const env: Record<string, string> = {
+    ...inherited,
     ...BASE_ENV,
     OTLP2PARQUET_BATCH_WAL_DIR: `${parent}/wal`,
     ...opts.env,
@@ -121,6 +126,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
     args,
     cwd: opts.cwd ?? REPO,
     env,
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
