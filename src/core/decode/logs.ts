@@ -27,7 +27,7 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
   const total = body.length > 65536 ? ctx.countRecords() : 0;
   let records = 0;
 
-  ctx.walk(c.ResourceAttributes, (start, end) => {
+  ctx.walk((start, end) => {
     let tLo = 0, tHi = 0, oLo = 0, oHi = 0, sev = 0, dropped = 0, flags = 0;
     let sevS = 0, sevE = 0, bodyS = 0, bodyE = 0, traceS = 0, traceE = 0;
     let spanS = 0, spanE = 0, evS = 0, evE = 0;

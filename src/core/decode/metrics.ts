@@ -39,7 +39,7 @@
  *
  * Repeated numbers are accepted packed and unpacked, as protobuf parsers must.
  */
-import { type I64Col, MapCol, type NumCol } from "../columns.ts";
+import type { I64Col, NumCol } from "../columns.ts";
 import { type GaugeColumns, newTable, type TableBuilder } from "../tables.ts";
 import type { WireReader } from "../proto/reader.ts";
 import { ProtoCtx } from "./proto.ts";
@@ -122,11 +122,10 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
   const ctx = new ProtoCtx(body, "ExportMetricsServiceRequest", opts);
   const out = new MetricTables();
   const r = ctx.r;
-  const scratch = new MapCol();
   // The current metric: name, description, unit ranges.
   const m = { nameS: 0, nameE: 0, descS: 0, descE: 0, unitS: 0, unitE: 0 };
 
-  ctx.walk(scratch, (start, end) => {
+  ctx.walk((start, end) => {
     let kind = 0, dataS = 0, dataE = 0;
     m.nameS =
       m.nameE =

@@ -24,6 +24,9 @@
  * Fields may come in any order on the wire (schema_url after the records, say), so a resource
  * or scope message is scanned for its own fields first, skipping the records, and its
  * attributes are sorted once (a `PreparedMap`) and then copied into every row.
+ *
+ * KeyValue attributes of the rows themselves go through `AttrRow`: input ranges, sorted, then
+ * written once into the MapCol.
  */
 import {
   AnyValueWriter,
@@ -61,7 +64,7 @@ export class AttrRow {
   /** Sorted, de-duplicated entry indices of the last sort, and how many. */
   private order = new Int32Array(16);
   private unique = 0;
-  /** Key ranges of the row that `order` belongs to (-1 entries: none yet). */
+  /** Key ranges of the row that `order` belongs to (`prevN` -1: none yet). */
   private prevKeys = new Int32Array(32);
   private prevN = -1;
 
@@ -206,11 +209,10 @@ export class ProtoCtx {
   }
 
   /**
-   * Walks the request: for every resource and scope, prepares their attributes with the
-   * pending area of `scratch` (any MapCol not being filled at the moment), then calls
-   * `record(s, e)` for each record message `[s, e)`.
+   * Walks the request: reads every resource and scope (their attributes sorted once), then
+   * calls `record(s, e)` for each record message `[s, e)` of the scope.
    */
-  walk(scratch: MapCol, record: (s: number, e: number) => void): void {
+  walk(record: (s: number, e: number) => void): void {
     const r = this.r;
     const total = this.buf.length;
     r.pos = 0;
@@ -222,23 +224,10 @@ export class ProtoCtx {
       }
       const resEnd = r.len(total);
       const resStart = r.pos;
-      // Pass 1 over Resource*: resource (1) and schema_url (3); scopes (2) skipped.
-      let rs = -1, re = -1;
-      this.resSchemaS = this.resSchemaE = 0;
-      while (r.pos < resEnd) {
-        const t = r.tag(resEnd);
-        if (t === 0x0a) {
-          re = r.len(resEnd);
-          rs = r.pos;
-          r.pos = re;
-        } else if (t === 0x1a) {
-          this.resSchemaE = r.str(resEnd, "schema_url");
-          this.resSchemaS = r.pos;
-          r.pos = this.resSchemaE;
-        } else r.skip(t, resEnd);
-      }
-      this.readResource(scratch, rs, re);
-      // Pass 2: the scopes.
+      this.header(resStart, resEnd);
+      this.resSchemaS = this.urlS;
+      this.resSchemaE = this.urlE;
+      this.readResource(this.hdrS, this.hdrE);
       r.pos = resStart;
       while (r.pos < resEnd) {
         const t = r.tag(resEnd);
@@ -247,36 +236,19 @@ export class ProtoCtx {
           continue;
         }
         const scopeEnd = r.len(resEnd);
-        this.walkScope(scratch, r.pos, scopeEnd, record);
+        this.walkScope(r.pos, scopeEnd, record);
         r.pos = scopeEnd;
       }
       r.pos = resEnd;
     }
   }
 
-  private walkScope(
-    scratch: MapCol,
-    start: number,
-    end: number,
-    record: (s: number, e: number) => void,
-  ): void {
+  private walkScope(start: number, end: number, record: (s: number, e: number) => void): void {
     const r = this.r;
-    r.pos = start;
-    let ss = -1, se = -1;
-    this.scopeSchemaS = this.scopeSchemaE = 0;
-    while (r.pos < end) {
-      const t = r.tag(end);
-      if (t === 0x0a) {
-        se = r.len(end);
-        ss = r.pos;
-        r.pos = se;
-      } else if (t === 0x1a) {
-        this.scopeSchemaE = r.str(end, "schema_url");
-        this.scopeSchemaS = r.pos;
-        r.pos = this.scopeSchemaE;
-      } else r.skip(t, end);
-    }
-    this.readScope(scratch, ss, se);
+    this.header(start, end);
+    this.scopeSchemaS = this.urlS;
+    this.scopeSchemaE = this.urlE;
+    this.readScope(this.hdrS, this.hdrE);
     r.pos = start;
     while (r.pos < end) {
       const t = r.tag(end);
@@ -290,26 +262,55 @@ export class ProtoCtx {
     }
   }
 
-  private readResource(map: MapCol, s: number, e: number): void {
+  /** Result of `header()`: the range of field 1 (-1 when absent) and of schema_url. */
+  private hdrS = -1;
+  private hdrE = -1;
+  private urlS = 0;
+  private urlE = 0;
+
+  /**
+   * Reads a Resource* or Scope* message for its field 1 (resource / scope) and its schema_url
+   * (3), which may come after the records (2); the records are skipped.
+   */
+  private header(start: number, end: number): void {
+    const r = this.r;
+    this.hdrS = this.hdrE = -1;
+    this.urlS = this.urlE = 0;
+    r.pos = start;
+    while (r.pos < end) {
+      const t = r.tag(end);
+      if (t === 0x0a) {
+        this.hdrE = r.len(end);
+        this.hdrS = r.pos;
+        r.pos = this.hdrE;
+      } else if (t === 0x1a) {
+        this.urlE = r.str(end, "schema_url");
+        this.urlS = r.pos;
+        r.pos = this.urlE;
+      } else r.skip(t, end);
+    }
+  }
+
+  private readResource(s: number, e: number): void {
     this.resAttrs = EMPTY_MAP;
     this.service = this.serviceNamespace = this.serviceInstanceId = EMPTY_BYTES;
     if (s < 0) return;
     const r = this.r;
-    map.beginRow();
+    this.attrs.begin();
     r.pos = s;
     while (r.pos < e) {
       const t = r.tag(e);
-      if (t === 0x0a) this.pendingAttribute(map, r.len(e)); // 1 attributes
+      if (t === 0x0a) this.attrs.add(r.len(e)); // 1 attributes
       else r.skip(t, e);
     }
-    const m = map.preparePending();
+    const m = this.prepareAttrs();
     this.resAttrs = m;
     this.service = lookup(m, SERVICE_NAME);
     this.serviceNamespace = lookup(m, SERVICE_NAMESPACE);
     this.serviceInstanceId = lookup(m, SERVICE_INSTANCE_ID);
   }
 
-  private readScope(map: MapCol, s: number, e: number): void {
+  private readScope(s: number, e: number): void {
     this.scopeAttrs = EMPTY_MAP;
     this.scopeNameS =
       this.scopeNameE =
@@ -319,8 +320,7 @@ export class ProtoCtx {
     this.scopeDropped = 0;
     if (s < 0) return;
     const r = this.r;
-    map.beginRow();
-    let any = false;
+    this.attrs.begin();
     r.pos = s;
     while (r.pos < e) {
       const t = r.tag(e);
@@ -336,8 +336,7 @@ export class ProtoCtx {
           r.pos = this.scopeVersionE;
           break;
         case 0x1a: // 3 attributes
-          this.pendingAttribute(map, r.len(e));
-          any = true;
+          this.attrs.add(r.len(e));
           break;
         case 0x20: // 4 dropped_attributes_count
           this.scopeDropped = r.uint32(e);
@@ -346,7 +345,14 @@ export class ProtoCtx {
           r.skip(t, e);
       }
     }
-    if (any) this.scopeAttrs = map.preparePending();
+    this.scopeAttrs = this.prepareAttrs();
+  }
+
+  /** The collected `attrs` as a standalone sorted map, to be copied into every row. */
+  private prepareAttrs(): PreparedMap {
+    const m = new MapCol();
+    this.attrs.flush(m);
+    return m.keys.length > 0 ? { count: m.keys.length, keys: m.keys, values: m.values } : EMPTY_MAP;
   }
 
   /**
@@ -399,15 +405,6 @@ export class ProtoCtx {
       (4 * (this.buf.length - this.r.pos)) / (held || 1),
     );
     for (const c of all) c.reserve(Math.ceil(c.byteLength * scale), Math.ceil(c.length * scale));
-  }
-
-  /** Adds the KeyValue at `[r.pos, end)` to `map`'s pending row; leaves `r.pos` at `end`. */
-  private pendingAttribute(map: MapCol, end: number): void {
-    const r = this.r;
-    readKeyValue(r, end);
-    map.keyBytes(this.buf, kvKeyS, kvKeyE);
-    this.av.append(map.pendingValues, kvValS, kvValE);
-    r.pos = end;
   }
 
   /**

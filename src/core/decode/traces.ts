@@ -47,7 +47,7 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
   const total = body.length > 65536 ? ctx.countRecords() : 0;
   let records = 0;
 
-  ctx.walk(c.ResourceAttributes, (start, end) => {
+  ctx.walk((start, end) => {
     let traceS = 0, traceE = 0, spanS = 0, spanE = 0, parentS = 0, parentE = 0;
     let stateS = 0, stateE = 0, nameS = 0, nameE = 0, statusS = 0, statusE = 0;
     let kind = 0, sLo = 0, sHi = 0, eLo = 0, eHi = 0, flags = 0;
