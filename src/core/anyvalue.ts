@@ -31,7 +31,8 @@ import type { WireReader } from "./proto/reader.ts";
 const B64 = new TextEncoder().encode(
   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
 );
-const HEX = new TextEncoder().encode("0123456789abcdef");
+/** ASCII codes of the lowercase hex digits. */
+export const HEX = new TextEncoder().encode("0123456789abcdef");
 const TRUE = new TextEncoder().encode("true");
 const FALSE = new TextEncoder().encode("false");
 const encoder = new TextEncoder();
@@ -193,18 +194,6 @@ export class ByteSink {
       b[o++] = B64[(v >> 12) & 63];
       b[o++] = two ? B64[(v >> 6) & 63] : 0x3d;
       b[o++] = 0x3d;
-    }
-    this.n = o;
-  }
-
-  /** Lowercase hex of `src[start, end)`. */
-  hex(src: Uint8Array, start: number, end: number): void {
-    this.ensure(2 * (end - start));
-    const b = this.buf;
-    let o = this.n;
-    for (let i = start; i < end; i++) {
-      b[o++] = HEX[src[i] >> 4];
-      b[o++] = HEX[src[i] & 15];
     }
     this.n = o;
   }

@@ -31,6 +31,7 @@
 import {
   AnyValueWriter,
   compareBytes,
+  HEX,
   kvKeyE,
   kvKeyS,
   kvValE,
@@ -46,7 +47,6 @@ const EMPTY_MAP: PreparedMap = { count: 0, keys: new Utf8Col(), values: new Utf8
 const SERVICE_NAME = new TextEncoder().encode("service.name");
 const SERVICE_NAMESPACE = new TextEncoder().encode("service.namespace");
 const SERVICE_INSTANCE_ID = new TextEncoder().encode("service.instance.id");
-const HEX = new TextEncoder().encode("0123456789abcdef");
 /** Rows decoded before the string columns are sized for the whole request. */
 const SAMPLE_ROWS = 64;
 
