@@ -45,10 +45,7 @@ Deno.test("lenient OTLP/JSON: base64 ids, enum names, integers as numbers, unkno
 });
 
 Deno.test({
-  name: "a JSON integer beyond 2^53 is stored exactly or rejected, never rounded (known bug)",
-  // The JSON decoder parses with JSON.parse, so 1700000000123456789 arrives as the double
-  // 1700000000123456768 and is stored rounded. Un-ignore once fixed (see the e2e report).
-  ignore: true,
+  name: "a JSON integer beyond 2^53 is stored exactly or rejected, never rounded",
   async fn() {
     await withServer({}, async (srv) => {
       const service = uniqueService("bigint-json");

@@ -15,6 +15,7 @@
  *
  * The message tables below are the wire format: [json name, field number, kind, sub-message].
  */
+import { quoteBigIntegers } from "./json-bigint.ts";
 import { ByteSink } from "../anyvalue.ts";
 import type { Signal } from "../tables.ts";
 import { utf8ErrorAt } from "../proto/reader.ts";
@@ -684,7 +685,7 @@ export function jsonToProtobuf(
   const one = (json: string, where: string) => {
     let v: unknown;
     try {
-      v = JSON.parse(json);
+      v = JSON.parse(quoteBigIntegers(json));
     } catch (e) {
       if (e instanceof RangeError) fail(`${where}JSON nested too deeply`);
       fail(`${where}invalid JSON: ${(e as Error).message}`);
