@@ -72,7 +72,18 @@ export class ByteSink {
   /** A JS string as UTF-8 (lone surrogates become U+FFFD). */
   utf8(s: string): void {
     this.ensure(s.length * 3);
-    this.n += encoder.encodeInto(s, this.buf.subarray(this.n)).written;
+    const b = this.buf, start = this.n;
+    // ASCII without an encoder call; anything else from the first non-ASCII character on.
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.n = start + i;
+        this.n += encoder.encodeInto(s.slice(i), b.subarray(this.n)).written;
+        return;
+      }
+      b[start + i] = c;
+    }
+    this.n = start + s.length;
   }
 
   bool(v: boolean): void {

@@ -417,3 +417,50 @@ Deno.test("decode() of random and mutated bytes either decodes or throws DecodeE
     decodesOrDecodeError(m);
   }
 });
+
+Deno.test("decode() parses JSON 64-bit integers exactly over their whole range, and rejects the rest", () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+  const rnd64 = () =>
+    (BigInt(Math.floor(rnd() * 2 ** 32)) << 32n) | BigInt(Math.floor(rnd() * 2 ** 32));
+  const ints = [
+    0n,
+    1n,
+    -1n,
+    2n ** 63n - 1n,
+    -(2n ** 63n),
+    2n ** 53n + 1n,
+    -(2n ** 53n) - 1n,
+    4294967295n,
+    4294967296n,
+  ];
+  const times = [0n, 2n ** 64n - 1n, 2n ** 32n, 1700000000000000001n];
+  for (let i = 0; i < 300; i++) {
+    ints.push(BigInt.asIntN(64, rnd64()) >> BigInt(Math.floor(rnd() * 64)));
+    times.push(rnd64() >> BigInt(Math.floor(rnd() * 64)));
+  }
+  const records = ints.map((v, i) => ({
+    timeUnixNano: String(times[i % times.length]),
+    body: { intValue: String(v) },
+  }));
+  const json = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: records }] }] });
+  const t = table(dec("logs", json, "json"), "logs");
+  deepStrictEqual(t.Body, ints.map(String));
+  deepStrictEqual(t.Timestamp, ints.map((_, i) => times[i % times.length] || RECEIVED));
+  const bad: [string, string][] = [
+    ["intValue", "9223372036854775808"],
+    ["intValue", "-9223372036854775809"],
+    ["intValue", "1.5"],
+    ["intValue", "-"],
+    ["intValue", ""],
+    ["intValue", "1e3"],
+    ["timeUnixNano", "18446744073709551616"],
+    ["timeUnixNano", "-1"],
+    ["timeUnixNano", "+1"],
+  ];
+  for (const [field, v] of bad) {
+    const rec = field === "intValue" ? { body: { intValue: v } } : { timeUnixNano: v };
+    const j = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [rec] }] }] });
+    throws(() => dec("logs", j, "json"), { name: "DecodeError" }, `${field} ${v}`);
+  }
+});

@@ -43,15 +43,18 @@ interface Field {
   no: number;
   kind: Kind;
   repeated: boolean;
-  msg?: Field[];
+  msg?: Message;
   names?: Record<string, number>;
 }
 
-type Spec = [json: string, no: number, kind: Kind, sub?: Field[] | Record<string, number>];
+/** The fields of a message, and each field by its JSON name and by its proto (snake_case) name. */
+type Message = Field[] & { byName: Map<string, Field> };
+
+type Spec = [json: string, no: number, kind: Kind, sub?: Message | Record<string, number>];
 
 /** Builds a message table; a kind ending in `[]` is repeated. */
-function msg(...fields: Spec[]): Field[] {
-  return fields.map(([json, no, kind, sub]) => {
+function msg(...specs: Spec[]): Message {
+  const fields = specs.map(([json, no, kind, sub]): Field => {
     const repeated = kind.endsWith("[]");
     return {
       json,
@@ -60,9 +63,12 @@ function msg(...fields: Spec[]): Field[] {
       kind: (repeated ? kind.slice(0, -2) : kind) as Kind,
       repeated,
       msg: Array.isArray(sub) ? sub : undefined,
-      names: sub && !Array.isArray(sub) ? sub : undefined,
+      names: sub && !Array.isArray(sub) ? sub as Record<string, number> : undefined,
     };
   });
+  const byName = new Map<string, Field>();
+  for (const f of fields) byName.set(f.json, f).set(f.snake, f);
+  return Object.assign(fields, { byName });
 }
 
 /** Enum names → numbers: PREFIX_X = i for the names given in order. */
@@ -248,7 +254,7 @@ const Metric = msg(
 );
 
 /** Export*ServiceRequest → Resource* → Scope* → records. */
-function request(resources: string, scopes: string, records: string, record: Field[]): Field[] {
+function request(resources: string, scopes: string, records: string, record: Message): Message {
   const scopeMsg = msg(
     ["scope", 1, "message", Scope],
     [records, 2, "message[]" as Kind, record],
@@ -262,7 +268,7 @@ function request(resources: string, scopes: string, records: string, record: Fie
   return msg([resources, 1, "message[]" as Kind, resourceMsg]);
 }
 
-const REQUESTS: Record<Signal, { name: string; fields: Field[] }> = {
+const REQUESTS: Record<Signal, { name: string; fields: Message }> = {
   logs: {
     name: "ExportLogsServiceRequest",
     fields: request("resourceLogs", "scopeLogs", "logRecords", LogRecord),
@@ -287,9 +293,6 @@ class JsonProblem extends Error {}
 
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
-const UINT64_MAX = (1n << 64n) - 1n;
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
 
 /** Writes protobuf from OTLP/JSON values, tracking the JSON path for error messages. */
 class Transcoder {
@@ -367,11 +370,13 @@ class Transcoder {
   }
 
   /** Writes the fields of message `fields` from the JSON object `v`. */
-  message(fields: Field[], v: unknown): void {
+  message(fields: Message, v: unknown): void {
     const o = this.obj(v);
-    for (const f of fields) {
-      let x = o[f.json];
-      if (x === undefined) x = o[f.snake];
+    // The object's keys (unknown ones skipped), not the table's: fewer lookups.
+    for (const key in o) {
+      const f = fields.byName.get(key);
+      if (f === undefined) continue;
+      const x = o[key];
       if (x === undefined || x === null) continue;
       this.path.push(f.json);
       if (f.repeated) {
@@ -497,6 +502,13 @@ class Transcoder {
       return x;
     };
     let x: unknown;
+    // The usual value first, without the lookups below.
+    if (typeof (x = o.stringValue) === "string") {
+      this.path.push("stringValue");
+      this.field(STRING_VALUE, x);
+      this.path.pop();
+      return;
+    }
     if ((x = pick("stringValue", "string_value")) != null) {
       this.field(STRING_VALUE, x);
     } else if ((x = pick("boolValue", "bool_value")) != null) {
@@ -564,9 +576,10 @@ class Transcoder {
     if (typeof x !== "string") this.problem(`a ${2 * size}-digit hex id`, x);
     if (x.length === 0) return;
     const at = this.begin(no);
+    const mark = this.out.n;
     const o = this.out;
-    if (x.length === 2 * size && /^[0-9a-fA-F]+$/.test(x)) {
-      for (let i = 0; i < size; i++) o.byte(parseInt(x.substr(2 * i, 2), 16));
+    if (x.length === 2 * size && hexBytes(x, o)) {
+      // written by hexBytes
     } else {
       let b: Uint8Array | null = null;
       if (x.length <= 4 * Math.ceil(size / 3)) {
@@ -574,6 +587,7 @@ class Transcoder {
           b = this.base64(x);
         } catch { /* reported below */ }
       }
+      this.out.n = mark; // drop what a failed hex parse wrote
       if (b === null || b.length !== size) {
         this.problem(`${2 * size} hex digits (or base64 of ${size} bytes)`, x);
       }
@@ -595,28 +609,55 @@ class Transcoder {
 
   /** An unsigned 64-bit integer (string or number) into `lo`/`hi`. */
   private u64(x: unknown): void {
-    this.int(x, 0n, UINT64_MAX, "an unsigned 64-bit integer (string or number)");
+    this.int(x, false, "an unsigned 64-bit integer (string or number)");
   }
 
   /** A signed 64-bit integer into `lo`/`hi` (two's complement). */
   private i64(x: unknown): void {
-    this.int(x, INT64_MIN, INT64_MAX, "a 64-bit integer (string or number)");
+    this.int(x, true, "a 64-bit integer (string or number)");
   }
 
-  private int(x: unknown, min: bigint, max: bigint, expected: string): void {
-    if (typeof x === "number" && Number.isSafeInteger(x) && x >= 0) {
-      this.lo = x % 4294967296;
-      this.hi = Math.floor(x / 4294967296);
-      return;
+  /**
+   * A 64-bit integer into `lo`/`hi` (two's complement when negative): decimal strings are
+   * parsed digit by digit into the halves, exactly; numbers are taken as they are (integer
+   * literals of 16+ digits reach here as strings: see ./json-bigint.ts).
+   */
+  private int(x: unknown, signed: boolean, expected: string): void {
+    let neg = false, lo = 0, hi = 0;
+    if (typeof x === "number" && Number.isInteger(x) && (x >= 0 || signed)) {
+      neg = x < 0;
+      const a = Math.abs(x);
+      if (a >= 18446744073709551616) return this.problem(expected, x);
+      hi = Math.floor(a / 4294967296);
+      lo = a - hi * 4294967296;
+    } else if (typeof x === "string" && x.length > 0 && x.length <= 21) {
+      let i = 0;
+      if (x.charCodeAt(0) === 0x2d && signed) {
+        neg = true;
+        i = 1;
+      }
+      if (i === x.length) return this.problem(expected, x);
+      for (; i < x.length; i++) {
+        const d = x.charCodeAt(i) - 48;
+        if (d < 0 || d > 9) return this.problem(expected, x);
+        // (hi, lo) = (hi, lo) * 10 + d, exact: every product stays below 2^53.
+        const l = lo * 10 + d;
+        const carry = Math.floor(l / 4294967296);
+        lo = l - carry * 4294967296;
+        hi = hi * 10 + carry;
+        if (hi >= 4294967296) return this.problem(expected, x);
+      }
+    } else return this.problem(expected, x);
+    if (signed) {
+      // |v| ≤ 2^63 when negative, < 2^63 otherwise.
+      if (hi > 0x80000000 || (hi === 0x80000000 && (lo !== 0 || !neg))) this.problem(expected, x);
     }
-    let v: bigint;
-    if (typeof x === "string" && /^-?\d{1,20}$/.test(x)) v = BigInt(x);
-    else if (typeof x === "number" && Number.isInteger(x)) v = BigInt(x);
-    else return this.problem(expected, x);
-    if (v < min || v > max) this.problem(expected, x);
-    const u = BigInt.asUintN(64, v);
-    this.lo = Number(u & 0xffffffffn);
-    this.hi = Number(u >> 32n);
+    if (neg && (lo !== 0 || hi !== 0)) {
+      lo = (~lo + 1) >>> 0;
+      hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+    }
+    this.lo = lo;
+    this.hi = hi;
   }
 
   private u32(x: unknown): number {
@@ -654,6 +695,22 @@ const [STRING_VALUE, BOOL_VALUE, DOUBLE_VALUE] = msg(
 );
 const KEY = KeyValue[0];
 
+/** Writes the bytes of the hex string `x` to `o`; false (partly written) at a non-hex digit. */
+function hexBytes(x: string, o: ByteSink): boolean {
+  for (let i = 0; i < x.length; i += 2) {
+    const a = hexDigit(x.charCodeAt(i)), b = hexDigit(x.charCodeAt(i + 1));
+    if ((a | b) < 0) return false;
+    o.byte((a << 4) | b);
+  }
+  return true;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  c |= 0x20; // lower case
+  return c >= 97 && c <= 102 ? c - 87 : -1;
+}
+
 function describe(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (v === null) return "null";
@@ -678,9 +735,12 @@ export function jsonToProtobuf(
   const fail = (detail: string): never => {
     throw new DecodeError(`Cannot decode ${name}: ${detail}`);
   };
-  const bad = utf8ErrorAt(body, 0, body.length);
-  if (bad >= 0) fail(`invalid UTF-8 in JSON at byte ${bad}`);
-  const text = fatalDecoder.decode(body);
+  let text = "";
+  try {
+    text = fatalDecoder.decode(body);
+  } catch {
+    fail(`invalid UTF-8 in JSON at byte ${utf8ErrorAt(body, 0, body.length)}`);
+  }
   const t = new Transcoder(maxDepth);
   const one = (json: string, where: string) => {
     let v: unknown;
