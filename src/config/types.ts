@@ -76,6 +76,12 @@ export interface Config {
     max_buffered_bytes: number;
     /** Disk bound of the write-ahead log; past it requests get 503 + Retry-After. */
     max_wal_bytes: number;
+    /** Workers: name of the Durable Object namespace binding that batches (one object per table and service). */
+    do_binding: string;
+    /** Workers: key prefix (after storage.prefix) of batches the Durable Object could not store. */
+    dead_letter_prefix: string;
+    /** Workers: failed flushes of one batch before it goes under dead_letter_prefix. */
+    max_flush_attempts: number;
   };
   parquet: {
     compression: Codec;
@@ -126,6 +132,9 @@ export function defaultConfig(platform: Platform): Config {
       wal_dir: "./data/.wal",
       max_buffered_bytes: 512 * MiB,
       max_wal_bytes: 2048 * MiB,
+      do_binding: "BATCHER",
+      dead_letter_prefix: "dead-letter/",
+      max_flush_attempts: 5,
     },
     parquet: { compression: "zstd", row_group_size: 122_880 },
     schema: { profile: "default" },

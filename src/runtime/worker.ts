@@ -19,6 +19,16 @@ import { createR2BindingStorage, type R2BucketLike } from "../storage/r2.ts";
 import { withPrefix } from "../storage/types.ts";
 import { createLogger } from "./logger.ts";
 import { VERSION } from "../version.ts";
+import {
+  batcherNamespace,
+  createDurableObjectWriter,
+  OtlpBatcher,
+  setBatcherWasm,
+} from "./worker-batcher.ts";
+
+/** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
+export { OtlpBatcher };
+setBatcherWasm(wasmModule as WebAssembly.Module);
 
 type WorkerEnv = Record<string, unknown>;
 
@@ -49,12 +59,20 @@ async function build(env: WorkerEnv): Promise<Hono> {
   const storage = withPrefix(
     createR2BindingStorage(binding, {
       bindingName: config.storage.r2.binding,
-      retry: { maxAttempts: r.max_attempts, baseDelayMs: r.base_delay_ms, maxDelayMs: r.max_delay_ms, timeoutMs: r.timeout_ms },
+      retry: {
+        maxAttempts: r.max_attempts,
+        baseDelayMs: r.base_delay_ms,
+        maxDelayMs: r.max_delay_ms,
+        timeoutMs: r.timeout_ms,
+      },
       logger,
     }),
     config.storage.prefix,
   );
-  const writer = await createWriter({ config, storage, logger });
+  // Batching on Workers goes through a Durable Object per (table, service): ./worker-batcher.ts.
+  const writer = config.batch.enabled
+    ? createDurableObjectWriter(batcherNamespace(env, config), logger)
+    : await createWriter({ config, storage, logger });
   return createApp({ config, writer, storage, logger, version: VERSION });
 }
 
