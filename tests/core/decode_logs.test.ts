@@ -464,3 +464,41 @@ Deno.test("decode() parses JSON 64-bit integers exactly over their whole range, 
     throws(() => dec("logs", j, "json"), { name: "DecodeError" }, `${field} ${v}`);
   }
 });
+
+Deno.test("decode() gives every row its own attribute values when rows repeat the same keys", () => {
+  const rec = (...kvs: [string, string][]) => ({
+    timeUnixNano: "1",
+    attributes: kvs.map(([key, v]) => ({ key, value: { stringValue: v } })),
+  });
+  const req = {
+    resourceLogs: [{
+      scopeLogs: [{
+        logRecords: [
+          rec(["b", "1"], ["a", "2"], ["b", "dup"]),
+          rec(["b", "3"], ["a", "4"], ["b", "dup"]),
+          rec(["x", "5"]),
+          rec(["b", "6"], ["a", "7"], ["b", "dup"]),
+          rec(["b", "8"], ["a", "9"], ["b", "dup"]),
+          rec(["b", "8"], ["a", "9"]),
+          rec(),
+          rec(["b", "10"], ["a", "11"]),
+        ],
+      }],
+    }],
+  };
+  const expected = [
+    [["a", "2"], ["b", "1"]],
+    [["a", "4"], ["b", "3"]],
+    [["x", "5"]],
+    [["a", "7"], ["b", "6"]],
+    [["a", "9"], ["b", "8"]],
+    [["a", "9"], ["b", "8"]],
+    [],
+    [["a", "11"], ["b", "10"]],
+  ];
+  deepStrictEqual(table(dec("logs", encodePb("logs", req)), "logs").LogAttributes, expected);
+  deepStrictEqual(
+    table(dec("logs", toOtlpJson("logs", req), "json"), "logs").LogAttributes,
+    expected,
+  );
+});

@@ -126,3 +126,35 @@ Deno.test("decode() of a traces request cut at every byte either decodes or thro
     }
   }
 });
+
+Deno.test("decode() keeps event and link attributes apart when they share keys", () => {
+  const attr = (v: string) => [{ key: "k", value: { stringValue: v } }];
+  const s = (i: number) => ({
+    traceId: TID,
+    spanId: SID,
+    attributes: attr(`s${i}`),
+    events: [{ attributes: attr(`e${i}a`) }, { attributes: attr(`e${i}b`) }],
+    links: [{ traceId: TID, spanId: SID, attributes: attr(`l${i}`) }],
+  });
+  const req = { resourceSpans: [{ scopeSpans: [{ spans: [s(1), s(2)] }] }] };
+  for (
+    const t of [
+      table(dec("traces", encodePb("traces", req)), "traces"),
+      table(dec("traces", toOtlpJson("traces", req), "json"), "traces"),
+    ]
+  ) {
+    deepStrictEqual(t.SpanAttributes, [[["k", "s1"]], [["k", "s2"]]]);
+    deepStrictEqual(t["Events.Attributes"], [[[["k", "e1a"]], [["k", "e1b"]]], [[["k", "e2a"]], [[
+      "k",
+      "e2b",
+    ]]]]);
+    deepStrictEqual(t["Links.Attributes"], [[[["k", "l1"]]], [[["k", "l2"]]]]);
+  }
+  // events and links interleaved on the wire
+  const ev = (v: string) => fld(11, 2, fld(3, 2, cat(fld(1, 2, "k"), fld(2, 2, fld(1, 2, v)))));
+  const ln = (v: string) => fld(13, 2, fld(4, 2, cat(fld(1, 2, "k"), fld(2, 2, fld(1, 2, v)))));
+  const wire = fld(1, 2, fld(2, 2, fld(2, 2, cat(ev("a"), ln("b"), ev("c"), ln("d"), ev("e")))));
+  const t = table(dec("traces", wire), "traces");
+  deepStrictEqual(t["Events.Attributes"], [[[["k", "a"]], [["k", "c"]], [["k", "e"]]]]);
+  deepStrictEqual(t["Links.Attributes"], [[[["k", "b"]], [["k", "d"]]]]);
+});

@@ -67,6 +67,9 @@ export class AttrRow {
   /** Key ranges of the row that `order` belongs to (`prevN` -1: none yet). */
   private prevKeys = new Int32Array(32);
   private prevN = -1;
+  /** The map the last row went to, and its key count after that row. */
+  private lastMap: MapCol | null = null;
+  private lastEnd = -1;
 
   constructor(private readonly r: WireReader, private readonly av: AnyValueWriter) {}
 
@@ -97,11 +100,23 @@ export class AttrRow {
   flush(map: MapCol): void {
     const n = this.n;
     if (n > 0) {
-      if (!this.sameKeys()) this.sort();
-      const g = this.ranges, order = this.order, buf = this.r.buf, keys = map.keys;
+      const g = this.ranges, buf = this.r.buf, keys = map.keys;
+      const same = this.sameKeys();
+      if (same && map === this.lastMap && keys.length === this.lastEnd) {
+        // Same keys as the row just written to this map: copy its keys as one block.
+        repeatLast(keys, this.unique);
+      } else {
+        if (!same) this.sort();
+        for (let u = 0; u < this.unique; u++) {
+          const i = 4 * this.order[u];
+          keys.appendBytes(buf, g[i], g[i + 1]);
+        }
+      }
+      this.lastMap = map;
+      this.lastEnd = keys.length;
+      const order = this.order;
       for (let u = 0; u < this.unique; u++) {
         const i = 4 * order[u];
-        keys.appendBytes(buf, g[i], g[i + 1]);
         const vs = g[i + 2], ve = g[i + 3];
         if (ve - vs >= 2 && buf[vs] === 0x0a && buf[vs + 1] === ve - vs - 2) {
           // The usual value, AnyValue{string_value} under 128 bytes: copy it as it is.
@@ -164,6 +179,17 @@ export class AttrRow {
     }
     this.prevN = n;
   }
+}
+
+/** Appends the last `count` values of `col` again, as one block. */
+function repeatLast(col: Utf8Col, count: number): void {
+  const len = col.length, first = len - count;
+  const start = col.offsets[first], end = col.offsets[len], size = end - start;
+  col.reserve(size, count);
+  col.data.copyWithin(end, start, end);
+  const off = col.offsets;
+  for (let k = 1; k <= count; k++) off[len + k] = off[first + k] + size;
+  col.length = len + count;
 }
 
 /** Decoding state of one request: the reader, and the current resource and scope. */
