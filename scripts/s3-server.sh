@@ -178,7 +178,15 @@ build_rings() {
   done
 }
 
-pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive PIDFILE: the process is running and is still the one we started (its command line
+# holds the marker saved next to the pid), so a stale pid reused by another process is ignored.
+pid_alive() {
+  [[ -f "$1" && -f "$1.cmd" ]] || return 1
+  local pid
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(cat "$1.cmd")"
+}
 
 # spawn NAME COMMAND...: starts a detached process (own session) unless its pid file is alive.
 spawn() {
@@ -187,6 +195,7 @@ spawn() {
   pid_alive "$DIR/run/$name.pid" && return 0
   setsid "$@" >>"$DIR/log/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$DIR/run/$name.pid"
+  echo "$*" >"$DIR/run/$name.pid.cmd"
 }
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
@@ -226,13 +235,13 @@ stop_pidfile() {
   local f=$1 pid
   [[ -f "$f" ]] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$f"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     local i
     for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
-  rm -f "$f"
+  rm -f "$f" "$f.cmd"
 }
 
 stop() {

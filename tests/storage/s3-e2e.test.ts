@@ -193,7 +193,11 @@ s3Test(
           timeUnixNano: String(BASE_NS + BigInt(n)),
           body: sv(`req-${n}`),
         }]);
-        const a = await postJson(srv!, "/v1/logs", req);
+        const a = await postJson(srv!, "/v1/logs", req).catch((e) => {
+          throw new Error(
+            `request ${n} (${phase}) got no answer: ${e}; server log:\n${srv!.log()}`,
+          );
+        });
         outcomes.push({
           i: n,
           phase,
@@ -252,7 +256,7 @@ s3Test(
           );
         }
       }
-    const byPhase = (p: Outcome["phase"], status: number) =>
+      const byPhase = (p: Outcome["phase"], status: number) =>
         outcomes.filter((o) => o.phase === p && o.status === status).length;
       strictEqual(byPhase("before", 200), 10, "all 200 before the outage");
       ok(
