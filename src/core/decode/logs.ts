@@ -94,7 +94,7 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
     ctx.id(c.SpanId, spanS, spanE, 8, "LogRecord.span_id");
     c.TraceFlags.append(flags & 0xff);
     c.SeverityText.appendBytes(buf, sevS, sevE);
-    c.SeverityNumber.append(sev);
+    c.SeverityNumber.append(sev); // UInt8: 0–24 in OTLP; others wrap, as the ClickHouse exporter's uint8()
     c.ServiceName.appendBytes(ctx.service, 0, ctx.service.length);
     ctx.av.append(c.Body, bodyS, bodyE);
     c.ResourceSchemaUrl.appendBytes(buf, ctx.resSchemaS, ctx.resSchemaE);
