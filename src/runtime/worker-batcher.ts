@@ -8,7 +8,7 @@
  *   object's output gate holds the answer until the write is confirmed).
  * - The object flushes from its alarm: `batch.max_age_secs` after the first stored request, or
  *   at once when the stored requests reach `batch.max_rows` rows or `batch.max_bytes` request
- *   bytes. A flush decodes the stored requests again (decoding is deterministic), keeps the
+ *   bytes (at most `MAX_BATCH_BYTES`). A flush decodes the stored requests again (decoding is deterministic), keeps the
  *   rows of its own (table, service), and stores one Parquet file per hour. A file's id is a
  *   hash of the object's batch number, table, service and hour, so a retried flush overwrites
  *   the same keys instead of duplicating rows. Stored requests are deleted only after every file
@@ -66,6 +66,12 @@ interface DurableObjectStateLike {
 
 const CHUNK = 1024 * 1024;
 const MAX_BACKOFF_MS = 300_000;
+/**
+ * Request bytes a batch may reach before it is flushed, whatever `batch.max_bytes` says: a
+ * Durable Object has 128 MB of memory, and a flush holds the bodies, their decoded columns and
+ * the Parquet file at once.
+ */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** The Durable Object name of a (table, service) pair. */
 export function batcherName(table: TableName, service: string): string {
@@ -341,8 +347,12 @@ export class OtlpBatcher {
     if (s.requests === 0) return;
     let at: number;
     if (retryAt !== undefined) at = retryAt;
-    else if (s.rows >= config.batch.max_rows || s.bytes >= config.batch.max_bytes) at = Date.now();
-    else {
+    else if (
+      s.rows >= config.batch.max_rows ||
+      s.bytes >= Math.min(config.batch.max_bytes, MAX_BATCH_BYTES)
+    ) {
+      at = Date.now();
+    } else {
       const [o] = this.#ctx.storage.sql.exec("SELECT min(stored_ms) AS t FROM requests").toArray();
       at = Number(o.t) + config.batch.max_age_secs * 1000;
     }

@@ -172,13 +172,21 @@ Deno.test({
   },
 });
 
-/** Stands in for the R2 binding over RPC: stores in a real bucket, except regular files of "b-down". */
+/**
+ * Stands in for the R2 binding over RPC, storing in a real bucket: regular files of "b-down"
+ * always fail; the first file of "b-flaky" is stored, then its put fails (an answer lost).
+ */
 const FAKE_R2 = `
 import { WorkerEntrypoint } from "cloudflare:workers";
+let flaky = 0;
 export default class extends WorkerEntrypoint {
   async fetch() { return new Response("fake r2"); }
   async put(key, value) {
     if (key.includes("/b-down/") && !key.startsWith("dead-letter/")) throw new Error("simulated R2 outage");
+    if (key.includes("/b-flaky/") && flaky++ === 0) {
+      await this.env.REAL.put(key, value);
+      throw new Error("simulated lost answer: stored, then failed");
+    }
     await this.env.REAL.put(key, value);
     return {};
   }
@@ -241,6 +249,22 @@ Deno.test({
           strictEqual(keys.length, 1);
           const obj = await bucket.get(keys[0]);
           strictEqual(readParquet(new Uint8Array(await obj!.arrayBuffer())).numRows, 7);
+        },
+      );
+
+      await t.step(
+        "a flush retried after a failed put overwrites the same key: no duplicate rows",
+        async () => {
+          strictEqual(await post(mf, jsonBytes(logsJson(6, "b-flaky"))), 200);
+          const s = await waitFor("the retried flush", async () => {
+            const st = await status("logs", "b-flaky");
+            return st.batch === 1 ? st : undefined;
+          });
+          strictEqual(s.requests, 0);
+          const keys = await keysUnder(bucket, "logs/b-flaky/");
+          strictEqual(keys.length, 1);
+          const obj = await bucket.get(keys[0]);
+          strictEqual(readParquet(new Uint8Array(await obj!.arrayBuffer())).numRows, 6);
         },
       );
 
