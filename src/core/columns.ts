@@ -16,7 +16,7 @@ function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   need: number,
 ): T {
   if (need <= buf.length) return buf;
-  let n = buf.length * 2 || 16;
+  let n = Math.max(buf.length * 2, 64);
   while (n < need) n *= 2;
   const next = new (buf.constructor as new (n: number) => T)(n);
   next.set(buf);
@@ -25,6 +25,35 @@ function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
 
 /** Arrow type of our timestamps: `Timestamp(Nanosecond, "UTC")`. */
 export const TS_TYPE = new arrow.TimestampNanosecond("UTC");
+
+// Arrow types are immutable: one instance each, shared by every builder.
+const UTF8 = new arrow.Utf8();
+const BOOL = new arrow.Bool();
+const UINT8 = new arrow.Uint8();
+const UINT32 = new arrow.Uint32();
+const INT32 = new arrow.Int32();
+const FLOAT64 = new arrow.Float64();
+const UINT64 = new arrow.Uint64();
+const listTypes = new Map<arrow.DataType, arrow.List>();
+
+// Shared empty buffers every builder starts with (making typed arrays is what costs when a
+// request creates dozens of builders). Never written: every append checks capacity first and
+// grows into a buffer of its own. ZERO_OFFSETS holds the `0` that offsets start with.
+const EMPTY_U8 = new Uint8Array(0);
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_F64 = new Float64Array(0);
+const ZERO_OFFSETS = new Int32Array(1);
+
+/** `List<child>` with non-null items, one instance per child type instance. */
+function listOf(child: arrow.DataType): arrow.List {
+  let t = listTypes.get(child);
+  if (t === undefined) {
+    t = new arrow.List(new arrow.Field("item", child, false));
+    listTypes.set(child, t);
+  }
+  return t;
+}
 
 export interface Column {
   readonly length: number;
@@ -45,9 +74,11 @@ export interface Column {
 
 /** Variable-length UTF-8 strings: offsets into one byte buffer. */
 export class Utf8Col implements Column {
-  readonly type: arrow.DataType = new arrow.Utf8();
-  offsets = new Int32Array(64);
-  data = new Uint8Array(1024);
+  readonly type: arrow.DataType = UTF8;
+  // Builders start empty and allocate on the first append: a request makes dozens of them
+  // (every column of every table, the maps' parts), and most stay small or unused.
+  offsets = ZERO_OFFSETS;
+  data = EMPTY_U8;
   length = 0;
 
   get byteLength(): number {
@@ -60,7 +91,7 @@ export class Utf8Col implements Column {
     const n = end - start;
     if (at + n > this.data.length) this.data = grow(this.data, at + n);
     if (n > 32) this.data.set(src.subarray(start, end), at);
-    else { for (let i = 0; i < n; i++) this.data[at + i] = src[start + i]; }
+    else for (let i = 0; i < n; i++) this.data[at + i] = src[start + i];
     this.pushEnd(at + n);
   }
 
@@ -151,7 +182,7 @@ export class Utf8Col implements Column {
     // Called per row for prepared maps: no call or view allocation when nothing needs to grow.
     if (base + n > this.data.length) this.data = grow(this.data, base + n);
     if (n > 32) this.data.set(other.data.subarray(0, n), base);
-    else { for (let i = 0; i < n; i++) this.data[base + i] = other.data[i]; }
+    else for (let i = 0; i < n; i++) this.data[base + i] = other.data[i];
     if (this.length + other.length + 1 > this.offsets.length) {
       this.offsets = grow(this.offsets, this.length + other.length + 1);
     }
@@ -167,7 +198,7 @@ export class NumCol<A extends NumArray> implements Column {
   values: A;
   length = 0;
   constructor(readonly type: arrow.DataType, make: (n: number) => A) {
-    this.values = make(64);
+    this.values = make(0);
   }
 
   append(v: number): void {
@@ -216,7 +247,7 @@ export class NumCol<A extends NumArray> implements Column {
  * decoders never make a BigInt or go through a float.
  */
 export class I64Col implements Column {
-  halves = new Uint32Array(128);
+  halves = EMPTY_U32;
   length = 0;
   constructor(readonly type: arrow.DataType) {}
 
@@ -250,7 +281,10 @@ export class I64Col implements Column {
 
   toData(): arrow.Data {
     const signed = !(this.type instanceof arrow.Uint64);
-    const buf = this.halves.buffer.slice(this.halves.byteOffset, this.halves.byteOffset + 8 * this.length);
+    const buf = this.halves.buffer.slice(
+      this.halves.byteOffset,
+      this.halves.byteOffset + 8 * this.length,
+    );
     return arrow.makeData({
       type: this.type as arrow.Int64,
       length: this.length,
@@ -286,8 +320,8 @@ export class I64Col implements Column {
 
 /** Booleans, one byte each while building, bit-packed by `toData()`. */
 export class BoolCol implements Column {
-  readonly type: arrow.DataType = new arrow.Bool();
-  values = new Uint8Array(64);
+  readonly type: arrow.DataType = BOOL;
+  values = EMPTY_U8;
   length = 0;
 
   append(v: boolean): void {
@@ -302,7 +336,12 @@ export class BoolCol implements Column {
   toData(): arrow.Data {
     const bits = new Uint8Array((this.length + 7) >> 3);
     for (let i = 0; i < this.length; i++) if (this.values[i]) bits[i >> 3] |= 1 << (i & 7);
-    return arrow.makeData({ type: this.type as arrow.Bool, length: this.length, nullCount: 0, data: bits });
+    return arrow.makeData({
+      type: this.type as arrow.Bool,
+      length: this.length,
+      nullCount: 0,
+      data: bits,
+    });
   }
 
   take(indices: Int32Array): BoolCol {
@@ -332,10 +371,10 @@ export class BoolCol implements Column {
  */
 export class ListCol<C extends Column> implements Column {
   readonly type: arrow.DataType;
-  offsets = new Int32Array(64);
+  offsets = ZERO_OFFSETS;
   length = 0;
   constructor(public child: C) {
-    this.type = new arrow.List(new arrow.Field("item", child.type, false));
+    this.type = listOf(child.type);
   }
 
   endRow(): void {
@@ -424,18 +463,28 @@ export class MapCol implements Column {
     new arrow.Field("key", new arrow.Utf8(), false),
     new arrow.Field("value", new arrow.Utf8(), false),
   ]);
-  readonly type: arrow.DataType = new arrow.Map_(
+  static readonly TYPE = new arrow.Map_(
     new arrow.Field("entries", MapCol.ENTRIES_TYPE, false),
     true,
   );
-  offsets = new Int32Array(64);
+  readonly type: arrow.DataType = MapCol.TYPE;
+  offsets = ZERO_OFFSETS;
   keys = new Utf8Col();
   values = new Utf8Col();
   length = 0;
-  /** Entries of the row being built, in arrival order. */
-  readonly pendingKeys = new Utf8Col();
-  readonly pendingValues = new Utf8Col();
-  private order = new Int32Array(16);
+  private pk: Utf8Col | null = null;
+  private pv: Utf8Col | null = null;
+  private order = EMPTY_I32;
+
+  /** Keys of the row being built, in arrival order (made on first use). */
+  get pendingKeys(): Utf8Col {
+    return this.pk ??= new Utf8Col();
+  }
+
+  /** Values of the row being built, in arrival order (made on first use). */
+  get pendingValues(): Utf8Col {
+    return this.pv ??= new Utf8Col();
+  }
 
   beginRow(): void {
     this.pendingKeys.length = 0;
@@ -592,10 +641,16 @@ export class MapCol implements Column {
 }
 
 /** Copies `src[start, end)` to `dst` at `at`; returns the end position in `dst`. */
-function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): number {
+function copyBytes(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  dst: Uint8Array,
+  at: number,
+): number {
   const n = end - start;
   if (n > 32) dst.set(src.subarray(start, end), at);
-  else { for (let i = 0; i < n; i++) dst[at + i] = src[start + i]; }
+  else for (let i = 0; i < n; i++) dst[at + i] = src[start + i];
   return at + n;
 }
 
@@ -610,19 +665,24 @@ function compareRange(d: Uint8Array, as: number, ae: number, bs: number, be: num
 }
 
 // Factories for the schema's column kinds.
+const u8s = (n: number) => n === 0 ? EMPTY_U8 : new Uint8Array(n);
+const u32s = (n: number) => n === 0 ? EMPTY_U32 : new Uint32Array(n);
+const i32s = (n: number) => n === 0 ? EMPTY_I32 : new Int32Array(n);
+const f64s = (n: number) => n === 0 ? EMPTY_F64 : new Float64Array(n);
+
 export const col = {
   str: () => new Utf8Col(),
-  u8: () => new NumCol(new arrow.Uint8(), (n) => new Uint8Array(n)),
-  u32: () => new NumCol(new arrow.Uint32(), (n) => new Uint32Array(n)),
-  i32: () => new NumCol(new arrow.Int32(), (n) => new Int32Array(n)),
-  f64: () => new NumCol(new arrow.Float64(), (n) => new Float64Array(n)),
-  u64: () => new I64Col(new arrow.Uint64()),
+  u8: () => new NumCol(UINT8, u8s),
+  u32: () => new NumCol(UINT32, u32s),
+  i32: () => new NumCol(INT32, i32s),
+  f64: () => new NumCol(FLOAT64, f64s),
+  u64: () => new I64Col(UINT64),
   ts: () => new I64Col(TS_TYPE),
   bool: () => new BoolCol(),
   map: () => new MapCol(),
   listTs: () => new ListCol(new I64Col(TS_TYPE)),
   listStr: () => new ListCol(new Utf8Col()),
   listMap: () => new ListCol(new MapCol()),
-  listF64: () => new ListCol(new NumCol(new arrow.Float64(), (n) => new Float64Array(n))),
-  listU64: () => new ListCol(new I64Col(new arrow.Uint64())),
+  listF64: () => new ListCol(new NumCol(FLOAT64, f64s)),
+  listU64: () => new ListCol(new I64Col(UINT64)),
 };
