@@ -166,6 +166,42 @@ Deno.test({
           strictEqual((await status("logs", "b-two-b")).rows, 7);
         },
       );
+
+      await t.step("a batch over two hours becomes one file per hour", async () => {
+        strictEqual(await post(mf, jsonBytes(logsJson(10, "b-hours"))), 200);
+        strictEqual(
+          await post(mf, jsonBytes(logsJson(10, "b-hours", T0 + 3_600_000_000_000n))),
+          200,
+        );
+        const keys = await waitFor("two files", async () => {
+          const k = await keysUnder(bucket, "otel/logs/b-hours/");
+          return k.length === 2 ? k : undefined;
+        });
+        ok(keys[0].includes("/hour=10/") && keys[1].includes("/hour=11/"), keys.join(" "));
+        for (const key of keys) {
+          const obj = await bucket.get(key);
+          strictEqual(readParquet(new Uint8Array(await obj!.arrayBuffer())).numRows, 10);
+        }
+      });
+
+      await t.step("a request of several MiB is stored in chunks and read back whole", async () => {
+        const req = logsJson(21, "b-big");
+        const records =
+          (req.resourceLogs as { scopeLogs: { logRecords: { body: unknown }[] }[] }[])[0]
+            .scopeLogs[0].logRecords;
+        const bodies = records.map((_, i) => `${i}:` + "x".repeat(150_000 + i));
+        records.forEach((r, i) => r.body = { stringValue: bodies[i] });
+        const bytes = jsonBytes(req);
+        ok(bytes.length > 3 * 1024 * 1024, `${bytes.length} bytes`);
+        strictEqual(await post(mf, bytes), 200);
+        const keys = await waitFor("the big file", async () => {
+          const k = await keysUnder(bucket, "otel/logs/b-big/");
+          return k.length ? k : undefined;
+        });
+        const obj = await bucket.get(keys[0]);
+        const table = readParquet(new Uint8Array(await obj!.arrayBuffer()));
+        deepStrictEqual(table.getChild("Body")!.toArray(), bodies);
+      });
     } finally {
       await mf.dispose();
     }
@@ -290,6 +326,31 @@ Deno.test({
           strictEqual(s.batch, 1);
         },
       );
+    } finally {
+      await mf.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "worker batching without the Durable Object binding answers 503 naming batch.do_binding",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { bundle } = await build("worker");
+    const dir = bundle.slice(0, bundle.lastIndexOf("/"));
+    const { durableObjects: _, ...worker } = mainWorker(bundle, dir, {});
+    const mf = new Miniflare({ ...worker, r2Buckets: ["BUCKET"], cf: false });
+    try {
+      const res = await mf.dispatchFetch("http://localhost/v1/logs", {
+        method: "POST",
+        body: jsonBytes(logsJson(1, "b-nobinding")),
+        headers: JS,
+      });
+      strictEqual(res.status, 503);
+      ok(res.headers.get("retry-after"));
+      const msg = ((await res.json()) as { message: string }).message;
+      ok(msg.includes('batch.do_binding = "BATCHER"') && msg.includes("OtlpBatcher"), msg);
     } finally {
       await mf.dispose();
     }
