@@ -291,9 +291,8 @@ function scan(r: WireReader, s: number, e: number): void {
     const tag = r.tag(e);
     switch (tag) {
       case 0x0a: // 1 string_value
-        ve = r.str(e, "AnyValue.string_value");
-        vs = r.pos;
-        r.pos = ve;
+        ve = r.string(e, "AnyValue.string_value");
+        vs = r.start;
         kind = STRING;
         break;
       case 0x10: // 2 bool_value
@@ -314,9 +313,8 @@ function scan(r: WireReader, s: number, e: number): void {
       case 0x2a: // 5 array_value
       case 0x32: // 6 kvlist_value
       case 0x3a: // 7 bytes_value
-        ve = r.len(e);
-        vs = r.pos;
-        r.pos = ve;
+        ve = r.bytes(e);
+        vs = r.start;
         kind = tag >>> 3;
         break;
       default:
@@ -494,13 +492,11 @@ export function readKeyValue(r: WireReader, end: number): void {
   while (r.pos < end) {
     const tag = r.tag(end);
     if (tag === 0x0a) {
-      ke = r.str(end, "KeyValue.key");
-      ks = r.pos;
-      r.pos = ke;
+      ke = r.string(end, "KeyValue.key");
+      ks = r.start;
     } else if (tag === 0x12) {
-      ve0 = r.len(end);
-      vs0 = r.pos;
-      r.pos = ve0;
+      ve0 = r.bytes(end);
+      vs0 = r.start;
     } else r.skip(tag, end);
   }
   kvKeyS = ks;

@@ -139,9 +139,8 @@ function recordSignals(r: WireReader, s: number, e: number): number {
     const no = tag >>> 3, wt = tag & 7;
     let fs = -1, fe = -1;
     if (wt === 2) {
-      fe = r.len(e);
-      fs = r.pos;
-      r.pos = fe;
+      fe = r.bytes(e);
+      fs = r.start;
     } else r.skip(tag, e);
     if (wt === 2 && (no === 5 || no === 7 || no >= 9 && no <= 11)) metricData = true;
     for (const [bit, fields] of RECORD_FIELDS) {

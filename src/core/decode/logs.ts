@@ -50,14 +50,12 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
           sev = r.uint32(end);
           break;
         case 0x1a: // 3 severity_text
-          sevE = r.str(end, "LogRecord.severity_text");
-          sevS = r.pos;
-          r.pos = sevE;
+          sevE = r.string(end, "LogRecord.severity_text");
+          sevS = r.start;
           break;
         case 0x2a: // 5 body
-          bodyE = r.len(end);
-          bodyS = r.pos;
-          r.pos = bodyE;
+          bodyE = r.bytes(end);
+          bodyS = r.start;
           break;
         case 0x32: // 6 attributes
           ctx.attrs.add(r.len(end));
@@ -69,19 +67,16 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
           flags = r.fixed32(end);
           break;
         case 0x4a: // 9 trace_id
-          traceE = r.len(end);
-          traceS = r.pos;
-          r.pos = traceE;
+          traceE = r.bytes(end);
+          traceS = r.start;
           break;
         case 0x52: // 10 span_id
-          spanE = r.len(end);
-          spanS = r.pos;
-          r.pos = spanE;
+          spanE = r.bytes(end);
+          spanS = r.start;
           break;
         case 0x62: // 12 event_name
-          evE = r.str(end, "LogRecord.event_name");
-          evS = r.pos;
-          r.pos = evE;
+          evE = r.string(end, "LogRecord.event_name");
+          evS = r.start;
           break;
         default:
           r.skip(tag, end);

@@ -139,19 +139,16 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
       const tag = r.tag(end);
       switch (tag) {
         case 0x0a: // 1 name
-          m.nameE = r.str(end, "Metric.name");
-          m.nameS = r.pos;
-          r.pos = m.nameE;
+          m.nameE = r.string(end, "Metric.name");
+          m.nameS = r.start;
           break;
         case 0x12: // 2 description
-          m.descE = r.str(end, "Metric.description");
-          m.descS = r.pos;
-          r.pos = m.descE;
+          m.descE = r.string(end, "Metric.description");
+          m.descS = r.start;
           break;
         case 0x1a: // 3 unit
-          m.unitE = r.str(end, "Metric.unit");
-          m.unitS = r.pos;
-          r.pos = m.unitE;
+          m.unitE = r.string(end, "Metric.unit");
+          m.unitS = r.start;
           break;
         case 0x2a: // 5 gauge
         case 0x3a: // 7 sum
@@ -159,9 +156,8 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
         case 0x52: // 10 exponential_histogram
         case 0x5a: // 11 summary
           kind = tag >>> 3;
-          dataE = r.len(end);
-          dataS = r.pos;
-          r.pos = dataE;
+          dataE = r.bytes(end);
+          dataS = r.start;
           break;
         default:
           r.skip(tag, end);
@@ -350,14 +346,12 @@ function exemplars(ctx: ProtoCtx, c: ExemplarCols, start: number, end: number, t
           value = int64ToDouble(r.lo, r.hi);
           break;
         case 0x22: // 4 span_id
-          spanE = r.len(e);
-          spanS = r.pos;
-          r.pos = spanE;
+          spanE = r.bytes(e);
+          spanS = r.start;
           break;
         case 0x2a: // 5 trace_id
-          traceE = r.len(e);
-          traceS = r.pos;
-          r.pos = traceE;
+          traceE = r.bytes(e);
+          traceS = r.start;
           break;
         default:
           r.skip(x, e);

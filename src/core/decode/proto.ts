@@ -306,13 +306,11 @@ export class ProtoCtx {
     while (r.pos < end) {
       const t = r.tag(end);
       if (t === 0x0a) {
-        this.hdrE = r.len(end);
-        this.hdrS = r.pos;
-        r.pos = this.hdrE;
+        this.hdrE = r.bytes(end);
+        this.hdrS = r.start;
       } else if (t === 0x1a) {
-        this.urlE = r.str(end, "schema_url");
-        this.urlS = r.pos;
-        r.pos = this.urlE;
+        this.urlE = r.string(end, "schema_url");
+        this.urlS = r.start;
       } else r.skip(t, end);
     }
   }
@@ -352,14 +350,12 @@ export class ProtoCtx {
       const t = r.tag(e);
       switch (t) {
         case 0x0a: // 1 name
-          this.scopeNameE = r.str(e, "InstrumentationScope.name");
-          this.scopeNameS = r.pos;
-          r.pos = this.scopeNameE;
+          this.scopeNameE = r.string(e, "InstrumentationScope.name");
+          this.scopeNameS = r.start;
           break;
         case 0x12: // 2 version
-          this.scopeVersionE = r.str(e, "InstrumentationScope.version");
-          this.scopeVersionS = r.pos;
-          r.pos = this.scopeVersionE;
+          this.scopeVersionE = r.string(e, "InstrumentationScope.version");
+          this.scopeVersionS = r.start;
           break;
         case 0x1a: // 3 attributes
           this.attrs.add(r.len(e));

@@ -58,29 +58,24 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
       const tag = r.tag(end);
       switch (tag) {
         case 0x0a: // 1 trace_id
-          traceE = r.len(end);
-          traceS = r.pos;
-          r.pos = traceE;
+          traceE = r.bytes(end);
+          traceS = r.start;
           break;
         case 0x12: // 2 span_id
-          spanE = r.len(end);
-          spanS = r.pos;
-          r.pos = spanE;
+          spanE = r.bytes(end);
+          spanS = r.start;
           break;
         case 0x1a: // 3 trace_state
-          stateE = r.str(end, "Span.trace_state");
-          stateS = r.pos;
-          r.pos = stateE;
+          stateE = r.string(end, "Span.trace_state");
+          stateS = r.start;
           break;
         case 0x22: // 4 parent_span_id
-          parentE = r.len(end);
-          parentS = r.pos;
-          r.pos = parentE;
+          parentE = r.bytes(end);
+          parentS = r.start;
           break;
         case 0x2a: // 5 name
-          nameE = r.str(end, "Span.name");
-          nameS = r.pos;
-          r.pos = nameE;
+          nameE = r.string(end, "Span.name");
+          nameS = r.start;
           break;
         case 0x30: // 6 kind
           kind = r.uint32(end);
@@ -120,9 +115,8 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
           dLinks = r.uint32(end);
           break;
         case 0x7a: // 15 status
-          statusE = r.len(end);
-          statusS = r.pos;
-          r.pos = statusE;
+          statusE = r.bytes(end);
+          statusS = r.start;
           break;
         case 0x85: // 16 flags (two-byte tag 0x85 0x01)
           flags = r.fixed32(end);
@@ -137,9 +131,8 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     while (r.pos < statusE) {
       const tag = r.tag(statusE);
       if (tag === 0x12) { // 2 message
-        msgE = r.str(statusE, "Status.message");
-        msgS = r.pos;
-        r.pos = msgE;
+        msgE = r.string(statusE, "Status.message");
+        msgS = r.start;
       } else if (tag === 0x18) code = r.uint32(statusE); // 3 code
       else r.skip(tag, statusE);
     }
@@ -199,9 +192,8 @@ function event(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): voi
         hi = r.hi;
         break;
       case 0x12: // 2 name
-        nameE = r.str(end, "Span.Event.name");
-        nameS = r.pos;
-        r.pos = nameE;
+        nameE = r.string(end, "Span.Event.name");
+        nameS = r.start;
         break;
       case 0x1a: // 3 attributes
         ctx.subAttrs.add(r.len(end));
@@ -225,19 +217,16 @@ function link(ctx: ProtoCtx, c: TracesColumns, start: number, end: number): void
     const tag = r.tag(end);
     switch (tag) {
       case 0x0a: // 1 trace_id
-        traceE = r.len(end);
-        traceS = r.pos;
-        r.pos = traceE;
+        traceE = r.bytes(end);
+        traceS = r.start;
         break;
       case 0x12: // 2 span_id
-        spanE = r.len(end);
-        spanS = r.pos;
-        r.pos = spanE;
+        spanE = r.bytes(end);
+        spanS = r.start;
         break;
       case 0x1a: // 3 trace_state
-        stateE = r.str(end, "Span.Link.trace_state");
-        stateS = r.pos;
-        r.pos = stateE;
+        stateE = r.string(end, "Span.Link.trace_state");
+        stateS = r.start;
         break;
       case 0x22: // 4 attributes
         ctx.subAttrs.add(r.len(end));

@@ -155,6 +155,25 @@ export class WireReader {
     return this.pos + n;
   }
 
+  /** Start of the field read by the last `bytes()` / `string()`. */
+  start = 0;
+
+  /** Reads a length-delimited field and moves past it: returns its end, its start in `start`. */
+  bytes(end: number): number {
+    const e = this.len(end);
+    this.start = this.pos;
+    this.pos = e;
+    return e;
+  }
+
+  /** `bytes()` for a string field: also checks its UTF-8 (`field` names it in errors). */
+  string(end: number, field: string): number {
+    const e = this.str(end, field);
+    this.start = this.pos;
+    this.pos = e;
+    return e;
+  }
+
   /** Reads a length-delimited UTF-8 string field: returns its end, `pos` at its start. */
   str(end: number, field: string): number {
     const e = this.len(end);
