@@ -17,8 +17,9 @@
  *
  * Reported: wall time (best and median of the runs; throughput and ratios use the best, the least
  * disturbed run on a shared machine), process CPU time, records/s, input MB/s (protobuf bytes, JSON bytes for the JSON rows), Parquet bytes,
- * peak memory of the e2e stage (peak RSS from /proc/self/status after resetting it through
- * /proc/self/clear_refs, V8 heap, wasm memory), and two ratios:
+ * memory of one e2e conversion measured in a fresh process (`--probe`: peak RSS above the RSS
+ * before it, from /proc/self/status after resetting the mark through /proc/self/clear_refs, and
+ * parquet-wasm's memory growth) against the decoded columns' size, and two ratios:
  *
  *   e2e / (jsonParse + write)                   how far from the two floors we are
  *   (decode + convert + toIPC + fromIPC) / write the issue's target: ≤ 0.25
@@ -77,21 +78,26 @@ export interface StageResult {
   inputMBps: number;
 }
 
+/** Memory of one e2e conversion (request bytes → Parquet bytes) in a fresh process. */
 export interface MemoryResult {
-  /** RSS before the e2e runs, MB (2^20 bytes). */
+  /** RSS before the conversion (runtime, wasm, the request in memory), MB (2^20 bytes). */
   rssBeforeMB: number;
-  /** Peak RSS during the e2e runs (VmHWM after reset), MB; null where /proc is unavailable. */
-  peakRssMB: number | null;
-  /** V8 heap used after the e2e runs, before GC, MB. */
-  heapUsedAfterMB: number;
-  /** parquet-wasm linear memory, MB (it only grows). */
-  wasmMemoryMB: number;
-  /** Peak RSS above the RSS before the e2e runs, MB; null where /proc is unavailable. */
+  /** Peak RSS during the conversion above rssBeforeMB, MB; null where /proc is unavailable. */
   peakRssDeltaMB: number | null;
+  /** parquet-wasm linear memory before and after, MB (it grows, never shrinks). */
+  wasmBeforeMB: number;
+  wasmAfterMB: number;
   /** In-memory size of the decoded columns (TableBuilder.byteSize()), MB: "Parquet-ready" data. */
   columnsMB: number;
-  /** peakRssDeltaMB / columnsMB (the issue bounds peak memory during a flush at 3×). */
+  /** peakRssDeltaMB / columnsMB. */
   peakOverColumns: number | null;
+  /**
+   * Peak RSS while encoding the decoded columns (IPC, wasm copy, Parquet write: what a flush
+   * does) above the RSS once they were decoded, MB; and that over columnsMB (the issue bounds
+   * peak memory during a flush at 3× the Parquet-ready size).
+   */
+  encodePeakDeltaMB: number | null;
+  encodePeakOverColumns: number | null;
 }
 
 export interface SignalResult {
@@ -236,7 +242,7 @@ function partitionsOf(d: Decoded): Partition[] {
   return out;
 }
 
-export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
+export async function benchSignal(g: GeneratedRequest, o: CoreOptions): Promise<SignalResult> {
   const { signal, records, protobuf, jsonBytes, json } = g;
   const po = o.parquet;
   const log = (s: string) => o.print && console.error(`  ${signal}: ${s}`);
@@ -280,21 +286,7 @@ export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
     const c = convertRequest(signal, body, format, decodeOpts());
     return c.partitions.map((p) => encodeParquet(p.rows, po));
   };
-  gc();
-  const rssBefore = Deno.memoryUsage().rss / MB;
-  const canReset = resetPeakRss();
   const e2e = add("e2e", time(o, () => 0, e2eRun(protobuf, "protobuf")), protobuf.length);
-  const peak = canReset ? peakRssMB() : null;
-  const columnsMB = decoded.tables.reduce((n, t) => n + t.byteSize(), 0) / MB;
-  const memory: MemoryResult = {
-    rssBeforeMB: rssBefore,
-    peakRssMB: peak,
-    heapUsedAfterMB: Deno.memoryUsage().heapUsed / MB,
-    wasmMemoryMB: pw.wasmMemory().buffer.byteLength / MB,
-    peakRssDeltaMB: peak === null ? null : peak - rssBefore,
-    columnsMB,
-    peakOverColumns: peak === null ? null : (peak - rssBefore) / columnsMB,
-  };
   add("e2eJson", time(o, () => 0, e2eRun(jsonBytes, "json")), jsonBytes.length);
   const parse = add("jsonParse", time(o, () => 0, () => JSON.parse(json)), jsonBytes.length);
 
@@ -308,7 +300,64 @@ export function benchSignal(g: GeneratedRequest, o: CoreOptions): SignalResult {
     stages,
     floorRatio: e2e.bestMs / (parse.bestMs + write.bestMs),
     overheadRatio: (decode_.bestMs + convert.bestMs + toIpc.bestMs + fromIpc.bestMs) / write.bestMs,
-    memory,
+    memory: await memoryOf(signal, protobuf),
+  };
+}
+
+/**
+ * Runs `--probe` in a fresh Deno process on the request bytes (so neither earlier stages nor the
+ * generator leave freed memory behind that the conversion could reuse unseen).
+ */
+async function memoryOf(signal: GenSignal, protobuf: Uint8Array): Promise<MemoryResult> {
+  const file = await Deno.makeTempFile({ prefix: "otlp2parquet-bench-", suffix: ".pb" });
+  try {
+    await Deno.writeFile(file, protobuf);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--expose-gc", new URL(import.meta.url).pathname, "--probe", signal, file],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    if (!out.success) throw new Error(`bench: memory probe of ${signal} failed:\n${text}`);
+    return JSON.parse(text.trim().split("\n").pop()!);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
+/** The `--probe` process: one e2e conversion of a generated request, memory measured around it. */
+async function probe(signal: GenSignal, file: string): Promise<MemoryResult> {
+  await ensureParquet();
+  let protobuf: Uint8Array | null = await Deno.readFile(file);
+  // Warm the code paths (and wasm memory) on a small request first.
+  convertRequest(signal, generateRequest(signal, { records: 20, seed: 2 }).protobuf, "protobuf", decodeOpts())
+    .partitions.forEach((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
+  gc();
+  gc();
+  const rssBefore = Deno.memoryUsage().rss / MB;
+  const wasmBefore = pw.wasmMemory().buffer.byteLength / MB;
+  const canReset = resetPeakRss();
+  const c = convertRequest(signal, protobuf, "protobuf", decodeOpts());
+  protobuf = null;
+  const columnsMB = c.partitions.reduce((n, p) => n + p.rows.byteSize(), 0) / MB;
+  const peakDecode = canReset ? peakRssMB() : null;
+  const rssDecoded = Deno.memoryUsage().rss / MB;
+  resetPeakRss();
+  const files = c.partitions.map((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
+  const peakEncode = canReset ? peakRssMB() : null;
+  if (files.length === 0) throw new Error("bench: probe wrote no files");
+  const peak = peakDecode === null || peakEncode === null ? null : Math.max(peakDecode, peakEncode);
+  const delta = peak === null ? null : peak - rssBefore;
+  const encodeDelta = peakEncode === null ? null : peakEncode - rssDecoded;
+  return {
+    rssBeforeMB: rssBefore,
+    peakRssDeltaMB: delta,
+    wasmBeforeMB: wasmBefore,
+    wasmAfterMB: pw.wasmMemory().buffer.byteLength / MB,
+    columnsMB,
+    peakOverColumns: delta === null ? null : delta / columnsMB,
+    encodePeakDeltaMB: encodeDelta,
+    encodePeakOverColumns: encodeDelta === null ? null : encodeDelta / columnsMB,
   };
 }
 
@@ -352,7 +401,7 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
   for (const s of o.signals) {
     if (o.print) console.error(`generating ${s} (${o.records} records, seed ${o.seed})`);
     const g = generateRequest(s, { records: o.records, seed: o.seed });
-    signals.push(benchSignal(g, o));
+    signals.push(await benchSignal(g, o));
     gc();
   }
   return {
@@ -388,16 +437,20 @@ export function coreTable(r: CoreResults): string {
   }
   lines.push("");
   lines.push(
-    "| signal | records | protobuf KB | JSON KB | Parquet KB | files | e2e / floors | (decode+convert+IPC) / write | columns MB | peak RSS +MB | wasm MB |",
+    "| signal | records | protobuf KB | JSON KB | Parquet KB | files | e2e / floors | (decode+convert+IPC) / write | columns MB | e2e peak RSS +MB | encode peak RSS +MB (× columns) | wasm MB |",
   );
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const s of r.signals) {
     lines.push(
       `| ${s.signal} | ${fmtInt(s.records)} | ${fmtInt(s.protobufBytes / 1024)} | ${fmtInt(s.jsonBytes / 1024)} | ${
         fmtInt(s.parquetBytes / 1024)
       } | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${s.overheadRatio.toFixed(2)} | ${fmt1(s.memory.columnsMB)} | ${
         s.memory.peakRssDeltaMB === null ? "n/a" : fmt1(s.memory.peakRssDeltaMB)
-      } | ${fmtInt(s.memory.wasmMemoryMB)} |`,
+      } | ${
+        s.memory.encodePeakDeltaMB === null
+          ? "n/a"
+          : `${fmt1(s.memory.encodePeakDeltaMB)} (${s.memory.encodePeakOverColumns!.toFixed(1)}×)`
+      } | ${fmtInt(s.memory.wasmAfterMB)} |`,
     );
   }
   return lines.join("\n");
@@ -430,6 +483,11 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
     } else throw new TypeError(`bench: unknown argument "${a}"`);
   }
   return { opts, out };
+}
+
+if (import.meta.main && Deno.args[0] === "--probe") {
+  console.log(JSON.stringify(await probe(Deno.args[1] as GenSignal, Deno.args[2])));
+  Deno.exit(0);
 }
 
 if (import.meta.main) {

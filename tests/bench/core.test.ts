@@ -57,7 +57,7 @@ Deno.test("a tiny core benchmark run reports every stage, ratio and memory figur
     ok(s.parquetBytes > 0 && s.partitions >= 1);
     ok(Number.isFinite(s.floorRatio) && s.floorRatio > 0);
     ok(Number.isFinite(s.overheadRatio) && s.overheadRatio > 0);
-    ok(s.memory.wasmMemoryMB > 0 && s.memory.rssBeforeMB > 0);
+    ok(s.memory.wasmAfterMB > 0 && s.memory.rssBeforeMB > 0 && s.memory.columnsMB > 0);
   }
   ok(r.machine.nproc >= 1 && r.machine.deno.length > 0);
   const table = coreTable(r);
