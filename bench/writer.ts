@@ -5,25 +5,18 @@
  *
  *   deno run -A bench/writer.ts [--records N] [--runs N] [--signals logs,traces,metrics] [--out FILE]
  *
- * Each variant starts from the project's own writer properties (writerProperties()) and changes
- * one thing. Results: a table on stdout, JSON to bench/results/writer-latest.json (or --out).
+ * Each variant starts from the project's own writer properties (writerPropertiesBuilder()) and
+ * changes one thing. Results: a table on stdout, JSON to bench/results/writer-latest.json (or --out).
  */
 import * as pw from "parquet-wasm/esm";
 import { decode } from "../src/core/decode/index.ts";
-import { DEFAULT_PARQUET, toIPC } from "../src/core/parquet.ts";
+import { DEFAULT_PARQUET, PLAIN_COLUMNS, toIPC, writerPropertiesBuilder } from "../src/core/parquet.ts";
 import { partition } from "../src/core/partition.ts";
 import type { TableName } from "../src/core/tables.ts";
-import { VERSION } from "../src/version.ts";
 import { ensureParquet, gitCommit, machineInfo, machineLine } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
 
 type Tweak = (b: pw.WriterPropertiesBuilder, table: TableName) => pw.WriterPropertiesBuilder;
-
-/** Columns whose values are (nearly) unique per row: a dictionary only costs there. */
-const UNIQUE_COLUMNS: Partial<Record<TableName, string[]>> = {
-  logs: ["Timestamp", "TraceId", "SpanId", "Body", "ObservedTimestamp"],
-  traces: ["Timestamp", "TraceId", "SpanId", "ParentSpanId", "Duration"],
-};
 
 export const VARIANTS: Record<string, Tweak> = {
   "zstd (current)": (b) => b,
@@ -32,8 +25,8 @@ export const VARIANTS: Record<string, Tweak> = {
   "gzip": (b) => b.setCompression(pw.Compression.GZIP),
   "none": (b) => b.setCompression(pw.Compression.UNCOMPRESSED),
   "no dictionary": (b) => b.setDictionaryEnabled(false),
-  "no dictionary on unique columns": (b, t) => {
-    for (const c of UNIQUE_COLUMNS[t] ?? []) b = b.setColumnDictionaryEnabled(c, false);
+  "dictionary on unique columns too": (b, t) => {
+    for (const c of PLAIN_COLUMNS[t]) b = b.setColumnDictionaryEnabled(c, true);
     return b;
   },
   "statistics: none": (b) => b.setStatisticsEnabled(pw.EnabledStatistics.None),
@@ -44,16 +37,9 @@ export const VARIANTS: Record<string, Tweak> = {
   "writer version 2": (b) => b.setWriterVersion(pw.WriterVersion.V2),
 };
 
-/** The project's writer properties (as in writerProperties()), tweaked. */
+/** The project's writer properties (writerPropertiesBuilder()), tweaked. */
 function props(table: TableName, tweak: Tweak): pw.WriterProperties {
-  const b = new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.ZSTD)
-    .setMaxRowGroupSize(DEFAULT_PARQUET.rowGroupSize)
-    .setDictionaryEnabled(true)
-    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
-    .setCreatedBy(`otlp2parquet version ${VERSION}`)
-    .setKeyValueMetadata(new Map([["otlp2parquet.table", table]]));
-  return tweak(b, table).build();
+  return tweak(writerPropertiesBuilder(DEFAULT_PARQUET, table), table).build();
 }
 
 function median(xs: number[]): number {
