@@ -412,7 +412,7 @@ export function httpTable(r: HttpResults): string {
     lines.push(
       `| ${p.target} | ${p.records} | ${p.connections} | ${fmtInt(p.requestsPerSec)} | ${fmtInt(p.recordsPerSec)} | ${
         p.p50Ms.toFixed(2)
-      } | ${p.p99Ms.toFixed(2)} | ${fmtInt(p.serverRssMB)} | ${p.vsBare === null ? "" : p.vsBare.toFixed(2)} | ${
+      } | ${p.p99Ms.toFixed(2)} | ${fmtInt(p.serverRssMB)} | ${p.vsBare === null ? "" : `${(100 * p.vsBare).toFixed(1)}%`} | ${
         p.non2xx + p.socketErrors
       } |`,
     );
