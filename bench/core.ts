@@ -40,7 +40,7 @@ import {
   toIPC,
   writerProperties,
 } from "../src/core/parquet.ts";
-import { partition, type Partition } from "../src/core/partition.ts";
+import { type Partition, partition } from "../src/core/partition.ts";
 import * as pw from "parquet-wasm/esm";
 import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts";
 
@@ -150,7 +150,9 @@ const RECEIVED_AT = 1741944413_000_000_000n;
 let wasmReady = false;
 export async function ensureParquet(): Promise<void> {
   if (wasmReady) return;
-  const bytes = await Deno.readFile(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm")));
+  const bytes = await Deno.readFile(
+    new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm")),
+  );
   initParquet(bytes);
   wasmReady = true;
 }
@@ -256,17 +258,36 @@ export async function benchSignal(g: GeneratedRequest, o: CoreOptions): Promise<
 
   const decoded = decode(signal, protobuf, "protobuf", decodeOpts());
   if (decoded.records !== records) {
-    throw new Error(`bench: decode of ${signal} returned ${decoded.records} records, expected ${records}`);
+    throw new Error(
+      `bench: decode of ${signal} returned ${decoded.records} records, expected ${records}`,
+    );
   }
-  const decode_ = add("decode", time(o, () => 0, () => decode(signal, protobuf, "protobuf", decodeOpts())), protobuf.length);
-  add("decodeJson", time(o, () => 0, () => decode(signal, jsonBytes, "json", decodeOpts())), jsonBytes.length);
+  const decode_ = add(
+    "decode",
+    time(o, () => 0, () => decode(signal, protobuf, "protobuf", decodeOpts())),
+    protobuf.length,
+  );
+  add(
+    "decodeJson",
+    time(o, () => 0, () => decode(signal, jsonBytes, "json", decodeOpts())),
+    jsonBytes.length,
+  );
   const convert = add("convert", time(o, () => 0, () => partitionsOf(decoded)), 0);
   const parts = partitionsOf(decoded);
-  const toIpc = add("toIPC", time(o, () => 0, () => parts.map((p) => toIPC(p.rows, po.profile))), 0);
+  const toIpc = add(
+    "toIPC",
+    time(o, () => 0, () => parts.map((p) => toIPC(p.rows, po.profile))),
+    0,
+  );
   const ipcs = parts.map((p) => toIPC(p.rows, po.profile));
   const fromIpc = add(
     "fromIPC",
-    time(o, () => 0, () => ipcs.map((b) => pw.Table.fromIPCStream(b)), (ts) => ts.forEach((t) => t.free())),
+    time(
+      o,
+      () => 0,
+      () => ipcs.map((b) => pw.Table.fromIPCStream(b)),
+      (ts) => ts.forEach((t) => t.free()),
+    ),
     0,
   );
   let parquetBytes = 0;
@@ -313,7 +334,15 @@ async function memoryOf(signal: GenSignal, protobuf: Uint8Array): Promise<Memory
   try {
     await Deno.writeFile(file, protobuf);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--v8-flags=--expose-gc", new URL(import.meta.url).pathname, "--probe", signal, file],
+      args: [
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc",
+        new URL(import.meta.url).pathname,
+        "--probe",
+        signal,
+        file,
+      ],
       stdout: "piped",
       stderr: "inherit",
     }).output();
@@ -330,7 +359,12 @@ async function probe(signal: GenSignal, file: string): Promise<MemoryResult> {
   await ensureParquet();
   let protobuf: Uint8Array | null = await Deno.readFile(file);
   // Warm the code paths (and wasm memory) on a small request first.
-  convertRequest(signal, generateRequest(signal, { records: 20, seed: 2 }).protobuf, "protobuf", decodeOpts())
+  convertRequest(
+    signal,
+    generateRequest(signal, { records: 20, seed: 2 }).protobuf,
+    "protobuf",
+    decodeOpts(),
+  )
     .partitions.forEach((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
   gc();
   gc();
@@ -409,7 +443,13 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
     date: new Date().toISOString(),
     commit: await gitCommit(),
     machine: await machineInfo(),
-    options: { records: o.records, runs: o.runs, warmup: o.warmup, seed: o.seed, codec: o.parquet.codec },
+    options: {
+      records: o.records,
+      runs: o.runs,
+      warmup: o.warmup,
+      seed: o.seed,
+      codec: o.parquet.codec,
+    },
     loadAverage: { before: loadBefore, after: loadAverage() },
     signals,
   };
@@ -427,11 +467,9 @@ export function coreTable(r: CoreResults): string {
   for (const s of r.signals) {
     for (const st of s.stages) {
       lines.push(
-        `| ${s.signal} | ${st.stage} | ${st.medianMs.toFixed(1)} | ${st.bestMs.toFixed(1)} | ${st.cpuMs.toFixed(1)} | ${
-          fmtInt(st.recordsPerSec)
-        } | ${
-          st.inputMBps ? fmt1(st.inputMBps) : ""
-        } |`,
+        `| ${s.signal} | ${st.stage} | ${st.medianMs.toFixed(1)} | ${st.bestMs.toFixed(1)} | ${
+          st.cpuMs.toFixed(1)
+        } | ${fmtInt(st.recordsPerSec)} | ${st.inputMBps ? fmt1(st.inputMBps) : ""} |`,
       );
     }
   }
@@ -442,9 +480,11 @@ export function coreTable(r: CoreResults): string {
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const s of r.signals) {
     lines.push(
-      `| ${s.signal} | ${fmtInt(s.records)} | ${fmtInt(s.protobufBytes / 1024)} | ${fmtInt(s.jsonBytes / 1024)} | ${
-        fmtInt(s.parquetBytes / 1024)
-      } | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${s.overheadRatio.toFixed(2)} | ${fmt1(s.memory.columnsMB)} | ${
+      `| ${s.signal} | ${fmtInt(s.records)} | ${fmtInt(s.protobufBytes / 1024)} | ${
+        fmtInt(s.jsonBytes / 1024)
+      } | ${fmtInt(s.parquetBytes / 1024)} | ${s.partitions} | ${s.floorRatio.toFixed(2)} | ${
+        s.overheadRatio.toFixed(2)
+      } | ${fmt1(s.memory.columnsMB)} | ${
         s.memory.peakRssDeltaMB === null ? "n/a" : fmt1(s.memory.peakRssDeltaMB)
       } | ${
         s.memory.encodePeakDeltaMB === null
@@ -467,7 +507,9 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
     const a = args[i];
     const num = () => {
       const v = Number(args[++i]);
-      if (!Number.isInteger(v) || v < 0) throw new RangeError(`bench: ${a} needs a whole number, got "${args[i]}"`);
+      if (!Number.isInteger(v) || v < 0) {
+        throw new RangeError(`bench: ${a} needs a whole number, got "${args[i]}"`);
+      }
       return v;
     };
     if (a === "--records") opts.records = num();
@@ -478,7 +520,9 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
     else if (a === "--out") out = args[++i];
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
-      console.log("deno task bench [--records N] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]");
+      console.log(
+        "deno task bench [--records N] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
+      );
       Deno.exit(0);
     } else throw new TypeError(`bench: unknown argument "${a}"`);
   }
@@ -494,11 +538,15 @@ if (import.meta.main) {
   const { opts, out } = parseArgs(Deno.args);
   const r = await runCore(opts);
   console.log(
-    `\n${machineLine(r.machine)}; commit ${r.commit}; ${r.options.runs} runs after ${r.options.warmup} warm-up; ` +
+    `\n${
+      machineLine(r.machine)
+    }; commit ${r.commit}; ${r.options.runs} runs after ${r.options.warmup} warm-up; ` +
       `load average ${r.loadAverage.before} → ${r.loadAverage.after}`,
   );
   console.log(coreTable(r));
-  if (!(globalThis as { gc?: unknown }).gc) console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
+  if (!(globalThis as { gc?: unknown }).gc) {
+    console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
+  }
   if (out) {
     const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
     await Deno.mkdir(dir || "/", { recursive: true });

@@ -113,7 +113,14 @@ const WORDS = (
   "message publish consume batch flush write read commit rollback transaction shipment address " +
   "validate failed succeeded started completed received sent processed accepted rejected"
 ).split(" ");
-const ROUTES = ["/api/cart", "/api/checkout", "/api/orders/{id}", "/api/products", "/health", "/login"];
+const ROUTES = [
+  "/api/cart",
+  "/api/checkout",
+  "/api/orders/{id}",
+  "/api/products",
+  "/health",
+  "/login",
+];
 const METHODS = ["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const SEVERITIES: [number, string][] = [
   [5, "DEBUG"],
@@ -271,7 +278,9 @@ function spanAttributes(r: Rng, kind: number): Json[] {
     kv("sampled", bool(true)),
     kv("load", dbl(Math.round(r.float() * 1000) / 100)),
   ];
-  if (kind === 3 && r.chance(0.5)) a.push(kv("db.statement", str("SELECT * FROM orders WHERE id = $1")));
+  if (kind === 3 && r.chance(0.5)) {
+    a.push(kv("db.statement", str("SELECT * FROM orders WHERE id = $1")));
+  }
   return a;
 }
 
@@ -317,7 +326,8 @@ function genTraces(r: Rng, o: Required<GenOptions>): Json {
                 if (na > 0) {
                   ev.attributes = Array.from(
                     { length: na },
-                    (_, x) => kv(`event.attr${x}`, x === 1 ? int(r.int(0, 1000)) : str(r.pick(WORDS))),
+                    (_, x) =>
+                      kv(`event.attr${x}`, x === 1 ? int(r.int(0, 1000)) : str(r.pick(WORDS))),
                   );
                 }
                 return ev;
@@ -345,7 +355,7 @@ function genTraces(r: Rng, o: Required<GenOptions>): Json {
   };
 }
 
-function pointAttributes(r: Rng, series: number): Json[] {
+function pointAttributes(series: number): Json[] {
   return [
     kv("http.route", str(ROUTES[series % ROUTES.length])),
     kv("http.request.method", str(METHODS[series % METHODS.length])),
@@ -371,7 +381,7 @@ function exemplars(r: Rng, t: bigint, asInt: boolean): Json[] | undefined {
 
 function genPoint(r: Rng, kind: MetricKind, start: bigint, t: bigint, series: number): Json {
   const p: Json = {
-    attributes: pointAttributes(r, series),
+    attributes: pointAttributes(series),
     startTimeUnixNano: String(start),
     timeUnixNano: String(t),
   };
@@ -434,8 +444,16 @@ function genPoint(r: Rng, kind: MetricKind, start: bigint, t: bigint, series: nu
 
 const METRIC_NAMES: Record<MetricKind, [string, string, string][]> = {
   gauge: [["process.memory.usage", "Process memory", "By"], ["system.cpu.utilization", "CPU", "1"]],
-  sum: [["http.server.requests", "Requests served", "{request}"], ["db.client.operations", "", "1"]],
-  histogram: [["http.server.request.duration", "Request duration", "ms"], ["rpc.client.duration", "", "ms"]],
+  sum: [["http.server.requests", "Requests served", "{request}"], [
+    "db.client.operations",
+    "",
+    "1",
+  ]],
+  histogram: [["http.server.request.duration", "Request duration", "ms"], [
+    "rpc.client.duration",
+    "",
+    "ms",
+  ]],
   exponentialHistogram: [["http.client.request.body.size", "Body size", "By"]],
   summary: [["jvm.gc.pause", "GC pause", "ms"]],
 };
@@ -451,7 +469,8 @@ function genMetrics(r: Rng, o: Required<GenOptions>): Json {
       let m = 0;
       while (left > 0) {
         const kind = kinds[m % kinds.length];
-        const [name, description, unit] = METRIC_NAMES[kind][(m / kinds.length | 0) % METRIC_NAMES[kind].length];
+        const [name, description, unit] =
+          METRIC_NAMES[kind][(m / kinds.length | 0) % METRIC_NAMES[kind].length];
         // Up to 12 series per metric, then a few collection intervals of each.
         const series = r.int(4, 12);
         const points = Math.min(left, series * r.int(1, 10));
@@ -459,13 +478,20 @@ function genMetrics(r: Rng, o: Required<GenOptions>): Json {
         const start = o.baseTimeNs - 3_600_000_000_000n;
         const dataPoints = Array.from({ length: points }, (_, k) => {
           i++;
-          return genPoint(r, kind, start, t0 + BigInt(Math.floor(k / series) * 10_000_000_000), k % series);
+          return genPoint(
+            r,
+            kind,
+            start,
+            t0 + BigInt(Math.floor(k / series) * 10_000_000_000),
+            k % series,
+          );
         });
         left -= points;
         const metric: Json = { name: `${name}`, description, unit };
         if (kind === "gauge" || kind === "summary") metric[kind] = { dataPoints };
-        else if (kind === "sum") metric.sum = { dataPoints, aggregationTemporality: 2, isMonotonic: true };
-        else metric[kind] = { dataPoints, aggregationTemporality: kind === "histogram" ? 2 : 1 };
+        else if (kind === "sum") {
+          metric.sum = { dataPoints, aggregationTemporality: 2, isMonotonic: true };
+        } else metric[kind] = { dataPoints, aggregationTemporality: kind === "histogram" ? 2 : 1 };
         if (description === "") delete metric.description;
         metrics.push(metric);
         m++;
@@ -482,7 +508,9 @@ function genMetrics(r: Rng, o: Required<GenOptions>): Json {
 /** A request object (OTLP/JSON shape) with exactly `opts.records` records. */
 export function generate(signal: GenSignal, opts: GenOptions): Json {
   if (!Number.isInteger(opts.records) || opts.records < 1) {
-    throw new RangeError(`Cannot generate a request: records must be an integer ≥ 1, got "${opts.records}"`);
+    throw new RangeError(
+      `Cannot generate a request: records must be an integer ≥ 1, got "${opts.records}"`,
+    );
   }
   const o: Required<GenOptions> = {
     records: opts.records,

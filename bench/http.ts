@@ -26,7 +26,7 @@
  * `serverCommand()` below once the runtimes issue builds the Node bundle (and the Bun entry);
  * everything else is runtime-independent.
  */
-import { gitCommit, machineInfo, machineLine, type MachineInfo } from "./core.ts";
+import { gitCommit, type MachineInfo, machineInfo, machineLine } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
@@ -129,14 +129,27 @@ function serverCommand(
     // TODO(runtimes issue): Bun: ["bun", ["run", "src/runtime/main.ts", "serve", ...]] (and a Bun
     // twin of bare.ts on Bun.serve); Node: ["node", ["dist/node/main.mjs", "serve", ...]] once the
     // bundle exists (and a @hono/node-server twin of bare.ts).
-    throw new TypeError(`bench/http: runtime "${runtime}" is not wired up yet (TODO in serverCommand)`);
+    throw new TypeError(
+      `bench/http: runtime "${runtime}" is not wired up yet (TODO in serverCommand)`,
+    );
   }
   if (target === "bare") {
     return { cmd: Deno.execPath(), args: ["run", "--allow-net", "bench/bare.ts", "0"] };
   }
   return {
     cmd: Deno.execPath(),
-    args: ["run", "-A", "src/runtime/main.ts", "serve", "--port", "0", "--output", output, "--log-level", "info"],
+    args: [
+      "run",
+      "-A",
+      "src/runtime/main.ts",
+      "serve",
+      "--port",
+      "0",
+      "--output",
+      output,
+      "--log-level",
+      "info",
+    ],
   };
 }
 
@@ -150,7 +163,14 @@ async function start(target: Target, o: HttpOptions, dir: string): Promise<Proc>
     OTLP2PARQUET_BATCH_ENABLED: target === "batching" ? "true" : "false",
     OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${target}`,
   };
-  const child = new Deno.Command(cmd, { args, cwd: REPO, env, stdin: "null", stdout: "piped", stderr: "piped" })
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: REPO,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
     .spawn();
   let text = "";
   let found: (p: number) => void;
@@ -189,7 +209,9 @@ async function start(target: Target, o: HttpOptions, dir: string): Promise<Proc>
 
 function procStatus(pid: number, key: "VmRSS" | "VmHWM"): number {
   try {
-    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"));
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(
+      new RegExp(`^${key}:\\s+(\\d+) kB`, "m"),
+    );
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -218,7 +240,11 @@ async function gzip(b: Uint8Array): Promise<Uint8Array> {
 }
 
 /** Writes the request bodies of one size; returns their directory and mean size. */
-async function writeBodies(dir: string, signal: GenSignal, records: number): Promise<{ dir: string; bytes: number }> {
+async function writeBodies(
+  dir: string,
+  signal: GenSignal,
+  records: number,
+): Promise<{ dir: string; bytes: number }> {
   const d = `${dir}/bodies-${signal}-${records}`;
   await Deno.mkdir(d, { recursive: true });
   let total = 0;
@@ -284,7 +310,11 @@ async function wrk(
   rss = Math.max(rss, procStatus(pid, "VmRSS"));
   const text = new TextDecoder().decode(out.stdout);
   const m = text.match(/^RESULT (\{.*\})$/m);
-  if (!m) throw new Error(`bench/http: wrk gave no result:\n${text}\n${new TextDecoder().decode(out.stderr)}`);
+  if (!m) {
+    throw new Error(
+      `bench/http: wrk gave no result:\n${text}\n${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
   return { r: JSON.parse(m[1]), rssMB: rss };
 }
 
@@ -329,9 +359,25 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
         for (const pt of o.points) {
           const b = bodies.get(pt.records)!;
           if (o.warmupS > 0) {
-            await wrk(proc.port, o.signal, b.dir, pt.connections, o.warmupS, o.threads, proc.child.pid);
+            await wrk(
+              proc.port,
+              o.signal,
+              b.dir,
+              pt.connections,
+              o.warmupS,
+              o.threads,
+              proc.child.pid,
+            );
           }
-          const { r, rssMB } = await wrk(proc.port, o.signal, b.dir, pt.connections, o.durationS, o.threads, proc.child.pid);
+          const { r, rssMB } = await wrk(
+            proc.port,
+            o.signal,
+            b.dir,
+            pt.connections,
+            o.durationS,
+            o.threads,
+            proc.child.pid,
+          );
           const secs = r.durationUs / 1e6;
           const rps = r.requests / secs;
           const bare = points.find((x) =>
@@ -358,15 +404,20 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
           };
           points.push(res);
           say(
-            `  ${target} ${pt.records} records × ${pt.connections} conn: ${Math.round(rps)} req/s, p99 ${
-              res.p99Ms.toFixed(1)
-            } ms, RSS ${Math.round(rssMB)} MB${res.non2xx ? `, ${res.non2xx} non-2xx` : ""}`,
+            `  ${target} ${pt.records} records × ${pt.connections} conn: ${
+              Math.round(rps)
+            } req/s, p99 ${res.p99Ms.toFixed(1)} ms, RSS ${Math.round(rssMB)} MB${
+              res.non2xx ? `, ${res.non2xx} non-2xx` : ""
+            }`,
           );
         }
       } finally {
         const s = await stop(proc);
         const st = await dirStats(`${dir}/out-${target}`);
-        const notes = proc.log().split("\n").filter((l) => /worker|thread|core/i.test(l)).slice(0, 5);
+        const notes = proc.log().split("\n").filter((l) => /worker|thread|core/i.test(l)).slice(
+          0,
+          5,
+        );
         targets.push({
           target,
           runtime: o.runtime,
@@ -377,7 +428,11 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
           fileBytes: st.bytes,
           notes,
         });
-        say(`  ${target} stopped in ${Math.round(s.ms)} ms (exit ${s.code}), ${st.files} Parquet files`);
+        say(
+          `  ${target} stopped in ${
+            Math.round(s.ms)
+          } ms (exit ${s.code}), ${st.files} Parquet files`,
+        );
         if (s.code !== 0 && target !== "bare") say(proc.log().slice(-4000));
       }
     }
@@ -385,7 +440,8 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   const wrkVersion = new TextDecoder().decode(
-    (await new Deno.Command("wrk", { args: ["--version"], stdout: "piped", stderr: "piped" }).output()).stdout,
+    (await new Deno.Command("wrk", { args: ["--version"], stdout: "piped", stderr: "piped" })
+      .output()).stdout,
   ).split("\n")[0].replace(/ Copyright.*$/, "").trim();
   const { print: _p, ...options } = o;
   return {
@@ -410,17 +466,23 @@ export function httpTable(r: HttpResults): string {
   ];
   for (const p of r.points) {
     lines.push(
-      `| ${p.target} | ${p.records} | ${p.connections} | ${fmtInt(p.requestsPerSec)} | ${fmtInt(p.recordsPerSec)} | ${
-        p.p50Ms.toFixed(2)
-      } | ${p.p99Ms.toFixed(2)} | ${fmtInt(p.serverRssMB)} | ${p.vsBare === null ? "" : `${(100 * p.vsBare).toFixed(1)}%`} | ${
-        p.non2xx + p.socketErrors
-      } |`,
+      `| ${p.target} | ${p.records} | ${p.connections} | ${fmtInt(p.requestsPerSec)} | ${
+        fmtInt(p.recordsPerSec)
+      } | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${fmtInt(p.serverRssMB)} | ${
+        p.vsBare === null ? "" : `${(100 * p.vsBare).toFixed(1)}%`
+      } | ${p.non2xx + p.socketErrors} |`,
     );
   }
-  lines.push("", "| target | peak RSS MB | shutdown ms | Parquet files | Parquet MB |", "|---|---:|---:|---:|---:|");
+  lines.push(
+    "",
+    "| target | peak RSS MB | shutdown ms | Parquet files | Parquet MB |",
+    "|---|---:|---:|---:|---:|",
+  );
   for (const t of r.targets) {
     lines.push(
-      `| ${t.target} | ${fmtInt(t.peakRssMB)} | ${fmtInt(t.shutdownMs)} | ${t.files} | ${(t.fileBytes / (1 << 20)).toFixed(1)} |`,
+      `| ${t.target} | ${fmtInt(t.peakRssMB)} | ${fmtInt(t.shutdownMs)} | ${t.files} | ${
+        (t.fileBytes / (1 << 20)).toFixed(1)
+      } |`,
     );
   }
   return lines.join("\n");
@@ -464,7 +526,11 @@ function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: string | 
 if (import.meta.main) {
   const { opts, out } = parseArgs(Deno.args);
   const r = await runHttp(opts);
-  console.log(`\n${machineLine(r.machine)}; commit ${r.commit}; load: ${r.loadGenerator}; ${r.options.durationS} s per point`);
+  console.log(
+    `\n${
+      machineLine(r.machine)
+    }; commit ${r.commit}; load: ${r.loadGenerator}; ${r.options.durationS} s per point`,
+  );
   console.log(httpTable(r));
   for (const t of r.targets) if (t.notes.length) console.log(`${t.target}: ${t.notes.join(" | ")}`);
   if (out) {

@@ -10,7 +10,7 @@
  */
 import { convertRequest } from "../src/core/convert.ts";
 import { decode } from "../src/core/decode/index.ts";
-import { encodeParquet, DEFAULT_PARQUET, toIPC } from "../src/core/parquet.ts";
+import { DEFAULT_PARQUET, encodeParquet, toIPC } from "../src/core/parquet.ts";
 import { partition } from "../src/core/partition.ts";
 import { ensureParquet } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
@@ -63,8 +63,14 @@ if (import.meta.main) {
   const decoded = decode(signal, g.protobuf, "protobuf", opts);
   const parts = decoded.tables.flatMap((t) => partition(t));
   const run: Record<string, () => unknown> = {
-    e2e: () => convertRequest(signal, g.protobuf, "protobuf", opts).partitions.map((p) => encodeParquet(p.rows, DEFAULT_PARQUET)),
-    e2eJson: () => convertRequest(signal, g.jsonBytes, "json", opts).partitions.map((p) => encodeParquet(p.rows, DEFAULT_PARQUET)),
+    e2e: () =>
+      convertRequest(signal, g.protobuf, "protobuf", opts).partitions.map((p) =>
+        encodeParquet(p.rows, DEFAULT_PARQUET)
+      ),
+    e2eJson: () =>
+      convertRequest(signal, g.jsonBytes, "json", opts).partitions.map((p) =>
+        encodeParquet(p.rows, DEFAULT_PARQUET)
+      ),
     decode: () => decode(signal, g.protobuf, "protobuf", opts),
     decodeJson: () => decode(signal, g.jsonBytes, "json", opts),
     convert: () => decoded.tables.flatMap((t) => partition(t)),
@@ -72,9 +78,13 @@ if (import.meta.main) {
     encode: () => parts.map((p) => encodeParquet(p.rows, DEFAULT_PARQUET)),
   };
   const fn = run[stage];
-  if (!fn) throw new TypeError(`bench/profile: unknown stage "${stage}" (${Object.keys(run).join(", ")})`);
+  if (!fn) {
+    throw new TypeError(`bench/profile: unknown stage "${stage}" (${Object.keys(run).join(", ")})`);
+  }
   const t0 = performance.now();
   for (let i = 0; i < iterations; i++) fn();
   const ms = (performance.now() - t0) / iterations;
-  console.log(`${signal} ${stage}: ${ms.toFixed(2)} ms per run, ${Math.round(records / ms * 1000)} records/s`);
+  console.log(
+    `${signal} ${stage}: ${ms.toFixed(2)} ms per run, ${Math.round(records / ms * 1000)} records/s`,
+  );
 }

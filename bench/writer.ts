@@ -10,7 +10,12 @@
  */
 import * as pw from "parquet-wasm/esm";
 import { decode } from "../src/core/decode/index.ts";
-import { DEFAULT_PARQUET, PLAIN_COLUMNS, toIPC, writerPropertiesBuilder } from "../src/core/parquet.ts";
+import {
+  DEFAULT_PARQUET,
+  PLAIN_COLUMNS,
+  toIPC,
+  writerPropertiesBuilder,
+} from "../src/core/parquet.ts";
 import { partition } from "../src/core/partition.ts";
 import type { TableName } from "../src/core/tables.ts";
 import { ensureParquet, gitCommit, machineInfo, machineLine } from "./core.ts";
@@ -55,12 +60,18 @@ export interface WriterRow {
   bytes: number;
 }
 
-export async function runWriter(records: number, runs: number, signals: GenSignal[]): Promise<WriterRow[]> {
+export async function runWriter(
+  records: number,
+  runs: number,
+  signals: GenSignal[],
+): Promise<WriterRow[]> {
   await ensureParquet();
   const out: WriterRow[] = [];
   for (const signal of signals) {
     const g = generateRequest(signal, { records, seed: 1 });
-    const parts = decode(signal, g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) => partition(t));
+    const parts = decode(signal, g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) =>
+      partition(t)
+    );
     const ipcs = parts.map((p) => toIPC(p.rows, "default"));
     // Variants take turns, round after round, so drift on a shared machine hits them alike;
     // the first round warms up and is dropped.
@@ -79,7 +90,13 @@ export async function runWriter(records: number, runs: number, signals: GenSigna
     }
     variants.forEach(([name], v) => {
       const ms = median(times[v]);
-      out.push({ signal, variant: name, medianMs: ms, rowsPerSec: records / ms * 1000, bytes: bytes[v] });
+      out.push({
+        signal,
+        variant: name,
+        medianMs: ms,
+        rowsPerSec: records / ms * 1000,
+        bytes: bytes[v],
+      });
       console.error(`  ${signal} ${name}: ${ms.toFixed(1)} ms, ${Math.round(bytes[v] / 1024)} KB`);
     });
   }
@@ -87,13 +104,18 @@ export async function runWriter(records: number, runs: number, signals: GenSigna
 }
 
 export function writerTable(rows: WriterRow[]): string {
-  const lines = ["| signal | writer setting | write ms | rows/s | Parquet KB | size vs current |", "|---|---|---:|---:|---:|---:|"];
+  const lines = [
+    "| signal | writer setting | write ms | rows/s | Parquet KB | size vs current |",
+    "|---|---|---:|---:|---:|---:|",
+  ];
   for (const r of rows) {
     const base = rows.find((x) => x.signal === r.signal && x.variant === "zstd (current)")!;
     lines.push(
-      `| ${r.signal} | ${r.variant} | ${r.medianMs.toFixed(1)} | ${Math.round(r.rowsPerSec).toLocaleString("en-US")} | ${
-        Math.round(r.bytes / 1024).toLocaleString("en-US")
-      } | ${(r.bytes / base.bytes).toFixed(2)} |`,
+      `| ${r.signal} | ${r.variant} | ${r.medianMs.toFixed(1)} | ${
+        Math.round(r.rowsPerSec).toLocaleString("en-US")
+      } | ${Math.round(r.bytes / 1024).toLocaleString("en-US")} | ${
+        (r.bytes / base.bytes).toFixed(2)
+      } |`,
     );
   }
   return lines.join("\n");
@@ -117,7 +139,19 @@ if (import.meta.main) {
   console.log(writerTable(rows));
   await Deno.writeTextFile(
     out,
-    JSON.stringify({ kind: "writer", date: new Date().toISOString(), commit: await gitCommit(), machine, records, runs, rows }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        kind: "writer",
+        date: new Date().toISOString(),
+        commit: await gitCommit(),
+        machine,
+        records,
+        runs,
+        rows,
+      },
+      null,
+      2,
+    ) + "\n",
   );
   console.log(`\nwrote ${out}`);
 }

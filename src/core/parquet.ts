@@ -20,7 +20,11 @@ export interface ParquetOptions {
   profile: Profile;
 }
 
-export const DEFAULT_PARQUET: ParquetOptions = { codec: "zstd", rowGroupSize: 122_880, profile: "default" };
+export const DEFAULT_PARQUET: ParquetOptions = {
+  codec: "zstd",
+  rowGroupSize: 122_880,
+  profile: "default",
+};
 
 let initialised = false;
 
@@ -91,7 +95,10 @@ export function writerProperties(opts: ParquetOptions, table: TableName): pw.Wri
 }
 
 /** The builder behind `writerProperties()` (bench/writer.ts varies it). */
-export function writerPropertiesBuilder(opts: ParquetOptions, table: TableName): pw.WriterPropertiesBuilder {
+export function writerPropertiesBuilder(
+  opts: ParquetOptions,
+  table: TableName,
+): pw.WriterPropertiesBuilder {
   let b = new pw.WriterPropertiesBuilder()
     .setCompression(CODEC[opts.codec])
     .setMaxRowGroupSize(Math.max(1, opts.rowGroupSize))

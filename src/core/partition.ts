@@ -6,7 +6,7 @@
  * (the storage layer adds the configured prefix).
  */
 import type { Column, I64Col, Utf8Col } from "./columns.ts";
-import { TableBuilder, tableDir, TIME_COLUMN, type TableName } from "./tables.ts";
+import { TableBuilder, tableDir, type TableName, TIME_COLUMN } from "./tables.ts";
 
 export interface Partition {
   table: TableName;
@@ -89,7 +89,9 @@ export function partition(b: TableBuilder): Partition[] {
   // The rows of a group usually arrive together (one ResourceLogs per service, records in time
   // order): such a group is a slice of the decoded columns, without copying the values. The
   // others are gathered row by row.
-  const members = groups.map((g) => g.last - g.first + 1 === g.count ? null : new Int32Array(g.count));
+  const members = groups.map((g) =>
+    g.last - g.first + 1 === g.count ? null : new Int32Array(g.count)
+  );
   const fill = new Int32Array(groups.length);
   for (let i = 0; i < n; i++) {
     const m = members[groupOf[i]];
@@ -137,7 +139,12 @@ export function safeSegment(name: string): string {
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
 /** The object key (without the storage prefix) of a file holding partition rows. */
-export function objectKey(table: TableName, service: string, minTimeNs: bigint, id: string): string {
+export function objectKey(
+  table: TableName,
+  service: string,
+  minTimeNs: bigint,
+  id: string,
+): string {
   const hour = Number(minTimeNs / 3_600_000_000_000n);
   const d = new Date(hour * 3_600_000);
   const us = minTimeNs / 1000n;

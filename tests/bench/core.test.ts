@@ -22,7 +22,11 @@ Deno.test("the generator's protobuf and OTLP/JSON encodings of a request decode 
     strictEqual(a.rejected, 0, `${s}: rejected ${a.message}`);
     deepStrictEqual(a.tables.map((t) => t.table), b.tables.map((t) => t.table));
     for (let i = 0; i < a.tables.length; i++) {
-      deepStrictEqual(rows(a.tables[i]), rows(b.tables[i]), `${s}/${a.tables[i].table}: rows differ`);
+      deepStrictEqual(
+        rows(a.tables[i]),
+        rows(b.tables[i]),
+        `${s}/${a.tables[i].table}: rows differ`,
+      );
     }
   }
 });
@@ -31,7 +35,9 @@ function rows(t: TableBuilder): string[] {
   const batch = toRecordBatch(t, "extended");
   const out: string[] = [];
   for (let i = 0; i < batch.numRows; i++) {
-    out.push(JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
+    out.push(
+      JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
+    );
   }
   return out;
 }
@@ -53,7 +59,9 @@ Deno.test("a tiny core benchmark run reports every stage, ratio and memory figur
       "e2eJson",
       "jsonParse",
     ]);
-    for (const x of s.stages) ok(Number.isFinite(x.recordsPerSec) && x.recordsPerSec > 0, `${s.signal}/${x.stage}`);
+    for (const x of s.stages) {
+      ok(Number.isFinite(x.recordsPerSec) && x.recordsPerSec > 0, `${s.signal}/${x.stage}`);
+    }
     ok(s.parquetBytes > 0 && s.partitions >= 1);
     ok(Number.isFinite(s.floorRatio) && s.floorRatio > 0);
     ok(Number.isFinite(s.overheadRatio) && s.overheadRatio > 0);

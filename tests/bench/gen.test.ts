@@ -5,7 +5,15 @@
  */
 import { deepStrictEqual, notDeepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import protobuf from "protobufjs";
-import { countRecords, generate, generateRequest, type GenSignal, METRIC_KINDS, PbWriter, toProtobuf } from "../../bench/gen.ts";
+import {
+  countRecords,
+  generate,
+  generateRequest,
+  type GenSignal,
+  METRIC_KINDS,
+  PbWriter,
+  toProtobuf,
+} from "../../bench/gen.ts";
 import { otlpRoot } from "../e2e/proto.ts";
 
 const SIGNALS: GenSignal[] = ["logs", "traces", "metrics"];
@@ -53,14 +61,16 @@ Deno.test("generate() covers all five metric kinds, exemplars, events, links and
   deepStrictEqual([...kinds].sort(), [...METRIC_KINDS].sort());
   ok(exemplars > 0, "no exemplars");
   const t = generate("traces", { records: 300, seed: 5 });
-  const spans = t.resourceSpans.flatMap((r: { scopeSpans: { spans: unknown[] }[] }) => r.scopeSpans.flatMap((s) => s.spans));
+  const spans = t.resourceSpans.flatMap((r: { scopeSpans: { spans: unknown[] }[] }) =>
+    r.scopeSpans.flatMap((s) => s.spans)
+  );
   ok(spans.some((s: { events?: unknown[] }) => s.events?.length), "no events");
   ok(spans.some((s: { links?: unknown[] }) => s.links?.length), "no links");
   ok(spans.some((s: { status?: { code: number } }) => s.status?.code === 2), "no error status");
   const l = generate("logs", { records: 300, seed: 5 });
-  const recs = l.resourceLogs.flatMap((r: { scopeLogs: { logRecords: { traceId?: string; body: { stringValue: string } }[] }[] }) =>
-    r.scopeLogs.flatMap((s) => s.logRecords)
-  );
+  const recs = l.resourceLogs.flatMap((
+    r: { scopeLogs: { logRecords: { traceId?: string; body: { stringValue: string } }[] }[] },
+  ) => r.scopeLogs.flatMap((s) => s.logRecords));
   const traced = recs.filter((r: { traceId?: string }) => r.traceId).length;
   ok(traced > 100 && traced < 200, `trace context on ${traced} of 300 logs, expected about half`);
   for (const r of recs) {
@@ -84,12 +94,20 @@ Deno.test("PbWriter writes multi-byte length prefixes for long strings and neste
 
 Deno.test("toProtobuf() bytes read back in protobufjs as the message it encodes itself", async () => {
   const root = await otlpRoot();
-  const opts: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: String, defaults: false };
+  const opts: protobuf.IConversionOptions = {
+    longs: String,
+    enums: Number,
+    bytes: String,
+    defaults: false,
+  };
   for (const s of SIGNALS) {
     const req = generate(s, { records: 60, seed: 11 });
     const T = root.lookupType(TYPE[s]);
     const ours = T.toObject(T.decode(toProtobuf(s, req)), opts);
-    const oracle = T.toObject(T.decode(T.encode(T.fromObject(withBinaryIds(req) as Record<string, unknown>)).finish()), opts);
+    const oracle = T.toObject(
+      T.decode(T.encode(T.fromObject(withBinaryIds(req) as Record<string, unknown>)).finish()),
+      opts,
+    );
     deepStrictEqual(ours, oracle, `${s}: protobuf disagrees with protobufjs`);
   }
 });

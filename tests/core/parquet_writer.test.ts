@@ -17,14 +17,18 @@ const DICT = ["RLE_DICTIONARY", "PLAIN_DICTIONARY"];
 async function logsFile(): Promise<{ file: Uint8Array; rows: number }> {
   await ensureParquet();
   const g = generateRequest("logs", { records: 400, seed: 12, services: 1 });
-  const [p] = decode("logs", g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) => partition(t));
+  const [p] = decode("logs", g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) =>
+    partition(t)
+  );
   return { file: encodeParquet(p.rows, DEFAULT_PARQUET), rows: p.rows.length };
 }
 
 function columnChunks(file: Uint8Array) {
   const buf = file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer;
   const meta = parquetMetadata(buf);
-  return new Map(meta.row_groups[0].columns.map((c) => [c.meta_data!.path_in_schema.join("."), c.meta_data!]));
+  return new Map(
+    meta.row_groups[0].columns.map((c) => [c.meta_data!.path_in_schema.join("."), c.meta_data!]),
+  );
 }
 
 Deno.test("encodeParquet() dictionary-encodes repeated strings and writes unique ids, bodies and times plain", async () => {
@@ -38,7 +42,9 @@ Deno.test("encodeParquet() dictionary-encodes repeated strings and writes unique
   for (const c of ["ServiceName", "SeverityText", "ScopeName"]) {
     ok(encodings(c).some((e) => DICT.includes(e)), `${c}: ${encodings(c)}`);
   }
-  const mapKey = [...cols.keys()].find((k) => k.startsWith("ResourceAttributes.") && k.endsWith(".key"))!;
+  const mapKey = [...cols.keys()].find((k) =>
+    k.startsWith("ResourceAttributes.") && k.endsWith(".key")
+  )!;
   ok(encodings(mapKey).some((e) => DICT.includes(e)), `${mapKey}: ${encodings(mapKey)}`);
   for (const c of PLAIN_COLUMNS.logs.filter((c) => cols.has(c))) {
     ok(!encodings(c).some((e) => DICT.includes(e)), `${c} should be plain: ${encodings(c)}`);
@@ -59,6 +65,9 @@ Deno.test("encodeParquet() with plain columns reads back every value", async () 
   });
   strictEqual(read.length, rows);
   ok(read.every((r) => typeof r.Body === "string" && r.Body.length >= 100), "bodies");
-  ok(read.every((r) => r.TraceId === "" || /^[0-9a-f]{32}$/.test(r.TraceId as string)), "trace ids");
+  ok(
+    read.every((r) => r.TraceId === "" || /^[0-9a-f]{32}$/.test(r.TraceId as string)),
+    "trace ids",
+  );
   strictEqual(new Set(read.map((r) => r.ServiceName)).size, 1);
 });
