@@ -4,7 +4,7 @@
  * reads the body (./bare.ts), so the server's cost is a ratio.
  *
  *   deno run -A bench/http.ts [--duration S] [--long] [--warmup S] [--signal logs|traces|metrics]
- *                             [--targets bare,writethrough,batching] [--runtime deno]
+ *                             [--targets bare,writethrough,batching,batching-memory] [--runtime deno]
  *                             [--points 100x1,100x16,100x64,10x64] [--out FILE | --no-write]
  *
  * Every point is `records x connections`: requests of that many records, gzip'd protobuf, sent by
@@ -16,7 +16,8 @@
  *
  * Targets: `bare` (./bare.ts), `writethrough` (batch.enabled = false: every request is written
  * as Parquet before the answer), `batching` (batch.enabled = true, write-ahead log: flushes by
- * rows, bytes and age happen during the run).
+ * rows, bytes and age happen during the run), `batching-memory` (the same without the write-ahead
+ * log, batch.durability = "memory": what the log costs).
  *
  * Reported per point: requests/s, records/s, p50/p90/p99/max latency (wrk's, µs → ms), non-2xx
  * and socket errors, server RSS (sampled every 250 ms: max during the point), and requests/s as a
@@ -32,7 +33,7 @@ import { generateRequest, type GenSignal } from "./gen.ts";
 const REPO = new URL("..", import.meta.url).pathname;
 const BODIES_PER_SIZE = 32;
 
-export type Target = "bare" | "writethrough" | "batching";
+export type Target = "bare" | "writethrough" | "batching" | "batching-memory";
 export type Runtime = "deno" | "bun" | "node";
 
 export interface HttpOptions {
@@ -50,7 +51,7 @@ export const DEFAULT_HTTP: HttpOptions = {
   durationS: 10,
   warmupS: 2,
   signal: "logs",
-  targets: ["bare", "writethrough", "batching"],
+  targets: ["bare", "writethrough", "batching", "batching-memory"],
   runtime: "deno",
   points: [
     { records: 100, connections: 1 },
@@ -160,7 +161,8 @@ async function start(target: Target, o: HttpOptions, dir: string): Promise<Proc>
   const env: Record<string, string> = {
     NO_COLOR: "1",
     OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
-    OTLP2PARQUET_BATCH_ENABLED: target === "batching" ? "true" : "false",
+    OTLP2PARQUET_BATCH_ENABLED: target.startsWith("batching") ? "true" : "false",
+    OTLP2PARQUET_BATCH_DURABILITY: target === "batching-memory" ? "memory" : "wal",
     OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${target}`,
   };
   const child = new Deno.Command(cmd, {
@@ -515,7 +517,7 @@ function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: string | 
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno run -A bench/http.ts [--duration S | --long] [--warmup S] [--threads N] [--signal S] [--targets bare,writethrough,batching] [--runtime deno] [--points 100x1,100x16,100x64,10x64] [--out FILE | --no-write]",
+        "deno run -A bench/http.ts [--duration S | --long] [--warmup S] [--threads N] [--signal S] [--targets bare,writethrough,batching,batching-memory] [--runtime deno] [--points 100x1,100x16,100x64,10x64] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench/http: unknown argument "${a}"`);
