@@ -43,7 +43,8 @@ const targets: Record<Target, { entry: string; out: string; options: esbuild.Bui
       target: "node20",
       banner: {
         // Some CommonJS dependencies call require(); give ESM output one.
-        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        js:
+          "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
       },
     },
   },
@@ -54,7 +55,8 @@ const targets: Record<Target, { entry: string; out: string; options: esbuild.Bui
       platform: "node",
       target: "node20",
       banner: {
-        js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        js:
+          "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
       },
     },
   },

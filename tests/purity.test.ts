@@ -20,7 +20,8 @@ function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`])\/\/.*$/gm, "$1");
 }
 
-const PLATFORM = /(^|[^A-Za-z0-9_.$])(Deno|Bun|process)\s*\.|from\s+["']node:|import\(\s*["']node:|require\(/;
+const PLATFORM =
+  /(^|[^A-Za-z0-9_.$])(Deno|Bun|process)\s*\.|from\s+["']node:|import\(\s*["']node:|require\(/;
 const CODEGEN = /new\s+Function\s*\(|(^|[^A-Za-z0-9_.$])eval\s*\(/;
 
 Deno.test("core modules outside src/runtime use no platform APIs", async () => {
@@ -49,7 +50,14 @@ Deno.test("no source file generates code at run time", async () => {
 });
 
 Deno.test("the purity check itself flags a platform call and a code generator", () => {
-  for (const bad of ['Deno.readFile("x")', 'import fs from "node:fs";', "process.env.X", "Bun.serve({})"]) {
+  for (
+    const bad of [
+      'Deno.readFile("x")',
+      'import fs from "node:fs";',
+      "process.env.X",
+      "Bun.serve({})",
+    ]
+  ) {
     assertEquals(PLATFORM.test(code(bad)), true, bad);
   }
   assertEquals(PLATFORM.test(code("// Deno.readFile is not used here")), false);

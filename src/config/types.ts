@@ -99,7 +99,11 @@ export function defaultConfig(platform: Platform): Config {
   return {
     server: {
       listen_addr: "0.0.0.0:4318",
-      max_payload_bytes: platform === "workers" ? 10 * MiB : platform === "lambda" ? 6 * MiB : 20 * MiB,
+      max_payload_bytes: platform === "workers"
+        ? 10 * MiB
+        : platform === "lambda"
+        ? 6 * MiB
+        : 20 * MiB,
       log_level: "info",
       log_format: "text",
       shutdown_timeout_secs: 30,
@@ -119,7 +123,13 @@ export function defaultConfig(platform: Platform): Config {
         session_token: "",
         multipart_threshold_bytes: 16 * MiB,
       },
-      r2: { account_id: "", bucket: "", access_key_id: "", secret_access_key: "", binding: "BUCKET" },
+      r2: {
+        account_id: "",
+        bucket: "",
+        access_key_id: "",
+        secret_access_key: "",
+        binding: "BUCKET",
+      },
       retry: { max_attempts: 4, base_delay_ms: 100, max_delay_ms: 2000, timeout_ms: 10_000 },
     },
     batch: {

@@ -4,7 +4,7 @@
  */
 import { decode } from "./decode/index.ts";
 import type { DecodeOptions, Format } from "./decode/types.ts";
-import { partition, type Partition } from "./partition.ts";
+import { type Partition, partition } from "./partition.ts";
 import type { Signal } from "./tables.ts";
 
 export interface Converted {

@@ -225,7 +225,10 @@ type ColumnsOf = {
 
 /** Rows of one table being built: one column builder per output column. */
 export class TableBuilder<T extends TableName = TableName> {
-  constructor(readonly table: T, readonly cols: ColumnsOf[T] = factories[table]() as ColumnsOf[T]) {}
+  constructor(
+    readonly table: T,
+    readonly cols: ColumnsOf[T] = factories[table]() as ColumnsOf[T],
+  ) {}
 
   get length(): number {
     return (this.cols as unknown as Record<string, Column>)[TIME_COLUMN[this.table]].length;
@@ -239,7 +242,9 @@ export class TableBuilder<T extends TableName = TableName> {
 
   byteSize(): number {
     let n = 0;
-    for (const c of Object.values(this.cols as unknown as Record<string, Column>)) n += c.byteSize();
+    for (const c of Object.values(this.cols as unknown as Record<string, Column>)) {
+      n += c.byteSize();
+    }
     return n;
   }
 
@@ -257,7 +262,9 @@ export class TableBuilder<T extends TableName = TableName> {
     const n = this.length;
     for (const [k, c] of Object.entries(this.cols as unknown as Record<string, Column>)) {
       if (c.length !== n) {
-        throw new Error(`internal: ${this.table} column "${k}" has ${c.length} rows, expected ${n}`);
+        throw new Error(
+          `internal: ${this.table} column "${k}" has ${c.length} rows, expected ${n}`,
+        );
       }
     }
   }

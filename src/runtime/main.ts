@@ -96,16 +96,21 @@ async function serve(
   );
   if (!rt.canWriteFiles()) {
     if (config.storage.backend === "fs") {
-      logger.error("the fs backend needs permission to write files (deno run --allow-write); use s3 or r2 on Deno Deploy");
+      logger.error(
+        "the fs backend needs permission to write files (deno run --allow-write); use s3 or r2 on Deno Deploy",
+      );
       return 1;
     }
     if (config.batch.enabled && config.batch.durability === "wal") {
       // Deno Deploy and `deno run` without --allow-write: no disk for a write-ahead log. Every
       // request is stored before its answer instead, so nothing acknowledged can be lost.
-      logger.warn("no permission to write files: the write-ahead log is off, requests are written through to storage", {
-        backend: config.storage.backend,
-        hint: 'set batch.durability = "memory" to batch in memory instead (lost on a crash)',
-      });
+      logger.warn(
+        "no permission to write files: the write-ahead log is off, requests are written through to storage",
+        {
+          backend: config.storage.backend,
+          hint: 'set batch.durability = "memory" to batch in memory instead (lost on a crash)',
+        },
+      );
       config = { ...config, batch: { ...config.batch, enabled: false } };
     }
   }

@@ -9,7 +9,10 @@ let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const results = [];
 for (const event of JSON.parse(input)) {
-  const context = { awsRequestId: crypto.randomUUID(), functionName: process.env.AWS_LAMBDA_FUNCTION_NAME };
+  const context = {
+    awsRequestId: crypto.randomUUID(),
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  };
   results.push(await handler(event, context));
 }
 process.stdout.write(JSON.stringify(results));

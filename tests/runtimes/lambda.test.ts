@@ -62,7 +62,13 @@ function httpV2(path: string, body: Uint8Array, headers: Record<string, string>,
       apiId: domain.split(".")[0],
       domainName: domain,
       domainPrefix: domain.split(".")[0],
-      http: { method: "POST", path, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "otel" },
+      http: {
+        method: "POST",
+        path,
+        protocol: "HTTP/1.1",
+        sourceIp: "203.0.113.7",
+        userAgent: "otel",
+      },
       requestId: crypto.randomUUID(),
       routeKey: "$default",
       stage: "$default",
@@ -127,8 +133,15 @@ Deno.test({
         "content-encoding": "gzip",
       }, "api123.execute-api.us-east-1.amazonaws.com"),
       httpV2("/v1/metrics", metricsPb(5, 0, "lambda-url"), { "content-type": PB }, url),
-      httpV2("/v1/logs", jsonBytes(logsJson(2, "lambda-url")), { "content-type": "application/json" }, url),
-      httpV2("/v1/logs", new TextEncoder().encode("{oops"), { "content-type": "application/json" }, url),
+      httpV2("/v1/logs", jsonBytes(logsJson(2, "lambda-url")), {
+        "content-type": "application/json",
+      }, url),
+      httpV2(
+        "/v1/logs",
+        new TextEncoder().encode("{oops"),
+        { "content-type": "application/json" },
+        url,
+      ),
     ]);
     deepStrictEqual(results.map((r) => r.statusCode), [200, 200, 200, 200, 400]);
     // Protobuf answers go back base64-encoded (API Gateway needs that for binary bodies).
@@ -141,7 +154,11 @@ Deno.test({
     const keys = (listed.Contents ?? []).map((o) => o.Key!).sort();
     const rows: Record<string, number> = {};
     for (const key of keys) {
-      ok(/^(logs|traces|metrics\/gauge)\/lambda-[a-z0-9]+\/year=\d{4}\/month=\d\d\/day=\d\d\/hour=\d\d\/\d+-[0-9a-f]+\.parquet$/.test(key), key);
+      ok(
+        /^(logs|traces|metrics\/gauge)\/lambda-[a-z0-9]+\/year=\d{4}\/month=\d\d\/day=\d\d\/hour=\d\d\/\d+-[0-9a-f]+\.parquet$/
+          .test(key),
+        key,
+      );
       const obj = await s3.send(new s3.sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
       const table = readParquet(await obj.Body!.transformToByteArray());
       const dir = key.split("/year=")[0];

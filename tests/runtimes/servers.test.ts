@@ -21,7 +21,11 @@ for (const runtime of ["deno", "bun", "node"] as const) {
       if (runtime === "node") await build("node");
       await withServer({ runtime }, async (srv) => {
         const post = async (path: string, body: Uint8Array, headers: Record<string, string>) => {
-          const res = await fetch(`${srv.url}${path}`, { method: "POST", body: body as BodyInit, headers });
+          const res = await fetch(`${srv.url}${path}`, {
+            method: "POST",
+            body: body as BodyInit,
+            headers,
+          });
           await res.body?.cancel();
           return res.status;
         };

@@ -90,7 +90,11 @@ Deno.test({
           body,
           headers,
         });
-        return { status: res.status, type: res.headers.get("content-type"), body: await res.text() };
+        return {
+          status: res.status,
+          type: res.headers.get("content-type"),
+          body: await res.text(),
+        };
       };
       const PB = { "content-type": "application/x-protobuf" };
       const JS = { "content-type": "application/json" };
@@ -107,13 +111,19 @@ Deno.test({
         const j = await post("/v1/logs", jsonBytes(logsJson(4, "w-logs")), JS);
         strictEqual(j.status, 200);
         deepStrictEqual(JSON.parse(j.body), {});
-        strictEqual((await post("/v1/logs", gzip(logsPb(5, "w-logs")), { ...PB, ...GZ })).status, 200);
+        strictEqual(
+          (await post("/v1/logs", gzip(logsPb(5, "w-logs")), { ...PB, ...GZ })).status,
+          200,
+        );
         strictEqual(await rowsUnder(bucket, "otel/logs/w-logs/"), 12);
       });
 
       await t.step("traces: protobuf, JSON and gzip'd JSON", async () => {
         strictEqual((await post("/v1/traces", tracesPb(2, "w-traces"), PB)).status, 200);
-        strictEqual((await post("/v1/traces", jsonBytes(tracesJson(3, "w-traces")), JS)).status, 200);
+        strictEqual(
+          (await post("/v1/traces", jsonBytes(tracesJson(3, "w-traces")), JS)).status,
+          200,
+        );
         const gz = gzip(jsonBytes(tracesJson(4, "w-traces")));
         strictEqual((await post("/v1/traces", gz, { ...JS, ...GZ })).status, 200);
         strictEqual(await rowsUnder(bucket, "otel/traces/w-traces/"), 9);

@@ -11,7 +11,8 @@ const MAYBE_BIG = /[:[,]\s*-?\d{16}/;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 /** Characters of a JSON number token: digits, `-`, `+`, `.`, `e`, `E`. */
-const isNumberChar = (c: number) => isDigit(c) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69;
+const isNumberChar = (c: number) =>
+  isDigit(c) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69;
 
 export function quoteBigIntegers(text: string): string {
   if (!MAYBE_BIG.test(text)) return text;
