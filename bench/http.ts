@@ -142,6 +142,7 @@ function serverCommand(
     args: [
       "run",
       "-A",
+      ...(Deno.env.get("BENCH_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       "src/runtime/main.ts",
       "serve",
       "--port",

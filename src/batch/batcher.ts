@@ -33,7 +33,13 @@ import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
-import { BackpressureError, type Writer, type WriteRequest, type WriterStats } from "./types.ts";
+import {
+  BackpressureError,
+  type Encoder,
+  type Writer,
+  type WriteRequest,
+  type WriterStats,
+} from "./types.ts";
 import {
   comparePos,
   DEFAULT_SEGMENT_BYTES,
@@ -78,7 +84,16 @@ export interface BatchWriterDeps {
   retryMaxMs?: number;
   /** Interval of the age check. Default 1 s (less for sub-second `max_age_secs`). */
   tickMs?: number;
+  /** Rows → Parquet bytes. Default: parquet-wasm on this thread (`inThreadEncoder`). */
+  encoder?: Encoder;
 }
+
+/** The default encoder: parquet-wasm on the calling thread. */
+export const inThreadEncoder: Encoder = {
+  encode: (rows, opts) => Promise.resolve(encodeParquet(rows, opts)),
+  where: "main thread",
+  close: () => Promise.resolve(),
+};
 
 /** The batching writer, plus `abort()`: stop at once as a crash would (tests, a second signal). */
 export interface BatchWriter extends Writer {
@@ -169,6 +184,7 @@ class Batcher implements BatchWriter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly convert: ConvertFn;
+  private readonly encoder: Encoder;
   private wal: Wal | null = null;
   private readonly open = new Map<string, Buffer>();
   private queue: PendingFile[] = [];
@@ -204,6 +220,7 @@ class Batcher implements BatchWriter {
     this.log = deps.logger;
     this.now = deps.now ?? Date.now;
     this.convert = deps.convert ?? convertRequest;
+    this.encoder = deps.encoder ?? inThreadEncoder;
   }
 
   async start(): Promise<void> {
@@ -492,11 +509,13 @@ class Batcher implements BatchWriter {
     if (f.seal !== "ok") await f.seal;
     if (!f.data) {
       const opts = this.deps.config;
-      f.data = encodeParquet(f.rows!, {
+      const data = await this.encoder.encode(f.rows!, {
         codec: opts.parquet.compression,
         rowGroupSize: opts.parquet.row_group_size,
         profile: opts.schema.profile,
       });
+      if (this.aborted) throw new Error("aborted");
+      f.data = data;
       f.rows = null;
       this.bufferedBytes += f.data.length - f.bytes;
       f.bytes = f.data.length;

@@ -6,13 +6,19 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { StorageDriver } from "../storage/types.ts";
-import type { Writer } from "./types.ts";
+import type { Encoder, Writer } from "./types.ts";
 import type { WalFs } from "./wal.ts";
 import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
 
 export type { WalFile, WalFs } from "./wal.ts";
-export { type BatchWriter, type BatchWriterDeps, createBatchWriter } from "./batcher.ts";
+export type { Encoder } from "./types.ts";
+export {
+  type BatchWriter,
+  type BatchWriterDeps,
+  createBatchWriter,
+  inThreadEncoder,
+} from "./batcher.ts";
 
 export interface WriterDeps {
   config: Config;
@@ -23,6 +29,8 @@ export interface WriterDeps {
    * batching with `batch.durability = "wal"`.
    */
   walFs?: WalFs;
+  /** Rows → Parquet for the batching writer (default: on this thread). */
+  encoder?: Encoder;
 }
 
 /**

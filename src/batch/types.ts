@@ -5,7 +5,8 @@
  */
 import type { Partition } from "../core/partition.ts";
 import type { Format } from "../core/decode/types.ts";
-import type { Signal } from "../core/tables.ts";
+import type { Signal, TableBuilder } from "../core/tables.ts";
+import type { ParquetOptions } from "../core/parquet.ts";
 
 /** The decoded request and the bytes it came from (a WAL logs the raw form and replays it). */
 export interface WriteRequest {
@@ -61,4 +62,17 @@ export class BackpressureError extends Error {
   constructor(message: string, readonly retryAfterSecs: number, readonly status: 429 | 503 = 503) {
     super(message);
   }
+}
+
+/**
+ * Turns a sealed buffer's rows into Parquet bytes. The default encodes on the calling thread;
+ * server runtimes pass one that runs parquet-wasm on a worker thread (../runtime/encoder.ts), so
+ * flushes neither stall requests nor compete with them for the event loop.
+ */
+export interface Encoder {
+  /** Parquet bytes of `rows` as one file. Must not change `rows` (a failure retries with them). */
+  encode(rows: TableBuilder, opts: ParquetOptions): Promise<Uint8Array>;
+  /** Where encoding runs, for logs and the benchmark: "main thread" or "N worker threads". */
+  readonly where: string;
+  close(): Promise<void>;
 }

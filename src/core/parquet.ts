@@ -118,9 +118,16 @@ export function writerPropertiesBuilder(
 
 /** Encodes the rows of `b` as one Parquet file. */
 export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array {
+  return ipcToParquet(toIPC(b, opts.profile), b.table, opts);
+}
+
+/**
+ * Parquet bytes of the Arrow IPC stream `ipc` (made by `toIPC()`) for table `table`: the
+ * parquet-wasm half of `encodeParquet()`, which an encoder worker runs on its own thread.
+ */
+export function ipcToParquet(ipc: Uint8Array, table: TableName, opts: ParquetOptions): Uint8Array {
   if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
-  const ipc = toIPC(b, opts.profile);
   // writeParquet consumes (frees) both the wasm table and the properties.
-  const table = pw.Table.fromIPCStream(ipc);
-  return pw.writeParquet(table, writerProperties(opts, b.table));
+  const t = pw.Table.fromIPCStream(ipc);
+  return pw.writeParquet(t, writerProperties(opts, table));
 }
