@@ -509,7 +509,7 @@ class Batcher implements BatchWriter {
     if (f.seal !== "ok") await f.seal;
     if (!f.data) {
       const opts = this.deps.config;
-      const data = await this.encoder.encode(f.rows!, {
+      const data = await this.encoder.encode([f.rows!], {
         codec: opts.parquet.compression,
         rowGroupSize: opts.parquet.row_group_size,
         profile: opts.schema.profile,

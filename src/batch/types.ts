@@ -70,8 +70,11 @@ export class BackpressureError extends Error {
  * flushes neither stall requests nor compete with them for the event loop.
  */
 export interface Encoder {
-  /** Parquet bytes of `rows` as one file. Must not change `rows` (a failure retries with them). */
-  encode(rows: TableBuilder, opts: ParquetOptions): Promise<Uint8Array>;
+  /**
+   * Parquet bytes of `rows` (builders of one table, in row order) as one file. Must not change
+   * `rows` (a failure retries with them).
+   */
+  encode(rows: readonly TableBuilder[], opts: ParquetOptions): Promise<Uint8Array>;
   /** Where encoding runs, for logs and the benchmark: "main thread" or "N worker threads". */
   readonly where: string;
   close(): Promise<void>;

@@ -66,10 +66,15 @@ export function toRecordBatch(b: TableBuilder, profile: Profile): arrow.RecordBa
   return new arrow.RecordBatch(schema, data);
 }
 
-/** Arrow IPC stream bytes of a table builder (the hand-off format to parquet-wasm). */
-export function toIPC(b: TableBuilder, profile: Profile): Uint8Array {
-  const batch = toRecordBatch(b, profile);
-  return arrow.tableToIPC(new arrow.Table(batch.schema, [batch]), "stream");
+/**
+ * Arrow IPC stream bytes of the rows of `b` (one builder, or several of one table whose rows
+ * follow each other): the hand-off format to parquet-wasm.
+ */
+export function toIPC(b: TableBuilder | readonly TableBuilder[], profile: Profile): Uint8Array {
+  const parts = Array.isArray(b) ? b : [b as TableBuilder];
+  if (parts.length === 0) throw new TypeError("internal: toIPC() needs at least one builder");
+  const batches = parts.map((p) => toRecordBatch(p, profile));
+  return arrow.tableToIPC(new arrow.Table(batches[0].schema, batches), "stream");
 }
 
 /**
@@ -116,9 +121,13 @@ export function writerPropertiesBuilder(
   return b;
 }
 
-/** Encodes the rows of `b` as one Parquet file. */
-export function encodeParquet(b: TableBuilder, opts: ParquetOptions): Uint8Array {
-  return ipcToParquet(toIPC(b, opts.profile), b.table, opts);
+/** Encodes the rows of `b` (one builder, or several of one table in order) as one Parquet file. */
+export function encodeParquet(
+  b: TableBuilder | readonly TableBuilder[],
+  opts: ParquetOptions,
+): Uint8Array {
+  const table = Array.isArray(b) ? b[0].table : (b as TableBuilder).table;
+  return ipcToParquet(toIPC(b, opts.profile), table, opts);
 }
 
 /**
