@@ -20,6 +20,28 @@ Deno.test("crc32() matches the standard check value", () => {
   strictEqual(crc32(new Uint8Array(0)), 0);
 });
 
+Deno.test("crc32() of any range equals a bit-at-a-time CRC-32 (slicing-by-8 edges)", () => {
+  const bitwise = (d: Uint8Array, start: number, end: number) => {
+    let c = 0xffffffff;
+    for (let i = start; i < end; i++) {
+      c ^= d[i];
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const data = new Uint8Array(300);
+  let x = 12345;
+  for (let i = 0; i < data.length; i++) data[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  data.fill(0xff, 100, 140); // runs of 0xff and 0x00 exercise the high table entries
+  data.fill(0, 140, 180);
+  for (let start = 0; start < 20; start++) {
+    for (let end = start; end <= data.length; end += 1 + (end % 5)) {
+      strictEqual(crc32(data, start, end), bitwise(data, start, end), `[${start}, ${end})`);
+    }
+  }
+  strictEqual(crc32(data), bitwise(data, 0, data.length));
+});
+
 Deno.test("hash64Hex() is 16 hex digits, stable, and separates its parts", () => {
   const a = hash64Hex("ab", "c", 1);
   strictEqual(a, hash64Hex("ab", "c", 1));
