@@ -330,7 +330,14 @@ export class AnyValueWriter {
   private kv = new Int32Array(64);
   private kvTop = 0;
 
-  constructor(readonly r: WireReader, readonly maxDepth: number) {}
+  constructor(public r: WireReader, public maxDepth: number) {}
+
+  /** Readies this (pooled) writer for a new request read by `r`. */
+  reset(r: WireReader, maxDepth: number): void {
+    this.r = r;
+    this.maxDepth = maxDepth;
+    this.kvTop = 0;
+  }
 
   /** Appends the string form of the AnyValue at `[s, e)` to `out`. `s === e` is an empty value. */
   append(out: Utf8Col, s: number, e: number): void {

@@ -14,17 +14,18 @@
  *   10 span_id                  bytes (8)
  *   12 event_name               string
  */
-import { newTable } from "../tables.ts";
 import { ProtoCtx } from "./proto.ts";
+import { learnSizes, sizedTable, wasSized } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 
 export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded {
-  const t = newTable("logs");
+  const t = sizedTable("logs", body.length);
   const c = t.cols;
   const ctx = new ProtoCtx(body, "ExportLogsServiceRequest", opts);
   const r = ctx.r, buf = ctx.buf;
-  // Large requests: count the records first so the string columns can be sized (see presize).
-  const total = body.length > 65536 ? ctx.countRecords() : 0;
+  // Large requests without a size history: count the records first so the string columns can
+  // be sized from a sample (see presize).
+  const total = !wasSized(t) && body.length > 65536 ? ctx.countRecords() : 0;
   let records = 0;
 
   ctx.walk((start, end) => {
@@ -90,23 +91,17 @@ export function decodeLogsProto(body: Uint8Array, opts: DecodeOptions): Decoded 
     c.TraceFlags.append(flags & 0xff);
     c.SeverityText.appendBytes(buf, sevS, sevE);
     c.SeverityNumber.append(sev); // UInt8: 0–24 in OTLP; others wrap, as the ClickHouse exporter's uint8()
-    c.ServiceName.appendBytes(ctx.service, 0, ctx.service.length);
     ctx.av.append(c.Body, bodyS, bodyE);
-    c.ResourceSchemaUrl.appendBytes(buf, ctx.resSchemaS, ctx.resSchemaE);
-    c.ResourceAttributes.appendPrepared(ctx.resAttrs);
-    c.ScopeSchemaUrl.appendBytes(buf, ctx.scopeSchemaS, ctx.scopeSchemaE);
-    c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
-    c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
-    c.ScopeAttributes.appendPrepared(ctx.scopeAttrs);
     ctx.attrs.flush(c.LogAttributes);
     c.EventName.appendBytes(buf, evS, evE);
     c.ObservedTimestamp.append(oLo, oHi);
     c.DroppedAttributesCount.append(dropped);
     c.Flags.append(flags);
-    c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
-    c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
+    // The resource's and scope's columns are filled by fillScope() at the end of the scope.
     ctx.presize(c, ++records, total);
-  });
+  }, () => ctx.fillScope(c, c.Timestamp.length - c.ServiceName.length));
 
+  learnSizes(t, body.length);
+  ctx.release();
   return { tables: records > 0 ? [t] : [], records, rejected: 0, message: "" };
 }

@@ -40,9 +40,10 @@
  * Repeated numbers are accepted packed and unpacked, as protobuf parsers must.
  */
 import type { I64Col, NumCol } from "../columns.ts";
-import { type GaugeColumns, newTable, type TableBuilder } from "../tables.ts";
+import type { GaugeColumns, TableBuilder } from "../tables.ts";
 import type { WireReader } from "../proto/reader.ts";
 import { ProtoCtx } from "./proto.ts";
+import { learnSizes, sizedTable } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 
 type CommonCols = Pick<
@@ -85,20 +86,34 @@ export class MetricTables {
   private reasons: string[] = [];
   private moreReasons = 0;
 
+  /** `inputBytes`: size of the protobuf request (tables are sized from it, see ./sizing.ts). */
+  constructor(private readonly inputBytes: number) {}
+
   get gaugeT() {
-    return this.gauge ??= newTable("gauge");
+    return this.gauge ??= sizedTable("gauge", this.inputBytes);
   }
   get sumT() {
-    return this.sum ??= newTable("sum");
+    return this.sum ??= sizedTable("sum", this.inputBytes);
   }
   get histogramT() {
-    return this.histogram ??= newTable("histogram");
+    return this.histogram ??= sizedTable("histogram", this.inputBytes);
   }
   get expT() {
-    return this.exponential_histogram ??= newTable("exponential_histogram");
+    return this.exponential_histogram ??= sizedTable("exponential_histogram", this.inputBytes);
   }
   get summaryT() {
-    return this.summary ??= newTable("summary");
+    return this.summary ??= sizedTable("summary", this.inputBytes);
+  }
+
+  /** Fills the resource's and scope's columns of the rows the scope added to each table. */
+  fillScope(ctx: ProtoCtx): void {
+    for (
+      const t of [this.gauge, this.sum, this.histogram, this.exponential_histogram, this.summary]
+    ) {
+      if (t !== undefined) {
+        ctx.fillScope(t.cols, t.cols.TimeUnix.length - t.cols.ServiceName.length);
+      }
+    }
   }
 
   /** Counts `n` rejected points of metric `name`. */
@@ -112,6 +127,7 @@ export class MetricTables {
   result(): Decoded {
     const tables = [this.gauge, this.sum, this.histogram, this.exponential_histogram, this.summary]
       .filter((t): t is TableBuilder<never> => t !== undefined && t.length > 0);
+    for (const t of tables) learnSizes(t, this.inputBytes);
     let message = this.reasons.join("; ");
     if (this.moreReasons > 0) message += `; and ${this.moreReasons} more metrics`;
     return { tables, records: this.records, rejected: this.rejected, message };
@@ -120,7 +136,7 @@ export class MetricTables {
 
 export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decoded {
   const ctx = new ProtoCtx(body, "ExportMetricsServiceRequest", opts);
-  const out = new MetricTables();
+  const out = new MetricTables(body.length);
   const r = ctx.r;
   // The current metric: name, description, unit ranges.
   const m = { nameS: 0, nameE: 0, descS: 0, descE: 0, unitS: 0, unitE: 0 };
@@ -212,8 +228,10 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
     }
     out.records += points - missing;
     if (missing > 0) out.reject(ctx.text(m.nameS, m.nameE), missing);
-  });
-  return out.result();
+  }, () => out.fillScope(ctx));
+  const d = out.result();
+  ctx.release();
+  return d;
 }
 
 interface MetricRanges {
@@ -225,7 +243,10 @@ interface MetricRanges {
   unitE: number;
 }
 
-/** Columns 1–11 of every metric table, then the data point's attributes and times. */
+/**
+ * The metric's name, description and unit, the data point's attributes and times (the resource's
+ * and scope's columns are filled at the end of the scope: `MetricTables.fillScope`).
+ */
 function common(
   ctx: ProtoCtx,
   m: MetricRanges,
@@ -236,22 +257,12 @@ function common(
   tHi: number,
 ): void {
   const buf = ctx.buf;
-  c.ResourceAttributes.appendPrepared(ctx.resAttrs);
-  c.ResourceSchemaUrl.appendBytes(buf, ctx.resSchemaS, ctx.resSchemaE);
-  c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
-  c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
-  c.ScopeAttributes.appendPrepared(ctx.scopeAttrs);
-  c.ScopeDroppedAttrCount.append(ctx.scopeDropped);
-  c.ScopeSchemaUrl.appendBytes(buf, ctx.scopeSchemaS, ctx.scopeSchemaE);
-  c.ServiceName.appendBytes(ctx.service, 0, ctx.service.length);
   c.MetricName.appendBytes(buf, m.nameS, m.nameE);
   c.MetricDescription.appendBytes(buf, m.descS, m.descE);
   c.MetricUnit.appendBytes(buf, m.unitS, m.unitE);
   ctx.attrs.flush(c.Attributes);
   c.StartTimeUnix.append(sLo, sHi);
   c.TimeUnix.append(tLo, tHi);
-  c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
-  c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
 }
 
 /** A signed 64-bit integer (halves) as the nearest double. */

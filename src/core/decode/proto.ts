@@ -38,12 +38,10 @@ import {
   kvValS,
   readKeyValue,
 } from "../anyvalue.ts";
-import { type Column, ListCol, MapCol, type PreparedMap, Utf8Col } from "../columns.ts";
+import { type Column, ListCol, MapCol, type NumCol, Utf8Col } from "../columns.ts";
 import { WireReader } from "../proto/reader.ts";
 import type { DecodeOptions } from "./types.ts";
 
-const EMPTY_BYTES = new Uint8Array(0);
-const EMPTY_MAP: PreparedMap = { count: 0, keys: new Utf8Col(), values: new Utf8Col() };
 const SERVICE_NAME = new TextEncoder().encode("service.name");
 const SERVICE_NAMESPACE = new TextEncoder().encode("service.namespace");
 const SERVICE_INSTANCE_ID = new TextEncoder().encode("service.instance.id");
@@ -71,7 +69,16 @@ export class AttrRow {
   private lastMap: MapCol | null = null;
   private lastEnd = -1;
 
-  constructor(private readonly r: WireReader, private readonly av: AnyValueWriter) {}
+  constructor(private r: WireReader, private readonly av: AnyValueWriter) {}
+
+  /** Readies this (pooled) collector for a new request read by `r`. */
+  reset(r: WireReader): void {
+    this.r = r;
+    this.n = 0;
+    this.prevN = -1;
+    this.lastMap = null;
+    this.lastEnd = -1;
+  }
 
   /** Starts a row (drops what a rejected row left). */
   begin(): void {
@@ -192,6 +199,33 @@ function repeatLast(col: Utf8Col, count: number): void {
   col.length = len + count;
 }
 
+/** The scratch objects a decode needs, kept for the next request (see `ProtoCtx.release`). */
+interface Scratch {
+  av: AnyValueWriter;
+  attrs: AttrRow;
+  subAttrs: AttrRow;
+  /** Resource and scope attributes of the request, one row per resource / scope. */
+  prepared: MapCol;
+}
+
+let pooled: Scratch | null = null;
+/** A scratch map holding more bytes than this is not kept for the next request. */
+const POOL_MAX_BYTES = 1 << 20;
+
+/** The columns every row repeats from its resource and scope (see `ProtoCtx.fillScope`). */
+export interface ScopeCols {
+  ServiceName: Utf8Col;
+  ResourceAttributes: MapCol;
+  ScopeName: Utf8Col;
+  ScopeVersion: Utf8Col;
+  ServiceNamespace: Utf8Col;
+  ServiceInstanceId: Utf8Col;
+  ResourceSchemaUrl?: Utf8Col;
+  ScopeSchemaUrl?: Utf8Col;
+  ScopeAttributes?: MapCol;
+  ScopeDroppedAttrCount?: NumCol<Uint32Array>;
+}
+
 /** Decoding state of one request: the reader, and the current resource and scope. */
 export class ProtoCtx {
   readonly r: WireReader;
@@ -204,17 +238,24 @@ export class ProtoCtx {
   /** Halves of `receivedAtNs`. */
   readonly recvLo: number;
   readonly recvHi: number;
+  /**
+   * Resource and scope attributes, sorted once each (a row each), copied into the rows of the
+   * scope by `fillScope`. Reused across requests.
+   */
+  private readonly prepared: MapCol;
+  private scratch: Scratch | null;
 
-  // Current resource.
-  resAttrs: PreparedMap = EMPTY_MAP;
+  // Current resource: its row in `prepared` (-1: no attributes), and the entries of
+  // service.name / service.namespace / service.instance.id in it (-1: absent).
+  private resRow = -1;
+  private svcEntry = -1;
+  private nsEntry = -1;
+  private instEntry = -1;
   resSchemaS = 0;
   resSchemaE = 0;
-  service: Uint8Array = EMPTY_BYTES;
-  serviceNamespace: Uint8Array = EMPTY_BYTES;
-  serviceInstanceId: Uint8Array = EMPTY_BYTES;
 
   // Current scope.
-  scopeAttrs: PreparedMap = EMPTY_MAP;
+  private scopeRow = -1;
   scopeNameS = 0;
   scopeNameE = 0;
   scopeVersionS = 0;
@@ -225,20 +266,54 @@ export class ProtoCtx {
 
   constructor(body: Uint8Array, what: string, opts: DecodeOptions) {
     this.buf = body;
-    this.r = new WireReader(body, what);
-    this.av = new AnyValueWriter(this.r, opts.maxDepth ?? 64);
-    this.attrs = new AttrRow(this.r, this.av);
-    this.subAttrs = new AttrRow(this.r, this.av);
+    const r = this.r = new WireReader(body, what);
+    const maxDepth = opts.maxDepth ?? 64;
+    let s = pooled;
+    pooled = null;
+    if (s === null) {
+      const av = new AnyValueWriter(r, maxDepth);
+      s = {
+        av,
+        attrs: new AttrRow(r, av),
+        subAttrs: new AttrRow(r, av),
+        prepared: new MapCol(),
+      };
+    } else {
+      s.av.reset(r, maxDepth);
+      s.attrs.reset(r);
+      s.subAttrs.reset(r);
+      const p = s.prepared;
+      p.length = p.keys.length = p.values.length = 0;
+    }
+    this.scratch = s;
+    this.av = s.av;
+    this.attrs = s.attrs;
+    this.subAttrs = s.subAttrs;
+    this.prepared = s.prepared;
     const ns = BigInt.asUintN(64, opts.receivedAtNs);
     this.recvLo = Number(ns & 0xffffffffn);
     this.recvHi = Number(ns >> 32n);
   }
 
   /**
-   * Walks the request: reads every resource and scope (their attributes sorted once), then
-   * calls `record(s, e)` for each record message `[s, e)` of the scope.
+   * Hands the scratch objects to the next request (call once decoding succeeded; after an
+   * error they are simply not reused).
    */
-  walk(record: (s: number, e: number) => void): void {
+  release(): void {
+    const s = this.scratch;
+    this.scratch = null;
+    if (s === null) return;
+    const p = s.prepared;
+    if (p.keys.data.length + p.values.data.length > POOL_MAX_BYTES) s.prepared = new MapCol();
+    pooled = s;
+  }
+
+  /**
+   * Walks the request: reads every resource and scope (their attributes sorted once), then
+   * calls `record(s, e)` for each record message `[s, e)` of the scope, then `endScope()`
+   * (where the decoder fills the columns its rows repeat from the resource and scope).
+   */
+  walk(record: (s: number, e: number) => void, endScope: () => void): void {
     const r = this.r;
     const total = this.buf.length;
     r.pos = 0;
@@ -263,6 +338,7 @@ export class ProtoCtx {
         }
         const scopeEnd = r.len(resEnd);
         this.walkScope(r.pos, scopeEnd, record);
+        endScope();
         r.pos = scopeEnd;
       }
       r.pos = resEnd;
@@ -286,6 +362,47 @@ export class ProtoCtx {
       record(r.pos, e);
       r.pos = e;
     }
+  }
+
+  /**
+   * Appends `rows` rows to the columns that repeat the current resource and scope (service,
+   * schema URLs, scope name and version, their attribute maps), in bulk: called at the end of
+   * each scope with the rows its records added to the table.
+   */
+  fillScope(c: ScopeCols, rows: number): void {
+    if (rows <= 0) return;
+    const buf = this.buf, p = this.prepared;
+    this.fillEntry(c.ServiceName, this.svcEntry, rows);
+    fillMap(c.ResourceAttributes, p, this.resRow, rows);
+    fillBytes(c.ScopeName, buf, this.scopeNameS, this.scopeNameE, rows);
+    fillBytes(c.ScopeVersion, buf, this.scopeVersionS, this.scopeVersionE, rows);
+    this.fillEntry(c.ServiceNamespace, this.nsEntry, rows);
+    this.fillEntry(c.ServiceInstanceId, this.instEntry, rows);
+    if (c.ResourceSchemaUrl) {
+      fillBytes(c.ResourceSchemaUrl, buf, this.resSchemaS, this.resSchemaE, rows);
+    }
+    if (c.ScopeSchemaUrl) {
+      fillBytes(c.ScopeSchemaUrl, buf, this.scopeSchemaS, this.scopeSchemaE, rows);
+    }
+    if (c.ScopeAttributes) fillMap(c.ScopeAttributes, p, this.scopeRow, rows);
+    if (c.ScopeDroppedAttrCount) {
+      for (let i = 0; i < rows; i++) c.ScopeDroppedAttrCount.append(this.scopeDropped);
+    }
+  }
+
+  /** Fills `rows` copies of value `entry` of `prepared` (empty when -1). */
+  private fillEntry(col: Utf8Col, entry: number, rows: number): void {
+    const v = this.prepared.values;
+    if (entry < 0) fillBytes(col, v.data, 0, 0, rows);
+    else fillBytes(col, v.data, v.offsets[entry], v.offsets[entry + 1], rows);
+  }
+
+  /** The current resource's service.name as text ("" when absent). */
+  serviceName(): string {
+    const e = this.svcEntry;
+    if (e < 0) return "";
+    const v = this.prepared.values;
+    return new TextDecoder().decode(v.data.subarray(v.offsets[e], v.offsets[e + 1]));
   }
 
   /** Result of `header()`: the range of field 1 (-1 when absent) and of schema_url. */
@@ -316,8 +433,11 @@ export class ProtoCtx {
   }
 
   private readResource(s: number, e: number): void {
-    this.resAttrs = EMPTY_MAP;
-    this.service = this.serviceNamespace = this.serviceInstanceId = EMPTY_BYTES;
+    this.resRow =
+      this.svcEntry =
+      this.nsEntry =
+      this.instEntry =
+        -1;
     if (s < 0) return;
     const r = this.r;
     this.attrs.begin();
@@ -327,15 +447,18 @@ export class ProtoCtx {
       if (t === 0x0a) this.attrs.add(r.len(e)); // 1 attributes
       else r.skip(t, e);
     }
-    const m = this.prepareAttrs();
-    this.resAttrs = m;
-    this.service = lookup(m, SERVICE_NAME);
-    this.serviceNamespace = lookup(m, SERVICE_NAMESPACE);
-    this.serviceInstanceId = lookup(m, SERVICE_INSTANCE_ID);
+    const row = this.prepareAttrs();
+    this.resRow = row;
+    if (row < 0) return;
+    const p = this.prepared;
+    const first = p.offsets[row], end = p.offsets[row + 1];
+    this.svcEntry = lookup(p.keys, first, end, SERVICE_NAME);
+    this.nsEntry = lookup(p.keys, first, end, SERVICE_NAMESPACE);
+    this.instEntry = lookup(p.keys, first, end, SERVICE_INSTANCE_ID);
   }
 
   private readScope(s: number, e: number): void {
-    this.scopeAttrs = EMPTY_MAP;
+    this.scopeRow = -1;
     this.scopeNameS =
       this.scopeNameE =
       this.scopeVersionS =
@@ -367,14 +490,15 @@ export class ProtoCtx {
           r.skip(t, e);
       }
     }
-    this.scopeAttrs = this.prepareAttrs();
+    this.scopeRow = this.prepareAttrs();
   }
 
-  /** The collected `attrs` as a standalone sorted map, to be copied into every row. */
-  private prepareAttrs(): PreparedMap {
-    const m = new MapCol();
-    this.attrs.flush(m);
-    return m.keys.length > 0 ? { count: m.keys.length, keys: m.keys, values: m.values } : EMPTY_MAP;
+  /** The collected `attrs` as a row of `prepared` (sorted, de-duplicated); -1 when empty. */
+  private prepareAttrs(): number {
+    const p = this.prepared;
+    const before = p.keys.length;
+    this.attrs.flush(p);
+    return p.keys.length > before ? p.length - 1 : -1;
   }
 
   /**
@@ -457,17 +581,85 @@ export class ProtoCtx {
   }
 }
 
-/** The value bytes of `key` in a prepared (sorted, de-duplicated) map, or empty. */
-function lookup(m: PreparedMap, key: Uint8Array): Uint8Array {
-  const k = m.keys;
-  for (let i = 0; i < m.count; i++) {
-    const s = k.offsets[i], e = k.offsets[i + 1];
-    if (e - s !== key.length) continue;
+/** The entry among `keys[first, end)` whose key is `key`, or -1. */
+function lookup(keys: Utf8Col, first: number, end: number, key: Uint8Array): number {
+  const o = keys.offsets, d = keys.data;
+  for (let i = first; i < end; i++) {
+    const s = o[i];
+    if (o[i + 1] - s !== key.length) continue;
     let j = 0;
-    while (j < key.length && k.data[s + j] === key[j]) j++;
-    if (j === key.length) return m.values.bytesAt(i).slice();
+    while (j < key.length && d[s + j] === key[j]) j++;
+    if (j === key.length) return i;
   }
-  return EMPTY_BYTES;
+  return -1;
+}
+
+/** Appends `rows` values, each the bytes `src[s, e)`. */
+function fillBytes(col: Utf8Col, src: Uint8Array, s: number, e: number, rows: number): void {
+  const n = e - s, len = col.length;
+  col.reserve(n * rows, rows);
+  const off = col.offsets, at = off[len];
+  if (n > 0) repeatBlock(col.data, src, s, e, at, rows);
+  for (let i = 1; i <= rows; i++) off[len + i] = at + i * n;
+  col.length = len + rows;
+}
+
+/** Writes `src[s, e)` at `dst[at]`, `times` times in a row. */
+function repeatBlock(
+  dst: Uint8Array,
+  src: Uint8Array,
+  s: number,
+  e: number,
+  at: number,
+  times: number,
+): void {
+  const n = e - s, total = n * times;
+  if (total <= 64) {
+    for (let t = 0, o = at; t < times; t++) for (let i = s; i < e; i++) dst[o++] = src[i];
+    return;
+  }
+  if (n > 32) dst.set(src.subarray(s, e), at);
+  else for (let i = 0; i < n; i++) dst[at + i] = src[s + i];
+  // Double the copied run until it covers every repetition.
+  for (let done = n; done < total;) {
+    const c = done < total - done ? done : total - done;
+    dst.copyWithin(at + done, at, at + c);
+    done += c;
+  }
+}
+
+/** Appends `rows` rows to `map`, each a copy of row `row` of `src` (an empty map when -1). */
+function fillMap(map: MapCol, src: MapCol, row: number, rows: number): void {
+  const mLen = map.length;
+  if (mLen + rows + 1 > map.offsets.length) {
+    // Room for the row offsets (an empty row each first, then rewritten below).
+    for (let i = 0; i < rows; i++) map.endSortedRow();
+    map.length = mLen;
+  }
+  const mo = map.offsets, base = map.keys.length;
+  const first = row < 0 ? 0 : src.offsets[row];
+  const count = row < 0 ? 0 : src.offsets[row + 1] - first;
+  if (count > 0) {
+    fillEntries(map.keys, src.keys, first, count, rows);
+    fillEntries(map.values, src.values, first, count, rows);
+  }
+  for (let i = 1; i <= rows; i++) mo[mLen + i] = base + i * count;
+  map.length = mLen + rows;
+}
+
+/** Appends values `[first, first + count)` of `src` to `col`, `rows` times over. */
+function fillEntries(col: Utf8Col, src: Utf8Col, first: number, count: number, rows: number): void {
+  const so = src.offsets, s = so[first], e = so[first + count], n = e - s;
+  const len = col.length;
+  col.reserve(n * rows, count * rows);
+  const off = col.offsets, at = off[len];
+  if (n > 0) repeatBlock(col.data, src.data, s, e, at, rows);
+  let k = len;
+  for (let i = 0; i < rows; i++) {
+    const shift = at + i * n - s;
+    for (let j = 1; j <= count; j++) off[++k] = so[first + j] + shift;
+  }
+  col.length = len + count * rows;
 }
 
 /** Collects the string columns of `c` (itself, or inside a map or a list) into `out`. */

@@ -26,8 +26,9 @@
  * Status
  *   2 message string, 3 code enum (varint)
  */
-import { newTable, type TracesColumns } from "../tables.ts";
+import type { TracesColumns } from "../tables.ts";
 import { ProtoCtx } from "./proto.ts";
+import { learnSizes, sizedTable, wasSized } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 
 const enc = new TextEncoder();
@@ -39,12 +40,13 @@ export const STATUS_CODES = ["Unset", "Ok", "Error"];
 const STATUS_BYTES = STATUS_CODES.map((k) => enc.encode(k));
 
 export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decoded {
-  const t = newTable("traces");
+  const t = sizedTable("traces", body.length);
   const c = t.cols;
   const ctx = new ProtoCtx(body, "ExportTraceServiceRequest", opts);
   const r = ctx.r, buf = ctx.buf;
-  // Large requests: count the records first so the string columns can be sized (see presize).
-  const total = body.length > 65536 ? ctx.countRecords() : 0;
+  // Large requests without a size history: count the records first so the string columns can
+  // be sized from a sample (see presize).
+  const total = !wasSized(t) && body.length > 65536 ? ctx.countRecords() : 0;
   let records = 0;
 
   ctx.walk((start, end) => {
@@ -145,10 +147,6 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     c.SpanName.appendBytes(buf, nameS, nameE);
     const k = KIND_BYTES[kind] ?? KIND_BYTES[0];
     c.SpanKind.appendBytes(k, 0, k.length);
-    c.ServiceName.appendBytes(ctx.service, 0, ctx.service.length);
-    c.ResourceAttributes.appendPrepared(ctx.resAttrs);
-    c.ScopeName.appendBytes(buf, ctx.scopeNameS, ctx.scopeNameE);
-    c.ScopeVersion.appendBytes(buf, ctx.scopeVersionS, ctx.scopeVersionE);
     ctx.attrs.flush(c.SpanAttributes);
     // Duration = end - start over 64 bits, 0 when end < start.
     if (eHi > sHi || (eHi === sHi && eLo >= sLo)) {
@@ -169,11 +167,12 @@ export function decodeTracesProto(body: Uint8Array, opts: DecodeOptions): Decode
     c.DroppedAttributesCount.append(dAttrs);
     c.DroppedEventsCount.append(dEvents);
     c.DroppedLinksCount.append(dLinks);
-    c.ServiceNamespace.appendBytes(ctx.serviceNamespace, 0, ctx.serviceNamespace.length);
-    c.ServiceInstanceId.appendBytes(ctx.serviceInstanceId, 0, ctx.serviceInstanceId.length);
+    // The resource's and scope's columns are filled by fillScope() at the end of the scope.
     ctx.presize(c, ++records, total);
-  });
+  }, () => ctx.fillScope(c, c.Timestamp.length - c.ServiceName.length));
 
+  learnSizes(t, body.length);
+  ctx.release();
   return { tables: records > 0 ? [t] : [], records, rejected: 0, message: "" };
 }
 

@@ -1,0 +1,167 @@
+/**
+ * Column builders sized before decoding, from what the previous request of the same table
+ * needed, so a request makes one allocation for all its column buffers instead of dozens of
+ * builders each growing 64 → 128 → … with a copy per step (which was most of the cost of a small
+ * request).
+ *
+ * After a request is decoded, `learnSizes()` records, per buffer of the table (the offsets and
+ * bytes of every string column, the values of every number column, the parts of maps and lists,
+ * in column order), the bytes it used per byte of protobuf input. `sizedTable()` then makes the
+ * next table with every buffer a view into one `ArrayBuffer`, sized at those rates times the new
+ * input's size plus a margin. A buffer that turns out too small grows as before (copying out of
+ * the shared one), so an estimate only ever costs speed, never correctness. Without a history
+ * (the first request of a table) the builders start empty.
+ *
+ * Rates rise at once and fall slowly (a tenth per request), so mixed traffic does not make every
+ * other request grow its buffers. One shared buffer also caps what a skewed history can reserve:
+ * at most `MAX_AMPLIFICATION` times the input (plus a little), scaled down to fit.
+ */
+import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns.ts";
+import { newTable, type TableBuilder, type TableName } from "../tables.ts";
+
+/** Margin over the learned rate (buffers vary a little between similar requests). */
+const MARGIN = 1.125;
+/** Bytes added to every buffer that had any use (offsets need rows + 1, small requests vary). */
+const PAD = 32;
+/** A shared buffer never exceeds this many times the input bytes (plus `FLOOR`). */
+const MAX_AMPLIFICATION = 16;
+const FLOOR = 64 * 1024;
+/** How fast a learned rate decays towards lower use, per request. */
+const DECAY = 0.9;
+
+/** Learned bytes per input byte, per buffer of each table (in `used` order). */
+const rates = new Map<TableName, Float64Array>();
+/** Tables `sizedTable` sized from a history. */
+const sized = new WeakSet<TableBuilder>();
+
+type Buf = Uint8Array | Int32Array | Uint32Array | Float64Array;
+
+/** Used bytes of every buffer of `c`, appended to `out` (order: see `carve`). */
+function used(c: Column, out: number[]): void {
+  if (c instanceof Utf8Col) {
+    out.push(4 * (c.length + 1), c.offsets[c.length]);
+  } else if (c instanceof I64Col) {
+    out.push(8 * c.length);
+  } else if (c instanceof NumCol) {
+    out.push(c.length * (c.values as Buf).BYTES_PER_ELEMENT);
+  } else if (c instanceof BoolCol) {
+    out.push(c.length);
+  } else if (c instanceof MapCol) {
+    out.push(4 * (c.length + 1));
+    used(c.keys, out);
+    used(c.values, out);
+  } else if (c instanceof ListCol) {
+    out.push(4 * (c.length + 1));
+    used(c.child, out);
+  } else {
+    throw new TypeError(`internal: no sizing for column type "${String(c.type)}"`);
+  }
+}
+
+/** Where `carve` is in the shared buffer and in the list of sizes. */
+let ab: ArrayBuffer = new ArrayBuffer(0);
+let at = 0;
+let slot = 0;
+let sizes: Int32Array = new Int32Array(0);
+
+/** The next buffer's size in bytes (0: leave the column's empty buffer). */
+function next(): number {
+  return sizes[slot++];
+}
+
+interface BufCtor<T extends Buf> {
+  new (b: ArrayBuffer, offset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** The next `n` bytes of the shared buffer as a `Ctor` view. */
+function view<T extends Buf>(Ctor: BufCtor<T>, n: number): T {
+  const v = new Ctor(ab, at, n / Ctor.BYTES_PER_ELEMENT);
+  at += n;
+  return v;
+}
+
+/** Gives every buffer of `c` its part of the shared buffer (same order as `used`). */
+function carve(c: Column): void {
+  if (c instanceof Utf8Col) {
+    const o = next(), d = next();
+    if (o > 0) c.offsets = view(Int32Array, o);
+    if (d > 0) c.data = view(Uint8Array, d);
+  } else if (c instanceof I64Col) {
+    const n = next();
+    if (n > 0) c.halves = view(Uint32Array, n);
+  } else if (c instanceof NumCol) {
+    const n = next();
+    if (n > 0) c.values = view((c.values as Buf).constructor as BufCtor<Buf>, n) as never;
+  } else if (c instanceof BoolCol) {
+    const n = next();
+    if (n > 0) c.values = view(Uint8Array, n);
+  } else if (c instanceof MapCol) {
+    const o = next();
+    if (o > 0) c.offsets = view(Int32Array, o);
+    carve(c.keys);
+    carve(c.values);
+  } else if (c instanceof ListCol) {
+    const o = next();
+    if (o > 0) c.offsets = view(Int32Array, o);
+    carve(c.child);
+  }
+}
+
+/**
+ * A new, empty table whose buffers are sized for a request of `inputBytes` protobuf bytes from
+ * what earlier requests of this table needed (empty builders when there is no history yet).
+ */
+export function sizedTable<T extends TableName>(table: T, inputBytes: number): TableBuilder<T> {
+  const t = newTable(table);
+  const r = rates.get(table);
+  if (r === undefined) return t;
+  if (sizes.length < r.length) sizes = new Int32Array(2 * r.length);
+  let total = 0;
+  for (let i = 0; i < r.length; i++) {
+    // Multiples of 8 bytes keep every view aligned for its element size.
+    const n = r[i] > 0 ? (Math.ceil((r[i] * inputBytes * MARGIN + PAD) / 8) * 8) : 0;
+    sizes[i] = n;
+    total += n;
+  }
+  const cap = MAX_AMPLIFICATION * inputBytes + FLOOR;
+  if (total > cap) {
+    const scale = cap / total;
+    total = 0;
+    for (let i = 0; i < r.length; i++) {
+      sizes[i] = Math.floor(sizes[i] * scale / 8) * 8;
+      total += sizes[i];
+    }
+  }
+  if (total === 0) return t;
+  ab = new ArrayBuffer(total);
+  at = 0;
+  slot = 0;
+  for (const c of Object.values(t.cols as unknown as Record<string, Column>)) carve(c);
+  ab = new ArrayBuffer(0);
+  sized.add(t);
+  return t;
+}
+
+/** Whether `sizedTable` sized `t` from a history (false: its builders started empty). */
+export function wasSized(t: TableBuilder): boolean {
+  return sized.has(t);
+}
+
+/** Records what the decoded table `t` used, from `inputBytes` protobuf bytes, for `sizedTable`. */
+export function learnSizes(t: TableBuilder, inputBytes: number): void {
+  if (inputBytes <= 0 || t.length === 0) return;
+  const u: number[] = [];
+  for (const c of Object.values(t.cols as unknown as Record<string, Column>)) used(c, u);
+  let r = rates.get(t.table);
+  if (r === undefined || r.length !== u.length) {
+    r = new Float64Array(u.length);
+    rates.set(t.table, r);
+  }
+  for (let i = 0; i < u.length; i++) r[i] = Math.max(u[i] / inputBytes, r[i] * DECAY);
+}
+
+/** Forgets every learned size (tests). */
+export function resetSizes(): void {
+  rates.clear();
+}
