@@ -133,7 +133,7 @@ export interface TargetSummary {
   /** Parquet files and bytes in the output directory after shutdown. */
   files: number;
   fileBytes: number;
-  /** Server log lines about encoding, workers, threads or cores (the first five). */
+  /** Server log lines about the encoder, workers, threads or cores (the first five). */
   notes: string[];
 }
 
@@ -571,7 +571,7 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
           const s = await stop(proc);
           const st = await dirStats(output);
           const notes = proc.log().split("\n")
-            .filter((l) => /encod|worker|thread|core/i.test(l))
+            .filter((l) => /encoder|worker|thread|\bcores?\b/i.test(l) && !/listening/.test(l))
             .slice(0, 5);
           targets.push({
             target,
