@@ -3,7 +3,7 @@
  *
  *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lambda   → dist/lambda/index.mjs + parquet_wasm_bg.wasm
- *   deno run -A scripts/build.ts node     → dist/node/main.mjs + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts node     → dist/node/main.mjs + encode-worker.mjs + parquet_wasm_bg.wasm
  *
  * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
  * imports it as a module (`CompiledWasm`), as wrangler does.
@@ -23,7 +23,15 @@ const wasmSibling: esbuild.Plugin = {
 
 type Target = "worker" | "lambda" | "node";
 
-const targets: Record<Target, { entry: string; out: string; options: esbuild.BuildOptions }> = {
+interface Spec {
+  entry: string;
+  out: string;
+  options: esbuild.BuildOptions;
+  /** More entries bundled next to `out` the same way (e.g. the encoder thread's module). */
+  extra?: { entry: string; out: string }[];
+}
+
+const targets: Record<Target, Spec> = {
   worker: {
     entry: "src/runtime/worker.ts",
     out: "dist/worker/index.js",
@@ -51,6 +59,7 @@ const targets: Record<Target, { entry: string; out: string; options: esbuild.Bui
   node: {
     entry: "src/runtime/main.ts",
     out: "dist/node/main.mjs",
+    extra: [{ entry: "src/runtime/encode-worker.ts", out: "dist/node/encode-worker.mjs" }],
     options: {
       platform: "node",
       target: "node20",
@@ -65,22 +74,25 @@ const targets: Record<Target, { entry: string; out: string; options: esbuild.Bui
 export async function build(target: Target): Promise<{ bundle: string; bytes: number }> {
   const t = targets[target];
   const outfile = new URL(t.out, root).pathname;
-  const result = await esbuild.build({
-    entryPoints: [new URL(t.entry, root).pathname],
-    outfile,
-    bundle: true,
-    format: "esm",
-    minify: true,
-    sourcemap: false,
-    legalComments: "none",
-    metafile: true,
-    logLevel: "warning",
-    plugins: [wasmSibling],
-    ...t.options,
-  });
+  let bytes = 0;
+  for (const e of [{ entry: t.entry, out: t.out }, ...(t.extra ?? [])]) {
+    const result = await esbuild.build({
+      entryPoints: [new URL(e.entry, root).pathname],
+      outfile: new URL(e.out, root).pathname,
+      bundle: true,
+      format: "esm",
+      minify: true,
+      sourcemap: false,
+      legalComments: "none",
+      metafile: true,
+      logLevel: "warning",
+      plugins: [wasmSibling],
+      ...t.options,
+    });
+    bytes += Object.values(result.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
+  }
   const dir = outfile.slice(0, outfile.lastIndexOf("/") + 1);
   await Deno.copyFile(wasmSrc, dir + "parquet_wasm_bg.wasm");
-  const bytes = Object.values(result.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
   return { bundle: outfile, bytes };
 }
 

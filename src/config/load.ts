@@ -145,6 +145,7 @@ const SPECS: Record<string, Spec> = {
   "batch.max_flush_attempts": { kind: "int", min: 1, max: 100, expect: "an integer from 1 to 100" },
   "parquet.compression": { kind: "enum", values: CODECS },
   "parquet.row_group_size": positive,
+  "parquet.encode_threads": { kind: "int", min: 0, max: 64, expect: "an integer from 0 to 64" },
   "schema.profile": { kind: "enum", values: ["default", "extended"] },
 };
 

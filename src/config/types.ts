@@ -86,6 +86,11 @@ export interface Config {
   parquet: {
     compression: Codec;
     row_group_size: number;
+    /**
+     * Server mode, batching: worker threads that run the Parquet encoder, so flushes use another
+     * core and never stall requests. 0 encodes on the main thread. Default 1 (server).
+     */
+    encode_threads: number;
   };
   schema: {
     profile: Profile;
@@ -146,7 +151,11 @@ export function defaultConfig(platform: Platform): Config {
       dead_letter_prefix: "dead-letter/",
       max_flush_attempts: 5,
     },
-    parquet: { compression: "zstd", row_group_size: 122_880 },
+    parquet: {
+      compression: "zstd",
+      row_group_size: 122_880,
+      encode_threads: platform === "server" ? 1 : 0,
+    },
     schema: { profile: "default" },
   };
 }

@@ -6,8 +6,8 @@
 // @ts-expect-error: Bun's file import attribute gives the embedded file's path (Deno has no such type).
 import wasmPath from "parquet-wasm/esm/parquet_wasm_bg.wasm" with { type: "file" };
 import { readFileSync } from "node:fs";
-import { initParquet } from "../core/parquet.ts";
+import { useParquetWasm } from "./wasm.ts";
 
-initParquet(readFileSync(wasmPath as string));
+useParquetWasm(readFileSync(wasmPath as string));
 const { run } = await import("./main.ts");
 run();

@@ -20,7 +20,8 @@ import { createLogger } from "./logger.ts";
 import * as rt from "./platform.ts";
 import { createStorage, describeStorage } from "./storage.ts";
 import { createWalFs } from "./wal-fs.ts";
-import { initParquetFromDisk } from "./wasm.ts";
+import { initParquetFromDisk, readParquetWasm } from "./wasm.ts";
+import { createEncoder } from "./encoder.ts";
 
 // ---------------------------------------------------------------------------------------------
 
@@ -114,6 +115,10 @@ async function serve(
       config = { ...config, batch: { ...config.batch, enabled: false } };
     }
   }
+  // Parquet encoding on worker threads (batching only: write-through answers after its encode).
+  const encoder = config.batch.enabled
+    ? await createEncoder(config.parquet.encode_threads, readParquetWasm(), logger)
+    : undefined;
   let writer;
   try {
     writer = await createWriter({
@@ -121,6 +126,7 @@ async function serve(
       storage,
       logger,
       walFs: platform === "server" ? createWalFs() : undefined,
+      encoder,
     });
   } catch (e) {
     logger.error("cannot start the writer", {
@@ -129,6 +135,7 @@ async function serve(
         ? `the write-ahead log needs a writable batch.wal_dir (${config.batch.wal_dir}), or set batch.durability = "memory"`
         : undefined,
     });
+    await encoder?.close();
     return 1;
   }
   const app = createApp({ config, writer, storage, logger, version: VERSION });
@@ -153,6 +160,7 @@ async function serve(
     backend: config.storage.backend,
     storage: describeStorage(config),
     batching: config.batch.enabled,
+    encoder: encoder?.where ?? "main thread",
     platform,
     runtime: rt.runtimeName(),
     version: VERSION,
@@ -171,6 +179,7 @@ async function serve(
       const work = (async () => {
         await listener.close();
         await writer.close();
+        await encoder?.close();
         await storage.close?.();
         await checked;
       })();

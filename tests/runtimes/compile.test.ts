@@ -1,9 +1,10 @@
 /**
  * The single executable from `bun build --compile` (deno task compile:bun) carries the
  * parquet-wasm binary inside: copied alone into an empty directory, with no node_modules within
- * reach, it serves, writes Parquet that DuckDB reads, and stops cleanly on SIGTERM.
+ * reach, it serves, writes Parquet that DuckDB reads (batching, with the Parquet encoder on its
+ * worker thread, the executable's second entry point), and stops cleanly on SIGTERM.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { gzip, logsPb } from "../http/fixtures.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import { withServer } from "../helpers/server.ts";
@@ -19,7 +20,14 @@ Deno.test({
     try {
       const exe = `${dir}/otlp2parquet`;
       const built = await new Deno.Command(`${REPO}node_modules/.bin/bun`, {
-        args: ["build", "--compile", "src/runtime/compile.ts", "--outfile", exe],
+        args: [
+          "build",
+          "--compile",
+          "src/runtime/compile.ts",
+          "src/runtime/encode-worker.ts",
+          "--outfile",
+          exe,
+        ],
         cwd: REPO,
         stdout: "piped",
         stderr: "piped",
@@ -28,7 +36,8 @@ Deno.test({
       const version = await new Deno.Command(exe, { args: ["--version"], cwd: dir }).output();
       strictEqual(new TextDecoder().decode(version.stdout).trim(), "otlp2parquet 0.1.0");
 
-      await withServer({ exec: exe, cwd: dir }, async (srv) => {
+      const env = { OTLP2PARQUET_BATCH_ENABLED: "true", OTLP2PARQUET_BATCH_MAX_ROWS: "4" };
+      await withServer({ exec: exe, cwd: dir, env }, async (srv) => {
         const res = await fetch(`${srv.url}/v1/logs`, {
           method: "POST",
           body: gzip(logsPb(4, "exe")) as BodyInit,
@@ -36,6 +45,11 @@ Deno.test({
         });
         await res.body?.cancel();
         strictEqual(res.status, 200);
+        match(srv.log(), /encoder="1 worker thread"/);
+        // max_rows = 4: the file is written (on the worker) while the server runs.
+        for (let i = 0; i < 100 && (await listParquet(srv.output)).length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
         const files = (await listParquet(srv.output)).map((f) => `${srv.output}/${f}`);
         const rows = await query(`SELECT Body FROM ${readParquet(files)} ORDER BY Timestamp`);
         deepStrictEqual(rows.map((r) => r.Body), ["msg-0", "msg-1", "msg-2", "msg-3"]);

@@ -3,7 +3,7 @@
  * esbuild bundle). Each receives one request per signal (gzip'd protobuf and JSON) and DuckDB
  * reads the rows back from the files it wrote.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
 import { gzip, jsonBytes, logsPb, metricsJson, tracesPb } from "../http/fixtures.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
@@ -58,6 +58,44 @@ for (const runtime of ["deno", "bun", "node"] as const) {
           } ORDER BY Timestamp`,
         );
         deepStrictEqual(bodies.map((r) => r.Body), ["msg-0", "msg-1", "msg-2"]);
+      });
+    },
+  });
+}
+
+for (const runtime of ["deno", "bun", "node"] as const) {
+  Deno.test({
+    name: `server on ${runtime} batches and encodes Parquet on a worker thread`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      if (runtime === "node") await build("node");
+      const env = { OTLP2PARQUET_BATCH_ENABLED: "true", OTLP2PARQUET_BATCH_MAX_ROWS: "10" };
+      await withServer({ runtime, env }, async (srv) => {
+        match(srv.log(), /encoder="1 worker thread"/);
+        for (let i = 0; i < 3; i++) {
+          const res = await fetch(`${srv.url}/v1/logs`, {
+            method: "POST",
+            body: gzip(logsPb(4, `wt-${runtime}`)) as BodyInit,
+            headers: PB,
+          });
+          await res.body?.cancel();
+          strictEqual(res.status, 200);
+        }
+        // 12 rows ≥ max_rows 10: one file, encoded on the worker while the server runs.
+        let files: string[] = [];
+        for (let i = 0; i < 200 && files.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+          files = await listParquet(srv.output);
+        }
+        strictEqual(files.length, 1, srv.log());
+        const rows = await query(
+          `SELECT Body FROM ${readParquet(`${srv.output}/${files[0]}`)} ORDER BY Timestamp, Body`,
+        );
+        deepStrictEqual(
+          rows.map((r) => r.Body),
+          Array.from({ length: 12 }, (_, i) => `msg-${i / 3 | 0}`),
+        );
       });
     },
   });

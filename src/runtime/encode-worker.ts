@@ -1,0 +1,72 @@
+/**
+ * The Parquet encoder thread (started by ./encoder.ts): receives Arrow IPC streams, answers with
+ * Parquet bytes. parquet-wasm runs here, so a flush neither stalls the server's event loop nor
+ * waits for it. Web Worker API on Deno and Bun, `node:worker_threads` on Node.
+ *
+ * Messages in:  { type: "init", wasm: Uint8Array }  then  { type: "job", id, ipc, table, opts }
+ * Messages out: { type: "ready" } | { type: "init-error", error }
+ *               { type: "done", id, bytes } | { type: "failed", id, error }
+ */
+import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet.ts";
+import type { TableName } from "../core/tables.ts";
+
+export type ToWorker =
+  | { type: "init"; wasm: Uint8Array }
+  | { type: "job"; id: number; ipc: Uint8Array; table: TableName; opts: ParquetOptions };
+
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "init-error"; error: string }
+  | { type: "done"; id: number; bytes: Uint8Array }
+  | { type: "failed"; id: number; error: string };
+
+interface Port {
+  post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
+  listen(fn: (msg: ToWorker) => void): void;
+}
+
+const g = globalThis as unknown as {
+  Deno?: unknown;
+  Bun?: unknown;
+  postMessage?: (msg: unknown, transfer?: ArrayBuffer[]) => void;
+  addEventListener?: (type: string, fn: (e: MessageEvent) => void) => void;
+};
+
+async function port(): Promise<Port> {
+  if (!g.Deno && !g.Bun) {
+    const { parentPort } = await import("node:worker_threads");
+    if (parentPort) {
+      return {
+        post: (msg, transfer) => parentPort.postMessage(msg, transfer ?? []),
+        listen: (fn) => parentPort.on("message", fn),
+      };
+    }
+  }
+  return {
+    post: (msg, transfer) => g.postMessage!(msg, transfer ?? []),
+    listen: (fn) => g.addEventListener!("message", (e) => fn(e.data as ToWorker)),
+  };
+}
+
+function text(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const p = await port();
+p.listen((msg) => {
+  if (msg.type === "init") {
+    try {
+      initParquet(msg.wasm);
+      p.post({ type: "ready" });
+    } catch (e) {
+      p.post({ type: "init-error", error: text(e) });
+    }
+    return;
+  }
+  try {
+    const bytes = ipcToParquet(msg.ipc, msg.table, msg.opts);
+    p.post({ type: "done", id: msg.id, bytes }, [bytes.buffer as ArrayBuffer]);
+  } catch (e) {
+    p.post({ type: "failed", id: msg.id, error: text(e) });
+  }
+});

@@ -1,0 +1,183 @@
+/**
+ * Parquet encoding on worker threads (`parquet.encode_threads`, server mode): the main thread
+ * turns a sealed buffer into an Arrow IPC stream (cheap), a worker runs parquet-wasm on it (the
+ * expensive part). So the server uses a second core, and a flush never stalls requests.
+ *
+ * Web Workers on Deno and Bun, `node:worker_threads` on Node. The worker module is
+ * ./encode-worker.ts from source, or encode-worker.mjs next to the Node bundle. If no worker can
+ * start (or one dies), encoding falls back to the main thread with a warning: slower, never lost.
+ */
+import type { Encoder } from "../batch/types.ts";
+import { inThreadEncoder } from "../batch/batcher.ts";
+import { type ParquetOptions, toIPC } from "../core/parquet.ts";
+import type { TableBuilder } from "../core/tables.ts";
+import type { Logger } from "../log.ts";
+import type { FromWorker, ToWorker } from "./encode-worker.ts";
+import { runtimeName } from "./platform.ts";
+
+/** The parts of a worker both kinds (web, node:worker_threads) give us. */
+interface Thread {
+  post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
+  terminate(): void;
+}
+
+interface Job {
+  resolve: (b: Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  thread: Thread;
+  jobs: Map<number, Job>;
+  dead: boolean;
+}
+
+const g = globalThis as unknown as { Worker?: typeof Worker };
+
+/**
+ * The worker module: the .ts source next to this file, the Node bundle's sibling .mjs, or in
+ * Bun's single executable (a second entry point of `bun build --compile`) its embedded path.
+ */
+function workerUrl(): URL | string {
+  const here = import.meta.url;
+  if (here.includes("$bunfs")) return new URL("./encode-worker.js", here);
+  return new URL(here.endsWith(".ts") ? "./encode-worker.ts" : "./encode-worker.mjs", here);
+}
+
+async function spawn(
+  onMessage: (m: FromWorker) => void,
+  onFail: (why: string) => void,
+): Promise<Thread> {
+  const url = workerUrl();
+  if (runtimeName() === "node") {
+    const { Worker: NodeWorker } = await import("node:worker_threads");
+    const w = new NodeWorker(url as URL);
+    w.unref(); // a flush in progress must not keep a finished process alive
+    w.on("message", onMessage);
+    w.on("error", (e: Error) => onFail(e.message));
+    w.on("exit", (code: number) => onFail(`exited with code ${code}`));
+    return {
+      post: (msg, transfer) => w.postMessage(msg, transfer),
+      terminate: () => void w.terminate(),
+    };
+  }
+  const w = new g.Worker!(url, { type: "module", name: "otlp2parquet-encoder" });
+  w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
+  w.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    onFail(e.message);
+  };
+  return {
+    post: (msg, transfer) => w.postMessage(msg, transfer ?? []),
+    terminate: () => w.terminate(),
+  };
+}
+
+/** The buffer of `b` as its own ArrayBuffer (copied only when `b` is a view into a larger one). */
+function ownBuffer(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
+/**
+ * An encoder with `threads` worker threads (0: the main thread). Resolves once every worker has
+ * loaded parquet-wasm from `wasm`, or with the main-thread encoder (and a warning) if they can't.
+ */
+export async function createEncoder(
+  threads: number,
+  wasm: Uint8Array,
+  logger: Logger,
+  startTimeoutMs = 30_000,
+): Promise<Encoder> {
+  if (threads <= 0) return inThreadEncoder;
+  const slots: Slot[] = [];
+  let nextId = 1;
+  let warned = false;
+
+  const fail = (slot: Slot, why: string) => {
+    if (slot.dead) return;
+    slot.dead = true;
+    slot.thread.terminate();
+    const err = new Error(`the Parquet encoder thread failed: ${why}`);
+    for (const j of slot.jobs.values()) j.reject(err);
+    slot.jobs.clear();
+    if (!warned) {
+      warned = true;
+      logger.error("a Parquet encoder thread failed; encoding goes on without it", {
+        error: why,
+        threads_left: slots.filter((s) => !s.dead).length,
+      });
+    }
+  };
+
+  const ready: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < threads; i++) {
+      let started!: () => void, broke!: (e: Error) => void;
+      ready.push(new Promise<void>((res, rej) => (started = res, broke = rej)));
+      const slot: Slot = { thread: null as unknown as Thread, jobs: new Map(), dead: false };
+      slot.thread = await spawn((m) => {
+        if (m.type === "ready") started();
+        else if (m.type === "init-error") broke(new Error(m.error));
+        else {
+          const j = slot.jobs.get(m.id);
+          if (!j) return;
+          slot.jobs.delete(m.id);
+          if (m.type === "done") j.resolve(m.bytes);
+          else j.reject(new Error(`cannot encode Parquet: ${m.error}`));
+        }
+      }, (why) => {
+        broke(new Error(why));
+        fail(slot, why);
+      });
+      slot.thread.post({ type: "init", wasm });
+      slots.push(slot);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(ready),
+      new Promise<never>((_, rej) => {
+        timer = setTimeout(
+          () => rej(new Error(`not ready after ${startTimeoutMs / 1000} s`)),
+          startTimeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+  } catch (e) {
+    for (const s of slots) s.thread.terminate();
+    logger.warn("cannot start Parquet encoder threads; encoding on the main thread", {
+      threads,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return inThreadEncoder;
+  }
+
+  const encode = (rows: readonly TableBuilder[], opts: ParquetOptions): Promise<Uint8Array> => {
+    let slot: Slot | undefined;
+    for (const s of slots) if (!s.dead && (!slot || s.jobs.size < slot.jobs.size)) slot = s;
+    if (!slot) return inThreadEncoder.encode(rows, opts);
+    const ipc = ownBuffer(toIPC(rows, opts.profile));
+    const id = nextId++;
+    const s = slot;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      s.jobs.set(id, { resolve, reject });
+      s.thread.post({ type: "job", id, ipc, table: rows[0].table, opts }, [
+        ipc.buffer as ArrayBuffer,
+      ]);
+    });
+  };
+
+  return {
+    encode,
+    where: `${threads} worker thread${threads === 1 ? "" : "s"}`,
+    close() {
+      for (const s of slots) {
+        s.dead = true;
+        s.thread.terminate();
+        const err = new Error("the Parquet encoder was closed");
+        for (const j of s.jobs.values()) j.reject(err);
+        s.jobs.clear();
+      }
+      return Promise.resolve();
+    },
+  };
+}
