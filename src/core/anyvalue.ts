@@ -114,19 +114,7 @@ export class ByteSink {
   /** A non-negative integer < 2^53. */
   safeUint(x: number): void {
     this.ensure(16);
-    const b = this.buf;
-    const start = this.n;
-    do {
-      const q = Math.floor(x / 10);
-      b[this.n++] = 48 + (x - q * 10);
-      x = q;
-    } while (x > 0);
-    // Reverse the digits in place.
-    for (let i = start, j = this.n - 1; i < j; i++, j--) {
-      const t = b[i];
-      b[i] = b[j];
-      b[j] = t;
-    }
+    this.n = writeUint(this.buf, this.n, x);
   }
 
   /** A double as JavaScript `String(x)` prints it. */
@@ -257,6 +245,32 @@ export class ByteSink {
   }
 }
 
+/**
+ * Writes the non-negative integer `x` (< 2^53) in base 10 at `b[at]` (room for 16 digits
+ * needed); returns the end.
+ */
+export function writeUint(b: Uint8Array, at: number, x: number): number {
+  let digits = 1;
+  for (let p = 10; p <= x; p *= 10) digits++;
+  const end = at + digits;
+  let i = end;
+  if (x < 2147483648) {
+    let v = x | 0;
+    do {
+      const q = (v / 10) | 0;
+      b[--i] = 48 + v - q * 10;
+      v = q;
+    } while (v > 0);
+  } else {
+    do {
+      const q = Math.floor(x / 10);
+      b[--i] = 48 + (x - q * 10);
+      x = q;
+    } while (x > 0);
+  }
+  return end;
+}
+
 /** Compares byte ranges of one buffer (UTF-8 byte order = code point order). */
 export function compareBytes(
   a: Uint8Array,
@@ -355,6 +369,17 @@ export class AnyValueWriter {
         out.appendBytes(w, 0, w.length);
         return;
       }
+    }
+    if (kind === INT && vhi < 0x200000) {
+      // A non-negative integer below 2^53 (the usual one): its digits straight into `out`.
+      out.reserve(16, 1);
+      out.offsets[out.length + 1] = writeUint(
+        out.data,
+        out.offsets[out.length],
+        vhi * 4294967296 + vlo,
+      );
+      out.length++;
+      return;
     }
     const sink = this.sink;
     sink.n = 0;

@@ -53,11 +53,16 @@ const SAMPLE_ROWS = 64;
  * ranges of the input and written straight into a MapCol's `keys`/`values` when the row ends:
  * sorted by key bytes (stable, so the first of duplicate keys wins), without copying anything
  * twice. Rows of one request usually repeat the same keys in the same order, so the order of
- * the previous row is reused when the keys are the same bytes.
+ * the previous row is reused when the keys are the same bytes. Sorting compares the first 8
+ * bytes of two keys as two integers (kept per entry) before it looks at their bytes.
  */
 export class AttrRow {
-  /** Per entry: key start, key end, value start, value end (into the request). */
-  private ranges = new Int32Array(64);
+  /**
+   * Per entry (`STRIDE` ints): key start, key end, value start, value end (into the request),
+   * then the key's first 4 and next 4 bytes as big-endian integers with the sign bit flipped (so
+   * a signed comparison orders them as bytes; missing bytes count as 0).
+   */
+  private ranges = new Int32Array(16 * STRIDE);
   private n = 0;
   /** Sorted, de-duplicated entry indices of the last sort, and how many. */
   private order = new Int32Array(16);
@@ -87,20 +92,54 @@ export class AttrRow {
 
   /** Adds the KeyValue at `[r.pos, end)`; leaves `r.pos` at `end`. */
   add(end: number): void {
-    readKeyValue(this.r, end);
-    const i = 4 * this.n;
-    if (i + 4 > this.ranges.length) {
+    const r = this.r, b = r.buf, p = r.pos;
+    let ks: number, ke: number, vs: number, ve: number;
+    // The usual encoding, `0a <len> key 12 <len> value` with one-byte lengths, read in place;
+    // anything else (other orders, long fields, unknown fields) by the general reader.
+    const kl = b[p + 1];
+    let vl: number;
+    if (
+      b[p] === 0x0a && kl < 0x80 && p + 4 + kl <= end && b[p + 2 + kl] === 0x12 &&
+      (vl = b[p + 3 + kl]) < 0x80 && p + 4 + kl + vl === end
+    ) {
+      ks = p + 2;
+      ke = ks + kl;
+      r.checkUtf8(ks, ke, "KeyValue.key");
+      vs = ke + 2;
+      ve = end;
+    } else {
+      readKeyValue(r, end);
+      ks = kvKeyS;
+      ke = kvKeyE;
+      vs = kvValS;
+      ve = kvValE;
+    }
+    const i = STRIDE * this.n;
+    if (i + STRIDE > this.ranges.length) {
       const next = new Int32Array(this.ranges.length * 2);
       next.set(this.ranges);
       this.ranges = next;
     }
     const g = this.ranges;
-    g[i] = kvKeyS;
-    g[i + 1] = kvKeyE;
-    g[i + 2] = kvValS;
-    g[i + 3] = kvValE;
+    g[i] = ks;
+    g[i + 1] = ke;
+    g[i + 2] = vs;
+    g[i + 3] = ve;
+    const len = ke - ks;
+    if (len >= 8) {
+      g[i + 4] = ((b[ks] << 24) | (b[ks + 1] << 16) | (b[ks + 2] << 8) | b[ks + 3]) ^ SIGN;
+      g[i + 5] = ((b[ks + 4] << 24) | (b[ks + 5] << 16) | (b[ks + 6] << 8) | b[ks + 7]) ^ SIGN;
+    } else {
+      let p1 = 0, p2 = 0;
+      for (let j = 0; j < len; j++) {
+        if (j < 4) p1 |= b[ks + j] << (24 - 8 * j);
+        else p2 |= b[ks + j] << (56 - 8 * j);
+      }
+      g[i + 4] = p1 ^ SIGN;
+      g[i + 5] = p2 ^ SIGN;
+    }
     this.n++;
-    this.r.pos = end;
+    r.pos = end;
   }
 
   /** Writes the row's entries into `map` and ends its row. */
@@ -114,22 +153,36 @@ export class AttrRow {
         repeatLast(keys, this.unique);
       } else {
         if (!same) this.sort();
-        for (let u = 0; u < this.unique; u++) {
-          const i = 4 * this.order[u];
-          keys.appendBytes(buf, g[i], g[i + 1]);
+        // The keys (validated when added), with room made once for the row.
+        const order = this.order, u = this.unique;
+        let bytes = 0;
+        for (let k = 0; k < u; k++) bytes += g[STRIDE * order[k] + 1] - g[STRIDE * order[k]];
+        keys.reserve(bytes, u);
+        const kd = keys.data, ko = keys.offsets;
+        let kn = keys.length, at = ko[kn];
+        for (let k = 0; k < u; k++) {
+          const i = STRIDE * order[k];
+          for (let j = g[i], e = g[i + 1]; j < e; j++) kd[at++] = buf[j];
+          ko[++kn] = at;
         }
+        keys.length = kn;
       }
       this.lastMap = map;
       this.lastEnd = keys.length;
-      const order = this.order;
+      const order = this.order, values = map.values;
       for (let u = 0; u < this.unique; u++) {
-        const i = 4 * order[u];
+        const i = STRIDE * order[u];
         const vs = g[i + 2], ve = g[i + 3];
         if (ve - vs >= 2 && buf[vs] === 0x0a && buf[vs + 1] === ve - vs - 2) {
-          // The usual value, AnyValue{string_value} under 128 bytes: copy it as it is.
-          this.r.checkUtf8(vs + 2, ve, "AnyValue.string_value");
-          map.values.appendBytes(buf, vs + 2, ve);
-        } else this.av.append(map.values, vs, ve);
+          // The usual value, AnyValue{string_value} under 128 bytes: copied as it is while its
+          // bytes are checked for non-ASCII (then validated as UTF-8).
+          values.reserve(ve - vs - 2, 1);
+          const vd = values.data, vo = values.offsets;
+          let at = vo[values.length], x = 0;
+          for (let j = vs + 2; j < ve; j++) x |= vd[at++] = buf[j];
+          if (x >= 0x80) this.r.checkUtf8(vs + 2, ve, "AnyValue.string_value");
+          vo[++values.length] = at;
+        } else this.av.append(values, vs, ve);
       }
       this.n = 0;
     }
@@ -142,7 +195,7 @@ export class AttrRow {
     if (n !== this.prevN) return false;
     const g = this.ranges, p = this.prevKeys, b = this.r.buf;
     for (let k = 0; k < n; k++) {
-      const s = g[4 * k], e = g[4 * k + 1], ps = p[2 * k], pe = p[2 * k + 1];
+      const s = g[STRIDE * k], e = g[STRIDE * k + 1], ps = p[2 * k], pe = p[2 * k + 1];
       if (e - s !== pe - ps) return false;
       if (s === ps) continue;
       for (let j = 0; j < e - s; j++) if (b[s + j] !== b[ps + j]) return false;
@@ -150,19 +203,28 @@ export class AttrRow {
     return true;
   }
 
+  /** Compares the keys of entries `x` and `y` as bytes. */
+  private cmp(x: number, y: number): number {
+    const g = this.ranges, i = STRIDE * x, j = STRIDE * y;
+    const d = g[i + 4] - g[j + 4];
+    if (d !== 0) return d;
+    const d2 = g[i + 5] - g[j + 5];
+    if (d2 !== 0) return d2;
+    const b = this.r.buf;
+    return compareBytes(b, g[i], g[i + 1], b, g[j], g[j + 1]);
+  }
+
   private sort(): void {
-    const n = this.n, g = this.ranges, b = this.r.buf;
+    const n = this.n, g = this.ranges;
     if (this.order.length < n) this.order = new Int32Array(2 * n);
     const order = this.order;
     for (let i = 0; i < n; i++) order[i] = i;
-    const cmp = (x: number, y: number) =>
-      compareBytes(b, g[4 * x], g[4 * x + 1], b, g[4 * y], g[4 * y + 1]);
     if (n <= 32) {
       // Insertion sort: stable, so the first of duplicate keys stays first.
       for (let i = 1; i < n; i++) {
         const x = order[i];
         let j = i - 1;
-        while (j >= 0 && cmp(order[j], x) > 0) {
+        while (j >= 0 && this.cmp(order[j], x) > 0) {
           order[j + 1] = order[j];
           j--;
         }
@@ -170,23 +232,28 @@ export class AttrRow {
       }
     } else {
       const arr = Array.from(order.subarray(0, n));
-      arr.sort((x, y) => cmp(x, y) || x - y);
+      arr.sort((x, y) => this.cmp(x, y) || x - y);
       order.set(arr);
     }
     let u = 0;
     for (let i = 0; i < n; i++) {
-      if (u > 0 && cmp(order[u - 1], order[i]) === 0) continue;
+      if (u > 0 && this.cmp(order[u - 1], order[i]) === 0) continue;
       order[u++] = order[i];
     }
     this.unique = u;
     if (this.prevKeys.length < 2 * n) this.prevKeys = new Int32Array(4 * n);
     for (let k = 0; k < n; k++) {
-      this.prevKeys[2 * k] = g[4 * k];
-      this.prevKeys[2 * k + 1] = g[4 * k + 1];
+      this.prevKeys[2 * k] = g[STRIDE * k];
+      this.prevKeys[2 * k + 1] = g[STRIDE * k + 1];
     }
     this.prevN = n;
   }
 }
+
+/** Ints per entry of `AttrRow.ranges`. */
+const STRIDE = 6;
+/** The sign bit of an int32, flipped in the key prefixes so signed order is byte order. */
+const SIGN = -0x80000000;
 
 /** Appends the last `count` values of `col` again, as one block. */
 function repeatLast(col: Utf8Col, count: number): void {

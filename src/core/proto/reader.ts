@@ -183,6 +183,14 @@ export class WireReader {
 
   /** Throws unless `buf[s, e)` is valid UTF-8 (`field` names it in the message). */
   checkUtf8(s: number, e: number, field: string): void {
+    if (e - s < 32) {
+      // Short strings (keys, names, most values): one OR over the bytes says whether any is
+      // non-ASCII, cheaper than lining up words.
+      const b = this.buf;
+      let x = 0;
+      for (let i = s; i < e; i++) x |= b[i];
+      if (x < 0x80) return;
+    }
     const a = this.asciiUpTo(s, e);
     if (a < e) {
       const bad = utf8ErrorAt(this.buf, a, e);
