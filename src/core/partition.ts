@@ -29,59 +29,102 @@ export function hourOf(lo: number, hi: number): number {
   return Math.floor((hi * 524288 + (lo >>> 13)) / 439453125);
 }
 
+/** Row → group scratch, reused by every call (grown as needed). */
+let groupScratch = new Int32Array(1024);
+
+/** Recently seen service names: their UTF-8 bytes and their text (a request names a few). */
+const recentBytes: Uint8Array[] = [];
+const recentNames: string[] = [];
+const RECENT_MAX = 16;
+
+/** `ServiceName` bytes `d[s, e)` as text, from the recent names when they are there. */
+function serviceText(d: Uint8Array, s: number, e: number): string {
+  for (let k = 0; k < recentBytes.length; k++) {
+    const r = recentBytes[k];
+    if (r.length !== e - s) continue;
+    let j = 0;
+    while (j < r.length && r[j] === d[s + j]) j++;
+    if (j === r.length) return recentNames[k];
+  }
+  const name = decoder.decode(d.subarray(s, e));
+  if (recentBytes.length >= RECENT_MAX) {
+    recentBytes.shift();
+    recentNames.shift();
+  }
+  recentBytes.push(d.slice(s, e));
+  recentNames.push(name);
+  return name;
+}
+
+interface Group {
+  service: string;
+  hour: number;
+  count: number;
+  minLo: number;
+  minHi: number;
+  first: number;
+  last: number;
+}
+
 export function partition(b: TableBuilder): Partition[] {
   const n = b.length;
   if (n === 0) return [];
   const cols = b.cols as unknown as Record<string, unknown>;
   const time = cols[TIME_COLUMN[b.table]] as I64Col;
   const svc = cols.ServiceName as Utf8Col;
-  const groupOf = new Int32Array(n);
-  const groups: {
-    service: string;
-    hour: number;
-    count: number;
-    minLo: number;
-    minHi: number;
-    first: number;
-    last: number;
-  }[] = [];
-  const byKey = new Map<string, number>();
+  const halves = time.halves, so = svc.offsets, sd = svc.data;
+  if (groupScratch.length < n) groupScratch = new Int32Array(Math.max(n, 2 * groupScratch.length));
+  const groupOf = groupScratch;
+  const groups: Group[] = [];
+  let byKey: Map<string, number> | null = null;
   let prevStart = -1, prevEnd = -1, prevHour = NaN, prevGroup = -1;
+  let gr: Group | null = null;
   for (let i = 0; i < n; i++) {
-    const lo = time.halves[2 * i], hi = time.halves[2 * i + 1];
+    const lo = halves[2 * i], hi = halves[2 * i + 1];
     const h = hourOf(lo, hi);
-    const s = svc.offsets[i], e = svc.offsets[i + 1];
-    let g: number;
-    if (h === prevHour && sameBytes(svc.data, s, e, prevStart, prevEnd)) {
-      g = prevGroup;
-    } else {
-      const service = decoder.decode(svc.data.subarray(s, e));
-      const key = `${h}\u0000${service}`;
-      let found = byKey.get(key);
-      if (found === undefined) {
+    const s = so[i], e = so[i + 1];
+    if (h !== prevHour || !sameBytes(sd, s, e, prevStart, prevEnd)) {
+      const service = serviceText(sd, s, e);
+      // Few groups: a linear search; many: a map by (hour, service).
+      let found = -1;
+      if (byKey === null) {
+        for (let g = 0; g < groups.length; g++) {
+          if (groups[g].hour === h && groups[g].service === service) {
+            found = g;
+            break;
+          }
+        }
+      } else found = byKey.get(`${h}\u0000${service}`) ?? -1;
+      if (found < 0) {
         found = groups.length;
-        byKey.set(key, found);
         groups.push({ service, hour: h, count: 0, minLo: lo, minHi: hi, first: i, last: i });
+        if (byKey !== null) byKey.set(`${h}\u0000${service}`, found);
+        else if (groups.length > 8) {
+          byKey = new Map();
+          for (let g = 0; g < groups.length; g++) {
+            byKey.set(`${groups[g].hour}\u0000${groups[g].service}`, g);
+          }
+        }
       }
-      g = found;
-      prevStart = s, prevEnd = e, prevHour = h, prevGroup = g;
+      prevStart = s, prevEnd = e, prevHour = h, prevGroup = found;
+      gr = groups[found];
     }
-    groupOf[i] = g;
-    const gr = groups[g];
-    gr.count++;
-    gr.last = i;
-    if (hi < gr.minHi || (hi === gr.minHi && lo < gr.minLo)) {
-      gr.minHi = hi;
-      gr.minLo = lo;
+    groupOf[i] = prevGroup;
+    const g = gr!;
+    g.count++;
+    g.last = i;
+    if (hi < g.minHi || (hi === g.minHi && lo < g.minLo)) {
+      g.minHi = hi;
+      g.minLo = lo;
     }
   }
   const result = (gi: number, rows: TableBuilder): Partition => {
-    const gr = groups[gi];
+    const g = groups[gi];
     return {
       table: b.table,
-      service: gr.service,
-      hour: gr.hour,
-      minTimeNs: (BigInt(gr.minHi) << 32n) | BigInt(gr.minLo),
+      service: g.service,
+      hour: g.hour,
+      minTimeNs: (BigInt(g.minHi) << 32n) | BigInt(g.minLo),
       rows,
     };
   };
@@ -89,26 +132,41 @@ export function partition(b: TableBuilder): Partition[] {
   // The rows of a group usually arrive together (one ResourceLogs per service, records in time
   // order): such a group is a slice of the decoded columns, without copying the values. The
   // others are gathered row by row.
-  const members = groups.map((g) =>
-    g.last - g.first + 1 === g.count ? null : new Int32Array(g.count)
-  );
-  const fill = new Int32Array(groups.length);
-  for (let i = 0; i < n; i++) {
-    const m = members[groupOf[i]];
-    if (m !== null) m[fill[groupOf[i]]++] = i;
+  let scattered = false;
+  const members = groups.map((g) => {
+    if (g.last - g.first + 1 === g.count) return null;
+    scattered = true;
+    return new Int32Array(g.count);
+  });
+  if (scattered) {
+    const fill = new Int32Array(groups.length);
+    for (let i = 0; i < n; i++) {
+      const m = members[groupOf[i]];
+      if (m !== null) m[fill[groupOf[i]]++] = i;
+    }
   }
+  const names = columnNames(b);
   return groups.map((g, gi) => {
     const m = members[gi];
-    return result(gi, m === null ? sliceRows(b, g.first, g.last + 1) : b.take(m));
+    return result(gi, m === null ? sliceRows(b, names, g.first, g.last + 1) : b.take(m));
   });
 }
 
+/** Column names of each table, in order (the same for every builder of the table). */
+const namesOf = new Map<string, string[]>();
+
+function columnNames(b: TableBuilder): string[] {
+  let names = namesOf.get(b.table);
+  if (names === undefined) namesOf.set(b.table, names = Object.keys(b.cols));
+  return names;
+}
+
 /** Rows `[start, end)` of `b`, sharing its buffers (see `Column.slice`). */
-function sliceRows(b: TableBuilder, start: number, end: number): TableBuilder {
-  const out: Record<string, Column> = {};
-  for (const [k, c] of Object.entries(b.cols as unknown as Record<string, Column>)) {
-    out[k] = c.slice(start, end);
-  }
+function sliceRows(b: TableBuilder, names: string[], start: number, end: number): TableBuilder {
+  // A copy of the columns object keeps its shape (property access stays fast downstream).
+  const src = b.cols as unknown as Record<string, Column>;
+  const out = { ...src };
+  for (let k = 0; k < names.length; k++) out[names[k]] = src[names[k]].slice(start, end);
   return new TableBuilder(b.table, out as never);
 }
 

@@ -260,7 +260,9 @@ export class TableBuilder<T extends TableName = TableName> {
   /** Throws if a decoder left the columns with different lengths (a bug, not bad input). */
   assertAligned(): void {
     const n = this.length;
-    for (const [k, c] of Object.entries(this.cols as unknown as Record<string, Column>)) {
+    const cols = this.cols as unknown as Record<string, Column>;
+    for (const k in cols) {
+      const c = cols[k];
       if (c.length !== n) {
         throw new Error(
           `internal: ${this.table} column "${k}" has ${c.length} rows, expected ${n}`,

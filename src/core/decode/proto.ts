@@ -220,12 +220,19 @@ export class AttrRow {
     const order = this.order;
     for (let i = 0; i < n; i++) order[i] = i;
     if (n <= 32) {
-      // Insertion sort: stable, so the first of duplicate keys stays first.
+      // Insertion sort: stable, so the first of duplicate keys stays first. Entries whose
+      // prefixes differ are ordered by them alone.
       for (let i = 1; i < n; i++) {
-        const x = order[i];
+        const x = order[i], x1 = g[STRIDE * x + 4], x2 = g[STRIDE * x + 5];
         let j = i - 1;
-        while (j >= 0 && this.cmp(order[j], x) > 0) {
-          order[j + 1] = order[j];
+        while (j >= 0) {
+          const y = order[j], y1 = g[STRIDE * y + 4];
+          if (y1 < x1) break;
+          if (y1 === x1) {
+            const y2 = g[STRIDE * y + 5];
+            if (y2 < x2 || (y2 === x2 && this.cmp(y, x) <= 0)) break;
+          }
+          order[j + 1] = y;
           j--;
         }
         order[j + 1] = x;
