@@ -15,6 +15,10 @@
  *   e2eJson    the same from OTLP/JSON bytes
  *   jsonParse  V8 JSON.parse of the OTLP/JSON text                  ← decode floor
  *
+ * Small requests (`--small 10,100`, default): many requests of 10 and 100 records (16 seeded
+ * variants in turn) decoded, and decoded + split into partitions, one after another: µs per
+ * request and per record, so the fixed cost of a request shows next to the per-record one.
+ *
  * Reported: wall time (best and median of the runs; throughput and ratios use the best, the least
  * disturbed run on a shared machine), process CPU time, records/s, input MB/s (protobuf bytes, JSON bytes for the JSON rows), Parquet bytes,
  * memory of one e2e conversion measured in a fresh process (`--probe`: peak RSS above the RSS
@@ -24,7 +28,7 @@
  *   e2e / (jsonParse + write)                   how far from the two floors we are
  *   (decode + convert + toIPC + fromIPC) / write the issue's target: ≤ 0.25
  *
- * Usage: deno task bench [--records N] [--runs N] [--warmup N] [--signals logs,traces,metrics]
+ * Usage: deno task bench [--records N] [--small N,N | none] [--runs N] [--warmup N] [--signals logs,traces,metrics]
  *        [--out FILE | --no-write]
  * Results go to bench/results/latest.json unless --no-write.
  */
@@ -46,6 +50,8 @@ import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts
 
 export interface CoreOptions {
   records: number;
+  /** Record counts of the small-request measurement (empty: skip it). */
+  small: number[];
   runs: number;
   warmup: number;
   signals: GenSignal[];
@@ -57,6 +63,7 @@ export interface CoreOptions {
 
 export const DEFAULT_CORE: CoreOptions = {
   records: 10_000,
+  small: [10, 100],
   runs: 7,
   warmup: 3,
   signals: ["logs", "traces", "metrics"],
@@ -100,6 +107,18 @@ export interface MemoryResult {
   encodePeakOverColumns: number | null;
 }
 
+/** Many small requests of one size, one after another (see the module comment). */
+export interface SmallResult {
+  records: number;
+  /** Protobuf bytes of one request (mean of the variants). */
+  bytes: number;
+  /** Median over the runs of the wall time per request, µs: decode, and decode + partition. */
+  decodeUs: number;
+  convertUs: number;
+  /** Median CPU time per request (all threads), µs, of decode + partition. */
+  convertCpuUs: number;
+}
+
 export interface SignalResult {
   signal: GenSignal;
   records: number;
@@ -113,6 +132,7 @@ export interface SignalResult {
   /** (decode + convert + toIPC + fromIPC) / write; the issue's target is ≤ 0.25. */
   overheadRatio: number;
   memory: MemoryResult;
+  small: SmallResult[];
 }
 
 export interface MachineInfo {
@@ -129,7 +149,14 @@ export interface CoreResults {
   date: string;
   commit: string;
   machine: MachineInfo;
-  options: { records: number; runs: number; warmup: number; seed: number; codec: string };
+  options: {
+    records: number;
+    small: number[];
+    runs: number;
+    warmup: number;
+    seed: number;
+    codec: string;
+  };
   /** 1-minute load average before and after the run (other work on the machine skews times). */
   loadAverage: { before: number | null; after: number | null };
   signals: SignalResult[];
@@ -322,7 +349,42 @@ export async function benchSignal(g: GeneratedRequest, o: CoreOptions): Promise<
     floorRatio: e2e.bestMs / (parse.bestMs + write.bestMs),
     overheadRatio: (decode_.bestMs + convert.bestMs + toIpc.bestMs + fromIpc.bestMs) / write.bestMs,
     memory: await memoryOf(signal, protobuf),
+    small: o.small.map((n) => benchSmall(signal, n, o)),
   };
+}
+
+/**
+ * Requests of `records` records (16 seeded variants in turn), decoded and decoded + partitioned
+ * one after another: each run takes about 50 ms of requests; the median of the runs per request.
+ */
+export function benchSmall(signal: GenSignal, records: number, o: CoreOptions): SmallResult {
+  const bodies = Array.from(
+    { length: 16 },
+    (_, i) => generateRequest(signal, { records, seed: o.seed + i }).protobuf,
+  );
+  const per = Math.max(8, Math.round(20_000 / records));
+  const decodeAll = () => {
+    for (let i = 0; i < per; i++) decode(signal, bodies[i & 15], "protobuf", decodeOpts());
+  };
+  const convertAll = () => {
+    for (let i = 0; i < per; i++) convertRequest(signal, bodies[i & 15], "protobuf", decodeOpts());
+  };
+  const d = time(o, () => 0, decodeAll);
+  const c = time(o, () => 0, convertAll);
+  const r: SmallResult = {
+    records,
+    bytes: bodies.reduce((n, b) => n + b.length, 0) / bodies.length,
+    decodeUs: median(d.wall) * 1000 / per,
+    convertUs: median(c.wall) * 1000 / per,
+    convertCpuUs: median(c.cpu) * 1000 / per,
+  };
+  if (o.print) {
+    console.error(
+      `  ${signal}: ${records}-record requests: decode ${r.decodeUs.toFixed(1)} µs, ` +
+        `decode + partition ${r.convertUs.toFixed(1)} µs per request`,
+    );
+  }
+  return r;
 }
 
 /**
@@ -445,6 +507,7 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
     machine: await machineInfo(),
     options: {
       records: o.records,
+      small: o.small,
       runs: o.runs,
       warmup: o.warmup,
       seed: o.seed,
@@ -493,6 +556,33 @@ export function coreTable(r: CoreResults): string {
       } | ${fmtInt(s.memory.wasmAfterMB)} |`,
     );
   }
+  if (r.signals.some((s) => s.small?.length)) {
+    lines.push("");
+    lines.push(
+      "| signal | records per request | request KB | decode µs/request | decode + partition µs/request | CPU µs/request | µs/record |",
+    );
+    lines.push("|---|---:|---:|---:|---:|---:|---:|");
+    for (const s of r.signals) {
+      for (const m of s.small ?? []) {
+        lines.push(
+          `| ${s.signal} | ${m.records} | ${fmt1(m.bytes / 1024)} | ${fmt1(m.decodeUs)} | ${
+            fmt1(m.convertUs)
+          } | ${fmt1(m.convertCpuUs)} | ${(m.convertUs / m.records).toFixed(2)} |`,
+        );
+      }
+    }
+    // The line through the smallest and largest size: a fixed cost per request plus one per record.
+    for (const s of r.signals) {
+      const sm = [...(s.small ?? [])].sort((a, b) => a.records - b.records);
+      if (sm.length < 2) continue;
+      const a = sm[0], b = sm[sm.length - 1];
+      const perRecord = (b.convertUs - a.convertUs) / (b.records - a.records);
+      lines.push(
+        `\n${s.signal}: decode + partition ≈ ${fmt1(a.convertUs - perRecord * a.records)} µs per ` +
+          `request + ${perRecord.toFixed(2)} µs per record (${a.records} and ${b.records} records)`,
+      );
+    }
+  }
   return lines.join("\n");
 }
 
@@ -513,7 +603,13 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
       return v;
     };
     if (a === "--records") opts.records = num();
-    else if (a === "--runs") opts.runs = Math.max(1, num());
+    else if (a === "--small") {
+      const v = args[++i] ?? "";
+      opts.small = v === "" || v === "none" ? [] : v.split(",").map(Number);
+      if (opts.small.some((n) => !Number.isInteger(n) || n < 1)) {
+        throw new RangeError(`bench: --small needs record counts like "10,100", got "${v}"`);
+      }
+    } else if (a === "--runs") opts.runs = Math.max(1, num());
     else if (a === "--warmup") opts.warmup = num();
     else if (a === "--seed") opts.seed = num();
     else if (a === "--signals") opts.signals = args[++i].split(",") as GenSignal[];
@@ -521,7 +617,7 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno task bench [--records N] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
+        "deno task bench [--records N] [--small N,N | none] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench: unknown argument "${a}"`);
