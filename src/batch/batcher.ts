@@ -42,8 +42,10 @@ import {
 } from "./types.ts";
 import {
   comparePos,
+  dataPayloadParts,
   DEFAULT_SEGMENT_BYTES,
   encodePayload,
+  loggableEncoding,
   parseSegment,
   type Pos,
   Wal,
@@ -269,12 +271,15 @@ class Batcher implements BatchWriter {
       return;
     }
     this.pendingBytes += size;
-    const payload = encodePayload({
+    // A compressed request is logged as it came when that is safe and smaller (fewer bytes to
+    // checksum, write and fsync), and copied once, into the log's write buffer.
+    const payload = dataPayloadParts({
       type: "data",
       signal: req.signal,
       format: req.format,
       receivedAtNs: req.receivedAtNs,
       body: req.body,
+      encoded: loggableEncoding(req.body, req.encoded),
     });
     let applied = false;
     try {

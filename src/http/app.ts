@@ -17,15 +17,15 @@ import type { Config } from "../config/types.ts";
 import { convertRequest } from "../core/convert.ts";
 import { DecodeError, type Format } from "../core/decode/types.ts";
 import type { Signal } from "../core/tables.ts";
-import { BackpressureError, type Writer } from "../batch/types.ts";
+import { BackpressureError, type BodyCoding, type Writer } from "../batch/types.ts";
 import type { Fields, Logger } from "../log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
 import {
   decodeContent,
-  type Encoding,
   formatOfContentType,
+  type Inflate,
   parseContentEncoding,
   readBody,
   sniffFormat,
@@ -41,6 +41,11 @@ export interface AppDeps {
   version?: string;
   /** Current time, epoch nanoseconds (request receive time; /ready cache). Default: the clock. */
   now?: () => bigint;
+  /**
+   * The platform's synchronous gzip/deflate decoder (node:zlib on servers:
+   * ../runtime/inflate.ts). Default: the web `DecompressionStream`.
+   */
+  inflate?: Inflate;
 }
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
@@ -158,11 +163,11 @@ export function createApp(deps: AppDeps): Hono {
     if (format) c.set("format", responseFormatOf(format));
     const encodingHeader = req.headers.get("content-encoding");
     info.encoding = encodingHeader ?? undefined;
-    const encodings: Encoding[] = parseContentEncoding(encodingHeader);
+    const encodings: BodyCoding[] = parseContentEncoding(encodingHeader);
 
     const raw = await readBody(req, limit);
     info.bytes = raw.length;
-    const body = await decodeContent(raw, encodings, limit);
+    const body = await decodeContent(raw, encodings, limit, deps.inflate);
     info.decodedBytes = body.length;
     if (!format) {
       format = sniffFormat(body);
@@ -173,7 +178,15 @@ export function createApp(deps: AppDeps): Hono {
     info.records = converted.records;
     info.rejected = converted.rejected;
     if (converted.partitions.length > 0) {
-      await writer.write({ signal, format, body, receivedAtNs, partitions: converted.partitions });
+      await writer.write({
+        signal,
+        format,
+        body,
+        // The bytes as received, for a write-ahead log to keep instead of `body` (fewer bytes).
+        encoded: encodings.length > 0 ? { encodings, bytes: raw } : undefined,
+        receivedAtNs,
+        partitions: converted.partitions,
+      });
     }
     return exportResponse(signal, c.get("format"), converted.rejected, converted.message);
   }

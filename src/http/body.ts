@@ -51,9 +51,11 @@ export function formatOfContentType(header: string | null | undefined): Format |
  * The encodings a `Content-Encoding` header lists, in the order they were applied (decode them
  * in reverse). Identity entries are dropped. Throws 415 for anything else.
  */
-export function parseContentEncoding(header: string | null | undefined): Encoding[] {
+export function parseContentEncoding(
+  header: string | null | undefined,
+): Exclude<Encoding, "identity">[] {
   if (!header) return [];
-  const out: Encoding[] = [];
+  const out: Exclude<Encoding, "identity">[] = [];
   for (const part of header.split(",")) {
     const e = part.trim().toLowerCase();
     if (e === "" || e === "identity") continue;
@@ -115,21 +117,63 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
 }
 
 /**
+ * A synchronous gzip / zlib / raw deflate decoder of the platform (node:zlib on servers, see
+ * ../runtime/inflate.ts): returns the decompressed bytes, throws a `RangeError` as soon as the
+ * output passes `limit` bytes, any other error for corrupt data. Faster than the web
+ * `DecompressionStream` for request-sized bodies (no stream machinery per request).
+ */
+export type Inflate = (
+  data: Uint8Array,
+  format: "gzip" | "deflate" | "deflate-raw",
+  limit: number,
+) => Uint8Array;
+
+/**
  * Undoes `encodings` (as `parseContentEncoding` returned them), each step limited to `limit`
- * output bytes: 413 as soon as the output passes it, 400 for corrupt data.
+ * output bytes: 413 as soon as the output passes it, 400 for corrupt data. gzip and deflate go
+ * through `inflate` when given, the web `DecompressionStream` otherwise.
  */
 export async function decodeContent(
   body: Uint8Array,
   encodings: readonly Encoding[],
   limit: number,
+  inflate?: Inflate,
 ): Promise<Uint8Array> {
   let data = body;
   for (let i = encodings.length - 1; i >= 0; i--) {
     const e = encodings[i];
     if (e === "identity" || data.length === 0) continue;
-    data = e === "zstd" ? decompressZstd(data, limit) : await decompressStream(data, e, limit);
+    data = e === "zstd"
+      ? decompressZstd(data, limit)
+      : inflate
+      ? inflateWith(inflate, data, e, limit)
+      : await decompressStream(data, e, limit);
   }
   return data;
+}
+
+function inflateWith(
+  inflate: Inflate,
+  data: Uint8Array,
+  encoding: "gzip" | "deflate",
+  limit: number,
+): Uint8Array {
+  const fmt = encoding === "gzip" ? "gzip" : isZlib(data) ? "deflate" : "deflate-raw";
+  try {
+    return inflate(data, fmt, limit);
+  } catch (e) {
+    if (e instanceof RangeError) throw tooLargeDecompressed(encoding, limit);
+    throw new HTTPException(400, {
+      message: `Cannot decompress ${encoding} body: ${e instanceof Error ? e.message : String(e)}`,
+      cause: e,
+    });
+  }
+}
+
+function tooLargeDecompressed(encoding: string, limit: number): HTTPException {
+  return tooLarge(
+    `Decompressed ${encoding} body is larger than the limit of ${limit} bytes (server.max_payload_bytes)`,
+  );
 }
 
 /** Input bytes handed to DecompressionStream at a time: deflate expands at most ~1032×, so the
@@ -172,9 +216,7 @@ async function decompressStream(
       total += value.length;
       if (total > limit) {
         stopped = true;
-        throw tooLarge(
-          `Decompressed ${encoding} body is larger than the limit of ${limit} bytes (server.max_payload_bytes)`,
-        );
+        throw tooLargeDecompressed(encoding, limit);
       }
       chunks.push(value);
     }

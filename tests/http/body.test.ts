@@ -4,6 +4,7 @@ import {
   decodeContent,
   decompressZstd,
   formatOfContentType,
+  type Inflate,
   isZlib,
   parseContentEncoding,
   readBody,
@@ -11,6 +12,7 @@ import {
   ZSTD_MAX_WINDOW,
   zstdFrames,
 } from "../../src/http/body.ts";
+import { createInflate } from "../../src/runtime/inflate.ts";
 import {
   gzip,
   jsonBytes,
@@ -132,60 +134,81 @@ Deno.test("readBody() returns a body of exactly the limit", async () => {
   );
 });
 
-Deno.test("decodeContent() undoes gzip, zlib deflate, raw deflate and zstd", async () => {
-  const data = enc.encode(JSON.stringify(logsJson(200)));
-  deepStrictEqual(await decodeContent(gzip(data), ["gzip"], MiB), data);
-  deepStrictEqual(await decodeContent(zlibDeflate(data), ["deflate"], MiB), data);
-  deepStrictEqual(await decodeContent(rawDeflate(data), ["deflate"], MiB), data);
-  deepStrictEqual(await decodeContent(zstd(data), ["zstd"], MiB), data);
-  deepStrictEqual(await decodeContent(gzip(zstd(data)), ["zstd", "gzip"], MiB), data);
-  deepStrictEqual(await decodeContent(data, [], MiB), data);
-});
-
 Deno.test("isZlib() tells zlib-wrapped from raw deflate", () => {
   const data = noise(100);
   ok(isZlib(zlibDeflate(data)));
   ok(!isZlib(rawDeflate(data)));
 });
 
-Deno.test("decodeContent() stops a gzip bomb at the limit quickly (413)", async () => {
-  // 64 MiB of zeros: ~64 KB of gzip, inflating far past a 1 MiB limit.
-  const bomb = gzip(new Uint8Array(64 * MiB));
-  ok(bomb.length < 100_000, `bomb is ${bomb.length} bytes`);
-  const t = performance.now();
-  await rejects(
-    decodeContent(bomb, ["gzip"], MiB),
-    (e) => httpStatus(e, 413, /Decompressed gzip body.*1048576/),
-  );
-  const ms = performance.now() - t;
-  ok(ms < 1000, `took ${ms} ms`);
-});
+const DECODERS: [string, Inflate | undefined][] = [
+  ["DecompressionStream", undefined],
+  ["node:zlib", createInflate()],
+];
 
-Deno.test("decodeContent() stops a deflate bomb at the limit (413)", async () => {
-  const bomb = zlibDeflate(new Uint8Array(32 * MiB));
-  await rejects(decodeContent(bomb, ["deflate"], MiB), (e) => httpStatus(e, 413, /deflate/));
-});
+for (const [name, inflate] of DECODERS) {
+  Deno.test(`decodeContent() with ${name} undoes gzip, zlib deflate, raw deflate and zstd`, async () => {
+    const data = enc.encode(JSON.stringify(logsJson(200)));
+    deepStrictEqual(await decodeContent(gzip(data), ["gzip"], MiB, inflate), data);
+    deepStrictEqual(await decodeContent(zlibDeflate(data), ["deflate"], MiB, inflate), data);
+    deepStrictEqual(await decodeContent(rawDeflate(data), ["deflate"], MiB, inflate), data);
+    deepStrictEqual(await decodeContent(zstd(data), ["zstd"], MiB, inflate), data);
+    deepStrictEqual(await decodeContent(gzip(zstd(data)), ["zstd", "gzip"], MiB, inflate), data);
+    deepStrictEqual(await decodeContent(data, [], MiB, inflate), data);
+  });
 
-Deno.test("decodeContent() answers 400 naming the encoding for corrupt or truncated data", async () => {
-  const data = gzip(noise(10_000));
-  await rejects(
-    decodeContent(noise(500), ["gzip"], MiB),
-    (e) => httpStatus(e, 400, /^Cannot decompress gzip body: /),
-  );
-  await rejects(
-    decodeContent(data.subarray(0, 5000), ["gzip"], MiB),
-    (e) => httpStatus(e, 400, /gzip/),
-  );
-  await rejects(
-    decodeContent(noise(500), ["zstd"], MiB),
-    (e) => httpStatus(e, 400, /^Cannot decompress zstd body: /),
-  );
-  const z = zstd(noise(10_000));
-  await rejects(
-    decodeContent(z.subarray(0, z.length - 100), ["zstd"], MiB),
-    (e) => httpStatus(e, 400, /zstd/),
-  );
-});
+  Deno.test(`decodeContent() with ${name} stops a gzip bomb at the limit quickly (413)`, async () => {
+    // 64 MiB of zeros: ~64 KB of gzip, inflating far past a 1 MiB limit.
+    const bomb = gzip(new Uint8Array(64 * MiB));
+    ok(bomb.length < 100_000, `bomb is ${bomb.length} bytes`);
+    const t = performance.now();
+    await rejects(
+      decodeContent(bomb, ["gzip"], MiB, inflate),
+      (e) => httpStatus(e, 413, /Decompressed gzip body.*1048576/),
+    );
+    const ms = performance.now() - t;
+    ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  Deno.test(`decodeContent() with ${name} accepts exactly the limit and rejects one byte more (413)`, async () => {
+    const data = noise(100_000);
+    for (const [packed, coding] of [[gzip(data), "gzip"], [rawDeflate(data), "deflate"]] as const) {
+      deepStrictEqual(await decodeContent(packed, [coding], 100_000, inflate), data);
+      await rejects(
+        decodeContent(packed, [coding], 99_999, inflate),
+        (e) => httpStatus(e, 413, new RegExp(`Decompressed ${coding} body .*99999 bytes`)),
+      );
+    }
+  });
+
+  Deno.test(`decodeContent() with ${name} stops a deflate bomb at the limit (413)`, async () => {
+    const bomb = zlibDeflate(new Uint8Array(32 * MiB));
+    await rejects(
+      decodeContent(bomb, ["deflate"], MiB, inflate),
+      (e) => httpStatus(e, 413, /deflate/),
+    );
+  });
+
+  Deno.test(`decodeContent() with ${name} answers 400 naming the encoding for corrupt or truncated data`, async () => {
+    const data = gzip(noise(10_000));
+    await rejects(
+      decodeContent(noise(500), ["gzip"], MiB, inflate),
+      (e) => httpStatus(e, 400, /^Cannot decompress gzip body: /),
+    );
+    await rejects(
+      decodeContent(data.subarray(0, 5000), ["gzip"], MiB, inflate),
+      (e) => httpStatus(e, 400, /gzip/),
+    );
+    await rejects(
+      decodeContent(noise(500), ["zstd"], MiB, inflate),
+      (e) => httpStatus(e, 400, /^Cannot decompress zstd body: /),
+    );
+    const z = zstd(noise(10_000));
+    await rejects(
+      decodeContent(z.subarray(0, z.length - 100), ["zstd"], MiB, inflate),
+      (e) => httpStatus(e, 400, /zstd/),
+    );
+  });
+}
 
 Deno.test("decompressZstd() decodes frames with and without a content size, and several frames", () => {
   const a = enc.encode("a".repeat(300_000) + "tail"), b = noise(200_000);

@@ -302,11 +302,12 @@ Deno.test("an unexpected exception answers 500 with a Status and is logged with 
   ok(String(line.fields?.stack).includes("TypeError: boom"));
 });
 
-Deno.test("the writer gets the signal, format, decompressed body and the receive time", async () => {
+Deno.test("the writer gets the signal, format, decompressed body, the body as received and the receive time", async () => {
   const seen: {
     signal: string;
     format: string;
     bytes: number;
+    encoded: unknown;
     receivedAtNs: bigint;
     rows: number;
   }[] = [];
@@ -317,6 +318,7 @@ Deno.test("the writer gets the signal, format, decompressed body and the receive
           signal: req.signal,
           format: req.format,
           bytes: req.body.length,
+          encoded: req.encoded,
           receivedAtNs: req.receivedAtNs,
           rows: req.partitions.reduce((n, p) => n + p.rows.length, 0),
         });
@@ -328,10 +330,18 @@ Deno.test("the writer gets the signal, format, decompressed body and the receive
   });
   clock.ns = 1_800_000_000_123_456_789n;
   const body = jsonlBytes(logsJson(2), logsJson(1));
+  const gz = gzip(body);
   strictEqual(
     (await send(app, "/v1/logs", {
-      body: gzip(body),
-      headers: { "content-type": "application/x-ndjson", "content-encoding": "gzip" },
+      body: zstd(gz),
+      headers: { "content-type": "application/x-ndjson", "content-encoding": "gzip, zstd" },
+    })).status,
+    200,
+  );
+  strictEqual(
+    (await send(app, "/v1/logs", {
+      body,
+      headers: { "content-type": "application/x-ndjson", "content-encoding": "identity" },
     })).status,
     200,
   );
@@ -339,6 +349,14 @@ Deno.test("the writer gets the signal, format, decompressed body and the receive
     signal: "logs",
     format: "jsonl",
     bytes: body.length,
+    encoded: { encodings: ["gzip", "zstd"], bytes: zstd(gz) },
+    receivedAtNs: 1_800_000_000_123_456_789n,
+    rows: 3,
+  }, {
+    signal: "logs",
+    format: "jsonl",
+    bytes: body.length,
+    encoded: undefined,
     receivedAtNs: 1_800_000_000_123_456_789n,
     rows: 3,
   }]);
