@@ -78,22 +78,32 @@ function tooLarge(message: string): HTTPException {
   return new HTTPException(413, { message });
 }
 
+const bodyTooLarge = (limit: number) =>
+  `Request body is larger than the limit of ${limit} bytes (server.max_payload_bytes)`;
+
 /**
  * The request body, at most `limit` bytes: 413 straight away when `Content-Length` says more,
  * and as soon as the streamed bytes pass it (the rest is not read).
  */
 export async function readBody(req: Request, limit: number): Promise<Uint8Array> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && /^\s*\d+\s*$/.test(declared) && Number(declared) > limit) {
+  const headers = req.headers;
+  const declared = headers.get("content-length");
+  const length = declared !== null && /^\s*\d+\s*$/.test(declared) ? Number(declared) : -1;
+  if (length > limit) {
     // Do not read it; cancelling tells the runtime the rest is not wanted.
     await req.body?.cancel().catch(() => {});
     throw tooLarge(
-      `Request body of ${
-        Number(declared)
-      } bytes is larger than the limit of ${limit} bytes (server.max_payload_bytes)`,
+      `Request body of ${length} bytes is larger than the limit of ${limit} bytes (server.max_payload_bytes)`,
     );
   }
   if (!req.body) return new Uint8Array(0);
+  if (length >= 0 && !headers.has("transfer-encoding")) {
+    // The HTTP framing holds the body to its declared length (within the limit): read it in one
+    // go, which runtimes do natively (Deno: one op), without a JS stream read per chunk.
+    const bytes = new Uint8Array(await req.arrayBuffer());
+    if (bytes.length > limit) throw tooLarge(bodyTooLarge(limit));
+    return bytes;
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -104,9 +114,7 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
       total += value.length;
       if (total > limit) {
         await reader.cancel().catch(() => {});
-        throw tooLarge(
-          `Request body is larger than the limit of ${limit} bytes (server.max_payload_bytes)`,
-        );
+        throw tooLarge(bodyTooLarge(limit));
       }
       chunks.push(value);
     }

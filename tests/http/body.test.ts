@@ -134,6 +134,31 @@ Deno.test("readBody() returns a body of exactly the limit", async () => {
   );
 });
 
+Deno.test("readBody() returns the whole body with a Content-Length, chunked, or neither", async () => {
+  const data = noise(300_000);
+  const chunked = () => {
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (at >= data.length) return c.close();
+        c.enqueue(data.slice(at, at += 65_536));
+      },
+    });
+  };
+  const post = (body: BodyInit, headers: Record<string, string>) =>
+    new Request("http://x/v1/logs", { method: "POST", body, headers });
+  deepStrictEqual(
+    await readBody(post(chunked(), { "content-length": String(data.length) }), data.length),
+    data,
+  );
+  deepStrictEqual(await readBody(post(chunked(), { "transfer-encoding": "chunked" }), MiB), data);
+  deepStrictEqual(await readBody(post(chunked(), {}), MiB), data);
+  await rejects(
+    readBody(post(chunked(), { "transfer-encoding": "chunked" }), data.length - 1),
+    (e) => httpStatus(e, 413, /larger than the limit of 299999 bytes/),
+  );
+});
+
 Deno.test("isZlib() tells zlib-wrapped from raw deflate", () => {
   const data = noise(100);
   ok(isZlib(zlibDeflate(data)));
