@@ -78,6 +78,11 @@ export class WireReader {
       return x;
     }
     x &= 0x7f;
+    if (p < end && b[p] < 0x80) {
+      // Two bytes (lengths of 128 to 16,383 bytes: records, bodies).
+      this.pos = p + 1;
+      return x | (b[p] << 7);
+    }
     for (let shift = 7; shift < 70; shift += 7) {
       if (p >= end) this.fail("truncated varint", this.pos);
       const c = b[p++];
@@ -147,6 +152,12 @@ export class WireReader {
    */
   len(end: number): number {
     const at = this.pos;
+    const b0 = this.buf[at];
+    if (b0 < 0x80 && at < end && b0 < end - at) {
+      // One-byte length that fits (most fields).
+      this.pos = at + 1;
+      return at + 1 + b0;
+    }
     const n = this.uint32(end);
     // A length ≥ 2^31 reads as a large unsigned number and fails the check below.
     if (n > end - this.pos) {
@@ -191,10 +202,13 @@ export class WireReader {
       for (let i = s; i < e; i++) x |= b[i];
       if (x < 0x80) return;
     }
-    const a = this.asciiUpTo(s, e);
-    if (a < e) {
-      const bad = utf8ErrorAt(this.buf, a, e);
-      if (bad >= 0) this.fail(`invalid UTF-8 in ${field}`, bad);
+    // ASCII runs a word at a time, each non-ASCII sequence checked on its own.
+    const b = this.buf;
+    let i = this.asciiUpTo(s, e);
+    while (i < e) {
+      const next = sequenceEnd(b, i, e);
+      if (next < 0) this.fail(`invalid UTF-8 in ${field}`, i);
+      i = next < e && b[next] >= 0x80 ? next : this.asciiUpTo(next, e);
     }
   }
 
@@ -266,6 +280,35 @@ export class WireReader {
 /** Whether `b[start, end)` is valid UTF-8. */
 export function validUtf8(b: Uint8Array, start: number, end: number): boolean {
   return utf8ErrorAt(b, start, end) < 0;
+}
+
+/**
+ * End of the UTF-8 sequence of two to four bytes that starts at `b[i]` (a byte ≥ 0x80) and ends
+ * by `end`, or -1 when it is not valid (overlong, surrogate, above U+10FFFF, truncated).
+ */
+function sequenceEnd(b: Uint8Array, i: number, end: number): number {
+  const c = b[i];
+  if (c < 0xc2) return -1; // continuation byte or overlong 2-byte lead
+  if (c < 0xe0) return i + 1 < end && (b[i + 1] & 0xc0) === 0x80 ? i + 2 : -1;
+  if (c < 0xf0) {
+    if (i + 2 >= end) return -1;
+    const c1 = b[i + 1];
+    if ((c1 & 0xc0) !== 0x80 || (b[i + 2] & 0xc0) !== 0x80) return -1;
+    if (c === 0xe0 && c1 < 0xa0) return -1; // overlong
+    if (c === 0xed && c1 >= 0xa0) return -1; // surrogate
+    return i + 3;
+  }
+  if (c < 0xf5) {
+    if (i + 3 >= end) return -1;
+    const c1 = b[i + 1];
+    if ((c1 & 0xc0) !== 0x80 || (b[i + 2] & 0xc0) !== 0x80 || (b[i + 3] & 0xc0) !== 0x80) {
+      return -1;
+    }
+    if (c === 0xf0 && c1 < 0x90) return -1; // overlong
+    if (c === 0xf4 && c1 >= 0x90) return -1; // above U+10FFFF
+    return i + 4;
+  }
+  return -1;
 }
 
 /**
