@@ -17,6 +17,7 @@ function readAll(signal: Signal, body: Uint8Array) {
   const d = dec(signal, body);
   return {
     records: d.records,
+    rejected: d.rejected,
     tables: d.tables.map((t) => ({ table: t.table, cols: readTable(t) })),
   };
 }
@@ -183,7 +184,12 @@ Deno.test("metric rows repeat their resource and scope in every table a scope wr
         metrics: [
           { name: "g", gauge: { dataPoints: [point(1), point(2)] } },
           { name: "s", sum: { dataPoints: Array.from({ length: n }, () => point(3)) } },
-          { name: "g2", gauge: { dataPoints: [point(4)] } },
+          {
+            name: "g2",
+            description: "second",
+            unit: "ms",
+            gauge: { dataPoints: [point(4), { timeUnixNano: "1" }, point(5)] },
+          },
         ],
       }],
     })),
@@ -191,9 +197,23 @@ Deno.test("metric rows repeat their resource and scope in every table a scope wr
   const d = readAll("metrics", encodePb("metrics", req));
   const gauge = d.tables.find((t) => t.table === "gauge")!.cols;
   const sum = d.tables.find((t) => t.table === "sum")!.cols;
-  deepStrictEqual(gauge.Value, [1, 2, 4, 1, 2, 4]);
-  deepStrictEqual(gauge.ServiceName, ["svc1", "svc1", "svc1", "svc2", "svc2", "svc2"]);
-  deepStrictEqual(gauge.ScopeName, ["scope1", "scope1", "scope1", "scope2", "scope2", "scope2"]);
+  deepStrictEqual(gauge.Value, [1, 2, 4, 5, 1, 2, 4, 5]);
+  deepStrictEqual(gauge.ServiceName, [...Array(4).fill("svc1"), ...Array(4).fill("svc2")]);
+  deepStrictEqual(gauge.ScopeName, [...Array(4).fill("scope1"), ...Array(4).fill("scope2")]);
+  deepStrictEqual(gauge.MetricName, ["g", "g", "g2", "g2", "g", "g", "g2", "g2"]);
+  deepStrictEqual(gauge.MetricDescription, [
+    "",
+    "",
+    "second",
+    "second",
+    "",
+    "",
+    "second",
+    "second",
+  ]);
+  deepStrictEqual(gauge.MetricUnit, ["", "", "ms", "ms", "", "", "ms", "ms"]);
+  deepStrictEqual(sum.MetricName, ["s", "s", "s"]);
+  strictEqual(d.rejected, 2); // the points without a value
   deepStrictEqual(sum.ServiceName, ["svc1", "svc2", "svc2"]);
   deepStrictEqual(sum.ResourceAttributes, [
     [["service.name", "svc1"]],

@@ -42,7 +42,7 @@
 import type { I64Col, NumCol } from "../columns.ts";
 import type { GaugeColumns, TableBuilder } from "../tables.ts";
 import type { WireReader } from "../proto/reader.ts";
-import { ProtoCtx } from "./proto.ts";
+import { fillBytes, ProtoCtx } from "./proto.ts";
 import { learnSizes, sizedTable } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 
@@ -139,7 +139,7 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
   const out = new MetricTables(body.length);
   const r = ctx.r;
   // The current metric: name, description, unit ranges.
-  const m = { nameS: 0, nameE: 0, descS: 0, descE: 0, unitS: 0, unitE: 0 };
+  const m: MetricRanges = { nameS: 0, nameE: 0, descS: 0, descE: 0, unitS: 0, unitE: 0 };
 
   ctx.walk((start, end) => {
     let kind = 0, dataS = 0, dataE = 0;
@@ -204,27 +204,43 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
       points++;
       switch (kind) {
         case 5:
-          if (!numberPoint(ctx, m, out.gaugeT.cols, ps, pe)) missing++;
+          if (!numberPoint(ctx, out.gaugeT.cols, ps, pe)) missing++;
           break;
         case 7: {
           const c = out.sumT.cols;
-          if (numberPoint(ctx, m, c, ps, pe)) {
+          if (numberPoint(ctx, c, ps, pe)) {
             c.AggregationTemporality.append(temporality);
             c.IsMonotonic.append(monotonic);
           } else missing++;
           break;
         }
         case 9:
-          histogramPoint(ctx, m, out.histogramT.cols, ps, pe, temporality);
+          histogramPoint(ctx, out.histogramT.cols, ps, pe, temporality);
           break;
         case 10:
-          expHistogramPoint(ctx, m, out.expT.cols, ps, pe, temporality);
+          expHistogramPoint(ctx, out.expT.cols, ps, pe, temporality);
           break;
         case 11:
-          summaryPoint(ctx, m, out.summaryT.cols, ps, pe);
+          summaryPoint(ctx, out.summaryT.cols, ps, pe);
           break;
       }
       r.pos = pe;
+    }
+    // The metric's name, description and unit for the rows its points added, in bulk.
+    const t = kind === 5
+      ? out.gauge
+      : kind === 7
+      ? out.sum
+      : kind === 9
+      ? out.histogram
+      : kind === 10
+      ? out.exponential_histogram
+      : out.summary;
+    if (t !== undefined) {
+      const c = t.cols, rows = c.TimeUnix.length - c.MetricName.length;
+      fillBytes(c.MetricName, body, m.nameS, m.nameE, rows);
+      fillBytes(c.MetricDescription, body, m.descS, m.descE, rows);
+      fillBytes(c.MetricUnit, body, m.unitS, m.unitE, rows);
     }
     out.records += points - missing;
     if (missing > 0) out.reject(ctx.text(m.nameS, m.nameE), missing);
@@ -244,22 +260,18 @@ interface MetricRanges {
 }
 
 /**
- * The metric's name, description and unit, the data point's attributes and times (the resource's
- * and scope's columns are filled at the end of the scope: `MetricTables.fillScope`).
+ * The data point's attributes and times (the metric's name, description and unit are filled
+ * after its points, the resource's and scope's columns at the end of the scope:
+ * `MetricTables.fillScope`).
  */
 function common(
   ctx: ProtoCtx,
-  m: MetricRanges,
   c: CommonCols,
   sLo: number,
   sHi: number,
   tLo: number,
   tHi: number,
 ): void {
-  const buf = ctx.buf;
-  c.MetricName.appendBytes(buf, m.nameS, m.nameE);
-  c.MetricDescription.appendBytes(buf, m.descS, m.descE);
-  c.MetricUnit.appendBytes(buf, m.unitS, m.unitE);
   ctx.attrs.flush(c.Attributes);
   c.StartTimeUnix.append(sLo, sHi);
   c.TimeUnix.append(tLo, tHi);
@@ -276,7 +288,6 @@ function int64ToDouble(lo: number, hi: number): number {
  */
 function numberPoint(
   ctx: ProtoCtx,
-  m: MetricRanges,
   c: CommonCols & ExemplarCols & { Value: NumCol<Float64Array>; Flags: NumCol<Uint32Array> },
   start: number,
   end: number,
@@ -318,7 +329,7 @@ function numberPoint(
     }
   }
   if (!has) return false;
-  common(ctx, m, c, sLo, sHi, tLo, tHi);
+  common(ctx, c, sLo, sHi, tLo, tHi);
   c.Value.append(value);
   c.Flags.append(flags);
   exemplars(ctx, c, start, end, 0x2a);
@@ -399,7 +410,6 @@ function packedDouble(r: WireReader, e: number, out: NumCol<Float64Array>, field
 
 function histogramPoint(
   ctx: ProtoCtx,
-  m: MetricRanges,
   c: TableBuilder<"histogram">["cols"],
   start: number,
   end: number,
@@ -461,7 +471,7 @@ function histogramPoint(
         r.skip(tag, end);
     }
   }
-  common(ctx, m, c, sLo, sHi, tLo, tHi);
+  common(ctx, c, sLo, sHi, tLo, tHi);
   c.Count.append(cLo, cHi);
   c.Sum.append(sum);
   c.BucketCounts.endRow();
@@ -505,7 +515,6 @@ function buckets(r: WireReader, e: number, out: I64Col): number {
 
 function expHistogramPoint(
   ctx: ProtoCtx,
-  m: MetricRanges,
   c: TableBuilder<"exponential_histogram">["cols"],
   start: number,
   end: number,
@@ -573,7 +582,7 @@ function expHistogramPoint(
         r.skip(tag, end);
     }
   }
-  common(ctx, m, c, sLo, sHi, tLo, tHi);
+  common(ctx, c, sLo, sHi, tLo, tHi);
   c.Count.append(cLo, cHi);
   c.Sum.append(sum);
   c.Scale.append(scale);
@@ -592,7 +601,6 @@ function expHistogramPoint(
 
 function summaryPoint(
   ctx: ProtoCtx,
-  m: MetricRanges,
   c: TableBuilder<"summary">["cols"],
   start: number,
   end: number,
@@ -646,7 +654,7 @@ function summaryPoint(
         r.skip(tag, end);
     }
   }
-  common(ctx, m, c, sLo, sHi, tLo, tHi);
+  common(ctx, c, sLo, sHi, tLo, tHi);
   c.Count.append(cLo, cHi);
   c.Sum.append(sum);
   c["ValueAtQuantiles.Quantile"].endRow();

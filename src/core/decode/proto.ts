@@ -67,8 +67,8 @@ export class AttrRow {
   /** Sorted, de-duplicated entry indices of the last sort, and how many. */
   private order = new Int32Array(16);
   private unique = 0;
-  /** Key ranges of the row that `order` belongs to (`prevN` -1: none yet). */
-  private prevKeys = new Int32Array(32);
+  /** Key ranges and prefixes of the row `order` belongs to (`prevN` -1: none yet). */
+  private prevKeys = new Int32Array(64);
   private prevN = -1;
   /** The map the last row went to, and its key count after that row. */
   private lastMap: MapCol | null = null;
@@ -195,10 +195,13 @@ export class AttrRow {
     if (n !== this.prevN) return false;
     const g = this.ranges, p = this.prevKeys, b = this.r.buf;
     for (let k = 0; k < n; k++) {
-      const s = g[STRIDE * k], e = g[STRIDE * k + 1], ps = p[2 * k], pe = p[2 * k + 1];
+      const i = STRIDE * k, j = 4 * k;
+      const s = g[i], e = g[i + 1], ps = p[j], pe = p[j + 1];
       if (e - s !== pe - ps) return false;
       if (s === ps) continue;
-      for (let j = 0; j < e - s; j++) if (b[s + j] !== b[ps + j]) return false;
+      // The first 8 bytes (the prefixes) first, then the bytes after them.
+      if (g[i + 4] !== p[j + 2] || g[i + 5] !== p[j + 3]) return false;
+      for (let x = 8; x < e - s; x++) if (b[s + x] !== b[ps + x]) return false;
     }
     return true;
   }
@@ -248,10 +251,13 @@ export class AttrRow {
       order[u++] = order[i];
     }
     this.unique = u;
-    if (this.prevKeys.length < 2 * n) this.prevKeys = new Int32Array(4 * n);
+    if (this.prevKeys.length < 4 * n) this.prevKeys = new Int32Array(8 * n);
+    const p = this.prevKeys;
     for (let k = 0; k < n; k++) {
-      this.prevKeys[2 * k] = g[STRIDE * k];
-      this.prevKeys[2 * k + 1] = g[STRIDE * k + 1];
+      p[4 * k] = g[STRIDE * k];
+      p[4 * k + 1] = g[STRIDE * k + 1];
+      p[4 * k + 2] = g[STRIDE * k + 4];
+      p[4 * k + 3] = g[STRIDE * k + 5];
     }
     this.prevN = n;
   }
@@ -669,7 +675,7 @@ function lookup(keys: Utf8Col, first: number, end: number, key: Uint8Array): num
 }
 
 /** Appends `rows` values, each the bytes `src[s, e)`. */
-function fillBytes(col: Utf8Col, src: Uint8Array, s: number, e: number, rows: number): void {
+export function fillBytes(col: Utf8Col, src: Uint8Array, s: number, e: number, rows: number): void {
   const n = e - s, len = col.length;
   col.reserve(n * rows, rows);
   const off = col.offsets, at = off[len];
