@@ -286,7 +286,13 @@ interface Scratch {
   subAttrs: AttrRow;
   /** Resource and scope attributes of the request, one row per resource / scope. */
   prepared: MapCol;
+  /** Start and end of each scope of the current resource, each record of the current scope. */
+  scopes: Int32Array;
+  records: Int32Array;
 }
+
+/** `header()` lists: the scopes of a resource, or the records of a scope. */
+const SCOPES = 0, RECORDS = 1;
 
 let pooled: Scratch | null = null;
 /** A scratch map holding more bytes than this is not kept for the next request. */
@@ -324,6 +330,9 @@ export class ProtoCtx {
    */
   private readonly prepared: MapCol;
   private scratch: Scratch | null;
+  /** See `header()`. */
+  private scopeList: Int32Array;
+  private recordList: Int32Array;
 
   // Current resource: its row in `prepared` (-1: no attributes), and the entries of
   // service.name / service.namespace / service.instance.id in it (-1: absent).
@@ -357,6 +366,8 @@ export class ProtoCtx {
         attrs: new AttrRow(r, av),
         subAttrs: new AttrRow(r, av),
         prepared: new MapCol(),
+        scopes: new Int32Array(16),
+        records: new Int32Array(256),
       };
     } else {
       s.av.reset(r, maxDepth);
@@ -370,6 +381,8 @@ export class ProtoCtx {
     this.attrs = s.attrs;
     this.subAttrs = s.subAttrs;
     this.prepared = s.prepared;
+    this.scopeList = s.scopes;
+    this.recordList = s.records;
     const ns = BigInt.asUintN(64, opts.receivedAtNs);
     this.recvLo = Number(ns & 0xffffffffn);
     this.recvHi = Number(ns >> 32n);
@@ -385,6 +398,7 @@ export class ProtoCtx {
     if (s === null) return;
     const p = s.prepared;
     if (p.keys.data.length + p.values.data.length > POOL_MAX_BYTES) s.prepared = new MapCol();
+    if (s.records.length > POOL_MAX_BYTES / 4) s.records = new Int32Array(256);
     pooled = s;
   }
 
@@ -404,44 +418,26 @@ export class ProtoCtx {
         continue;
       }
       const resEnd = r.len(total);
-      const resStart = r.pos;
-      this.header(resStart, resEnd);
+      const scopes = this.header(r.pos, resEnd, SCOPES);
       this.resSchemaS = this.urlS;
       this.resSchemaE = this.urlE;
       this.readResource(this.hdrS, this.hdrE);
-      r.pos = resStart;
-      while (r.pos < resEnd) {
-        const t = r.tag(resEnd);
-        if (t !== 0x12) {
-          r.skip(t, resEnd);
-          continue;
-        }
-        const scopeEnd = r.len(resEnd);
-        this.walkScope(r.pos, scopeEnd, record);
+      const list = this.scopeList; // (walkScope lists records elsewhere)
+      for (let i = 0; i < scopes; i++) {
+        this.walkScope(list[2 * i], list[2 * i + 1], record);
         endScope();
-        r.pos = scopeEnd;
       }
       r.pos = resEnd;
     }
   }
 
   private walkScope(start: number, end: number, record: (s: number, e: number) => void): void {
-    const r = this.r;
-    this.header(start, end);
+    const n = this.header(start, end, RECORDS);
     this.scopeSchemaS = this.urlS;
     this.scopeSchemaE = this.urlE;
     this.readScope(this.hdrS, this.hdrE);
-    r.pos = start;
-    while (r.pos < end) {
-      const t = r.tag(end);
-      if (t !== 0x12) {
-        r.skip(t, end);
-        continue;
-      }
-      const e = r.len(end);
-      record(r.pos, e);
-      r.pos = e;
-    }
+    const list = this.recordList;
+    for (let i = 0; i < n; i++) record(list[2 * i], list[2 * i + 1]);
   }
 
   /**
@@ -477,14 +473,6 @@ export class ProtoCtx {
     else fillBytes(col, v.data, v.offsets[entry], v.offsets[entry + 1], rows);
   }
 
-  /** The current resource's service.name as text ("" when absent). */
-  serviceName(): string {
-    const e = this.svcEntry;
-    if (e < 0) return "";
-    const v = this.prepared.values;
-    return new TextDecoder().decode(v.data.subarray(v.offsets[e], v.offsets[e + 1]));
-  }
-
   /** Result of `header()`: the range of field 1 (-1 when absent) and of schema_url. */
   private hdrS = -1;
   private hdrE = -1;
@@ -493,16 +481,30 @@ export class ProtoCtx {
 
   /**
    * Reads a Resource* or Scope* message for its field 1 (resource / scope) and its schema_url
-   * (3), which may come after the records (2); the records are skipped.
+   * (3), which may come after the records (2), and lists the ranges of its field 2 messages
+   * (scopes or records) in `scopeList` / `recordList` (`which`): returns how many. One pass
+   * over the message, so its framing is checked before any record is decoded.
    */
-  private header(start: number, end: number): void {
+  private header(start: number, end: number, which: number): number {
     const r = this.r;
+    let list = which === SCOPES ? this.scopeList : this.recordList, n = 0;
     this.hdrS = this.hdrE = -1;
     this.urlS = this.urlE = 0;
     r.pos = start;
     while (r.pos < end) {
       const t = r.tag(end);
-      if (t === 0x0a) {
+      if (t === 0x12) {
+        const e = r.len(end);
+        if (2 * n + 2 > list.length) {
+          const next = new Int32Array(2 * list.length);
+          next.set(list);
+          list = next;
+        }
+        list[2 * n] = r.pos;
+        list[2 * n + 1] = e;
+        n++;
+        r.pos = e;
+      } else if (t === 0x0a) {
         this.hdrE = r.bytes(end);
         this.hdrS = r.start;
       } else if (t === 0x1a) {
@@ -510,6 +512,9 @@ export class ProtoCtx {
         this.urlS = r.start;
       } else r.skip(t, end);
     }
+    if (which === SCOPES) this.scopeList = this.scratch!.scopes = list;
+    else this.recordList = this.scratch!.records = list;
+    return n;
   }
 
   private readResource(s: number, e: number): void {
