@@ -5,7 +5,17 @@
  *
  * Every builder has `length` (rows appended), `take(indices)` (a new builder holding the
  * given rows, in that order) and `slice(start, end)` (rows start..end-1 without copying their
- * values) so one decoded request can be split by (service, hour).
+ * values) so one decoded request can be split by (service, hour), and `appendAll(parts)` (rows
+ * of other builders, copied once into buffers of the exact size) so a batch can merge them.
+ *
+ * Offsets (Utf8Col, ListCol, MapCol) start at 0 in a builder that rows were appended to, but a
+ * slice keeps a view of its source's offsets, so `offsets[0]` may be anything:
+ * - Utf8Col: `data` is addressed by the offsets as they are (as in Arrow): value `i` is
+ *   `data[offsets[i], offsets[i + 1])`, and `data` may hold bytes before `offsets[0]`.
+ * - ListCol, MapCol: the child (`child`, `keys` and `values`) holds exactly this column's
+ *   elements: row `i`'s are child rows `[offsets[i] - offsets[0], offsets[i + 1] - offsets[0])`.
+ * Decoders only append to builders they made (offsets from 0); code that reads `offsets` of a
+ * builder that may be a slice must follow these rules.
  */
 import * as arrow from "apache-arrow";
 
@@ -20,6 +30,18 @@ function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   while (n < need) n *= 2;
   const next = new (buf.constructor as new (n: number) => T)(n);
   next.set(buf);
+  return next;
+}
+
+/** `buf` if it holds `need` elements, else a copy of its first `used` in one of exactly `need`. */
+function fit<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
+  buf: T,
+  used: number,
+  need: number,
+): T {
+  if (need <= buf.length) return buf;
+  const next = new (buf.constructor as new (n: number) => T)(need);
+  next.set(buf.subarray(0, used) as never);
   return next;
 }
 
@@ -62,13 +84,18 @@ export interface Column {
   toData(): arrow.Data;
   take(indices: Int32Array): Column;
   /**
-   * Rows `[start, end)` as a new builder that shares this one's value buffers (views sized
-   * exactly to the slice, so appending to the slice copies first). Appending to this builder
-   * later does not change the slice.
+   * Rows `[start, end)` as a new builder that shares this one's buffers (views ending where the
+   * slice ends, so appending to the slice copies first; its offsets are not rebased, see above).
+   * Appending to this builder later does not change the slice.
    */
   slice(start: number, end: number): Column;
   /** Appends every row of `other` (same kind of column) after this one's. */
   appendFrom(other: this): void;
+  /**
+   * Appends every row of each of `parts` (same kind of column), in order, growing each buffer
+   * once to exactly the size needed.
+   */
+  appendAll(parts: readonly this[]): void;
   readonly type: arrow.DataType;
 }
 
@@ -81,8 +108,9 @@ export class Utf8Col implements Column {
   data = EMPTY_U8;
   length = 0;
 
+  /** Bytes of the values. */
   get byteLength(): number {
-    return this.offsets[this.length];
+    return this.offsets[this.length] - this.offsets[0];
   }
 
   /** Appends the UTF-8 bytes `src[start, end)` as one value (caller validated the UTF-8). */
@@ -133,7 +161,7 @@ export class Utf8Col implements Column {
   }
 
   byteSize(): number {
-    return this.offsets[this.length] + 4 * (this.length + 1);
+    return this.offsets[this.length] - this.offsets[0] + 4 * (this.length + 1);
   }
 
   toData(): arrow.Data {
@@ -169,25 +197,37 @@ export class Utf8Col implements Column {
 
   slice(start: number, end: number): Utf8Col {
     const out = new Utf8Col();
-    const base = this.offsets[start];
-    out.offsets = rebase(this.offsets, start, end);
-    out.data = this.data.subarray(base, this.offsets[end]);
+    out.offsets = this.offsets.subarray(start, end + 1);
+    out.data = this.data.subarray(0, this.offsets[end]);
     out.length = end - start;
     return out;
   }
 
   appendFrom(other: Utf8Col): void {
     const base = this.offsets[this.length];
-    const n = other.offsets[other.length];
+    const o = other.offsets, from = o[0], n = o[other.length] - from;
     // Called per row for prepared maps: no call or view allocation when nothing needs to grow.
     if (base + n > this.data.length) this.data = grow(this.data, base + n);
-    if (n > 32) this.data.set(other.data.subarray(0, n), base);
-    else for (let i = 0; i < n; i++) this.data[base + i] = other.data[i];
+    if (n > 32) this.data.set(other.data.subarray(from, from + n), base);
+    else for (let i = 0; i < n; i++) this.data[base + i] = other.data[from + i];
     if (this.length + other.length + 1 > this.offsets.length) {
       this.offsets = grow(this.offsets, this.length + other.length + 1);
     }
-    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    const shift = base - from;
+    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = o[i] + shift;
     this.length += other.length;
+  }
+
+  appendAll(parts: readonly Utf8Col[]): void {
+    let bytes = 0, rows = 0;
+    for (const p of parts) {
+      bytes += p.offsets[p.length] - p.offsets[0];
+      rows += p.length;
+    }
+    const used = this.offsets[this.length];
+    this.data = fit(this.data, used, used + bytes);
+    this.offsets = fit(this.offsets, this.length + 1, this.length + rows + 1);
+    for (const p of parts) this.appendFrom(p);
   }
 }
 
@@ -239,6 +279,13 @@ export class NumCol<A extends NumArray> implements Column {
     this.values = grow(this.values, this.length + other.length);
     this.values.set(other.values.subarray(0, other.length) as never, this.length);
     this.length += other.length;
+  }
+
+  appendAll(parts: readonly NumCol<A>[]): void {
+    let rows = 0;
+    for (const p of parts) rows += p.length;
+    this.values = fit(this.values, this.length, this.length + rows);
+    for (const p of parts) this.appendFrom(p);
   }
 }
 
@@ -316,6 +363,13 @@ export class I64Col implements Column {
     this.halves.set(other.halves.subarray(0, 2 * other.length), 2 * this.length);
     this.length += other.length;
   }
+
+  appendAll(parts: readonly I64Col[]): void {
+    let rows = 0;
+    for (const p of parts) rows += p.length;
+    this.halves = fit(this.halves, 2 * this.length, 2 * (this.length + rows));
+    for (const p of parts) this.appendFrom(p);
+  }
 }
 
 /** Booleans, one byte each while building, bit-packed by `toData()`. */
@@ -364,6 +418,13 @@ export class BoolCol implements Column {
     this.values.set(other.values.subarray(0, other.length), this.length);
     this.length += other.length;
   }
+
+  appendAll(parts: readonly BoolCol[]): void {
+    let rows = 0;
+    for (const p of parts) rows += p.length;
+    this.values = fit(this.values, this.length, this.length + rows);
+    for (const p of parts) this.appendFrom(p);
+  }
 }
 
 /**
@@ -379,7 +440,7 @@ export class ListCol<C extends Column> implements Column {
 
   endRow(): void {
     if (this.length + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.length + 2);
-    this.offsets[++this.length] = this.child.length;
+    this.offsets[++this.length] = this.offsets[0] + this.child.length;
   }
 
   byteSize(): number {
@@ -391,7 +452,7 @@ export class ListCol<C extends Column> implements Column {
       type: this.type as arrow.List,
       length: this.length,
       nullCount: 0,
-      valueOffsets: this.offsets.subarray(0, this.length + 1),
+      valueOffsets: fromZero(this.offsets, this.length),
       child: this.child.toData(),
     });
   }
@@ -405,38 +466,62 @@ export class ListCol<C extends Column> implements Column {
   }
 
   slice(start: number, end: number): ListCol<C> {
-    const out = new ListCol(this.child.slice(this.offsets[start], this.offsets[end]) as C);
-    out.offsets = rebase(this.offsets, start, end);
+    const o = this.offsets;
+    const out = new ListCol(this.child.slice(o[start] - o[0], o[end] - o[0]) as C);
+    out.offsets = o.subarray(start, end + 1);
     out.length = end - start;
     return out;
   }
 
   appendFrom(other: ListCol<C>): void {
-    const base = this.child.length;
+    const shift = this.offsets[0] + this.child.length - other.offsets[0];
     this.child.appendFrom(other.child);
     this.offsets = grow(this.offsets, this.length + other.length + 1);
-    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    appendOffsets(this.offsets, this.length, other.offsets, other.length, shift);
     this.length += other.length;
+  }
+
+  appendAll(parts: readonly ListCol<C>[]): void {
+    let rows = 0;
+    for (const p of parts) rows += p.length;
+    this.offsets = fit(this.offsets, this.length + 1, this.length + rows + 1);
+    let childRows = this.offsets[0] + this.child.length;
+    this.child.appendAll(parts.map((p) => p.child));
+    for (const p of parts) {
+      appendOffsets(this.offsets, this.length, p.offsets, p.length, childRows - p.offsets[0]);
+      this.length += p.length;
+      childRows += p.offsets[p.length] - p.offsets[0];
+    }
   }
 }
 
-/** `offsets[start..end]` minus `offsets[start]`, as a new array. */
-function rebase(offsets: Int32Array, start: number, end: number): Int32Array<ArrayBuffer> {
-  const out = new Int32Array(end - start + 1);
-  const base = offsets[start];
-  for (let i = 0; i <= end - start; i++) out[i] = offsets[start + i] - base;
+/** Sets `dst[at + 1 ..= at + n]` to `src[1 ..= n] + shift`. */
+function appendOffsets(dst: Int32Array, at: number, src: Int32Array, n: number, shift: number) {
+  for (let i = 1; i <= n; i++) dst[at + i] = src[i] + shift;
+}
+
+/** `offsets[0 ..= length]` starting from 0 (a copy only when they do not already). */
+function fromZero(offsets: Int32Array, length: number): Int32Array {
+  const o = offsets.subarray(0, length + 1);
+  if (o[0] === 0) return o;
+  const out = new Int32Array(length + 1);
+  for (let i = 0; i <= length; i++) out[i] = o[i] - o[0];
   return out;
 }
 
-/** Indices of the child rows of `rows` (in order) and the new offsets for them. */
+/**
+ * Child rows of `rows` (in order; numbered from `offsets[0]`, see the file comment) and the
+ * offsets of a new column holding just them.
+ */
 function expandRanges(offsets: Int32Array, rows: Int32Array) {
+  const base = offsets[0];
   let n = 0;
   for (let i = 0; i < rows.length; i++) n += offsets[rows[i] + 1] - offsets[rows[i]];
   const indices = new Int32Array(n);
   const outOffsets = new Int32Array(rows.length + 1);
   let at = 0;
   for (let i = 0; i < rows.length; i++) {
-    for (let j = offsets[rows[i]]; j < offsets[rows[i] + 1]; j++) indices[at++] = j;
+    for (let j = offsets[rows[i]]; j < offsets[rows[i] + 1]; j++) indices[at++] = j - base;
     outOffsets[i + 1] = at;
   }
   return { indices, offsets: outOffsets };
@@ -542,7 +627,7 @@ export class MapCol implements Column {
 
   private finishRow(): void {
     if (this.length + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.length + 2);
-    this.offsets[++this.length] = this.keys.length;
+    this.offsets[++this.length] = this.offsets[0] + this.keys.length;
   }
 
   private appendSorted(pk: Utf8Col, pv: Utf8Col): void {
@@ -605,7 +690,7 @@ export class MapCol implements Column {
       type: this.type as arrow.Map_,
       length: this.length,
       nullCount: 0,
-      valueOffsets: this.offsets.subarray(0, this.length + 1),
+      valueOffsets: fromZero(this.offsets, this.length),
       child: entries,
     });
   }
@@ -622,21 +707,36 @@ export class MapCol implements Column {
 
   slice(start: number, end: number): MapCol {
     const out = new MapCol();
-    const s = this.offsets[start], e = this.offsets[end];
+    const o = this.offsets;
+    const s = o[start] - o[0], e = o[end] - o[0];
     out.keys = this.keys.slice(s, e);
     out.values = this.values.slice(s, e);
-    out.offsets = rebase(this.offsets, start, end);
+    out.offsets = o.subarray(start, end + 1);
     out.length = end - start;
     return out;
   }
 
   appendFrom(other: MapCol): void {
-    const base = this.keys.length;
+    const shift = this.offsets[0] + this.keys.length - other.offsets[0];
     this.keys.appendFrom(other.keys);
     this.values.appendFrom(other.values);
     this.offsets = grow(this.offsets, this.length + other.length + 1);
-    for (let i = 1; i <= other.length; i++) this.offsets[this.length + i] = base + other.offsets[i];
+    appendOffsets(this.offsets, this.length, other.offsets, other.length, shift);
     this.length += other.length;
+  }
+
+  appendAll(parts: readonly MapCol[]): void {
+    let rows = 0;
+    for (const p of parts) rows += p.length;
+    this.offsets = fit(this.offsets, this.length + 1, this.length + rows + 1);
+    let entries = this.offsets[0] + this.keys.length;
+    this.keys.appendAll(parts.map((p) => p.keys));
+    this.values.appendAll(parts.map((p) => p.values));
+    for (const p of parts) {
+      appendOffsets(this.offsets, this.length, p.offsets, p.length, entries - p.offsets[0]);
+      this.length += p.length;
+      entries += p.offsets[p.length] - p.offsets[0];
+    }
   }
 }
 
