@@ -329,13 +329,16 @@ export class ProtoCtx {
    * scope by `fillScope`. Reused across requests.
    */
   private readonly prepared: MapCol;
+  private readonly maxDepth: number;
   private scratch: Scratch | null;
   /** See `header()`. */
   private scopeList: Int32Array;
   private recordList: Int32Array;
 
-  // Current resource: its row in `prepared` (-1: no attributes), and the entries of
-  // service.name / service.namespace / service.instance.id in it (-1: absent).
+  // Current resource: its attributes as row `resRow` of `resMap` (-1: none; `prepared` or a
+  // cached resource's map), and the entries of service.name / service.namespace /
+  // service.instance.id in it (-1: absent).
+  private resMap: MapCol;
   private resRow = -1;
   private svcEntry = -1;
   private nsEntry = -1;
@@ -380,7 +383,8 @@ export class ProtoCtx {
     this.av = s.av;
     this.attrs = s.attrs;
     this.subAttrs = s.subAttrs;
-    this.prepared = s.prepared;
+    this.prepared = this.resMap = s.prepared;
+    this.maxDepth = maxDepth;
     this.scopeList = s.scopes;
     this.recordList = s.records;
     const ns = BigInt.asUintN(64, opts.receivedAtNs);
@@ -449,7 +453,7 @@ export class ProtoCtx {
     if (rows <= 0) return;
     const buf = this.buf, p = this.prepared;
     this.fillEntry(c.ServiceName, this.svcEntry, rows);
-    fillMap(c.ResourceAttributes, p, this.resRow, rows);
+    fillMap(c.ResourceAttributes, this.resMap, this.resRow, rows);
     fillBytes(c.ScopeName, buf, this.scopeNameS, this.scopeNameE, rows);
     fillBytes(c.ScopeVersion, buf, this.scopeVersionS, this.scopeVersionE, rows);
     this.fillEntry(c.ServiceNamespace, this.nsEntry, rows);
@@ -468,7 +472,7 @@ export class ProtoCtx {
 
   /** Fills `rows` copies of value `entry` of `prepared` (empty when -1). */
   private fillEntry(col: Utf8Col, entry: number, rows: number): void {
-    const v = this.prepared.values;
+    const v = this.resMap.values;
     if (entry < 0) fillBytes(col, v.data, 0, 0, rows);
     else fillBytes(col, v.data, v.offsets[entry], v.offsets[entry + 1], rows);
   }
@@ -518,12 +522,25 @@ export class ProtoCtx {
   }
 
   private readResource(s: number, e: number): void {
+    this.resMap = this.prepared;
     this.resRow =
       this.svcEntry =
       this.nsEntry =
       this.instEntry =
         -1;
     if (s < 0) return;
+    // Exporters send the same resource in request after request: its attributes as they were
+    // prepared the last time (the same bytes decode the same way, so no check is skipped that
+    // could fail).
+    const hit = cachedResource(this.buf, s, e, this.maxDepth);
+    if (hit !== null) {
+      this.resMap = hit.map;
+      this.resRow = hit.map.length > 0 ? 0 : -1;
+      this.svcEntry = hit.svc;
+      this.nsEntry = hit.ns;
+      this.instEntry = hit.inst;
+      return;
+    }
     const r = this.r;
     this.attrs.begin();
     r.pos = s;
@@ -534,12 +551,18 @@ export class ProtoCtx {
     }
     const row = this.prepareAttrs();
     this.resRow = row;
-    if (row < 0) return;
-    const p = this.prepared;
-    const first = p.offsets[row], end = p.offsets[row + 1];
-    this.svcEntry = lookup(p.keys, first, end, SERVICE_NAME);
-    this.nsEntry = lookup(p.keys, first, end, SERVICE_NAMESPACE);
-    this.instEntry = lookup(p.keys, first, end, SERVICE_INSTANCE_ID);
+    if (row >= 0) {
+      const p = this.prepared;
+      const first = p.offsets[row], end = p.offsets[row + 1];
+      this.svcEntry = lookup(p.keys, first, end, SERVICE_NAME);
+      this.nsEntry = lookup(p.keys, first, end, SERVICE_NAMESPACE);
+      this.instEntry = lookup(p.keys, first, end, SERVICE_INSTANCE_ID);
+    }
+    rememberResource(this.buf, s, e, this.maxDepth, this.prepared, row, [
+      this.svcEntry,
+      this.nsEntry,
+      this.instEntry,
+    ]);
   }
 
   private readScope(s: number, e: number): void {
@@ -664,6 +687,86 @@ export class ProtoCtx {
   text(s: number, e: number): string {
     return new TextDecoder().decode(this.buf.subarray(s, e));
   }
+}
+
+/** A resource seen before: its bytes, and its attributes prepared (one row, or none). */
+interface CachedResource {
+  bytes: Uint8Array;
+  maxDepth: number;
+  map: MapCol;
+  svc: number;
+  ns: number;
+  inst: number;
+}
+
+/** Recently prepared resources (most requests repeat the resource of the previous ones). */
+const resources: CachedResource[] = [];
+const RESOURCES_MAX = 16;
+/** Resources bigger than this are not kept. */
+const RESOURCE_MAX_BYTES = 4096;
+/** Signatures (length, first and last bytes) of resources seen once, not yet kept. */
+const seenOnce = new Int32Array(32);
+let seenNext = 0;
+
+/** The cached resource whose bytes are `buf[s, e)`, decoded with `maxDepth`, or null. */
+function cachedResource(buf: Uint8Array, s: number, e: number, maxDepth: number) {
+  const n = e - s;
+  for (let k = 0; k < resources.length; k++) {
+    const c = resources[k], b = c.bytes;
+    if (b.length !== n || c.maxDepth !== maxDepth) continue;
+    let i = 0;
+    while (i < n && b[i] === buf[s + i]) i++;
+    if (i === n) return c;
+  }
+  return null;
+}
+
+function signature(buf: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  return (n * 0x9e3779b1) ^ (buf[s] << 24) ^ (buf[s + (n >> 1)] << 16) ^ (buf[e - 1] << 8) ^
+    buf[s + (n >> 2)];
+}
+
+/**
+ * Keeps the resource `buf[s, e)` whose attributes were prepared as row `row` of `prepared` (-1:
+ * none), the second time such a resource is seen (so one-off resources cost nothing more).
+ */
+function rememberResource(
+  buf: Uint8Array,
+  s: number,
+  e: number,
+  maxDepth: number,
+  prepared: MapCol,
+  row: number,
+  entries: [service: number, namespace: number, instance: number],
+): void {
+  if (e - s > RESOURCE_MAX_BYTES || e === s) return;
+  const sig = signature(buf, s, e);
+  if (!seenOnce.includes(sig)) {
+    seenOnce[seenNext] = sig;
+    seenNext = (seenNext + 1) % seenOnce.length;
+    return;
+  }
+  const map = new MapCol();
+  let base = 0;
+  if (row >= 0) {
+    base = prepared.offsets[row];
+    const count = prepared.offsets[row + 1] - base;
+    fillEntries(map.keys, prepared.keys, base, count, 1);
+    fillEntries(map.values, prepared.values, base, count, 1);
+    map.endSortedRow();
+  }
+  const at = (i: number) => (i < 0 ? -1 : i - base);
+  const c: CachedResource = {
+    bytes: buf.slice(s, e),
+    maxDepth,
+    map,
+    svc: at(entries[0]),
+    ns: at(entries[1]),
+    inst: at(entries[2]),
+  };
+  if (resources.length >= RESOURCES_MAX) resources.shift();
+  resources.push(c);
 }
 
 /** The entry among `keys[first, end)` whose key is `key`, or -1. */
