@@ -235,6 +235,21 @@ for (const [name, inflate] of DECODERS) {
   });
 }
 
+Deno.test("createInflate() decodes gzip whose size trailer is only a hint: several members, very compressible data", async () => {
+  const inflate = createInflate();
+  const a = noise(40_000), b = enc.encode("x".repeat(70_000));
+  // The last member's trailer names 70,000 bytes of 110,000.
+  const two = new Uint8Array([...gzip(a), ...gzip(b)]);
+  deepStrictEqual(await decodeContent(two, ["gzip"], MiB, inflate), new Uint8Array([...a, ...b]));
+  // 3 MiB of zeros from ~3 KB: more than 64x the input, so decoded in several chunks.
+  const zeros = new Uint8Array(3 * MiB);
+  deepStrictEqual(await decodeContent(gzip(zeros), ["gzip"], 4 * MiB, inflate), zeros);
+  // A wrong size trailer is corrupt data, not a wrong result.
+  const bad = gzip(a);
+  bad[bad.length - 2] ^= 1;
+  await rejects(decodeContent(bad, ["gzip"], MiB, inflate), (e) => httpStatus(e, 400, /gzip/));
+});
+
 Deno.test("decompressZstd() decodes frames with and without a content size, and several frames", () => {
   const a = enc.encode("a".repeat(300_000) + "tail"), b = noise(200_000);
   const noSize = zstd(a, { [ZSTD_PARAMS.ZSTD_c_contentSizeFlag]: 0 });
