@@ -1,0 +1,235 @@
+/**
+ * toIPC() writes the Arrow IPC stream straight from the column builders: several builders (the
+ * chunks of one batch, slices among them whose offsets do not start at 0) must read back, with
+ * apache-arrow's own reader and through parquet-wasm, exactly as the one table they add up to.
+ * Column.appendAll() (how a batch merges small chunks) must give the same rows too.
+ */
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import * as arrow from "apache-arrow";
+import { generateRequest } from "../../bench/gen.ts";
+import { type Column, ListCol, MapCol, Utf8Col } from "../../src/core/columns.ts";
+import { decode } from "../../src/core/decode/index.ts";
+import { DEFAULT_PARQUET, encodeParquet, toIPC, toRecordBatch } from "../../src/core/parquet.ts";
+import { partition } from "../../src/core/partition.ts";
+import { newTable, type TableBuilder } from "../../src/core/tables.ts";
+import { readParquet } from "../helpers/parquet.ts";
+
+const opts = { receivedAtNs: 1n };
+
+const json = (v: unknown) =>
+  JSON.stringify(
+    v,
+    (_k, x) => (typeof x === "bigint" ? `${x}n` : x instanceof Uint8Array ? [...x] : x),
+  );
+
+/** Every row of an Arrow table as JSON (maps, lists and 64-bit values included). */
+function tableRows(t: arrow.Table): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < t.numRows; i++) out.push(json(t.get(i)?.toJSON()));
+  return out;
+}
+
+/** The rows of builders, through apache-arrow's own makeData path (no IPC writer of ours). */
+function builderRows(parts: readonly TableBuilder[]): string[] {
+  return parts.flatMap((p) => tableRows(new arrow.Table([toRecordBatch(p, "extended")])));
+}
+
+/** A builder's rows as chunks: slices of it (offsets not from 0), a slice of a slice, a copy. */
+function chunksOf(t: TableBuilder): TableBuilder[] {
+  const n = t.length;
+  const a = Math.floor(n / 5), b = Math.floor(n / 2), c = Math.floor((3 * n) / 4);
+  const slice = (s: number, e: number, from: TableBuilder = t) => {
+    const out: Record<string, Column> = {};
+    for (const [k, col] of Object.entries(from.cols as unknown as Record<string, Column>)) {
+      out[k] = col.slice(s, e);
+    }
+    return newTableFrom(t, out);
+  };
+  const middle = slice(a, c);
+  return [
+    slice(0, a),
+    slice(0, b - a, middle), // a slice of a slice
+    slice(b - a, c - a, middle),
+    t.take(Int32Array.from({ length: n - c }, (_, i) => c + i)),
+  ];
+}
+
+function newTableFrom(t: TableBuilder, cols: Record<string, Column>): TableBuilder {
+  const out = newTable(t.table);
+  Object.assign(out.cols, cols);
+  return out;
+}
+
+/** Every decoded table of one generated request per signal, with several services each. */
+function tables(): TableBuilder[] {
+  const out: TableBuilder[] = [];
+  for (const signal of ["logs", "traces", "metrics"] as const) {
+    const records = signal === "metrics" ? 1000 : 240; // every metric kind
+    const g = generateRequest(signal, { records, seed: 5, services: 3 });
+    out.push(...decode(signal, g.protobuf, "protobuf", opts).tables.filter((t) => t.length >= 10));
+  }
+  return out;
+}
+
+/** Record batches toIPC() makes: consecutive chunks while they fit in `batchRows` rows. */
+function batchCount(chunks: TableBuilder[], batchRows: number): number {
+  let n = 1, rows = 0;
+  for (const c of chunks) {
+    if (rows > 0 && rows + c.length > batchRows) n++, rows = 0;
+    rows += c.length;
+  }
+  return n;
+}
+
+/** True when some offsets column of the chunk (at any depth) does not start at 0. */
+function hasRebasedOffsets(t: TableBuilder): boolean {
+  const walk = (c: Column): boolean =>
+    c instanceof Utf8Col
+      ? c.offsets[0] !== 0
+      : c instanceof MapCol
+      ? c.offsets[0] !== 0 || walk(c.keys)
+      : c instanceof ListCol
+      ? c.offsets[0] !== 0 || walk(c.child)
+      : false;
+  return Object.values(t.cols as unknown as Record<string, Column>).some(walk);
+}
+
+Deno.test("toIPC() of several chunks, slices among them, reads back as the table they add up to", () => {
+  const seen = new Set<string>();
+  for (const t of tables()) {
+    const chunks = chunksOf(t);
+    ok(chunks.slice(1, 3).every(hasRebasedOffsets), `${t.table}: slices should not start at 0`);
+    const want = builderRows([t]);
+    deepStrictEqual(builderRows(chunks), want, `${t.table}: the chunks hold the rows`);
+    for (const batchRows of [1, 7, 1 << 20]) {
+      const got = arrow.tableFromIPC(toIPC(chunks, "extended", { batchRows }));
+      deepStrictEqual(tableRows(got), want, `${t.table}, ${batchRows} rows per batch`);
+      strictEqual(got.batches.length, batchCount(chunks, batchRows), `${t.table} batches`);
+      // Same fields and types as the schema apache-arrow writes for the builder.
+      deepStrictEqual(
+        got.schema.fields.map((f) => `${f.name}: ${f.type}`),
+        toRecordBatch(t, "extended").schema.fields.map((f) => `${f.name}: ${f.type}`),
+      );
+    }
+    // The default profile writes the leading columns only.
+    const short = arrow.tableFromIPC(toIPC(chunks, "default"));
+    deepStrictEqual(tableRows(short), tableRows(new arrow.Table([toRecordBatch(t, "default")])));
+    seen.add(t.table);
+  }
+  // Maps, lists of maps, 64-bit integers, booleans and empty strings were all covered.
+  for (const table of ["logs", "traces", "sum", "histogram", "summary"]) ok(seen.has(table), table);
+});
+
+Deno.test("toIPC() output holds empty strings, 64-bit extremes and empty maps exactly", () => {
+  const t = newTable("traces");
+  const c = t.cols;
+  for (let i = 0; i < 3; i++) {
+    c.Timestamp.append(0xffffffff, i === 0 ? 0x7fffffff : i); // up to 2^63 - 1 ns
+    for (const s of [c.TraceId, c.SpanId, c.ParentSpanId, c.TraceState, c.SpanKind]) {
+      s.appendEmpty();
+    }
+    c.SpanName.appendString(i === 1 ? "" : `span ${i} — ünïcode`);
+    for (const s of [c.ServiceName, c.ScopeName, c.ScopeVersion, c.StatusCode, c.StatusMessage]) {
+      s.appendString(i === 2 ? "" : "x");
+    }
+    for (const m of [c.ResourceAttributes, c.SpanAttributes]) {
+      m.beginRow();
+      if (i !== 1) {
+        m.keyString("b");
+        m.pendingValues.appendString("");
+        m.keyString("a");
+        m.pendingValues.appendString(String(i));
+      }
+      m.endRow();
+    }
+    c.Duration.append(0xffffffff, 0xffffffff); // 2^64 - 1
+    c["Events.Timestamp"].child.append(i, 0);
+    c["Events.Timestamp"].endRow();
+    c["Events.Name"].child.appendEmpty();
+    c["Events.Name"].endRow();
+    const ev = c["Events.Attributes"].child;
+    ev.beginRow();
+    ev.keyString("k");
+    ev.pendingValues.appendString(i === 0 ? "" : "v");
+    ev.endRow();
+    c["Events.Attributes"].endRow();
+    for (const l of ["Links.TraceId", "Links.SpanId", "Links.TraceState"] as const) c[l].endRow();
+    c["Links.Attributes"].endRow();
+    for (const n of [c.SpanFlags, c.DroppedAttributesCount, c.DroppedEventsCount]) n.append(i);
+    c.DroppedLinksCount.append(0xffffffff);
+    c.ServiceNamespace.appendEmpty();
+    c.ServiceInstanceId.appendEmpty();
+  }
+  const chunks = chunksOf(t); // 0, 1, 1 and 1 rows
+  const got = arrow.tableFromIPC(toIPC(chunks, "extended"));
+  const row = (i: number) => got.get(i)!.toJSON() as Record<string, unknown>;
+  strictEqual(got.numRows, 3);
+  const raw = (name: string, i: number) => got.getChild(name)!.data[0].values[i];
+  strictEqual(raw("Timestamp", 0), 0x7fffffffffffffffn);
+  strictEqual(raw("Timestamp", 1), 0x1ffffffffn);
+  strictEqual(row(2).Duration, 0xffffffffffffffffn);
+  strictEqual(row(1).SpanName, "");
+  strictEqual(row(2).ServiceName, "");
+  strictEqual(row(0).DroppedLinksCount, 0xffffffff);
+  deepStrictEqual(json(row(0).SpanAttributes), json({ a: "0", b: "" }));
+  deepStrictEqual(json(row(1).SpanAttributes), json({}));
+  deepStrictEqual(json(row(0)["Events.Attributes"]), json([{ k: "" }]));
+  deepStrictEqual([...got.getChild("Events.Timestamp")!.data[0].children[0].values], [0n, 1n, 2n]);
+  deepStrictEqual(json(row(1)["Links.Attributes"]), json([]));
+  deepStrictEqual(tableRows(got), builderRows([t]));
+});
+
+Deno.test("encodeParquet() of chunks writes the same rows as of one builder", () => {
+  for (const t of tables().filter((t) => t.table === "traces" || t.table === "histogram")) {
+    const want = tableRows(readParquet(encodeParquet(t, DEFAULT_PARQUET)));
+    const got = tableRows(readParquet(encodeParquet(chunksOf(t), DEFAULT_PARQUET)));
+    strictEqual(got.length, t.length);
+    deepStrictEqual(got, want, t.table);
+  }
+});
+
+Deno.test("appendAll() merges chunks, slices among them, into exact-size buffers", () => {
+  for (const t of tables()) {
+    const chunks = chunksOf(t);
+    const merged = newTable(t.table);
+    const cols = merged.cols as unknown as Record<string, Column>;
+    for (const [k, c] of Object.entries(cols)) {
+      c.appendAll(chunks.map((p) => (p.cols as unknown as Record<string, Column>)[k]));
+    }
+    merged.assertAligned();
+    deepStrictEqual(builderRows([merged]), builderRows([t]), t.table);
+    strictEqual(merged.byteSize(), t.byteSize(), `${t.table}: byteSize() counts the same rows`);
+    for (const [k, c] of Object.entries(cols)) {
+      if (c instanceof Utf8Col) strictEqual(c.data.length, c.byteLength, `${t.table}.${k} data`);
+      if (c instanceof Utf8Col || c instanceof MapCol || c instanceof ListCol) {
+        strictEqual(c.offsets.length, c.length + 1, `${t.table}.${k} offsets`);
+      }
+    }
+    // Appending more after a merge still works (the buffers grow again).
+    const again = newTable(t.table);
+    for (const [k, c] of Object.entries(again.cols as unknown as Record<string, Column>)) {
+      c.appendAll([cols[k]]);
+      c.appendFrom((chunks[1].cols as unknown as Record<string, Column>)[k]);
+    }
+    deepStrictEqual(builderRows([again]), builderRows([merged, chunks[1]]), t.table);
+  }
+});
+
+Deno.test("toIPC() into a recycled buffer full of other bytes writes the same stream", () => {
+  for (const t of tables().filter((t) => t.table === "traces" || t.table === "sum")) {
+    const chunks = chunksOf(t);
+    const want = toIPC(chunks, "extended");
+    const used = new Uint8Array(want.length + 64).fill(0xaa);
+    let asked = 0;
+    const got = toIPC(chunks, "extended", {
+      output: (n) => {
+        asked = n;
+        return used.subarray(8); // an 8-aligned view, longer than needed
+      },
+    });
+    strictEqual(asked, want.length);
+    strictEqual(got.buffer, used.buffer);
+    deepStrictEqual(got, want, t.table);
+    throws(() => toIPC(chunks, "extended", { output: () => used.subarray(4) }), TypeError);
+  }
+});
