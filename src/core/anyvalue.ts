@@ -355,7 +355,39 @@ export class AnyValueWriter {
 
   /** Appends the string form of the AnyValue at `[s, e)` to `out`. `s === e` is an empty value. */
   append(out: Utf8Col, s: number, e: number): void {
-    const r = this.r;
+    const r = this.r, b = r.buf;
+    // The usual values are one field spanning the message: read them in place (the same reads,
+    // hence the same errors, as the general `scan` below, which handles everything else).
+    if (e - s >= 2) {
+      const t = b[s];
+      if (t === 0x0a) { // 1 string_value, with a one- or two-byte length
+        let n = b[s + 1], p = s + 2;
+        if (n >= 0x80) {
+          if (e - s >= 3 && b[s + 2] < 0x80) {
+            n = (n & 0x7f) | (b[s + 2] << 7);
+            p = s + 3;
+          } else n = -1;
+        }
+        if (n >= 0 && p + n === e) {
+          r.checkUtf8(p, e, "AnyValue.string_value");
+          out.appendBytes(b, p, e);
+          return;
+        }
+      } else if (t === 0x18) { // 3 int_value
+        r.pos = s + 1;
+        r.varint64(e);
+        if (r.pos === e) return this.int(out, r.lo, r.hi);
+      } else if (t === 0x21) { // 4 double_value
+        if (e - s === 9) {
+          r.pos = s + 1;
+          return this.dbl(out, r.double(e));
+        }
+      } else if (t === 0x10 && e - s === 2 && b[s + 1] < 0x80) { // 2 bool_value
+        const w = b[s + 1] !== 0 ? TRUE : FALSE;
+        out.appendBytes(w, 0, w.length);
+        return;
+      }
+    }
     scan(r, s, e);
     switch (kind) {
       case EMPTY:
@@ -369,27 +401,14 @@ export class AnyValueWriter {
         out.appendBytes(w, 0, w.length);
         return;
       }
-    }
-    if (kind === INT && vhi < 0x200000) {
-      // A non-negative integer below 2^53 (the usual one): its digits straight into `out`.
-      out.reserve(16, 1);
-      out.offsets[out.length + 1] = writeUint(
-        out.data,
-        out.offsets[out.length],
-        vhi * 4294967296 + vlo,
-      );
-      out.length++;
-      return;
+      case INT:
+        return this.int(out, vlo, vhi);
+      case DOUBLE:
+        return this.dbl(out, vdbl);
     }
     const sink = this.sink;
     sink.n = 0;
     switch (kind) {
-      case INT:
-        sink.int64(vlo, vhi);
-        break;
-      case DOUBLE:
-        sink.double(vdbl);
-        break;
       case BYTES:
         sink.base64(r.buf, vs, ve);
         break;
@@ -400,6 +419,33 @@ export class AnyValueWriter {
         this.kvlist(vs, ve, 2);
         break;
     }
+    out.appendBytes(sink.buf, 0, sink.n);
+  }
+
+  /** Appends a signed 64-bit integer (unsigned halves) in base 10. */
+  private int(out: Utf8Col, lo: number, hi: number): void {
+    if (hi < 0x200000) {
+      // A non-negative integer below 2^53 (the usual one): its digits straight into `out`.
+      out.reserve(16, 1);
+      out.offsets[out.length + 1] = writeUint(
+        out.data,
+        out.offsets[out.length],
+        hi * 4294967296 + lo,
+      );
+      out.length++;
+      return;
+    }
+    const sink = this.sink;
+    sink.n = 0;
+    sink.int64(lo, hi);
+    out.appendBytes(sink.buf, 0, sink.n);
+  }
+
+  /** Appends a double as JavaScript prints it. */
+  private dbl(out: Utf8Col, x: number): void {
+    const sink = this.sink;
+    sink.n = 0;
+    sink.double(x);
     out.appendBytes(sink.buf, 0, sink.n);
   }
 
