@@ -11,6 +11,7 @@ import { handle } from "hono/aws-lambda";
 import type { Hono } from "hono";
 import { loadConfig } from "../config/load.ts";
 import { createApp } from "../http/app.ts";
+import { createInflate } from "./inflate.ts";
 import { createWriter } from "../batch/index.ts";
 import { initParquet } from "../core/parquet.ts";
 import { createLogger } from "./logger.ts";
@@ -41,7 +42,14 @@ async function build(): Promise<Handler> {
   initParquet(wasmBytes());
   const storage = await createStorage(config, logger);
   const writer = await createWriter({ config, storage, logger });
-  const app: Hono = createApp({ config, writer, storage, logger, version: VERSION });
+  const app: Hono = createApp({
+    config,
+    writer,
+    storage,
+    logger,
+    version: VERSION,
+    inflate: createInflate(),
+  });
   logger.info("otlp2parquet lambda ready", {
     version: VERSION,
     backend: config.storage.backend,
