@@ -28,7 +28,7 @@ import type { DecodeOptions, Format } from "../core/decode/types.ts";
 import { encodeParquet } from "../core/parquet.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
 import type { Column } from "../core/columns.ts";
-import type { Signal, TableBuilder, TableName } from "../core/tables.ts";
+import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
@@ -108,7 +108,16 @@ interface Buffer {
   table: TableName;
   service: string;
   hour: number;
-  rows: TableBuilder;
+  /**
+   * The rows, in log order, as the requests' own builders (no copy per request): chunks of at
+   * least `MERGE_ROWS` rows (or `MERGE_BYTES` bytes), then the small ones that came since
+   * (from `tail` on), merged into one chunk once they add up to that much.
+   */
+  chunks: TableBuilder[];
+  rowCount: number;
+  tail: number;
+  tailRows: number;
+  tailBytes: number;
   bytes: number;
   minTimeNs: bigint;
   /** First data record the rows came from (null without a log). */
@@ -122,7 +131,8 @@ interface PendingFile {
   service: string;
   hour: number;
   id: string;
-  rows: TableBuilder | null;
+  /** The buffer's chunks (null once encoded). */
+  rows: TableBuilder[] | null;
   data: Uint8Array | null;
   rowCount: number;
   /** Bytes this file accounts for in `bufferedBytes` (rows, then encoded bytes). */
@@ -158,11 +168,50 @@ interface DrainWaiter {
 const bufferKey = (table: TableName, service: string, hour: number) =>
   `${table}\u0000${service}\u0000${hour}`;
 
-function appendRows(dst: TableBuilder, src: TableBuilder): void {
-  const s = src.cols as unknown as Record<string, Column>;
-  for (const [k, c] of Object.entries(dst.cols as unknown as Record<string, Column>)) {
-    c.appendFrom(s[k]);
+/**
+ * Small chunks (requests of a few records) are merged into one once they hold this many rows or
+ * bytes, at the price of one exact-size copy of their rows: a file is then a few hundred chunks
+ * instead of thousands of builders. Merging soon matters more than merging big, as the requests'
+ * builders then die young (in-process bench of the batching path, 10-record requests: merging
+ * at 1,024 rows took 20–40% less CPU than at 4,096; never merging took 1.5–2× the CPU and 3× the
+ * memory). parquet-wasm does not care: toIPC() writes the chunks as one record batch.
+ */
+const MERGE_ROWS = 1024;
+const MERGE_BYTES = 1024 * 1024;
+
+/** Adds a partition's rows to a buffer's chunks; merges the small chunks at its end when due. */
+function addChunk(b: Buffer, rows: TableBuilder, size: number): void {
+  b.rowCount += rows.length;
+  if (rows.length >= MERGE_ROWS || size >= MERGE_BYTES) {
+    // Big enough as it is: never copied (the small ones before it are merged as they are).
+    closeTail(b);
+    b.chunks.push(rows);
+    b.tail = b.chunks.length;
+    return;
   }
+  b.chunks.push(rows);
+  b.tailRows += rows.length;
+  b.tailBytes += size;
+  if (b.tailRows >= MERGE_ROWS || b.tailBytes >= MERGE_BYTES) closeTail(b);
+}
+
+/** Merges the small chunks at the end of a buffer (if more than one) into one. */
+function closeTail(b: Buffer): void {
+  if (b.chunks.length - b.tail > 1) {
+    b.chunks.splice(b.tail, Infinity, mergeChunks(b.chunks.slice(b.tail)));
+  }
+  b.tail = b.chunks.length;
+  b.tailRows = b.tailBytes = 0;
+}
+
+/** One builder holding the rows of `parts` (of one table) in order, in exact-size buffers. */
+function mergeChunks(parts: TableBuilder[]): TableBuilder {
+  const out = newTable(parts[0].table);
+  const srcs = parts.map((p) => p.cols as unknown as Record<string, Column>);
+  for (const [k, c] of Object.entries(out.cols as unknown as Record<string, Column>)) {
+    c.appendAll(srcs.map((s) => s[k]));
+  }
+  return out;
 }
 
 function randomId(): string {
@@ -263,11 +312,12 @@ class Batcher implements BatchWriter {
     }
     const parts = req.partitions.filter((p) => p.rows.length > 0);
     if (parts.length === 0) return;
+    const sizes = parts.map((p) => p.rows.byteSize());
     let size = 0;
-    for (const p of parts) size += p.rows.byteSize();
+    for (const s of sizes) size += s;
     this.admit(size);
     if (!this.wal) {
-      this.apply(parts, null);
+      this.apply(parts, null, sizes);
       return;
     }
     this.pendingBytes += size;
@@ -286,7 +336,7 @@ class Batcher implements BatchWriter {
       await this.wal.append(payload, (pos) => {
         this.pendingBytes -= size;
         applied = true;
-        this.apply(parts, pos);
+        this.apply(parts, pos, sizes);
       });
     } catch (e) {
       if (!applied) this.pendingBytes -= size;
@@ -330,10 +380,14 @@ class Batcher implements BatchWriter {
     return Math.min(30, Math.max(1, Math.ceil(this.backoffMs(this.failures) / 1000)));
   }
 
-  /** Adds rows (in log order) to their buffers; seals buffers that reached a threshold. */
-  private apply(parts: Partition[], pos: Pos | null): void {
+  /**
+   * Adds rows (in log order) to their buffers; seals buffers that reached a threshold. `sizes`:
+   * the parts' `byteSize()` when the caller has them.
+   */
+  private apply(parts: Partition[], pos: Pos | null, sizes?: readonly number[]): void {
     if (pos) this.watermark = pos;
-    for (const p of parts) {
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
       const key = bufferKey(p.table, p.service, p.hour);
       let covered = false;
       if (this.replay && pos) {
@@ -341,7 +395,7 @@ class Batcher implements BatchWriter {
         if (route === "skip") continue;
         covered = route === "covered";
       }
-      const size = p.rows.byteSize();
+      const size = sizes?.[i] ?? p.rows.byteSize();
       let b = this.open.get(key);
       if (!b) {
         b = {
@@ -349,23 +403,25 @@ class Batcher implements BatchWriter {
           table: p.table,
           service: p.service,
           hour: p.hour,
-          rows: p.rows,
-          bytes: size,
+          chunks: [],
+          rowCount: 0,
+          tail: 0,
+          tailRows: 0,
+          tailBytes: 0,
+          bytes: 0,
           minTimeNs: p.minTimeNs,
           firstPos: pos,
           firstAt: this.now(),
         };
         this.open.set(key, b);
-      } else {
-        appendRows(b.rows, p.rows);
-        b.bytes += size;
-        if (p.minTimeNs < b.minTimeNs) b.minTimeNs = p.minTimeNs;
-      }
+      } else if (p.minTimeNs < b.minTimeNs) b.minTimeNs = p.minTimeNs;
+      addChunk(b, p.rows, size);
+      b.bytes += size;
       this.openBytes += size;
       this.bufferedBytes += size;
       this.bufferedRows += p.rows.length;
       if (covered) continue; // its boundary is the logged seal, not a threshold
-      if (b.rows.length >= this.cfg.max_rows) this.seal(b, "rows");
+      if (b.rowCount >= this.cfg.max_rows) this.seal(b, "rows");
       else if (b.bytes >= this.cfg.max_bytes) this.seal(b, "bytes");
     }
     if (this.replay) return;
@@ -404,9 +460,9 @@ class Batcher implements BatchWriter {
       service: b.service,
       hour: b.hour,
       id,
-      rows: b.rows,
+      rows: b.chunks,
       data: null,
-      rowCount: b.rows.length,
+      rowCount: b.rowCount,
       bytes: b.bytes,
       minTimeNs: b.minTimeNs,
       minSeg: b.firstPos?.seg ?? 0,
@@ -514,7 +570,7 @@ class Batcher implements BatchWriter {
     if (f.seal !== "ok") await f.seal;
     if (!f.data) {
       const opts = this.deps.config;
-      const data = await this.encoder.encode([f.rows!], {
+      const data = await this.encoder.encode(f.rows!, {
         codec: opts.parquet.compression,
         rowGroupSize: opts.parquet.row_group_size,
         profile: opts.schema.profile,

@@ -1,0 +1,157 @@
+/**
+ * A buffer keeps the requests' own builders as chunks (no copy per request) and merges runs of
+ * small ones into one chunk; big requests stay as they are. Whatever the mix, a file must hold
+ * every row of its (service, hour) once, in log order, also when requests were split into slices
+ * by service, and also after a crash and replay.
+ */
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { type BatchWriter, createBatchWriter } from "../../src/batch/batcher.ts";
+import type { WriteRequest } from "../../src/batch/types.ts";
+import type { Config } from "../../src/config/types.ts";
+import { convertRequest } from "../../src/core/convert.ts";
+import {
+  config,
+  CountingWalFs,
+  ids,
+  MemoryLogger,
+  readBodies,
+  T0,
+  tempDir,
+  TestStorage,
+} from "./helpers.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * A real OTLP/JSON logs request with a record per id for service "a", then one per id for "b"
+ * (so the rows of "b" are a slice of the decoded columns), each with attributes.
+ */
+function twoServices(a: string[], b: string[]): WriteRequest {
+  const resource = (service: string, list: string[]) => ({
+    resource: {
+      attributes: [
+        { key: "service.name", value: { stringValue: service } },
+        { key: "host", value: { stringValue: `h-${service}` } },
+      ],
+    },
+    scopeLogs: [{
+      scope: { name: "chunks-test" },
+      logRecords: list.map((id, i) => ({
+        timeUnixNano: String(T0 + BigInt(i)),
+        body: { stringValue: id },
+        attributes: [
+          { key: "id", value: { stringValue: id } },
+          { key: "empty", value: { stringValue: "" } },
+        ],
+      })),
+    }],
+  });
+  const body = enc.encode(JSON.stringify({
+    resourceLogs: [a, b].filter((l) => l.length > 0).map((l, i) => resource(["a", "b"][i], l)),
+  }));
+  const receivedAtNs = 1n;
+  const { partitions } = convertRequest("logs", body, "json", { receivedAtNs });
+  return { signal: "logs", format: "json", body, receivedAtNs, partitions };
+}
+
+/** Request sizes that make merged runs, big requests between them, and a short tail. */
+const SIZES = [
+  ...Array(45).fill(100), // small requests: merged every 1,024 rows or more, 100 rows left over
+  5000, // big: kept as it is, after the one small chunk before it
+  ...Array(7).fill(30),
+  4200, // big after a short run: the run is merged as it is
+  1,
+  ...Array(500).fill(10), // merged every 1,024 rows or more, the rest stays a tail of chunks
+];
+
+function open(
+  dir: string,
+  storage: TestStorage,
+  batch: Partial<Config["batch"]> = {},
+): Promise<BatchWriter> {
+  return createBatchWriter({
+    config: config({ wal_dir: dir, ...batch }),
+    storage,
+    logger: new MemoryLogger(),
+    walFs: new CountingWalFs(),
+  });
+}
+
+/** Writes SIZES requests (group commit), returns the ids of "a" and "b" in log order. */
+async function writeAll(w: BatchWriter): Promise<{ a: string[]; b: string[] }> {
+  const a: string[] = [], b: string[] = [];
+  const reqs = SIZES.map((n, i) => {
+    const ia = ids(`a${i}`, n), ib = ids(`b${i}`, Math.ceil(n / 2));
+    a.push(...ia);
+    b.push(...ib);
+    return twoServices(ia, ib);
+  });
+  await Promise.all(reqs.map((r) => w.write(r)));
+  return { a, b };
+}
+
+/** Bodies of each stored file, by service directory. */
+function filesByService(storage: TestStorage): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [key, data] of storage.objects) {
+    const service = key.split("/")[1];
+    strictEqual(out.has(service), false, `one file per service: ${key}`);
+    out.set(service, readBodies(data));
+  }
+  return out;
+}
+
+Deno.test("a file holds every row in log order whatever mix of small, big and sliced requests made it", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const storage = new TestStorage();
+    const w = await open(`${dir}/wal`, storage, { durability: "memory" });
+    const want = await writeAll(w);
+    const st = w.stats();
+    strictEqual(st.bufferedRows, want.a.length + want.b.length);
+    await w.close();
+    const got = filesByService(storage);
+    deepStrictEqual([...got.keys()].sort(), ["a", "b"]);
+    strictEqual(got.get("a")!.length, want.a.length);
+    deepStrictEqual(got.get("a"), want.a);
+    deepStrictEqual(got.get("b"), want.b);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("buffered bytes count each request's rows once, merged or not", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const w = await open(`${dir}/wal`, new TestStorage(), { durability: "memory" });
+    let bytes = 0, rows = 0;
+    for (const n of [3000, 1500, 5000, 10]) {
+      const r = twoServices(ids(`x${n}`, n), ids(`y${n}`, n));
+      for (const p of r.partitions) bytes += p.rows.byteSize(), rows += p.rows.length;
+      await w.write(r);
+      deepStrictEqual([w.stats().bufferedBytes, w.stats().bufferedRows], [bytes, rows]);
+    }
+    await w.abort();
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("after a crash, replay rebuilds merged buffers with the same rows in the same order", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const storage = new TestStorage();
+    const w1 = await open(`${dir}/wal`, storage);
+    const want = await writeAll(w1);
+    await w1.abort();
+    strictEqual(storage.objects.size, 0);
+    const w2 = await open(`${dir}/wal`, storage);
+    strictEqual(w2.stats().replayedRecords, SIZES.length);
+    await w2.close();
+    const got = filesByService(storage);
+    deepStrictEqual(got.get("a"), want.a);
+    deepStrictEqual(got.get("b"), want.b);
+  } finally {
+    await cleanup();
+  }
+});
