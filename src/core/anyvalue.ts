@@ -36,6 +36,7 @@ export const HEX = new TextEncoder().encode("0123456789abcdef");
 const TRUE = new TextEncoder().encode("true");
 const FALSE = new TextEncoder().encode("false");
 const encoder = new TextEncoder();
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
 
 /** A growable byte buffer; `n` bytes written. Reset with `n = 0`. */
 export class ByteSink {
@@ -145,24 +146,25 @@ export class ByteSink {
 
   /** The integer `m` (< 2^53) with a decimal point before its last `k` digits: 125, 1 → "12.5". */
   private fixed(m: number, k: number): void {
-    const start = this.n;
-    this.safeUint(m);
-    let digits = this.n - start;
-    // Leading zeros when m has no more digits than decimals: 5, 3 → "0.005".
-    this.ensure(k + 2);
-    const b = this.buf;
-    const lead = digits <= k ? k - digits + 1 : 0;
-    if (lead > 0) {
-      b.copyWithin(start + lead, start, this.n);
-      for (let i = 0; i < lead; i++) b[start + i] = 0x30;
-      this.n += lead;
-      digits += lead;
+    const p = POW10[k];
+    // Integer and fraction parts, exactly (the division may round up to the next integer).
+    let ip = Math.floor(m / p), fp = m - ip * p;
+    if (fp < 0) {
+      ip--;
+      fp += p;
     }
-    // Insert the point before the last k digits.
-    const at = this.n - k;
-    b.copyWithin(at + 1, at, this.n);
-    b[at] = 0x2e;
-    this.n++;
+    this.safeUint(ip);
+    this.ensure(k + 1);
+    const b = this.buf;
+    let at = this.n;
+    b[at++] = 0x2e;
+    // The fraction with its leading zeros: 5, 3 → "005".
+    for (let i = at + k - 1; i >= at; i--) {
+      const q = Math.floor(fp / 10);
+      b[i] = 48 + fp - q * 10;
+      fp = q;
+    }
+    this.n = at + k;
   }
 
   /** A double inside JSON: finite as a number, non-finite as a string. */
@@ -441,12 +443,18 @@ export class AnyValueWriter {
     out.appendBytes(sink.buf, 0, sink.n);
   }
 
-  /** Appends a double as JavaScript prints it. */
+  /** Appends a double as JavaScript prints it (rendered by the sink straight into `out`). */
   private dbl(out: Utf8Col, x: number): void {
-    const sink = this.sink;
-    sink.n = 0;
+    // String(x) of a double is at most 24 characters: with 32 bytes of room the sink never
+    // grows (and if it did, its copy holds all of `out`'s bytes so far).
+    out.reserve(32, 1);
+    const sink = this.sink, own = sink.buf;
+    sink.buf = out.data;
+    sink.n = out.offsets[out.length];
     sink.double(x);
-    out.appendBytes(sink.buf, 0, sink.n);
+    out.data = sink.buf;
+    out.offsets[++out.length] = sink.n;
+    sink.buf = own;
   }
 
   /** Writes the AnyValue at `[s, e)` as JSON into the sink. */

@@ -5,6 +5,7 @@
  */
 import { strictEqual, throws } from "node:assert/strict";
 import { DecodeError } from "../../src/core/decode/types.ts";
+import { ByteSink } from "../../src/core/anyvalue.ts";
 import { cat, dec, fld, readTable } from "./fixtures.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -87,3 +88,21 @@ for (const [what, value, error] of BROKEN) {
     throws(() => attr(value), (e) => e instanceof DecodeError && error.test((e as Error).message));
   });
 }
+
+Deno.test("ByteSink.double() prints every double as String() does", () => {
+  const sink = new ByteSink();
+  const td = new TextDecoder();
+  let seed = 5;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const xs = [0.1, 0.3, 1e-6, 1e-7, 123456789.123456, 999999999.999999, 2 ** 51 / 1e6, -0, 5e-324];
+  for (let i = 0; i < 50_000; i++) {
+    // Decimals with 0–6 places over the whole range of magnitudes, and plain random doubles.
+    const v = Math.floor(rnd() * 2 ** (rnd() * 52)) / 10 ** Math.floor(rnd() * 7);
+    xs.push(v, -v, rnd() * 1e9, Math.round(rnd() * 1e6) / 1000);
+  }
+  for (const x of xs) {
+    sink.n = 0;
+    sink.double(x);
+    strictEqual(td.decode(sink.buf.subarray(0, sink.n)), Object.is(x, -0) ? "0" : String(x));
+  }
+});
