@@ -233,3 +233,12 @@ Deno.test("toIPC() into a recycled buffer full of other bytes writes the same st
     throws(() => toIPC(chunks, "extended", { output: () => used.subarray(4) }), TypeError);
   }
 });
+
+Deno.test("take() of a slice picks the slice's rows, lists and maps included", () => {
+  for (const t of tables()) {
+    const [, slice] = chunksOf(t); // a slice of a slice: offsets far from 0
+    const pick = Int32Array.from([slice.length - 1, 0, Math.floor(slice.length / 2), 0]);
+    const all = builderRows([slice]);
+    deepStrictEqual(builderRows([slice.take(pick)]), [...pick].map((i) => all[i]), t.table);
+  }
+});
