@@ -719,7 +719,7 @@ function describe(v: unknown): string {
   return s.length > 60 ? s.slice(0, 57) + "..." : s;
 }
 
-const fatalDecoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder();
 
 /**
  * Converts an OTLP/JSON (`json`) or JSONL (`jsonl`) body of `signal` into protobuf bytes of
@@ -735,11 +735,12 @@ export function jsonToProtobuf(
   const fail = (detail: string): never => {
     throw new DecodeError(`Cannot decode ${name}: ${detail}`);
   };
-  let text = "";
-  try {
-    text = fatalDecoder.decode(body);
-  } catch {
-    fail(`invalid UTF-8 in JSON at byte ${utf8ErrorAt(body, 0, body.length)}`);
+  // A replacing decoder is three times faster than a fatal one; invalid UTF-8 becomes U+FFFD,
+  // so only a text holding U+FFFD (which valid UTF-8 may also encode) needs the exact check.
+  const text = decoder.decode(body);
+  if (text.includes("\uFFFD")) {
+    const bad = utf8ErrorAt(body, 0, body.length);
+    if (bad >= 0) fail(`invalid UTF-8 in JSON at byte ${bad}`);
   }
   const t = new Transcoder(maxDepth);
   const one = (json: string, where: string) => {
