@@ -4,10 +4,17 @@
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import type { Column } from "../../src/core/columns.ts";
-import { learnSizes, resetSizes, sizedTable, wasSized } from "../../src/core/decode/sizing.ts";
+import {
+  learnSizes,
+  reservedBytes,
+  resetSizes,
+  sizedTable,
+  wasSized,
+} from "../../src/core/decode/sizing.ts";
 import { DecodeError } from "../../src/core/decode/types.ts";
 import type { Signal } from "../../src/core/tables.ts";
 import { generateRequest } from "../../bench/gen.ts";
+import { decode } from "../../src/core/decode/index.ts";
 import { dec, encodePb, readTable, type Req } from "./fixtures.ts";
 
 const SIGNALS: Signal[] = ["logs", "traces", "metrics"];
@@ -220,4 +227,33 @@ Deno.test("metric rows repeat their resource and scope in every table a scope wr
     [["service.name", "svc2"]],
     [["service.name", "svc2"]],
   ]);
+});
+
+Deno.test("a table that used under half its reserved buffer keeps an exact-size copy instead", () => {
+  resetSizes();
+  const gaugeOnly = generateRequest("metrics", { records: 2000, seed: 3, metricKinds: ["gauge"] });
+  const mostlyHistograms = generateRequest("metrics", {
+    records: 2000,
+    seed: 4,
+    metricKinds: ["histogram", "histogram", "histogram", "gauge"],
+  });
+  const fresh = readAll("metrics", mostlyHistograms.protobuf);
+  readAll("metrics", gaugeOnly.protobuf); // gauge: a high rate per input byte
+  const d = decode("metrics", mostlyHistograms.protobuf, "protobuf", { receivedAtNs: 1n });
+  const gauge = d.tables.find((t) => t.table === "gauge")!;
+  ok(wasSized(gauge));
+  const used = gauge.byteSize();
+  const kept = reservedBytes(gauge);
+  ok(kept > 0 && kept <= 2 * used + 64 * 1024, `${kept} bytes kept for ${used} used`);
+  const bufs = buffersOf(gauge.cols as unknown as Record<string, Column>);
+  strictEqual(bufs.size, 1);
+  strictEqual([...bufs][0].byteLength, kept);
+  deepStrictEqual(
+    {
+      records: d.records,
+      rejected: d.rejected,
+      tables: d.tables.map((t) => ({ table: t.table, cols: readTable(t) })),
+    },
+    fresh,
+  );
 });

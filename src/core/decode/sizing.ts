@@ -14,7 +14,8 @@
  *
  * Rates rise at once and fall slowly (a tenth per request), so mixed traffic does not make every
  * other request grow its buffers. One shared buffer also caps what a skewed history can reserve:
- * at most `MAX_AMPLIFICATION` times the input (plus a little), scaled down to fit.
+ * at most `MAX_AMPLIFICATION` times the input (plus a little), scaled down to fit; and a table
+ * that used less than half of it is copied into an exact-size buffer before it is returned.
  */
 import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns.ts";
 import { newTable, type TableBuilder, type TableName } from "../tables.ts";
@@ -31,8 +32,8 @@ const DECAY = 0.9;
 
 /** Learned bytes per input byte, per buffer of each table (in `used` order). */
 const rates = new Map<TableName, Float64Array>();
-/** Tables `sizedTable` sized from a history. */
-const sized = new WeakSet<TableBuilder>();
+/** Tables `sizedTable` sized from a history, and the bytes of their shared buffer. */
+const sized = new WeakMap<TableBuilder, number>();
 
 type Buf = Uint8Array | Int32Array | Uint32Array | Float64Array;
 
@@ -139,7 +140,7 @@ export function sizedTable<T extends TableName>(table: T, inputBytes: number): T
   slot = 0;
   for (const c of Object.values(t.cols as unknown as Record<string, Column>)) carve(c);
   ab = new ArrayBuffer(0);
-  sized.add(t);
+  sized.set(t, total);
   return t;
 }
 
@@ -148,17 +149,71 @@ export function wasSized(t: TableBuilder): boolean {
   return sized.has(t);
 }
 
-/** Records what the decoded table `t` used, from `inputBytes` protobuf bytes, for `sizedTable`. */
+/** Bytes of the buffer `sizedTable` made for `t` (after `learnSizes`: what it kept), or 0. */
+export function reservedBytes(t: TableBuilder): number {
+  return sized.get(t) ?? 0;
+}
+
+/**
+ * Records what the decoded table `t` used, from `inputBytes` protobuf bytes, for `sizedTable`.
+ * A table that used less than half its shared buffer (the request was unlike the ones before,
+ * say a metrics request with few points of this kind) is first copied into a buffer of its
+ * exact size, so the rows kept for a batch do not hold on to the difference.
+ */
 export function learnSizes(t: TableBuilder, inputBytes: number): void {
   if (inputBytes <= 0 || t.length === 0) return;
   const u: number[] = [];
-  for (const c of Object.values(t.cols as unknown as Record<string, Column>)) used(c, u);
+  const cols = Object.values(t.cols as unknown as Record<string, Column>);
+  for (const c of cols) used(c, u);
   let r = rates.get(t.table);
   if (r === undefined || r.length !== u.length) {
     r = new Float64Array(u.length);
     rates.set(t.table, r);
   }
   for (let i = 0; i < u.length; i++) r[i] = Math.max(u[i] / inputBytes, r[i] * DECAY);
+  const reserved = sized.get(t);
+  if (reserved === undefined) return;
+  if (sizes.length < u.length) sizes = new Int32Array(2 * u.length);
+  let need = 0;
+  for (let i = 0; i < u.length; i++) need += sizes[i] = Math.ceil(u[i] / 8) * 8;
+  if (reserved <= 2 * need + FLOOR) return;
+  ab = new ArrayBuffer(need);
+  at = 0;
+  slot = 0;
+  for (const c of cols) move(c);
+  ab = new ArrayBuffer(0);
+  sized.set(t, need);
+}
+
+/** A copy of the first `bytes` bytes of `buf` in the next part of the shared buffer. */
+function moved<T extends Buf>(buf: T): T {
+  const n = next();
+  const Ctor = buf.constructor as BufCtor<T>;
+  if (n === 0) return new Ctor(new ArrayBuffer(0), 0, 0);
+  const v = view(Ctor, n);
+  v.set(buf.subarray(0, Math.min(v.length, buf.length)) as never);
+  return v;
+}
+
+/** Moves every buffer of `c` into its part of the shared buffer (same order as `used`). */
+function move(c: Column): void {
+  if (c instanceof Utf8Col) {
+    c.offsets = moved(c.offsets);
+    c.data = moved(c.data);
+  } else if (c instanceof I64Col) {
+    c.halves = moved(c.halves);
+  } else if (c instanceof NumCol) {
+    c.values = moved(c.values as Buf) as never;
+  } else if (c instanceof BoolCol) {
+    c.values = moved(c.values);
+  } else if (c instanceof MapCol) {
+    c.offsets = moved(c.offsets);
+    move(c.keys);
+    move(c.values);
+  } else if (c instanceof ListCol) {
+    c.offsets = moved(c.offsets);
+    move(c.child);
+  }
 }
 
 /** Forgets every learned size (tests). */
