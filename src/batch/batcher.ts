@@ -94,6 +94,7 @@ export interface BatchWriterDeps {
 export const inThreadEncoder: Encoder = {
   encode: (rows, opts) => Promise.resolve(encodeParquet(rows, opts)),
   where: "main thread",
+  parallelism: 0,
   close: () => Promise.resolve(),
 };
 
@@ -134,6 +135,8 @@ interface PendingFile {
   /** The buffer's chunks (null once encoded). */
   rows: TableBuilder[] | null;
   data: Uint8Array | null;
+  /** Encoding in progress (started ahead of the store, see `encodeAhead`). */
+  encoding: Promise<void> | null;
   rowCount: number;
   /** Bytes this file accounts for in `bufferedBytes` (rows, then encoded bytes). */
   bytes: number;
@@ -462,6 +465,7 @@ class Batcher implements BatchWriter {
       id,
       rows: b.chunks,
       data: null,
+      encoding: null,
       rowCount: b.rowCount,
       bytes: b.bytes,
       minTimeNs: b.minTimeNs,
@@ -523,6 +527,7 @@ class Batcher implements BatchWriter {
     try {
       while (this.queue.length > 0 && !this.aborted) {
         const f = this.queue[0];
+        this.encodeAhead();
         try {
           await this.store(f);
         } catch (e) {
@@ -568,8 +573,29 @@ class Batcher implements BatchWriter {
   private async store(f: PendingFile): Promise<void> {
     if (f.seal === null) this.logSeal(f);
     if (f.seal !== "ok") await f.seal;
-    if (!f.data) {
-      const opts = this.deps.config;
+    if (!f.data) await this.encode(f);
+    if (this.aborted) throw new Error("aborted");
+    await this.deps.storage.put(objectKey(f.table, f.service, f.minTimeNs, f.id), f.data!);
+  }
+
+  /**
+   * Starts encoding the first queued files, one more than the encoder runs at once: with encoder
+   * threads, the next files are being encoded while the current one is stored.
+   */
+  private encodeAhead(): void {
+    if (this.encoder.parallelism <= 0) return;
+    const n = Math.min(this.queue.length, this.encoder.parallelism + 1);
+    for (let i = 0; i < n; i++) {
+      const f = this.queue[i];
+      if (!f.data && !f.encoding) this.encode(f).catch(() => {}); // store() sees the failure
+    }
+  }
+
+  /** Encodes `f` once (shared by `store()` and `encodeAhead()`); a failure can be retried. */
+  private encode(f: PendingFile): Promise<void> {
+    if (f.encoding) return f.encoding;
+    const opts = this.deps.config;
+    const p = (async () => {
       const data = await this.encoder.encode(f.rows!, {
         codec: opts.parquet.compression,
         rowGroupSize: opts.parquet.row_group_size,
@@ -578,11 +604,15 @@ class Batcher implements BatchWriter {
       if (this.aborted) throw new Error("aborted");
       f.data = data;
       f.rows = null;
-      this.bufferedBytes += f.data.length - f.bytes;
-      f.bytes = f.data.length;
-    }
-    if (this.aborted) throw new Error("aborted");
-    await this.deps.storage.put(objectKey(f.table, f.service, f.minTimeNs, f.id), f.data);
+      this.bufferedBytes += data.length - f.bytes;
+      f.bytes = data.length;
+    })();
+    f.encoding = p;
+    const clear = () => {
+      if (f.encoding === p) f.encoding = null;
+    };
+    p.then(clear, clear);
+    return p;
   }
 
   private async afterStored(f: PendingFile): Promise<void> {

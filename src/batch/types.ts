@@ -85,5 +85,11 @@ export interface Encoder {
   encode(rows: readonly TableBuilder[], opts: ParquetOptions): Promise<Uint8Array>;
   /** Where encoding runs, for logs and the benchmark: "main thread" or "N worker threads". */
   readonly where: string;
+  /**
+   * Files it encodes at the same time beside the calling thread (its worker threads; 0 when it
+   * encodes on the calling thread). The batching writer starts that many queued files, plus the
+   * next one, ahead while it stores the current one.
+   */
+  readonly parallelism: number;
   close(): Promise<void>;
 }

@@ -169,6 +169,7 @@ export async function createEncoder(
   return {
     encode,
     where: `${threads} worker thread${threads === 1 ? "" : "s"}`,
+    parallelism: threads,
     close() {
       for (const s of slots) {
         s.dead = true;
