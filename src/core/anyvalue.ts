@@ -348,6 +348,11 @@ export class AnyValueWriter {
 
   constructor(public r: WireReader, public maxDepth: number) {}
 
+  /** Bytes of the scratch buffers (they grow with the largest value rendered). */
+  heldBytes(): number {
+    return this.sink.buf.length + 4 * this.kv.length;
+  }
+
   /** Readies this (pooled) writer for a new request read by `r`. */
   reset(r: WireReader, maxDepth: number): void {
     this.r = r;

@@ -11,11 +11,12 @@ import {
   sizedTable,
   wasSized,
 } from "../../src/core/decode/sizing.ts";
+import { pooledScratchBytes } from "../../src/core/decode/proto.ts";
 import { DecodeError } from "../../src/core/decode/types.ts";
 import type { Signal } from "../../src/core/tables.ts";
 import { generateRequest } from "../../bench/gen.ts";
 import { decode } from "../../src/core/decode/index.ts";
-import { dec, encodePb, readTable, type Req } from "./fixtures.ts";
+import { dec, encodePb, fld, readTable, type Req } from "./fixtures.ts";
 
 const SIGNALS: Signal[] = ["logs", "traces", "metrics"];
 
@@ -256,4 +257,18 @@ Deno.test("a table that used under half its reserved buffer keeps an exact-size 
     },
     fresh,
   );
+});
+
+Deno.test("scratch grown by a record of 100,000 attributes is not kept for the next request", () => {
+  // KeyValue{key "k", value AnyValue{string_value "v"}} as LogRecord field 6, 100,000 times.
+  const kv = [0x32, 8, 0x0a, 1, 0x6b, 0x12, 3, 0x0a, 1, 0x76];
+  const attrs = new Uint8Array(kv.length * 100_000);
+  for (let i = 0; i < 100_000; i++) attrs.set(kv, i * kv.length);
+  const body = fld(1, 2, fld(2, 2, fld(2, 2, attrs)));
+  const d = dec("logs", body);
+  deepStrictEqual(readTable(d.tables[0]).LogAttributes, [[["k", "v"]]]);
+  strictEqual(pooledScratchBytes(), 0);
+  dec("logs", gen("logs", 20, 1));
+  const kept = pooledScratchBytes();
+  ok(kept > 0 && kept < 64 * 1024, `${kept} bytes kept after a usual request`);
 });

@@ -76,6 +76,11 @@ export class AttrRow {
 
   constructor(private r: WireReader, private readonly av: AnyValueWriter) {}
 
+  /** Bytes of the scratch arrays (they grow with the largest row seen). */
+  heldBytes(): number {
+    return 4 * (this.ranges.length + this.order.length + this.prevKeys.length);
+  }
+
   /** Readies this (pooled) collector for a new request read by `r`. */
   reset(r: WireReader): void {
     this.r = r;
@@ -295,6 +300,15 @@ interface Scratch {
 const SCOPES = 0, RECORDS = 1;
 
 let pooled: Scratch | null = null;
+
+/** Bytes held by the scratch kept for the next request (0: none kept; for tests). */
+export function pooledScratchBytes(): number {
+  const s = pooled;
+  if (s === null) return 0;
+  const p = s.prepared;
+  return p.keys.data.length + p.values.data.length + 4 * s.records.length +
+    s.attrs.heldBytes() + s.subAttrs.heldBytes() + s.av.heldBytes();
+}
 /** A scratch map holding more bytes than this is not kept for the next request. */
 const POOL_MAX_BYTES = 1 << 20;
 
@@ -400,10 +414,10 @@ export class ProtoCtx {
     const s = this.scratch;
     this.scratch = null;
     if (s === null) return;
-    const p = s.prepared;
-    if (p.keys.data.length + p.values.data.length > POOL_MAX_BYTES) s.prepared = new MapCol();
-    if (s.records.length > POOL_MAX_BYTES / 4) s.records = new Int32Array(256);
+    // Scratch that grew large for an unusual request (a record with 100,000 attributes, a
+    // huge kvlist) is left to the garbage collector rather than kept.
     pooled = s;
+    if (pooledScratchBytes() > POOL_MAX_BYTES) pooled = null;
   }
 
   /**
