@@ -29,7 +29,7 @@ export function hourOf(lo: number, hi: number): number {
   return Math.floor((hi * 524288 + (lo >>> 13)) / 439453125);
 }
 
-/** Row → group scratch, reused by every call (grown as needed). */
+/** Row → group scratch, reused by every call (grown as needed, up to 64K rows). */
 let groupScratch = new Int32Array(1024);
 
 /** Recently seen service names: their UTF-8 bytes and their text (a request names a few). */
@@ -47,6 +47,7 @@ function serviceText(d: Uint8Array, s: number, e: number): string {
     if (j === r.length) return recentNames[k];
   }
   const name = decoder.decode(d.subarray(s, e));
+  if (e - s > 256) return name; // not kept
   if (recentBytes.length >= RECENT_MAX) {
     recentBytes.shift();
     recentNames.shift();
@@ -73,8 +74,11 @@ export function partition(b: TableBuilder): Partition[] {
   const time = cols[TIME_COLUMN[b.table]] as I64Col;
   const svc = cols.ServiceName as Utf8Col;
   const halves = time.halves, so = svc.offsets, sd = svc.data;
-  if (groupScratch.length < n) groupScratch = new Int32Array(Math.max(n, 2 * groupScratch.length));
-  const groupOf = groupScratch;
+  // Row → group, in a reused array up to 64K rows (larger ones get their own).
+  if (groupScratch.length < n && n <= 65536) {
+    groupScratch = new Int32Array(Math.max(n, 2 * groupScratch.length));
+  }
+  const groupOf = n <= groupScratch.length ? groupScratch : new Int32Array(n);
   const groups: Group[] = [];
   let byKey: Map<string, number> | null = null;
   let prevStart = -1, prevEnd = -1, prevHour = NaN, prevGroup = -1;

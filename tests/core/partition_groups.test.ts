@@ -2,7 +2,7 @@
  * partition() with many groups (past the linear search, into the map by hour and service), rows
  * of one service in two hours, and service names that recur across calls (a cache of their text).
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import type { Utf8Col } from "../../src/core/columns.ts";
 import { decode } from "../../src/core/decode/index.ts";
 import { partition } from "../../src/core/partition.ts";
@@ -82,4 +82,17 @@ Deno.test("partition() names services right across calls, past its cache of rece
       ]);
     }
   }
+});
+
+Deno.test("partition() groups a long service name and 70,000 rows like any other", () => {
+  const long = "s".repeat(300);
+  const times = Array.from({ length: 70_000 }, (_, i) => BASE + BigInt(i));
+  const got = summary(request([[long, times.slice(0, 3)], ["short", times]]));
+  strictEqual(got.length, 2);
+  strictEqual(
+    got[0],
+    `${long} ${hourOf(BASE)} ${BASE}: ${times.slice(0, 3).map((t) => `${long}@${t}`).join(",")}`,
+  );
+  ok(got[1].startsWith(`short ${hourOf(BASE)} ${BASE}: short@${BASE},short@${BASE + 1n}`));
+  strictEqual(got[1].split(",").length, 70_000);
 });
