@@ -47,6 +47,7 @@ import {
 import { type Partition, partition } from "../src/core/partition.ts";
 import * as pw from "parquet-wasm/esm";
 import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts";
+import { benchThreads, type ThreadsResult, threadsTable } from "./parallel.ts";
 
 export interface CoreOptions {
   records: number;
@@ -59,6 +60,8 @@ export interface CoreOptions {
   parquet: ParquetOptions;
   /** Print progress and the table to the console. */
   print: boolean;
+  /** Encoder thread counts of the stream measurement (bench/parallel.ts; empty: skip it). */
+  threads: number[];
 }
 
 export const DEFAULT_CORE: CoreOptions = {
@@ -70,6 +73,7 @@ export const DEFAULT_CORE: CoreOptions = {
   seed: 1,
   parquet: DEFAULT_PARQUET,
   print: true,
+  threads: [0, 1, 2],
 };
 
 export interface StageResult {
@@ -160,6 +164,11 @@ export interface CoreResults {
   /** 1-minute load average before and after the run (other work on the machine skews times). */
   loadAverage: { before: number | null; after: number | null };
   signals: SignalResult[];
+  /**
+   * A stream of requests with parquet-wasm on the main thread or on encoder threads, as the
+   * server runs it (bench/parallel.ts); absent with `--threads none`.
+   */
+  threads?: ThreadsResult[];
 }
 
 /** The 1-minute load average, or null where /proc/loadavg does not exist. */
@@ -500,6 +509,11 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
     signals.push(await benchSignal(g, o));
     gc();
   }
+  let threads: ThreadsResult[] | undefined;
+  if (o.threads.length > 0) {
+    if (o.print) console.error(`stream of requests with encoder threads ${o.threads.join(", ")}`);
+    threads = await benchThreads({ signals: o.signals, records: o.records, threads: o.threads });
+  }
   return {
     kind: "core",
     date: new Date().toISOString(),
@@ -515,6 +529,7 @@ export async function runCore(opts: Partial<CoreOptions> = {}): Promise<CoreResu
     },
     loadAverage: { before: loadBefore, after: loadAverage() },
     signals,
+    threads,
   };
 }
 
@@ -613,11 +628,17 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
     else if (a === "--warmup") opts.warmup = num();
     else if (a === "--seed") opts.seed = num();
     else if (a === "--signals") opts.signals = args[++i].split(",") as GenSignal[];
-    else if (a === "--out") out = args[++i];
+    else if (a === "--threads") {
+      const v = args[++i] ?? "";
+      opts.threads = v === "" || v === "none" ? [] : v.split(",").map(Number);
+      if (opts.threads.some((n) => !Number.isInteger(n) || n < 0)) {
+        throw new RangeError(`bench: --threads needs thread counts like "0,1,2", got "${v}"`);
+      }
+    } else if (a === "--out") out = args[++i];
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno task bench [--records N] [--small N,N | none] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
+        "deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench: unknown argument "${a}"`);
@@ -640,6 +661,12 @@ if (import.meta.main) {
       `load average ${r.loadAverage.before} → ${r.loadAverage.after}`,
   );
   console.log(coreTable(r));
+  if (r.threads) {
+    console.log(
+      `\nA stream of ${r.options.records}-record requests, request bytes to Parquet bytes, with the server's encoder (parquet.encode_threads):\n`,
+    );
+    console.log(threadsTable(r.threads));
+  }
   if (!(globalThis as { gc?: unknown }).gc) {
     console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
   }

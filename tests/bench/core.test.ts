@@ -68,6 +68,21 @@ Deno.test("a tiny core benchmark run reports every stage, ratio and memory figur
     ok(s.memory.wasmAfterMB > 0 && s.memory.rssBeforeMB > 0 && s.memory.columnsMB > 0);
   }
   ok(r.machine.nproc >= 1 && r.machine.deno.length > 0);
+  // The stream with the server's encoder: main thread, then 1 and 2 worker threads, and the
+  // same Parquet bytes whichever thread wrote them.
+  deepStrictEqual(
+    r.threads!.map((t) => [t.signal, t.where]),
+    SIGNALS.flatMap((s) => [
+      [s, "main thread"],
+      [s, "1 worker thread"],
+      [s, "2 worker threads"],
+    ]),
+  );
+  for (const t of r.threads!) {
+    ok(t.recordsPerSec > 0 && t.cores > 0, `${t.signal}/${t.where}`);
+    const base = r.threads!.find((x) => x.signal === t.signal && x.threads === 0)!;
+    strictEqual(t.parquetBytes, base.parquetBytes);
+  }
   const table = coreTable(r);
   ok(table.includes("| logs | e2e |") && table.includes("| metrics |"), table);
 });
