@@ -23,6 +23,7 @@
  * bare endpoint has a twin per runtime: ./bare.ts (Deno.serve), ./bare-bun.ts (Bun.serve),
  * ./bare-node.ts (@hono/node-server, bundled with esbuild), so `vs bare` compares like with like.
  * `BENCH_SERVER_FLAGS` adds flags to the runtime's command line before the entry (e.g. V8 flags);
+ * `BENCH_SERVER_LOG=PATH` saves each server's output to `PATH.<runtime>-<target>.log`.
  * `--env NAME=VALUE` (repeatable) sets server configuration, e.g. an A/B of the encoder thread:
  * `--env OTLP2PARQUET_PARQUET_ENCODE_THREADS=0` (the shell's own OTLP2PARQUET_* are not passed).
  *
@@ -569,6 +570,8 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
           }
         } finally {
           const s = await stop(proc);
+          const logTo = Deno.env.get("BENCH_SERVER_LOG");
+          if (logTo) await Deno.writeTextFile(`${logTo}.${runtime}-${target}.log`, proc.log());
           const st = await dirStats(output);
           const notes = proc.log().split("\n")
             .filter((l) => /encoder|worker|thread|\bcores?\b/i.test(l) && !/listening/.test(l))

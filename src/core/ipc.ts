@@ -79,6 +79,23 @@ export function ipcStream(
   batches: readonly BatchColumns[],
   output?: OutputBuffer,
 ): Uint8Array {
+  const steps = ipcStreamSteps(schema, batches, output);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `ipcStream()` in steps: the generator pauses after each buffer it copies (a few MB at most for
+ * a big file), so a caller on a busy event loop can let other work run between steps; its
+ * return value is the stream.
+ */
+export function* ipcStreamSteps(
+  schema: arrow.Schema,
+  batches: readonly BatchColumns[],
+  output?: OutputBuffer,
+): Generator<void, Uint8Array, void> {
   let schemaFb = schemaMessages.get(schema);
   if (schemaFb === undefined) {
     schemaFb = Message.encode(Message.from(schema));
@@ -117,8 +134,12 @@ export function ipcStream(
     const { regions, writers } = plans[i];
     for (let j = 0; j < writers.length; j++) {
       const { offset, length } = regions[j];
-      writers[j]?.(out, at + offset);
+      const w = writers[j];
       out.fill(0, at + offset + length, at + pad8(offset + length)); // padding
+      if (w) {
+        w(out, at + offset);
+        yield;
+      }
     }
     at += plans[i].bodyLength;
   }

@@ -8,7 +8,7 @@
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
 import type { Column } from "./columns.ts";
-import { type BatchColumns, ipcStream, type OutputBuffer } from "./ipc.ts";
+import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from "./ipc.ts";
 export type { OutputBuffer } from "./ipc.ts";
 import type { Profile, TableBuilder, TableName } from "./tables.ts";
 import { VERSION } from "../version.ts";
@@ -111,6 +111,41 @@ export function toIPC(
   profile: Profile,
   opts: IPCOptions = {},
 ): Uint8Array {
+  const { schema, batches } = ipcBatches(b, profile, opts);
+  return ipcStream(schema, batches, opts.output);
+}
+
+/**
+ * `toIPC()` that lets other work run: whenever `sliceMs` have passed since it last did, it waits
+ * for `pause()` (e.g. a zero timeout, so a server's event loop answers requests in between; the
+ * stream of a big file takes a few hundred ms to copy). Same bytes as `toIPC()`.
+ */
+export async function toIPCInSlices(
+  b: TableBuilder | readonly TableBuilder[],
+  profile: Profile,
+  pause: () => Promise<void>,
+  sliceMs = 5,
+  opts: IPCOptions = {},
+): Promise<Uint8Array> {
+  const { schema, batches } = ipcBatches(b, profile, opts);
+  const steps = ipcStreamSteps(schema, batches, opts.output);
+  let since = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - since >= sliceMs) {
+      await pause();
+      since = performance.now();
+    }
+  }
+}
+
+/** The schema and record batches `toIPC()` writes. */
+function ipcBatches(
+  b: TableBuilder | readonly TableBuilder[],
+  profile: Profile,
+  opts: IPCOptions,
+): { schema: arrow.Schema; batches: BatchColumns[] } {
   const batchRows = opts.batchRows ?? IPC_BATCH_ROWS;
   const parts = Array.isArray(b) ? b : [b as TableBuilder];
   if (parts.length === 0) throw new TypeError("internal: toIPC() needs at least one builder");
@@ -134,7 +169,7 @@ export function toIPC(
     bytes += size;
   }
   batches.push({ rows, fields });
-  return ipcStream(schema, batches, opts.output);
+  return { schema, batches };
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { Encoder } from "../batch/types.ts";
 import { inThreadEncoder } from "../batch/batcher.ts";
-import { type ParquetOptions, toIPC } from "../core/parquet.ts";
+import { type ParquetOptions, toIPCInSlices } from "../core/parquet.ts";
 import type { TableBuilder } from "../core/tables.ts";
 import type { Logger } from "../log.ts";
 import type { FromWorker, ToWorker } from "./encode-worker.ts";
@@ -72,6 +72,9 @@ async function spawn(
     terminate: () => w.terminate(),
   };
 }
+
+/** Lets the event loop run what is waiting (I/O, timers) before going on. */
+const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** The buffer of `b` as its own ArrayBuffer (copied only when `b` is a view into a larger one). */
 function ownBuffer(b: Uint8Array): Uint8Array {
@@ -155,15 +158,19 @@ export async function createEncoder(
     let slot: Slot | undefined;
     for (const s of slots) if (!s.dead && (!slot || s.jobs.size < slot.jobs.size)) slot = s;
     if (!slot) return inThreadEncoder.encode(rows, opts);
-    const ipc = ownBuffer(toIPC(rows, opts.profile));
-    const id = nextId++;
     const s = slot;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      s.jobs.set(id, { resolve, reject });
-      s.thread.post({ type: "job", id, ipc, table: rows[0].table, opts }, [
-        ipc.buffer as ArrayBuffer,
-      ]);
-    });
+    return (async () => {
+      // The hand-off of a big file is copied in slices of a few ms: requests go on meanwhile.
+      const ipc = ownBuffer(await toIPCInSlices(rows, opts.profile, yieldToEventLoop));
+      if (s.dead) return inThreadEncoder.encode(rows, opts);
+      const id = nextId++;
+      return await new Promise<Uint8Array>((resolve, reject) => {
+        s.jobs.set(id, { resolve, reject });
+        s.thread.post({ type: "job", id, ipc, table: rows[0].table, opts }, [
+          ipc.buffer as ArrayBuffer,
+        ]);
+      });
+    })();
   };
 
   return {

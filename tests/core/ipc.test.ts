@@ -9,7 +9,13 @@ import * as arrow from "apache-arrow";
 import { generateRequest } from "../../bench/gen.ts";
 import { type Column, ListCol, MapCol, Utf8Col } from "../../src/core/columns.ts";
 import { decode } from "../../src/core/decode/index.ts";
-import { DEFAULT_PARQUET, encodeParquet, toIPC, toRecordBatch } from "../../src/core/parquet.ts";
+import {
+  DEFAULT_PARQUET,
+  encodeParquet,
+  toIPC,
+  toIPCInSlices,
+  toRecordBatch,
+} from "../../src/core/parquet.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable, type TableBuilder } from "../../src/core/tables.ts";
 import { readParquet } from "../helpers/parquet.ts";
@@ -240,5 +246,24 @@ Deno.test("take() of a slice picks the slice's rows, lists and maps included", (
     const pick = Int32Array.from([slice.length - 1, 0, Math.floor(slice.length / 2), 0]);
     const all = builderRows([slice]);
     deepStrictEqual(builderRows([slice.take(pick)]), [...pick].map((i) => all[i]), t.table);
+  }
+});
+
+Deno.test("toIPCInSlices() pauses between buffers and writes the same bytes as toIPC()", async () => {
+  for (const t of tables()) {
+    const chunks = chunksOf(t);
+    let pauses = 0;
+    const pause = () => (pauses++, Promise.resolve());
+    // sliceMs 0: a pause after every buffer copied.
+    const sliced = await toIPCInSlices(chunks, "extended", pause, 0);
+    deepStrictEqual(sliced, toIPC(chunks, "extended"), t.table);
+    ok(pauses >= 3, `${t.table}: ${pauses} pauses`);
+    // A long slice: no pause at all for a small table.
+    pauses = 0;
+    deepStrictEqual(
+      await toIPCInSlices(chunks, "default", pause, 60_000),
+      toIPC(chunks, "default"),
+    );
+    strictEqual(pauses, 0);
   }
 });
