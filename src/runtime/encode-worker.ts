@@ -5,7 +5,8 @@
  *
  * Messages in:  { type: "init", wasm: Uint8Array }  then  { type: "job", id, ipc, table, opts }
  * Messages out: { type: "ready" } | { type: "init-error", error }
- *               { type: "done", id, bytes } | { type: "failed", id, error }
+ *               { type: "done", id, bytes, ipc } | { type: "failed", id, error }
+ * (`ipc` goes back so the main thread can write the next stream into the same memory.)
  */
 import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet.ts";
 import type { TableName } from "../core/tables.ts";
@@ -17,7 +18,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready" }
   | { type: "init-error"; error: string }
-  | { type: "done"; id: number; bytes: Uint8Array }
+  | { type: "done"; id: number; bytes: Uint8Array; ipc: Uint8Array }
   | { type: "failed"; id: number; error: string };
 
 interface Port {
@@ -65,7 +66,10 @@ p.listen((msg) => {
   }
   try {
     const bytes = ipcToParquet(msg.ipc, msg.table, msg.opts);
-    p.post({ type: "done", id: msg.id, bytes }, [bytes.buffer as ArrayBuffer]);
+    p.post({ type: "done", id: msg.id, bytes, ipc: msg.ipc }, [
+      bytes.buffer as ArrayBuffer,
+      msg.ipc.buffer as ArrayBuffer,
+    ]);
   } catch (e) {
     p.post({ type: "failed", id: msg.id, error: text(e) });
   }

@@ -73,13 +73,11 @@ async function spawn(
   };
 }
 
+/** How long the memory of the last IPC stream is kept for the next one. */
+const SPARE_KEEP_MS = 10_000;
+
 /** Lets the event loop run what is waiting (I/O, timers) before going on. */
 const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
-
-/** The buffer of `b` as its own ArrayBuffer (copied only when `b` is a view into a larger one). */
-function ownBuffer(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
-}
 
 /**
  * An encoder with `threads` worker threads (0: the main thread). Resolves once every worker has
@@ -112,6 +110,27 @@ export async function createEncoder(
     }
   };
 
+  // The memory of the last IPC stream, back from its worker: the next stream is written into it
+  // (writing into fresh memory costs page faults, about half of a big stream's copy). Let go
+  // after a quiet spell, so an idle server does not hold it.
+  let spare: ArrayBuffer | null = null;
+  let spareTimer: ReturnType<typeof setTimeout> | undefined;
+  const keepSpare = (b: ArrayBuffer) => {
+    if (spare && spare.byteLength >= b.byteLength) return;
+    spare = b;
+    clearTimeout(spareTimer);
+    spareTimer = setTimeout(() => (spare = null), SPARE_KEEP_MS);
+    (spareTimer as unknown as { unref?: () => void }).unref?.();
+  };
+  const output = (bytes: number): Uint8Array => {
+    if (spare && spare.byteLength >= bytes) {
+      const b = spare;
+      spare = null;
+      return new Uint8Array(b);
+    }
+    return new Uint8Array(bytes);
+  };
+
   const ready: Promise<void>[] = [];
   try {
     for (let i = 0; i < threads; i++) {
@@ -125,8 +144,10 @@ export async function createEncoder(
           const j = slot.jobs.get(m.id);
           if (!j) return;
           slot.jobs.delete(m.id);
-          if (m.type === "done") j.resolve(m.bytes);
-          else j.reject(new Error(`cannot encode Parquet: ${m.error}`));
+          if (m.type === "done") {
+            keepSpare(m.ipc.buffer as ArrayBuffer);
+            j.resolve(m.bytes);
+          } else j.reject(new Error(`cannot encode Parquet: ${m.error}`));
         }
       }, (why) => {
         broke(new Error(why));
@@ -161,7 +182,7 @@ export async function createEncoder(
     const s = slot;
     return (async () => {
       // The hand-off of a big file is copied in slices of a few ms: requests go on meanwhile.
-      const ipc = ownBuffer(await toIPCInSlices(rows, opts.profile, yieldToEventLoop));
+      const ipc = await toIPCInSlices(rows, opts.profile, yieldToEventLoop, 5, { output });
       if (s.dead) return inThreadEncoder.encode(rows, opts);
       const id = nextId++;
       return await new Promise<Uint8Array>((resolve, reject) => {
@@ -178,6 +199,8 @@ export async function createEncoder(
     where: `${threads} worker thread${threads === 1 ? "" : "s"}`,
     parallelism: threads,
     close() {
+      clearTimeout(spareTimer);
+      spare = null;
       for (const s of slots) {
         s.dead = true;
         s.thread.terminate();
