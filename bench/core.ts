@@ -7,7 +7,7 @@
  *   decode     protobuf request bytes → column builders        (src/core/decode)
  *   decodeJson the same request as OTLP/JSON bytes → builders
  *   convert    builders → (table, service, hour) partitions     (src/core/partition.ts)
- *   toIPC      partitions → Arrow IPC stream bytes (apache-arrow tableToIPC)
+ *   toIPC      partitions → Arrow IPC stream bytes                (src/core/ipc.ts)
  *   fromIPC    IPC bytes → parquet-wasm Table (copy into wasm memory, IPC read)
  *   write      parquet-wasm writeParquet of the already built wasm Table  ← encode floor
  *   encode     toIPC + fromIPC + write (src/core/parquet.ts encodeParquet)
@@ -28,8 +28,12 @@
  *   e2e / (jsonParse + write)                   how far from the two floors we are
  *   (decode + convert + toIPC + fromIPC) / write the issue's target: ≤ 0.25
  *
- * Usage: deno task bench [--records N] [--small N,N | none] [--runs N] [--warmup N] [--signals logs,traces,metrics]
- *        [--out FILE | --no-write]
+ * Then a stream of requests the way the server runs it (./parallel.ts, `--threads 0,1,2`): the
+ * main thread decodes and makes the IPC hand-off, parquet-wasm runs on the main thread or on 1
+ * and 2 encoder threads (src/runtime/encoder.ts): records/s and the cores kept busy.
+ *
+ * Usage: deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N]
+ *        [--warmup N] [--signals logs,traces,metrics] [--out FILE | --no-write]
  * Results go to bench/results/latest.json unless --no-write.
  */
 import process from "node:process";
