@@ -696,11 +696,14 @@ class Batcher implements BatchWriter {
     clearInterval(this.timer);
     if (this.wal) await this.wal.settle();
     for (const b of [...this.open.values()]) this.seal(b, "shutdown");
+    // server.shutdown_timeout_secs = 0 waits without limit.
     const limitMs = this.deps.config.server.shutdown_timeout_secs * 1000;
     let timeout: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([
       this.drained(false).then(() => true),
-      new Promise<boolean>((r) => (timeout = setTimeout(() => r(false), limitMs))),
+      ...(limitMs > 0
+        ? [new Promise<boolean>((r) => (timeout = setTimeout(() => r(false), limitMs)))]
+        : []),
     ]);
     clearTimeout(timeout);
     if (!done) {

@@ -19,6 +19,8 @@ import { runtimeName } from "./platform.ts";
 interface Thread {
   post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   terminate(): void;
+  /** Whether the thread keeps the process alive (Node: only while it has work). */
+  hold(busy: boolean): void;
 }
 
 interface Job {
@@ -52,13 +54,14 @@ async function spawn(
   if (runtimeName() === "node") {
     const { Worker: NodeWorker } = await import("node:worker_threads");
     const w = new NodeWorker(url as URL);
-    w.unref(); // a flush in progress must not keep a finished process alive
+    w.unref(); // an idle encoder must not keep a finished process alive (held while it works)
     w.on("message", onMessage);
     w.on("error", (e: Error) => onFail(e.message));
     w.on("exit", (code: number) => onFail(`exited with code ${code}`));
     return {
       post: (msg, transfer) => w.postMessage(msg, transfer),
       terminate: () => void w.terminate(),
+      hold: (busy) => busy ? w.ref() : w.unref(),
     };
   }
   const w = new g.Worker!(url, { type: "module", name: "otlp2parquet-encoder" });
@@ -70,6 +73,7 @@ async function spawn(
   return {
     post: (msg, transfer) => w.postMessage(msg, transfer ?? []),
     terminate: () => w.terminate(),
+    hold: () => {},
   };
 }
 
@@ -144,6 +148,7 @@ export async function createEncoder(
           const j = slot.jobs.get(m.id);
           if (!j) return;
           slot.jobs.delete(m.id);
+          if (slot.jobs.size === 0) slot.thread.hold(false);
           if (m.type === "done") {
             keepSpare(m.ipc.buffer as ArrayBuffer);
             j.resolve(m.bytes);
@@ -187,6 +192,7 @@ export async function createEncoder(
       const id = nextId++;
       return await new Promise<Uint8Array>((resolve, reject) => {
         s.jobs.set(id, { resolve, reject });
+        s.thread.hold(true);
         s.thread.post({ type: "job", id, ipc, table: rows[0].table, opts }, [
           ipc.buffer as ArrayBuffer,
         ]);

@@ -375,6 +375,18 @@ Deno.test("close() gives up after server.shutdown_timeout_secs and leaves the lo
   }, { storage, more: (c) => (c.server.shutdown_timeout_secs = 0.3) });
 });
 
+Deno.test("close() with server.shutdown_timeout_secs = 0 waits for a slow store without limit", async () => {
+  const storage = new TestStorage();
+  storage.beforePut = () => sleep(300);
+  await withWriter({}, async ({ writer, logger }) => {
+    await writer.write(request("svc", ids("z", 4)));
+    await writer.close();
+    strictEqual(storage.objects.size, 1);
+    deepStrictEqual(storage.bodies(), ids("z", 4));
+    ok(!logger.lines.some((l) => /shutdown timed out/.test(l.msg)));
+  }, { storage, more: (c) => (c.server.shutdown_timeout_secs = 0) });
+});
+
 Deno.test("durability memory: no log, rows acknowledged once buffered, written on close", async () => {
   await withWriter({ durability: "memory" }, async ({ writer, storage, fs, dir }) => {
     await Promise.all(
