@@ -108,7 +108,8 @@ export interface MemoryResult {
   peakOverColumns: number | null;
   /**
    * Peak RSS while encoding the decoded columns (IPC, wasm copy, Parquet write: what a flush
-   * does) above the RSS once they were decoded, MB; and that over columnsMB (the issue bounds
+   * does) above the RSS once they were decoded and the decoder's garbage collected, MB; and that
+   * over columnsMB (the issue bounds
    * peak memory during a flush at 3× the Parquet-ready size).
    */
   encodePeakDeltaMB: number | null;
@@ -433,14 +434,16 @@ async function memoryOf(signal: GenSignal, protobuf: Uint8Array): Promise<Memory
 async function probe(signal: GenSignal, file: string): Promise<MemoryResult> {
   await ensureParquet();
   let protobuf: Uint8Array | null = await Deno.readFile(file);
-  // Warm the code paths (and wasm memory) on a small request first.
-  convertRequest(
-    signal,
-    generateRequest(signal, { records: 20, seed: 2 }).protobuf,
-    "protobuf",
-    decodeOpts(),
-  )
-    .partitions.forEach((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
+  // Warm the code paths on a small request first, encoded often enough that V8 has compiled the
+  // parquet-wasm functions a write uses (lazily on first call, then again with its optimising
+  // tier): that code's memory, 10–12 MB once per process, otherwise lands in the first flush
+  // measured (it goes away with --no-wasm-lazy-compilation --no-wasm-tier-up). The request is
+  // small, so the wasm memory it leaves (about 4 MB) is what a single tiny request leaves.
+  const warm = generateRequest(signal, { records: 200, seed: 2 }).protobuf;
+  for (let i = 0; i < 30; i++) {
+    convertRequest(signal, warm, "protobuf", decodeOpts())
+      .partitions.forEach((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
+  }
   gc();
   gc();
   const rssBefore = Deno.memoryUsage().rss / MB;
@@ -450,6 +453,11 @@ async function probe(signal: GenSignal, file: string): Promise<MemoryResult> {
   protobuf = null;
   const columnsMB = c.partitions.reduce((n, p) => n + p.rows.byteSize(), 0) / MB;
   const peakDecode = canReset ? peakRssMB() : null;
+  // A flush runs long after its rows were decoded: collect the decoder's garbage first, so the
+  // encode peak is the flush's own memory (without this, V8 compacting that garbage during the
+  // encode added about 10 MB, 1× the columns, to the logs figure).
+  gc();
+  gc();
   const rssDecoded = Deno.memoryUsage().rss / MB;
   resetPeakRss();
   const files = c.partitions.map((p) => encodeParquet(p.rows, DEFAULT_PARQUET));
