@@ -27,7 +27,7 @@ import { convertRequest } from "../core/convert.ts";
 import type { DecodeOptions, Format } from "../core/decode/types.ts";
 import { encodeParquet } from "../core/parquet.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
-import type { Column } from "../core/columns.ts";
+import { type Column, inArena } from "../core/columns.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
@@ -211,11 +211,19 @@ function closeTail(b: Buffer): void {
 function mergeChunks(parts: TableBuilder[]): TableBuilder {
   const out = newTable(parts[0].table);
   const srcs = parts.map((p) => p.cols as unknown as Record<string, Column>);
-  for (const [k, c] of Object.entries(out.cols as unknown as Record<string, Column>)) {
-    c.appendAll(srcs.map((s) => s[k]));
-  }
+  // byteSize() bounds what appendAll() asks for; the rest is each buffer's 8-byte alignment.
+  let bytes = MERGE_ARENA_SLACK;
+  for (const p of parts) bytes += p.byteSize();
+  inArena(bytes, () => {
+    for (const [k, c] of Object.entries(out.cols as unknown as Record<string, Column>)) {
+      c.appendAll(srcs.map((s) => s[k]));
+    }
+  });
   return out;
 }
+
+/** Alignment padding room in a merged table's one buffer: 8 bytes for each of up to 128 buffers. */
+const MERGE_ARENA_SLACK = 8 * 128;
 
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));

@@ -33,6 +33,29 @@ function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   return next;
 }
 
+/** Where `fit` carves its buffers from while `inArena` runs (null: a new ArrayBuffer each). */
+let arena: ArrayBuffer | null = null;
+let arenaAt = 0;
+
+/**
+ * Runs `fn` with `fit` (so `appendAll`) carving the buffers it needs out of one new ArrayBuffer
+ * of `bytes` bytes, each 8-byte aligned, instead of allocating one ArrayBuffer per buffer; a
+ * buffer that does not fit in what is left gets its own. One allocation instead of a hundred or
+ * so per merged table: less work for the allocator and V8's ArrayBuffer sweeper, and the table's
+ * buffers live and die together anyway.
+ */
+export function inArena<T>(bytes: number, fn: () => T): T {
+  arena = new ArrayBuffer(bytes);
+  arenaAt = 0;
+  try {
+    return fn();
+  } finally {
+    arena = null;
+  }
+}
+
+type BufCtor<T> = { new (n: number): T; new (b: ArrayBuffer, at: number, n: number): T };
+
 /** `buf` if it holds `need` elements, else a copy of its first `used` in one of exactly `need`. */
 function fit<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   buf: T,
@@ -40,7 +63,15 @@ function fit<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   need: number,
 ): T {
   if (need <= buf.length) return buf;
-  const next = new (buf.constructor as new (n: number) => T)(need);
+  const Ctor = buf.constructor as BufCtor<T>;
+  const bytes = need * buf.BYTES_PER_ELEMENT;
+  let next: T;
+  if (arena !== null && arenaAt + bytes <= arena.byteLength) {
+    next = new Ctor(arena, arenaAt, need);
+    arenaAt += (bytes + 7) & ~7;
+  } else {
+    next = new Ctor(need);
+  }
   next.set(buf.subarray(0, used) as never);
   return next;
 }

@@ -7,7 +7,7 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import { generateRequest } from "../../bench/gen.ts";
-import { type Column, ListCol, MapCol, Utf8Col } from "../../src/core/columns.ts";
+import { type Column, inArena, ListCol, MapCol, Utf8Col } from "../../src/core/columns.ts";
 import { decode } from "../../src/core/decode/index.ts";
 import {
   DEFAULT_PARQUET,
@@ -16,7 +16,6 @@ import {
   toIPCInSlices,
   toRecordBatch,
 } from "../../src/core/parquet.ts";
-import { partition } from "../../src/core/partition.ts";
 import { newTable, type TableBuilder } from "../../src/core/tables.ts";
 import { readParquet } from "../helpers/parquet.ts";
 
@@ -218,6 +217,49 @@ Deno.test("appendAll() merges chunks, slices among them, into exact-size buffers
       c.appendFrom((chunks[1].cols as unknown as Record<string, Column>)[k]);
     }
     deepStrictEqual(builderRows([again]), builderRows([merged, chunks[1]]), t.table);
+  }
+});
+
+/** Every typed-array buffer of a column (children included). */
+function buffersOf(c: Column): ArrayBufferView[] {
+  const out: ArrayBufferView[] = [];
+  for (const v of Object.values(c)) {
+    if (ArrayBuffer.isView(v)) out.push(v);
+    else if (v && typeof v === "object" && "byteSize" in v) out.push(...buffersOf(v as Column));
+  }
+  return out;
+}
+
+Deno.test("appendAll() in an arena carves every buffer from one ArrayBuffer; a small one spills", () => {
+  for (const t of tables()) {
+    const chunks = chunksOf(t);
+    const merge = (bytes: number) => {
+      const merged = newTable(t.table);
+      const cols = Object.entries(merged.cols as unknown as Record<string, Column>);
+      inArena(bytes, () => {
+        for (const [k, c] of cols) {
+          c.appendAll(chunks.map((p) => (p.cols as unknown as Record<string, Column>)[k]));
+        }
+      });
+      merged.assertAligned();
+      return { merged, bufs: cols.flatMap(([, c]) => buffersOf(c)).filter((b) => b.byteLength) };
+    };
+    // What the batcher reserves: the parts' byteSize() plus 8 bytes of alignment per buffer.
+    const { merged, bufs } = merge(chunks.reduce((n, p) => n + p.byteSize(), 0) + 8 * 128);
+    deepStrictEqual(builderRows([merged]), builderRows([t]), t.table);
+    ok(bufs.length > 3, t.table);
+    strictEqual(new Set(bufs.map((b) => b.buffer)).size, 1, `${t.table}: one ArrayBuffer`);
+    for (const b of bufs) strictEqual(b.byteOffset % 8, 0, `${t.table}: 8-byte aligned views`);
+    // An arena too small for all of them: the rest get buffers of their own, rows unchanged.
+    const small = merge(4096);
+    deepStrictEqual(builderRows([small.merged]), builderRows([t]), `${t.table} (small arena)`);
+    ok(new Set(small.bufs.map((b) => b.buffer)).size > 1, t.table);
+    // Outside inArena every buffer is its own again.
+    const plain = newTable(t.table);
+    const pc = Object.entries(plain.cols as unknown as Record<string, Column>);
+    for (const [k, c] of pc) c.appendAll([(merged.cols as unknown as Record<string, Column>)[k]]);
+    const pb = pc.flatMap(([, c]) => buffersOf(c)).filter((b) => b.byteLength);
+    strictEqual(new Set(pb.map((b) => b.buffer)).size, pb.length, `${t.table}: no arena`);
   }
 });
 
