@@ -5,10 +5,15 @@
  * real server costs beyond this, on the same runtime, is our overhead.
  */
 import { Hono } from "hono";
+import { readBody } from "../src/http/body.ts";
+
+/** The bodies' limit, as the server's default server.max_payload_bytes. */
+export const BODY_LIMIT = 20 << 20;
 
 export const app = new Hono();
 app.post("/v1/:signal", async (c) => {
-  await c.req.arrayBuffer();
+  // As the real app reads it (on Node: the bytes the entry already took off the socket).
+  await readBody(c.req.raw, BODY_LIMIT);
   return c.body(new Uint8Array(0), 200, { "content-type": "application/x-protobuf" });
 });
 app.get("/health", (c) => c.text("ok"));

@@ -1,6 +1,6 @@
 /**
  * The HTTP benchmark's baseline on Node: the bare Hono app (./bare-app.ts: reads the body,
- * answers 200) on @hono/node-server, the way src/runtime/platform.ts serves the real app on Node.
+ * answers 200) served by src/runtime/platform.ts's listen(), as the real app is on Node.
  * Node 20 does not run TypeScript: bench/http.ts bundles this file with esbuild first, as the
  * server itself is bundled (dist/node/main.mjs).
  *
@@ -9,15 +9,14 @@
  * Prints `listening on http://127.0.0.1:PORT` once ready; SIGTERM stops it.
  */
 import process from "node:process";
-import { serve } from "@hono/node-server";
-import { app, listeningLine } from "./bare-app.ts";
+import { listen } from "../src/runtime/platform.ts";
+import { app, BODY_LIMIT, listeningLine } from "./bare-app.ts";
 
-const server = serve(
-  { fetch: app.fetch, hostname: "127.0.0.1", port: Number(process.argv[2] ?? 0) },
-  (info) => console.log(listeningLine(info.port)),
-);
+const server = await listen(app.fetch, "127.0.0.1", Number(process.argv[2] ?? 0), (e) => {
+  console.error(e);
+}, BODY_LIMIT);
+console.log(listeningLine(server.port));
 process.on("SIGTERM", () => {
   server.close();
-  (server as { closeAllConnections?: () => void }).closeAllConnections?.();
   process.exit(0);
 });

@@ -21,7 +21,8 @@
  * node_modules/.bin/bun, `node` runs the Node bundle (built fresh by scripts/build.ts, then copied
  * to the temporary directory so a concurrent rebuild of dist/node cannot change it mid-run). The
  * bare endpoint has a twin per runtime: ./bare.ts (Deno.serve), ./bare-bun.ts (Bun.serve),
- * ./bare-node.ts (@hono/node-server, bundled with esbuild), so `vs bare` compares like with like.
+ * ./bare-node.ts (the server entry's own Node listener, bundled with esbuild), so `vs bare` compares
+ * like with like.
  * `BENCH_SERVER_FLAGS` adds flags to the runtime's command line before the entry (e.g. V8 flags);
  * `BENCH_SERVER_LOG=PATH` saves each server's output to `PATH.<runtime>-<target>.log`.
  * `--env NAME=VALUE` (repeatable) sets server configuration, e.g. an A/B of the encoder thread:

@@ -156,6 +156,7 @@ async function serve(
       hp.host,
       Number(hp.port),
       (e) => logger.error("unhandled error in request", { error: errorText(e) }),
+      config.server.max_payload_bytes,
     );
   } catch (e) {
     logger.error("cannot listen", { addr: config.server.listen_addr, error: errorText(e) });
