@@ -25,14 +25,7 @@ import { convertRequest } from "../core/convert.ts";
 import type { Format } from "../core/decode/types.ts";
 import { encodeParquet, initParquet, type ParquetOptions } from "../core/parquet.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
-import {
-  newTable,
-  type Signal,
-  type TableBuilder,
-  tableDir,
-  type TableName,
-} from "../core/tables.ts";
-import type { Column } from "../core/columns.ts";
+import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
 import type { Logger } from "../log.ts";
 import type { Writer, WriteRequest, WriterStats } from "../batch/types.ts";
 import { createR2BindingStorage, type R2BucketLike } from "../storage/r2.ts";
@@ -475,7 +468,9 @@ export class OtlpBatcher {
     end: number,
   ): Promise<void> {
     const { config, storage, logger } = setup;
-    const hours = new Map<number, { rows: TableBuilder; minNs: bigint }>();
+    // Each hour's rows stay the requests' own builders, in order: encodeParquet() writes them
+    // as one file without first copying them into one growing builder.
+    const hours = new Map<number, { parts: TableBuilder[]; rows: number; minNs: bigint }>();
     let firstStoredMs = Infinity;
     for (const r of this.#requests(end)) {
       firstStoredMs = Math.min(firstStoredMs, r.storedMs);
@@ -483,8 +478,9 @@ export class OtlpBatcher {
       for (const p of conv.partitions) {
         if (p.table !== table || p.service !== service || p.rows.length === 0) continue;
         let h = hours.get(p.hour);
-        if (!h) hours.set(p.hour, h = { rows: newTable(table), minNs: p.minTimeNs });
-        appendRows(h.rows, p.rows);
+        if (!h) hours.set(p.hour, h = { parts: [], rows: 0, minNs: p.minTimeNs });
+        h.parts.push(p.rows);
+        h.rows += p.rows.length;
         if (p.minTimeNs < h.minNs) h.minNs = p.minTimeNs;
       }
     }
@@ -498,8 +494,8 @@ export class OtlpBatcher {
       const id = await hashId(`${batchNo}\u0000${table}\u0000${service}\u0000${hour}`);
       files.push({
         key: objectKey(table, service, h.minNs, id),
-        bytes: encodeParquet(h.rows, opts),
-        rows: h.rows.length,
+        bytes: encodeParquet(h.parts, opts),
+        rows: h.rows,
       });
     }
     const results = await Promise.allSettled(files.map((f) => storage.put(f.key, f.bytes)));
@@ -545,13 +541,6 @@ export class OtlpBatcher {
       requests: keys.length,
       prefix: dir + "/",
     });
-  }
-}
-
-function appendRows(dst: TableBuilder, src: TableBuilder): void {
-  const s = src.cols as unknown as Record<string, Column>;
-  for (const [k, c] of Object.entries(dst.cols as unknown as Record<string, Column>)) {
-    c.appendFrom(s[k]);
   }
 }
 
