@@ -204,7 +204,7 @@ async function nodeListener(handler: FetchHandler, bodyLimit: number): Promise<N
     }
     // Copied into a buffer of its own (never a view into Node's shared pool or socket buffers).
     // Up to PREALLOCATE bytes it is made at once; a bigger declared length only gets memory as
-    // its bytes arrive (a client declaring a big body and sending nothing costs nothing).
+    // its bytes arrive.
     let body = new Uint8Array(Math.min(length, PREALLOCATE));
     let at = 0;
     req.on("data", (chunk: Uint8Array) => {
@@ -233,5 +233,9 @@ async function nodeListener(handler: FetchHandler, bodyLimit: number): Promise<N
 }
 
 const PRE_READ = Symbol("otlp2parquet.preReadBody");
-/** Bodies up to this many bytes get their whole buffer before the first byte arrives. */
-const PREALLOCATE = 1 << 20;
+/**
+ * Bodies up to this many bytes get their whole buffer before the first byte arrives (bigger ones
+ * grow by doubling): a thousand clients that declare big bodies and trickle them in hold 64 MB,
+ * not a thousand times the limit.
+ */
+const PREALLOCATE = 64 * 1024;
