@@ -38,7 +38,9 @@
  *
  * Reported per point: requests/s, records/s, p50/p90/p99/max latency (wrk's, µs → ms), non-2xx
  * and socket errors, server RSS (sampled every 250 ms: max during the point), the server's CPU
- * time over the point in cores (from /proc/PID/stat: above 1 means it used the second core),
+ * time over the point in cores (from /proc/PID/stat: above 1 means it used the second core) and
+ * split by thread (main thread, the busiest other thread, which is the encoder thread when there
+ * is one, and the rest: GC and compiler helpers, I/O),
  * Parquet files written, and requests/s as a fraction of the bare endpoint's on the same runtime.
  * Per server: where Parquet encoding runs (the `encoder` field of the server's start-up line,
  * e.g. "1 worker thread" or "main thread"; "?" when the line has none), peak RSS, shutdown time,
@@ -114,6 +116,12 @@ export interface PointResult {
   serverRssMB: number;
   /** Server CPU time (user + system, all threads) during the point ÷ its wall time, in cores. */
   serverCpuCores: number;
+  /**
+   * The same split by thread (Linux /proc/PID/task): the main thread (HTTP, decoding, the IPC
+   * hand-off), the busiest other thread (the encoder thread, when there is one) and all the rest
+   * (the runtime's GC and compiler helpers, I/O threads); null where /proc is unavailable.
+   */
+  serverCpuThreads: { main: number; busiest: number; rest: number } | null;
   /** Parquet files that appeared in the output directory during the point (warm-up excluded). */
   filesWritten: number;
   /** requests/s of this point ÷ requests/s of the bare endpoint, same runtime and point. */
@@ -305,6 +313,41 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** User + system CPU seconds of each thread of a process, by thread id (Linux /proc). */
+function threadSeconds(pid: number): Map<number, number> | null {
+  try {
+    const out = new Map<number, number>();
+    for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
+        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+        out.set(Number(e.name), (Number(f[11]) + Number(f[12])) / 100);
+      } catch { /* the thread ended */ }
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU of the main thread, the busiest other thread and the rest between two samples, in cores. */
+function threadSplit(
+  pid: number,
+  a: Map<number, number> | null,
+  b: Map<number, number> | null,
+  secs: number,
+): { main: number; busiest: number; rest: number } | null {
+  if (!a || !b || secs <= 0) return null;
+  let main = 0, busiest = 0, rest = 0;
+  for (const [tid, t] of b) {
+    const d = Math.max(0, t - (a.get(tid) ?? 0)) / secs;
+    if (tid === pid) main = d;
+    else if (d > busiest) rest += busiest, busiest = d;
+    else rest += d;
+  }
+  return { main, busiest, rest };
+}
+
 async function stop(p: Proc): Promise<{ ms: number; code: number; peakRssMB: number }> {
   const peakRssMB = procStatus(p.child.pid, "VmHWM");
   const t0 = performance.now();
@@ -421,9 +464,15 @@ async function wrk(
   seconds: number,
   threads: number,
   pid: number,
-): Promise<{ r: WrkResult; rssMB: number; cpuCores: number }> {
+): Promise<{
+  r: WrkResult;
+  rssMB: number;
+  cpuCores: number;
+  threads: PointResult["serverCpuThreads"];
+}> {
   const path = signal === "traces" ? "/v1/traces" : `/v1/${signal}`;
   const cpu0 = cpuSeconds(pid);
+  const threads0 = threadSeconds(pid);
   const t0 = performance.now();
   const child = new Deno.Command("wrk", {
     args: [
@@ -455,7 +504,9 @@ async function wrk(
   clearTimeout(killer);
   clearInterval(sampler);
   rss = Math.max(rss, procStatus(pid, "VmRSS"));
-  const cpuCores = (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const secs = (performance.now() - t0) / 1000;
+  const cpuCores = (cpuSeconds(pid) - cpu0) / secs;
+  const split = threadSplit(pid, threads0, threadSeconds(pid), secs);
   const text = new TextDecoder().decode(out.stdout);
   const m = text.match(/^RESULT (\{.*\})$/m);
   if (!m) {
@@ -463,7 +514,7 @@ async function wrk(
       `bench/http: wrk gave no result:\n${text}\n${new TextDecoder().decode(out.stderr)}`,
     );
   }
-  return { r: JSON.parse(m[1]), rssMB: rss, cpuCores };
+  return { r: JSON.parse(m[1]), rssMB: rss, cpuCores, threads: split };
 }
 
 async function dirStats(dir: string): Promise<{ files: number; bytes: number }> {
@@ -532,7 +583,7 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
               wrk(proc.port, o.signal, b.dir, pt.connections, s, o.threads, proc.child.pid);
             if (o.warmupS > 0) await load(o.warmupS);
             const before = (await dirStats(output)).files;
-            const { r, rssMB, cpuCores } = await load(o.durationS);
+            const { r, rssMB, cpuCores, threads } = await load(o.durationS);
             const after = (await dirStats(output)).files;
             const secs = r.durationUs / 1e6;
             const rps = r.requests / secs;
@@ -554,6 +605,7 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
               socketErrors: r.errConnect + r.errRead + r.errWrite + r.errTimeout,
               serverRssMB: rssMB,
               serverCpuCores: cpuCores,
+              serverCpuThreads: threads,
               filesWritten: after - before,
               vsBare: null,
               bodyBytes: b.bytes,
@@ -562,11 +614,11 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
             say(
               `  ${pt.records} records × ${pt.connections} conn: ${Math.round(rps)} req/s, p99 ${
                 res.p99Ms.toFixed(1)
-              } ms, CPU ${cpuCores.toFixed(2)} cores, RSS ${
-                Math.round(rssMB)
-              } MB, ${res.filesWritten} files${res.non2xx ? `, ${res.non2xx} non-2xx` : ""}${
-                res.socketErrors ? `, ${res.socketErrors} socket errors` : ""
-              }`,
+              } ms, CPU ${cpuCores.toFixed(2)} cores${
+                threads ? ` (${threadText(threads)})` : ""
+              }, RSS ${Math.round(rssMB)} MB, ${res.filesWritten} files${
+                res.non2xx ? `, ${res.non2xx} non-2xx` : ""
+              }${res.socketErrors ? `, ${res.socketErrors} socket errors` : ""}`,
             );
           }
         } finally {
@@ -627,11 +679,16 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 
+/** "main 0.88 + busiest other 0.70 + rest 0.21" style, in cores. */
+function threadText(t: NonNullable<PointResult["serverCpuThreads"]>): string {
+  return `main ${t.main.toFixed(2)} + next ${t.busiest.toFixed(2)} + rest ${t.rest.toFixed(2)}`;
+}
+
 /** The results as Markdown tables (the README shows them). */
 export function httpTable(r: HttpResults): string {
   const lines = [
-    "| runtime | target | records/request | connections | requests/s | records/s | p50 ms | p99 ms | server CPU (cores) | server RSS MB | files written | vs bare | errors |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| runtime | target | records/request | connections | requests/s | records/s | p50 ms | p99 ms | server CPU (cores) | CPU by thread: main + next + rest | server RSS MB | files written | vs bare | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
   ];
   for (const p of r.points) {
     lines.push(
@@ -639,7 +696,9 @@ export function httpTable(r: HttpResults): string {
         fmtInt(p.requestsPerSec)
       } | ${fmtInt(p.recordsPerSec)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${
         Number.isFinite(p.serverCpuCores) ? p.serverCpuCores.toFixed(2) : "?"
-      } | ${fmtInt(p.serverRssMB)} | ${p.target === "bare" ? "" : p.filesWritten} | ${
+      } | ${p.serverCpuThreads ? threadText(p.serverCpuThreads) : "?"} | ${
+        fmtInt(p.serverRssMB)
+      } | ${p.target === "bare" ? "" : p.filesWritten} | ${
         p.vsBare === null ? "" : `${(100 * p.vsBare).toFixed(1)}%`
       } | ${p.non2xx + p.socketErrors} |`,
     );

@@ -69,6 +69,13 @@ Deno.test({
       strictEqual(p.recordsPerSec, p.requestsPerSec * 10);
       ok(p.p50Ms > 0 && p.p99Ms >= p.p50Ms, `${at}: latency ${p.p50Ms} / ${p.p99Ms}`);
       ok(p.serverRssMB > 0 && p.serverCpuCores > 0, `${at}: RSS ${p.serverRssMB}`);
+      // The split by thread adds up to the process's CPU (clock ticks of 10 ms apart).
+      const t = p.serverCpuThreads!;
+      ok(t.main > 0, `${at}: main thread CPU ${t.main}`);
+      ok(
+        Math.abs(t.main + t.busiest + t.rest - p.serverCpuCores) < 0.15,
+        `${at}: ${JSON.stringify(t)} vs ${p.serverCpuCores}`,
+      );
       if (p.target === "bare") {
         strictEqual(p.vsBare, null);
         strictEqual(p.encoder, "none");
@@ -77,6 +84,8 @@ Deno.test({
         // Buffers are flushed during the point, not only at shutdown.
         ok(p.filesWritten >= 1, `${at}: ${p.filesWritten} files written during the point`);
         ok(/thread/.test(p.encoder), `${at}: encoder "${p.encoder}"`);
+        // Parquet is encoded on the encoder thread, the busiest after the main one.
+        ok(t.busiest > 0, `${at}: encoder thread CPU ${t.busiest}`);
       }
     }
     for (const t of r.targets) {
