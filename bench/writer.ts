@@ -12,6 +12,7 @@ import * as pw from "parquet-wasm/esm";
 import { decode } from "../src/core/decode/index.ts";
 import {
   DEFAULT_PARQUET,
+  flatColumns,
   PLAIN_COLUMNS,
   toIPC,
   writerPropertiesBuilder,
@@ -34,12 +35,31 @@ export const VARIANTS: Record<string, Tweak> = {
     for (const c of PLAIN_COLUMNS[t]) b = b.setColumnDictionaryEnabled(c, true);
     return b;
   },
-  "statistics: none": (b) => b.setStatisticsEnabled(pw.EnabledStatistics.None),
-  "statistics: page": (b) => b.setStatisticsEnabled(pw.EnabledStatistics.Page),
+  "statistics: none": (b, t) => {
+    for (const c of flatColumns(t, "default")) {
+      b = b.setColumnStatisticsEnabled(c, pw.EnabledStatistics.None);
+    }
+    return b;
+  },
+  "statistics: page": (b, t) => {
+    for (const c of flatColumns(t, "default")) {
+      b = b.setColumnStatisticsEnabled(c, pw.EnabledStatistics.Page);
+    }
+    return b;
+  },
   "data page 64 KiB": (b) => b.setDataPageSizeLimit(64 * 1024),
   "data page 8 MiB": (b) => b.setDataPageSizeLimit(8 * 1024 * 1024),
   "write batch 8192": (b) => b.setWriteBatchSize(8192),
   "writer version 2": (b) => b.setWriterVersion(pw.WriterVersion.V2),
+  "statistics on nested columns too": (b) => b.setStatisticsEnabled(pw.EnabledStatistics.Chunk),
+  "dictionary page 64 KiB": (b) => b.setDictionaryPageSizeLimit(64 * 1024),
+  "nested: no dictionary": (b, t) => {
+    b = b.setDictionaryEnabled(false);
+    for (const c of flatColumns(t, "default")) {
+      if (!PLAIN_COLUMNS[t].includes(c)) b = b.setColumnDictionaryEnabled(c, true);
+    }
+    return b;
+  },
 };
 
 /** The project's writer properties (writerPropertiesBuilder()), tweaked. */

@@ -10,7 +10,7 @@ import * as pw from "parquet-wasm/esm";
 import type { Column } from "./columns.ts";
 import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from "./ipc.ts";
 export type { OutputBuffer } from "./ipc.ts";
-import type { Profile, TableBuilder, TableName } from "./tables.ts";
+import { newTable, type Profile, type TableBuilder, type TableName } from "./tables.ts";
 import { VERSION } from "../version.ts";
 
 export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
@@ -189,6 +189,27 @@ export const PLAIN_COLUMNS: Record<TableName, readonly string[]> = {
   summary: METRIC_PLAIN,
 };
 
+/**
+ * Top-level columns of `table` under `profile` that hold one value per row (not maps or lists):
+ * the columns that get statistics. A reader prunes row groups with the min/max of such columns
+ * (Timestamp, ServiceName, …); nothing reads them for the entries of a map or the items of a
+ * list (a filter on `ResourceAttributes['k']` or on an event cannot use them), and computing them
+ * there costs 5–12% of the write (bench/writer.ts).
+ */
+export function flatColumns(table: TableName, profile: Profile): readonly string[] {
+  const key = `${table}/${profile}`;
+  let names = flat.get(key);
+  if (names === undefined) {
+    names = arrowSchema(newTable(table), profile).fields
+      .filter((f) => !arrow.DataType.isMap(f.type) && !arrow.DataType.isList(f.type))
+      .map((f) => f.name);
+    flat.set(key, names);
+  }
+  return names;
+}
+
+const flat = new Map<string, readonly string[]>();
+
 /** The parquet-wasm writer properties for a file of table `table` (consumed by one write). */
 export function writerProperties(opts: ParquetOptions, table: TableName): pw.WriterProperties {
   return writerPropertiesBuilder(opts, table).build();
@@ -203,7 +224,7 @@ export function writerPropertiesBuilder(
     .setCompression(CODEC[opts.codec])
     .setMaxRowGroupSize(Math.max(1, opts.rowGroupSize))
     .setDictionaryEnabled(true)
-    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
+    .setStatisticsEnabled(pw.EnabledStatistics.None)
     .setCreatedBy(`otlp2parquet version ${VERSION}`)
     .setKeyValueMetadata(
       new Map([
@@ -212,6 +233,9 @@ export function writerPropertiesBuilder(
         ["otlp2parquet.table", table],
       ]),
     );
+  for (const c of flatColumns(table, opts.profile)) {
+    b = b.setColumnStatisticsEnabled(c, pw.EnabledStatistics.Chunk);
+  }
   for (const c of PLAIN_COLUMNS[table]) b = b.setColumnDictionaryEnabled(c, false);
   return b;
 }

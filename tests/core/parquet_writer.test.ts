@@ -1,7 +1,8 @@
 /**
  * The Parquet writer settings of src/core/parquet.ts, read back from the file footer with
  * hyparquet: dictionary encoding on repeated strings (also inside maps), plain encoding on the
- * columns whose values are all different, statistics and the codec on every column.
+ * columns whose values are all different, the codec on every column, statistics on every column
+ * that holds one value per row and on none inside maps and lists.
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { decompress as zstdDecompress } from "fzstd";
@@ -9,7 +10,12 @@ import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { generateRequest } from "../../bench/gen.ts";
 import { ensureParquet } from "../../bench/core.ts";
 import { decode } from "../../src/core/decode/index.ts";
-import { DEFAULT_PARQUET, encodeParquet, PLAIN_COLUMNS } from "../../src/core/parquet.ts";
+import {
+  DEFAULT_PARQUET,
+  encodeParquet,
+  flatColumns,
+  PLAIN_COLUMNS,
+} from "../../src/core/parquet.ts";
 import { partition } from "../../src/core/partition.ts";
 
 const DICT = ["RLE_DICTIONARY", "PLAIN_DICTIONARY"];
@@ -49,9 +55,38 @@ Deno.test("encodeParquet() dictionary-encodes repeated strings and writes unique
   for (const c of PLAIN_COLUMNS.logs.filter((c) => cols.has(c))) {
     ok(!encodings(c).some((e) => DICT.includes(e)), `${c} should be plain: ${encodings(c)}`);
   }
-  for (const [path, c] of cols) {
-    strictEqual(c.codec, "ZSTD", path);
-    ok(c.statistics !== undefined, `${path} has no statistics`);
+  for (const [path, c] of cols) strictEqual(c.codec, "ZSTD", path);
+});
+
+Deno.test("encodeParquet() writes statistics for the one-value-per-row columns and none inside maps and lists", async () => {
+  for (const profile of ["default", "extended"] as const) {
+    for (const signal of ["logs", "traces"] as const) {
+      await ensureParquet();
+      const g = generateRequest(signal, { records: 300, seed: 5, services: 1 });
+      const [p] = decode(signal, g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) =>
+        partition(t)
+      );
+      const cols = columnChunks(encodeParquet(p.rows, { ...DEFAULT_PARQUET, profile }));
+      const flat = flatColumns(p.table, profile);
+      ok(flat.includes("Timestamp") && flat.includes("ServiceName"), flat.join());
+      ok(!flat.includes("ResourceAttributes"), flat.join());
+      for (const [path, c] of cols) {
+        if (flat.includes(path)) {
+          ok(c.statistics?.min_value !== undefined, `${profile} ${path} has no statistics`);
+        } else {
+          ok(path.includes(".") || path.includes(","), path);
+          strictEqual(c.statistics?.min_value, undefined, `${profile} ${path} has statistics`);
+        }
+      }
+      // Timestamp's min/max are the rows' own (hyparquet gives them in milliseconds).
+      const ts = p.rows.columns(profile).find(([n]) => n === "Timestamp")![1].toData()
+        .values as BigInt64Array;
+      let min = ts[0], max = ts[0];
+      for (const t of ts) (min = t < min ? t : min), (max = t > max ? t : max);
+      const st = cols.get("Timestamp")!.statistics!;
+      strictEqual(Number(st.min_value), Number(min / 1_000_000n));
+      strictEqual(Number(st.max_value), Number(max / 1_000_000n));
+    }
   }
 });
 
