@@ -18,6 +18,7 @@ export function createWalFs(): WalFs {
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
     async openAppend(path): Promise<WalFile> {
+      if (typeof Deno !== "undefined") return await denoAppend(path);
       const fh = await open(path, "a");
       return {
         async write(data) {
@@ -57,6 +58,32 @@ export function createWalFs(): WalFs {
       } finally {
         await fh?.close().catch(() => {});
       }
+    },
+  };
+}
+
+/**
+ * Deno: a segment through `Deno.FsFile`, whose async writes run on Deno's blocking thread pool.
+ * (node:fs/promises' `FileHandle.write` makes the write(2) call on the main thread, 5% of it
+ * under load.)
+ */
+async function denoAppend(path: string): Promise<WalFile> {
+  const f = await Deno.open(path, { append: true, create: true });
+  return {
+    async write(data) {
+      let at = 0;
+      while (at < data.length) {
+        const n = await f.write(at === 0 ? data : data.subarray(at));
+        if (n <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
+        at += n;
+      }
+    },
+    async sync() {
+      await f.sync();
+    },
+    close() {
+      f.close();
+      return Promise.resolve();
     },
   };
 }
