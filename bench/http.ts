@@ -12,7 +12,8 @@
  *
  * Every point is `records x connections`: requests of that many records, gzip'd protobuf, sent by
  * that many connections for `--duration` seconds (default 10; `--long` = the issue's 30 s sustained
- * runs) after `--warmup` seconds (default 2) whose numbers are dropped. Thirty-two different
+ * runs) after `--warmup` seconds (default 2; 30 with `--long`, so a sustained point measures the
+ * server in its steady state) whose numbers are dropped. Thirty-two different
  * requests of each size are sent in turn (different ids, bodies and attribute values), so the
  * server really writes new data. Each target × runtime is one server process, started before its
  * points and stopped (SIGTERM: buffered data is flushed) after them; the shutdown time is reported.
@@ -752,6 +753,7 @@ function list<T extends string>(what: string, v: string | undefined, allowed: T[
 export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: string | null } {
   const opts: Partial<HttpOptions> = {};
   let out: string | null = new URL("./results/http-latest.json", import.meta.url).pathname;
+  let long = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const num = () => {
@@ -760,7 +762,7 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
       return v;
     };
     if (a === "--duration") opts.durationS = Math.max(1, Math.round(num()));
-    else if (a === "--long") opts.durationS = 30;
+    else if (a === "--long") opts.durationS = 30, long = true;
     else if (a === "--warmup") opts.warmupS = Math.round(num());
     else if (a === "--max-age") opts.maxAgeS = Math.max(1, Math.round(num()));
     else if (a === "--env") {
@@ -787,8 +789,15 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
       Deno.exit(0);
     } else throw new TypeError(`bench/http: unknown argument "${a}"`);
   }
+  // A sustained point measures the server as it runs for hours: after a warm-up that has filled
+  // its buffers, written files and grown its memory to the working size (the first seconds pay
+  // for page faults of a heap growing to ~1.3 GB, 0.2–0.3 cores of system time).
+  if (long && opts.warmupS === undefined) opts.warmupS = LONG_WARMUP_S;
   return { opts, out };
 }
+
+/** `--long`'s warm-up per point unless `--warmup` says otherwise. */
+export const LONG_WARMUP_S = 30;
 
 if (import.meta.main) {
   const { opts, out } = parseArgs(Deno.args);

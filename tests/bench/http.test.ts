@@ -33,6 +33,9 @@ Deno.test("parseEncoder() reads the encoder field of text and JSON start-up line
 Deno.test("bench/http.ts --runtime takes a list of runtimes and rejects unknown ones", () => {
   deepStrictEqual(parseArgs(["--runtime", "bun,node"]).opts.runtimes, ["bun", "node"]);
   deepStrictEqual(parseArgs(["--long"]).opts.durationS, 30);
+  deepStrictEqual(parseArgs(["--long"]).opts.warmupS, 30);
+  deepStrictEqual(parseArgs(["--long", "--warmup", "5"]).opts.warmupS, 5);
+  deepStrictEqual(parseArgs(["--duration", "30"]).opts.warmupS, undefined);
   deepStrictEqual(parseArgs(["--env", "A=1", "--env", "B=x=y"]).opts.serverEnv, {
     A: "1",
     B: "x=y",
