@@ -179,6 +179,21 @@ export class Utf8Col implements Column {
     }
   }
 
+  /** `reserve()` to exactly that size, for a builder that will not grow again. */
+  reserveExact(bytes: number, rows: number): void {
+    const used = this.offsets[this.length];
+    if (used + bytes > this.data.length) {
+      const d = new Uint8Array(used + bytes);
+      d.set(this.data.subarray(0, used));
+      this.data = d;
+    }
+    if (this.length + rows + 1 > this.offsets.length) {
+      const o = new Int32Array(this.length + rows + 1);
+      o.set(this.offsets.subarray(0, this.length + 1));
+      this.offsets = o;
+    }
+  }
+
   /** Bytes of value `i` (a view, valid until the next append). */
   bytesAt(i: number): Uint8Array {
     return this.data.subarray(this.offsets[i], this.offsets[i + 1]);

@@ -546,7 +546,8 @@ export class ProtoCtx {
     // Exporters send the same resource in request after request: its attributes as they were
     // prepared the last time (the same bytes decode the same way, so no check is skipped that
     // could fail).
-    const hit = cachedResource(this.buf, s, e, this.maxDepth);
+    const h = resourceHash(this.buf, s, e);
+    const hit = cachedResource(this.buf, s, e, h, this.maxDepth);
     if (hit !== null) {
       this.resMap = hit.map;
       this.resRow = hit.map.length > 0 ? 0 : -1;
@@ -572,7 +573,7 @@ export class ProtoCtx {
       this.nsEntry = lookup(p.keys, first, end, SERVICE_NAMESPACE);
       this.instEntry = lookup(p.keys, first, end, SERVICE_INSTANCE_ID);
     }
-    rememberResource(this.buf, s, e, this.maxDepth, this.prepared, row, [
+    rememberResource(this.buf, s, e, h, this.maxDepth, this.prepared, row, [
       this.svcEntry,
       this.nsEntry,
       this.instEntry,
@@ -713,52 +714,66 @@ interface CachedResource {
   inst: number;
 }
 
-/** Recently prepared resources (most requests repeat the resource of the previous ones). */
-const resources: CachedResource[] = [];
-const RESOURCES_MAX = 16;
+/**
+ * Prepared resources by the hash of their bytes, least recently used first (a Map keeps
+ * insertion order; a hit moves its entry to the end). Exporters send the same few resources in
+ * request after request; a collector in front of many services sends many more, so the cache
+ * holds a few hundred (at most `RESOURCES_MAX` × `RESOURCE_MAX_BYTES` of input bytes, plus the
+ * prepared maps).
+ */
+const resources = new Map<number, CachedResource>();
+const RESOURCES_MAX = 512;
 /** Resources bigger than this are not kept. */
 const RESOURCE_MAX_BYTES = 4096;
-/** Signatures (length, first and last bytes) of resources seen once, not yet kept. */
-const seenOnce = new Int32Array(32);
+/**
+ * Hashes of resources seen once and not kept yet (a resource is kept the second time it is
+ * seen, so one-off resources cost nothing more): a set, and the ring that evicts from it.
+ */
+const seenOnce = new Set<number>();
+const seenRing = new Int32Array(2 * RESOURCES_MAX);
 let seenNext = 0;
 
-/** The cached resource whose bytes are `buf[s, e)`, decoded with `maxDepth`, or null. */
-function cachedResource(buf: Uint8Array, s: number, e: number, maxDepth: number) {
-  const n = e - s;
-  for (let k = 0; k < resources.length; k++) {
-    const c = resources[k], b = c.bytes;
-    if (b.length !== n || c.maxDepth !== maxDepth) continue;
-    let i = 0;
-    while (i < n && b[i] === buf[s + i]) i++;
-    if (i === n) return c;
-  }
-  return null;
+/** The cached resource whose bytes are `buf[s, e)` (hash `h`), decoded with `maxDepth`, or null. */
+function cachedResource(buf: Uint8Array, s: number, e: number, h: number, maxDepth: number) {
+  const c = resources.get(h);
+  if (c === undefined) return null;
+  const b = c.bytes, n = e - s;
+  if (b.length !== n || c.maxDepth !== maxDepth) return null;
+  let i = 0;
+  while (i < n && b[i] === buf[s + i]) i++;
+  if (i !== n) return null;
+  resources.delete(h);
+  resources.set(h, c);
+  return c;
 }
 
-function signature(buf: Uint8Array, s: number, e: number): number {
-  const n = e - s;
-  return (n * 0x9e3779b1) ^ (buf[s] << 24) ^ (buf[s + (n >> 1)] << 16) ^ (buf[e - 1] << 8) ^
-    buf[s + (n >> 2)];
+/** FNV-1a over `buf[s, e)`, as an int32 (a cache key: equal keys are still compared byte by byte). */
+export function resourceHash(buf: Uint8Array, s: number, e: number): number {
+  let h = 0x811c9dc5 ^ (e - s);
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h | 0;
 }
 
 /**
- * Keeps the resource `buf[s, e)` whose attributes were prepared as row `row` of `prepared` (-1:
- * none), the second time such a resource is seen (so one-off resources cost nothing more).
+ * Keeps the resource `buf[s, e)` (hash `h`) whose attributes were prepared as row `row` of
+ * `prepared` (-1: none), the second time such a resource is seen.
  */
 function rememberResource(
   buf: Uint8Array,
   s: number,
   e: number,
+  h: number,
   maxDepth: number,
   prepared: MapCol,
   row: number,
   entries: [service: number, namespace: number, instance: number],
 ): void {
   if (e - s > RESOURCE_MAX_BYTES || e === s) return;
-  const sig = signature(buf, s, e);
-  if (!seenOnce.includes(sig)) {
-    seenOnce[seenNext] = sig;
-    seenNext = (seenNext + 1) % seenOnce.length;
+  if (!seenOnce.has(h)) {
+    if (seenOnce.size >= seenRing.length) seenOnce.delete(seenRing[seenNext]);
+    seenOnce.add(h);
+    seenRing[seenNext] = h;
+    seenNext = (seenNext + 1) % seenRing.length;
     return;
   }
   const map = new MapCol();
@@ -766,6 +781,12 @@ function rememberResource(
   if (row >= 0) {
     base = prepared.offsets[row];
     const count = prepared.offsets[row + 1] - base;
+    // Exact-size buffers: the map is never appended to again.
+    map.keys.reserveExact(prepared.keys.offsets[base + count] - prepared.keys.offsets[base], count);
+    map.values.reserveExact(
+      prepared.values.offsets[base + count] - prepared.values.offsets[base],
+      count,
+    );
     fillEntries(map.keys, prepared.keys, base, count, 1);
     fillEntries(map.values, prepared.values, base, count, 1);
     map.endSortedRow();
@@ -779,8 +800,9 @@ function rememberResource(
     ns: at(entries[1]),
     inst: at(entries[2]),
   };
-  if (resources.length >= RESOURCES_MAX) resources.shift();
-  resources.push(c);
+  resources.delete(h);
+  if (resources.size >= RESOURCES_MAX) resources.delete(resources.keys().next().value!);
+  resources.set(h, c);
 }
 
 /** The entry among `keys[first, end)` whose key is `key`, or -1. */
