@@ -27,7 +27,7 @@ import { convertRequest } from "../core/convert.ts";
 import type { DecodeOptions, Format } from "../core/decode/types.ts";
 import { encodeParquet } from "../core/parquet.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
-import { type Column, inArena } from "../core/columns.ts";
+import { ArenaPool, type Column, inArenaOf } from "../core/columns.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
@@ -183,11 +183,11 @@ const MERGE_ROWS = 1024;
 const MERGE_BYTES = 1024 * 1024;
 
 /** Adds a partition's rows to a buffer's chunks; merges the small chunks at its end when due. */
-function addChunk(b: Buffer, rows: TableBuilder, size: number): void {
+function addChunk(b: Buffer, rows: TableBuilder, size: number, pool: ArenaPool): void {
   b.rowCount += rows.length;
   if (rows.length >= MERGE_ROWS || size >= MERGE_BYTES) {
     // Big enough as it is: never copied (the small ones before it are merged as they are).
-    closeTail(b);
+    closeTail(b, pool);
     b.chunks.push(rows);
     b.tail = b.chunks.length;
     return;
@@ -195,32 +195,43 @@ function addChunk(b: Buffer, rows: TableBuilder, size: number): void {
   b.chunks.push(rows);
   b.tailRows += rows.length;
   b.tailBytes += size;
-  if (b.tailRows >= MERGE_ROWS || b.tailBytes >= MERGE_BYTES) closeTail(b);
+  if (b.tailRows >= MERGE_ROWS || b.tailBytes >= MERGE_BYTES) closeTail(b, pool);
 }
 
 /** Merges the small chunks at the end of a buffer (if more than one) into one. */
-function closeTail(b: Buffer): void {
+function closeTail(b: Buffer, pool: ArenaPool): void {
   if (b.chunks.length - b.tail > 1) {
-    b.chunks.splice(b.tail, Infinity, mergeChunks(b.chunks.slice(b.tail)));
+    b.chunks.splice(b.tail, Infinity, mergeChunks(b.chunks.slice(b.tail), pool));
   }
   b.tail = b.chunks.length;
   b.tailRows = b.tailBytes = 0;
 }
 
-/** One builder holding the rows of `parts` (of one table) in order, in exact-size buffers. */
-function mergeChunks(parts: TableBuilder[]): TableBuilder {
+/**
+ * One builder holding the rows of `parts` (of one table) in order, in exact-size buffers carved
+ * from one ArrayBuffer (`out.arena`, from `pool`).
+ */
+function mergeChunks(parts: TableBuilder[], pool: ArenaPool): TableBuilder {
   const out = newTable(parts[0].table);
   const srcs = parts.map((p) => p.cols as unknown as Record<string, Column>);
   // byteSize() bounds what appendAll() asks for; the rest is each buffer's 8-byte alignment.
   let bytes = MERGE_ARENA_SLACK;
   for (const p of parts) bytes += p.byteSize();
-  inArena(bytes, () => {
+  const arena = pool.take(bytes);
+  inArenaOf(arena, () => {
     for (const [k, c] of Object.entries(out.cols as unknown as Record<string, Column>)) {
       c.appendAll(srcs.map((s) => s[k]));
     }
   });
+  out.arena = arena;
   return out;
 }
+
+/**
+ * Arenas of encoded files kept for the next merges (`ArenaPool`): at most this much, and at most
+ * a quarter of `batch.max_buffered_bytes`; let go of when nothing is buffered.
+ */
+const ARENA_POOL_BYTES = 128 * 1024 * 1024;
 
 /** Alignment padding room in a merged table's one buffer: 8 bytes for each of up to 128 buffers. */
 const MERGE_ARENA_SLACK = 8 * 128;
@@ -247,6 +258,7 @@ class Batcher implements BatchWriter {
   private readonly now: () => number;
   private readonly convert: ConvertFn;
   private readonly encoder: Encoder;
+  private readonly arenas: ArenaPool;
   private wal: Wal | null = null;
   private readonly open = new Map<string, Buffer>();
   private queue: PendingFile[] = [];
@@ -283,6 +295,7 @@ class Batcher implements BatchWriter {
     this.now = deps.now ?? Date.now;
     this.convert = deps.convert ?? convertRequest;
     this.encoder = deps.encoder ?? inThreadEncoder;
+    this.arenas = new ArenaPool(Math.min(ARENA_POOL_BYTES, this.cfg.max_buffered_bytes / 4));
   }
 
   async start(): Promise<void> {
@@ -426,7 +439,7 @@ class Batcher implements BatchWriter {
         };
         this.open.set(key, b);
       } else if (p.minTimeNs < b.minTimeNs) b.minTimeNs = p.minTimeNs;
-      addChunk(b, p.rows, size);
+      addChunk(b, p.rows, size, this.arenas);
       b.bytes += size;
       this.openBytes += size;
       this.bufferedBytes += size;
@@ -611,6 +624,12 @@ class Batcher implements BatchWriter {
       });
       if (this.aborted) throw new Error("aborted");
       f.data = data;
+      // The rows are in the file now (the encoder copied them before it resolved): merged
+      // chunks give their memory to the next merges.
+      for (const c of f.rows!) {
+        if (c.arena) this.arenas.give(c.arena);
+        c.arena = null;
+      }
       f.rows = null;
       this.bufferedBytes += data.length - f.bytes;
       f.bytes = data.length;
@@ -638,6 +657,7 @@ class Batcher implements BatchWriter {
       reason: f.reason,
     });
     f.data = null;
+    if (this.bufferedRows === 0) this.arenas.clear(); // idle: hold no spare memory
     if (!this.wal) return;
     try {
       await this.wal.append(encodePayload({ type: "done", id: f.id }));

@@ -80,7 +80,8 @@ export class BackpressureError extends Error {
 export interface Encoder {
   /**
    * Parquet bytes of `rows` (builders of one table, in row order) as one file. Must not change
-   * `rows` (a failure retries with them).
+   * `rows` (a failure retries with them), and must be done reading them when it resolves: the
+   * batching writer then reuses their memory (merged chunks' arenas) for later rows.
    */
   encode(rows: readonly TableBuilder[], opts: ParquetOptions): Promise<Uint8Array>;
   /** Where encoding runs, for logs and the benchmark: "main thread" or "N worker threads". */

@@ -45,12 +45,68 @@ let arenaAt = 0;
  * buffers live and die together anyway.
  */
 export function inArena<T>(bytes: number, fn: () => T): T {
-  arena = new ArrayBuffer(bytes);
+  return inArenaOf(new ArrayBuffer(bytes), fn);
+}
+
+/** `inArena()` over the ArrayBuffer `buf` (e.g. one from an `ArenaPool`). */
+export function inArenaOf<T>(buf: ArrayBuffer, fn: () => T): T {
+  arena = buf;
   arenaAt = 0;
   try {
     return fn();
   } finally {
     arena = null;
+  }
+}
+
+/**
+ * ArrayBuffers of arenas whose rows are gone, kept for the next arenas: a batch's merges make an
+ * arena of about the same size (~1 MB) over and over, and a flush lets go of a hundred at once.
+ * Reusing them spares the allocator's zeroing and the garbage collector, which V8 runs more often
+ * the more ArrayBuffer memory is allocated. Whoever gives a buffer back must hold no view of it.
+ * Buffers carved by `fit` are written in full before they are read, so old bytes do not matter.
+ */
+export class ArenaPool {
+  private bufs: ArrayBuffer[] = [];
+  private held = 0;
+
+  /** `maxBytes`: what the pool keeps at most; `slack`: how much bigger than asked a reused buffer may be. */
+  constructor(readonly maxBytes: number, readonly slack = 1.25) {}
+
+  /** A buffer of at least `bytes` bytes: a kept one not much bigger, else a new one. */
+  take(bytes: number): ArrayBuffer {
+    const bufs = this.bufs;
+    let best = -1;
+    for (let i = 0; i < bufs.length; i++) {
+      const n = bufs[i].byteLength;
+      if (n >= bytes && n <= bytes * this.slack && (best < 0 || n < bufs[best].byteLength)) {
+        best = i;
+      }
+    }
+    if (best < 0) return new ArrayBuffer(bytes);
+    const b = bufs[best];
+    bufs[best] = bufs[bufs.length - 1];
+    bufs.pop();
+    this.held -= b.byteLength;
+    return b;
+  }
+
+  /** Keeps `buf` for a later `take()` if there is room (nothing may still view it). */
+  give(buf: ArrayBuffer): void {
+    if (this.held + buf.byteLength > this.maxBytes) return;
+    this.bufs.push(buf);
+    this.held += buf.byteLength;
+  }
+
+  /** Bytes kept. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Lets go of every kept buffer. */
+  clear(): void {
+    this.bufs = [];
+    this.held = 0;
   }
 }
 

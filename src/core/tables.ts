@@ -225,6 +225,12 @@ type ColumnsOf = {
 
 /** Rows of one table being built: one column builder per output column. */
 export class TableBuilder<T extends TableName = TableName> {
+  /**
+   * The one ArrayBuffer every column buffer of this builder was carved from, when a merge made
+   * it so (see `inArena`): given back to the pool once the rows are no longer needed.
+   */
+  arena: ArrayBuffer | null = null;
+
   constructor(
     readonly table: T,
     readonly cols: ColumnsOf[T] = factories[table]() as ColumnsOf[T],

@@ -8,6 +8,7 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { type BatchWriter, createBatchWriter } from "../../src/batch/batcher.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
+import { ArenaPool } from "../../src/core/columns.ts";
 import { convertRequest } from "../../src/core/convert.ts";
 import {
   config,
@@ -152,6 +153,52 @@ Deno.test("after a crash, replay rebuilds merged buffers with the same rows in t
     deepStrictEqual(got.get("a"), want.a);
     deepStrictEqual(got.get("b"), want.b);
   } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("merged chunks' memory is reused once their file is encoded, and every file keeps its own rows", async () => {
+  const { dir, cleanup } = await tempDir();
+  const given = new WeakSet<ArrayBuffer>();
+  let gives = 0, reuses = 0;
+  const { give, take } = ArenaPool.prototype;
+  ArenaPool.prototype.give = function (buf: ArrayBuffer) {
+    given.add(buf);
+    gives++;
+    return give.call(this, buf);
+  };
+  ArenaPool.prototype.take = function (bytes: number) {
+    const b = take.call(this, bytes);
+    if (given.has(b)) reuses++;
+    return b;
+  };
+  try {
+    const storage = new TestStorage();
+    // Files of 3,000 rows or less: a dozen files per service, each of merged 10-row chunks.
+    const w = await open(`${dir}/wal`, storage, { durability: "memory", max_rows: 3000 });
+    const a: string[] = [], b: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const ia = ids(`a${i}-`, 10), ib = ids(`b${i}-`, 5);
+      a.push(...ia);
+      b.push(...ib);
+      await w.write(twoServices(ia, ib));
+    }
+    await w.close();
+    const got = new Map<string, string[]>();
+    let files = 0;
+    for (const [key, data] of storage.objects) {
+      const service = key.split("/")[1];
+      got.set(service, [...(got.get(service) ?? []), ...readBodies(data)]);
+      files++;
+    }
+    // Files are stored in any order: compare the rows as sorted lists.
+    deepStrictEqual(got.get("a")!.sort(), a.sort());
+    deepStrictEqual(got.get("b")!.sort(), b.sort());
+    strictEqual(files >= 20, true, `${files} files`);
+    strictEqual(gives > 0 && reuses > 0, true, `arenas given back ${gives}, reused ${reuses}`);
+  } finally {
+    ArenaPool.prototype.give = give;
+    ArenaPool.prototype.take = take;
     await cleanup();
   }
 });
