@@ -24,6 +24,7 @@
  * failing or the log is full) before logging anything.
  */
 import { convertRequest } from "../core/convert.ts";
+import { clearDecodeBuffers, releaseRows } from "../core/decode/sizing.ts";
 import type { DecodeOptions, Format } from "../core/decode/types.ts";
 import { encodeParquet } from "../core/parquet.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
@@ -224,6 +225,8 @@ function mergeChunks(parts: TableBuilder[], pool: ArenaPool): TableBuilder {
     }
   });
   out.arena = arena;
+  // The parts' rows are copied: their requests' decode buffers may serve later requests.
+  for (const p of parts) releaseRows(p);
   return out;
 }
 
@@ -625,10 +628,11 @@ class Batcher implements BatchWriter {
       if (this.aborted) throw new Error("aborted");
       f.data = data;
       // The rows are in the file now (the encoder copied them before it resolved): merged
-      // chunks give their memory to the next merges.
+      // chunks give their memory to the next merges, requests' own chunks to the next decodes.
       for (const c of f.rows!) {
         if (c.arena) this.arenas.give(c.arena);
         c.arena = null;
+        releaseRows(c);
       }
       f.rows = null;
       this.bufferedBytes += data.length - f.bytes;
@@ -657,7 +661,11 @@ class Batcher implements BatchWriter {
       reason: f.reason,
     });
     f.data = null;
-    if (this.bufferedRows === 0) this.arenas.clear(); // idle: hold no spare memory
+    if (this.bufferedRows === 0) {
+      // Idle: hold no spare memory.
+      this.arenas.clear();
+      clearDecodeBuffers();
+    }
     if (!this.wal) return;
     try {
       await this.wal.append(encodePayload({ type: "done", id: f.id }));

@@ -67,35 +67,39 @@ export function inArenaOf<T>(buf: ArrayBuffer, fn: () => T): T {
  * Buffers carved by `fit` are written in full before they are read, so old bytes do not matter.
  */
 export class ArenaPool {
-  private bufs: ArrayBuffer[] = [];
+  /** Kept buffers by their size (a size class's, see `classOf`). */
+  private buckets = new Map<number, ArrayBuffer[]>();
   private held = 0;
+  /** Takes served from kept buffers (tests, benchmarks). */
+  reused = 0;
 
-  /** `maxBytes`: what the pool keeps at most; `slack`: how much bigger than asked a reused buffer may be. */
-  constructor(readonly maxBytes: number, readonly slack = 1.25) {}
+  /** `maxBytes`: what the pool keeps at most. */
+  constructor(readonly maxBytes: number) {}
 
-  /** A buffer of at least `bytes` bytes: a kept one not much bigger, else a new one. */
+  /**
+   * A buffer of at least `bytes` bytes: a kept one of its size class, else a new one of the
+   * class's size (at most 9% more than asked: classes are eighths of an octave).
+   */
   take(bytes: number): ArrayBuffer {
-    const bufs = this.bufs;
-    let best = -1;
-    for (let i = 0; i < bufs.length; i++) {
-      const n = bufs[i].byteLength;
-      if (n >= bytes && n <= bytes * this.slack && (best < 0 || n < bufs[best].byteLength)) {
-        best = i;
-      }
-    }
-    if (best < 0) return new ArrayBuffer(bytes);
-    const b = bufs[best];
-    bufs[best] = bufs[bufs.length - 1];
-    bufs.pop();
-    this.held -= b.byteLength;
+    const n = classBytes(classOf(bytes));
+    const b = this.buckets.get(n)?.pop();
+    if (b === undefined) return new ArrayBuffer(n);
+    this.held -= n;
+    this.reused++;
     return b;
   }
 
-  /** Keeps `buf` for a later `take()` if there is room (nothing may still view it). */
+  /**
+   * Keeps `buf` (nothing may still view it) for a later `take()`, if it has a class's size (as
+   * the ones `take()` makes) and there is room.
+   */
   give(buf: ArrayBuffer): void {
-    if (this.held + buf.byteLength > this.maxBytes) return;
-    this.bufs.push(buf);
-    this.held += buf.byteLength;
+    const n = buf.byteLength;
+    if (!isClassSize(n) || this.held + n > this.maxBytes) return;
+    let list = this.buckets.get(n);
+    if (list === undefined) this.buckets.set(n, list = []);
+    list.push(buf);
+    this.held += n;
   }
 
   /** Bytes kept. */
@@ -105,9 +109,31 @@ export class ArenaPool {
 
   /** Lets go of every kept buffer. */
   clear(): void {
-    this.bufs = [];
+    this.buckets.clear();
     this.held = 0;
   }
+}
+
+/** Size class of `bytes`: the smallest class whose `classBytes` holds it (eighths of an octave). */
+function classOf(bytes: number): number {
+  let c = Math.ceil(Math.log2(Math.max(bytes, 8)) * 8);
+  while (c > 24 && classBytes(c - 1) >= bytes) c--; // rounding to 8 made a smaller class fit
+  return c;
+}
+
+/** Whether `bytes` is the size of a class (only such buffers are kept). */
+export function isClassSize(bytes: number): boolean {
+  return bytes > 0 && classBytes(classOf(bytes)) === bytes;
+}
+
+/** What `ArenaPool.take(bytes)` returns: the size of `bytes`'s class. */
+export function classSize(bytes: number): number {
+  return classBytes(classOf(bytes));
+}
+
+/** Bytes of a buffer of class `c` (a multiple of 8, at least every size of the class). */
+function classBytes(c: number): number {
+  return Math.ceil(2 ** (c / 8) / 8) * 8;
 }
 
 type BufCtor<T> = { new (n: number): T; new (b: ArrayBuffer, at: number, n: number): T };

@@ -7,6 +7,7 @@
  */
 import type { Column, I64Col, Utf8Col } from "./columns.ts";
 import { TableBuilder, tableDir, type TableName, TIME_COLUMN } from "./tables.ts";
+import { shareRows } from "./decode/sizing.ts";
 
 export interface Partition {
   table: TableName;
@@ -150,10 +151,16 @@ export function partition(b: TableBuilder): Partition[] {
     }
   }
   const names = columnNames(b);
-  return groups.map((g, gi) => {
+  const slices: TableBuilder[] = [];
+  const out = groups.map((g, gi) => {
     const m = members[gi];
-    return result(gi, m === null ? sliceRows(b, names, g.first, g.last + 1) : b.take(m));
+    if (m !== null) return result(gi, b.take(m));
+    const s = sliceRows(b, names, g.first, g.last + 1);
+    slices.push(s);
+    return result(gi, s);
   });
+  shareRows(b, slices);
+  return out;
 }
 
 /** Column names of each table, in order (the same for every builder of the table). */

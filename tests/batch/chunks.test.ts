@@ -8,8 +8,10 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { type BatchWriter, createBatchWriter } from "../../src/batch/batcher.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
-import { ArenaPool } from "../../src/core/columns.ts";
+import { ArenaPool, type Utf8Col } from "../../src/core/columns.ts";
 import { convertRequest } from "../../src/core/convert.ts";
+import { decodeBufferStats } from "../../src/core/decode/sizing.ts";
+import { generateRequest } from "../../bench/gen.ts";
 import {
   config,
   CountingWalFs,
@@ -22,6 +24,7 @@ import {
 } from "./helpers.ts";
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 /**
  * A real OTLP/JSON logs request with a record per id for service "a", then one per id for "b"
@@ -199,6 +202,49 @@ Deno.test("merged chunks' memory is reused once their file is encoded, and every
   } finally {
     ArenaPool.prototype.give = give;
     ArenaPool.prototype.take = take;
+    await cleanup();
+  }
+});
+
+Deno.test("requests' decode buffers are reused once their rows are merged or encoded, and every row stays its own", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const storage = new TestStorage();
+    const w = await open(`${dir}/wal`, storage, { durability: "memory", max_rows: 4000 });
+    const want = new Map<string, string[]>();
+    const before = decodeBufferStats().reused;
+    // Protobuf requests of 3 services (sliced by service) of a few records (merged), then of one
+    // service and 1,100 records (kept as they are until their file is encoded: a decode buffer
+    // reused too early would be overwritten by the next one's rows).
+    for (let i = 0; i < 320; i++) {
+      const big = i >= 300;
+      const body = generateRequest("logs", {
+        records: big ? 1100 : 4 + (i % 7) * 6,
+        seed: 700 + i,
+        services: big ? 1 : 3,
+      }).protobuf;
+      // What each service's rows say, read into strings before anything can be reused.
+      for (const p of convertRequest("logs", body, "protobuf", { receivedAtNs: 1n }).partitions) {
+        const c = (p.rows.cols as unknown as { Body: Utf8Col }).Body;
+        const bodies = Array.from({ length: c.length }, (_, r) => dec.decode(c.bytesAt(r)));
+        want.set(p.service, [...(want.get(p.service) ?? []), ...bodies]);
+      }
+      const { partitions } = convertRequest("logs", body, "protobuf", { receivedAtNs: 1n });
+      await w.write({ signal: "logs", format: "protobuf", body, receivedAtNs: 1n, partitions });
+    }
+    await w.close();
+    const got = new Map<string, string[]>();
+    for (const [key, data] of storage.objects) {
+      const service = decodeURIComponent(key.split("/")[1]);
+      got.set(service, [...(got.get(service) ?? []), ...readBodies(data)]);
+    }
+    deepStrictEqual([...got.keys()].sort(), [...want.keys()].sort());
+    for (const [service, bodies] of want) {
+      deepStrictEqual(got.get(service)!.sort(), bodies.sort(), service);
+    }
+    const reused = decodeBufferStats().reused - before;
+    strictEqual(reused > 50, true, `decode buffers reused ${reused} times`);
+  } finally {
     await cleanup();
   }
 });

@@ -17,7 +17,17 @@
  * at most `MAX_AMPLIFICATION` times the input (plus a little), scaled down to fit; and a table
  * that used less than half of it is copied into an exact-size buffer before it is returned.
  */
-import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns.ts";
+import {
+  ArenaPool,
+  BoolCol,
+  classSize,
+  type Column,
+  I64Col,
+  ListCol,
+  MapCol,
+  NumCol,
+  Utf8Col,
+} from "../columns.ts";
 import { newTable, type TableBuilder, type TableName } from "../tables.ts";
 
 /** Margin over the learned rate (buffers vary a little between similar requests). */
@@ -29,6 +39,21 @@ const MAX_AMPLIFICATION = 16;
 const FLOOR = 64 * 1024;
 /** How fast a learned rate decays towards lower use, per request. */
 const DECAY = 0.9;
+
+/**
+ * The shared buffer of sized tables, and how many builders still view it: the table, or the
+ * slices `partition()` made of it. Each gives it up once (`releaseRows`) when its rows have been
+ * copied elsewhere (merged into a batch chunk, or encoded); the last one hands the buffer to
+ * `pool` for the next request. A builder that is never released (an error, write-through) just
+ * leaves its buffer to the garbage collector.
+ */
+interface Backing {
+  buf: ArrayBuffer;
+  users: number;
+}
+const backing = new WeakMap<TableBuilder, Backing>();
+/** Shared buffers no builder views any more (zeroed again before reuse). */
+const pool = new ArenaPool(32 * 1024 * 1024);
 
 /** Learned bytes per input byte, per buffer of each table (in `used` order). */
 const rates = new Map<TableName, Float64Array>();
@@ -135,13 +160,53 @@ export function sizedTable<T extends TableName>(table: T, inputBytes: number): T
     }
   }
   if (total === 0) return t;
-  ab = new ArrayBuffer(total);
+  if (classSize(total) <= cap) {
+    ab = pool.take(total);
+    // A reused buffer is zeroed like a new one (builders count on empty buffers reading 0).
+    new Uint8Array(ab, 0, total).fill(0);
+  } else ab = new ArrayBuffer(total); // the cap is exact: no room to round up
   at = 0;
   slot = 0;
   for (const c of Object.values(t.cols as unknown as Record<string, Column>)) carve(c);
+  backing.set(t, { buf: ab, users: 1 });
   ab = new ArrayBuffer(0);
   sized.set(t, total);
   return t;
+}
+
+/**
+ * `rows` (a table `sizedTable` made, or slices of one: see `shareRows`) no longer needs its
+ * values: once every builder viewing the shared buffer said so, the buffer is reused. The
+ * caller must hold no view of `rows` it reads later. Does nothing for other builders, or twice.
+ */
+export function releaseRows(rows: TableBuilder): void {
+  const b = backing.get(rows);
+  if (b === undefined) return;
+  backing.delete(rows);
+  if (--b.users === 0) pool.give(b.buf);
+}
+
+/**
+ * `slices` view the values of `from` (made by `sizedTable`), which gives up its own claim: the
+ * shared buffer is reused once each of them was released.
+ */
+export function shareRows(from: TableBuilder, slices: readonly TableBuilder[]): void {
+  const b = backing.get(from);
+  if (b === undefined) return;
+  backing.delete(from);
+  if (slices.length === 0) return; // nothing views it: left to the garbage collector
+  b.users += slices.length - 1;
+  for (const s of slices) backing.set(s, b);
+}
+
+/** Decode buffers reused so far, and the bytes kept for reuse now (tests, benchmarks). */
+export function decodeBufferStats(): { reused: number; keptBytes: number } {
+  return { reused: pool.reused, keptBytes: pool.bytes };
+}
+
+/** Lets go of the shared buffers kept for reuse (an idle server holds no spare memory). */
+export function clearDecodeBuffers(): void {
+  pool.clear();
 }
 
 /** Whether `sizedTable` sized `t` from a history (false: its builders started empty). */
@@ -177,10 +242,16 @@ export function learnSizes(t: TableBuilder, inputBytes: number): void {
   let need = 0;
   for (let i = 0; i < u.length; i++) need += sizes[i] = Math.ceil(u[i] / 8) * 8;
   if (reserved <= 2 * need + FLOOR) return;
-  ab = new ArrayBuffer(need);
+  ab = new ArrayBuffer(need); // exact size: this table keeps it (never reused after)
   at = 0;
   slot = 0;
   for (const c of cols) move(c);
+  // Every buffer moved out: the old shared buffer is free now, the new one takes its place.
+  const b = backing.get(t);
+  if (b !== undefined && b.users === 1) {
+    pool.give(b.buf);
+    b.buf = ab;
+  } else backing.delete(t);
   ab = new ArrayBuffer(0);
   sized.set(t, need);
 }
