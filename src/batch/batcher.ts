@@ -30,7 +30,7 @@ import { encodeParquet } from "../core/parquet.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
 import { ArenaPool, type Column, inArenaOf } from "../core/columns.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
-import type { Config } from "../config/types.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
@@ -618,13 +618,8 @@ class Batcher implements BatchWriter {
   /** Encodes `f` once (shared by `store()` and `encodeAhead()`); a failure can be retried. */
   private encode(f: PendingFile): Promise<void> {
     if (f.encoding) return f.encoding;
-    const opts = this.deps.config;
     const p = (async () => {
-      const data = await this.encoder.encode(f.rows!, {
-        codec: opts.parquet.compression,
-        rowGroupSize: opts.parquet.row_group_size,
-        profile: opts.schema.profile,
-      });
+      const data = await this.encoder.encode(f.rows!, parquetOptions(this.deps.config));
       if (this.aborted) throw new Error("aborted");
       f.data = data;
       // The rows are in the file now (the encoder copied them before it resolved): merged

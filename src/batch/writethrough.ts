@@ -9,8 +9,8 @@
  * chunks): parquet-wasm writes the footer's key-value metadata in hash-map order, which changes
  * from one encoding of the same rows to the next.
  */
-import type { Config } from "../config/types.ts";
-import { encodeParquet, type ParquetOptions } from "../core/parquet.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
+import { encodeParquet } from "../core/parquet.ts";
 import { objectKey } from "../core/partition.ts";
 import type { Logger } from "../log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
@@ -24,11 +24,7 @@ export interface WriteThroughDeps {
 
 export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
   const { storage, logger } = deps;
-  const opts: ParquetOptions = {
-    codec: deps.config.parquet.compression,
-    rowGroupSize: deps.config.parquet.row_group_size,
-    profile: deps.config.schema.profile,
-  };
+  const opts = parquetOptions(deps.config);
   const stats = { filesWritten: 0, rowsWritten: 0, bytesWritten: 0, flushFailures: 0 };
 
   async function store(key: string, bytes: Uint8Array, rows: number): Promise<void> {

@@ -3,7 +3,7 @@
  * OTLP2PARQUET_* environment, then CLI flags) and validation live in ./load.ts; this file is
  * the shape and the defaults. `config.toml` at the repository root documents every key.
  */
-import type { Codec } from "../core/parquet.ts";
+import type { Codec, ParquetOptions } from "../core/parquet.ts";
 import type { Profile } from "../core/tables.ts";
 
 export type Platform = "server" | "workers" | "lambda";
@@ -87,6 +87,12 @@ export interface Config {
     compression: Codec;
     row_group_size: number;
     /**
+     * Dictionary-encode the entries of maps and lists (attribute keys and values, event names,
+     * …) as well as the top-level string columns. false writes them plain: the encoder does
+     * 20–24% less work, files change size by -4% to +12%.
+     */
+    nested_dictionary: boolean;
+    /**
      * Server mode, batching: worker threads that run the Parquet encoder, so flushes use another
      * core and never stall requests. 0 encodes on the main thread. Default 1 (server).
      */
@@ -154,8 +160,19 @@ export function defaultConfig(platform: Platform): Config {
     parquet: {
       compression: "zstd",
       row_group_size: 122_880,
+      nested_dictionary: true,
       encode_threads: platform === "server" ? 1 : 0,
     },
     schema: { profile: "default" },
+  };
+}
+
+/** The Parquet writer options of `c` (its `parquet` and `schema` sections). */
+export function parquetOptions(c: Config): ParquetOptions {
+  return {
+    codec: c.parquet.compression,
+    rowGroupSize: c.parquet.row_group_size,
+    profile: c.schema.profile,
+    nestedDictionary: c.parquet.nested_dictionary,
   };
 }

@@ -21,6 +21,11 @@ export interface ParquetOptions {
   /** Maximum rows per row group. */
   rowGroupSize: number;
   profile: Profile;
+  /**
+   * Dictionary encoding inside maps and lists too (default true); false: only the top-level
+   * columns whose values repeat (see `PLAIN_COLUMNS`) are dictionary-encoded.
+   */
+  nestedDictionary?: boolean;
 }
 
 export const DEFAULT_PARQUET: ParquetOptions = {
@@ -235,6 +240,12 @@ export function writerPropertiesBuilder(
     );
   for (const c of flatColumns(table, opts.profile)) {
     b = b.setColumnStatisticsEnabled(c, pw.EnabledStatistics.Chunk);
+  }
+  if (opts.nestedDictionary === false) {
+    // parquet-wasm names columns by one-part paths only: dictionaries off everywhere, then back
+    // on for the top-level columns.
+    b = b.setDictionaryEnabled(false);
+    for (const c of flatColumns(table, opts.profile)) b = b.setColumnDictionaryEnabled(c, true);
   }
   for (const c of PLAIN_COLUMNS[table]) b = b.setColumnDictionaryEnabled(c, false);
   return b;

@@ -19,11 +19,11 @@
  *
  * SQLite rows in a Durable Object are limited to 2 MB, so bodies are stored in 1 MiB chunks.
  */
-import type { Config } from "../config/types.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
 import { loadConfig } from "../config/load.ts";
 import { convertRequest } from "../core/convert.ts";
 import type { Format } from "../core/decode/types.ts";
-import { encodeParquet, initParquet, type ParquetOptions } from "../core/parquet.ts";
+import { encodeParquet, initParquet } from "../core/parquet.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
 import type { Logger } from "../log.ts";
@@ -484,11 +484,7 @@ export class OtlpBatcher {
         if (p.minTimeNs < h.minNs) h.minNs = p.minTimeNs;
       }
     }
-    const opts: ParquetOptions = {
-      codec: config.parquet.compression,
-      rowGroupSize: config.parquet.row_group_size,
-      profile: config.schema.profile,
-    };
+    const opts = parquetOptions(config);
     const files: { key: string; bytes: Uint8Array; rows: number }[] = [];
     for (const [hour, h] of [...hours].sort((a, b) => a[0] - b[0])) {
       const id = await hashId(`${batchNo}\u0000${table}\u0000${service}\u0000${hour}`);

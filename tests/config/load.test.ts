@@ -204,6 +204,7 @@ Deno.test("loadConfig() maps OTLP2PARQUET_<SECTION>_<KEY> for every key", () => 
       OTLP2PARQUET_BATCH_MAX_ROWS: "1_000",
       OTLP2PARQUET_SERVER_LOG_LEVEL: "WARN",
       OTLP2PARQUET_PARQUET_COMPRESSION: "snappy",
+      OTLP2PARQUET_PARQUET_NESTED_DICTIONARY: "false",
       OTLP2PARQUET_SCHEMA_PROFILE: "extended",
       OTLP2PARQUET_STORAGE_RETRY_BASE_DELAY_MS: "0",
       OTLP2PARQUET_AUTH_BEARER_TOKEN: "t0ken",
@@ -216,6 +217,7 @@ Deno.test("loadConfig() maps OTLP2PARQUET_<SECTION>_<KEY> for every key", () => 
   strictEqual(c.batch.max_rows, 1000);
   strictEqual(c.server.log_level, "warn");
   strictEqual(c.parquet.compression, "snappy");
+  strictEqual(c.parquet.nested_dictionary, false);
   strictEqual(c.schema.profile, "extended");
   strictEqual(c.storage.retry.base_delay_ms, 0);
   strictEqual(c.auth.bearer_token, "t0ken");

@@ -4,7 +4,10 @@
  * columns whose values are all different, the codec on every column, statistics on every column
  * that holds one value per row and on none inside maps and lists.
  */
-import { ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { createBatchWriter } from "../../src/batch/batcher.ts";
+import { convertRequest } from "../../src/core/convert.ts";
+import { config, MemoryLogger, TestStorage } from "../batch/helpers.ts";
 import { decompress as zstdDecompress } from "fzstd";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { generateRequest } from "../../bench/gen.ts";
@@ -105,4 +108,57 @@ Deno.test("encodeParquet() with plain columns reads back every value", async () 
     "trace ids",
   );
   strictEqual(new Set(read.map((r) => r.ServiceName)).size, 1);
+});
+
+function mapEncodings(file: Uint8Array): { key: string[]; value: string[] } {
+  const cols = columnChunks(file);
+  const find = (end: string) =>
+    cols.get(
+      [...cols.keys()].find((k) => k.startsWith("ResourceAttributes.") && k.endsWith(end))!,
+    )!.encodings as string[];
+  return { key: find(".key"), value: find(".value") };
+}
+
+async function readAll(file: Uint8Array) {
+  const buf = file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer;
+  return await parquetReadObjects({
+    file: buf,
+    compressors: { ZSTD: (input: Uint8Array) => zstdDecompress(input) },
+  });
+}
+
+Deno.test("parquet.nested_dictionary = false writes map entries plain, top-level strings still with dictionaries, the same rows", async () => {
+  await ensureParquet();
+  const g = generateRequest("logs", { records: 400, seed: 12, services: 1 });
+  const [p] = decode("logs", g.protobuf, "protobuf", { receivedAtNs: 1n }).tables.flatMap((t) =>
+    partition(t)
+  );
+  const dict = encodeParquet(p.rows, DEFAULT_PARQUET);
+  const plain = encodeParquet(p.rows, { ...DEFAULT_PARQUET, nestedDictionary: false });
+  ok(mapEncodings(dict).key.some((e) => DICT.includes(e)), "default: map keys with a dictionary");
+  const m = mapEncodings(plain);
+  ok(!m.key.some((e) => DICT.includes(e)) && !m.value.some((e) => DICT.includes(e)), String(m.key));
+  const cols = columnChunks(plain);
+  for (const c of ["ServiceName", "SeverityText", "ScopeName"]) {
+    ok((cols.get(c)!.encodings as string[]).some((e) => DICT.includes(e)), c);
+  }
+  ok(!(cols.get("Body")!.encodings as string[]).some((e) => DICT.includes(e)), "Body stays plain");
+  deepStrictEqual(await readAll(plain), await readAll(dict));
+});
+
+Deno.test("the batching writer passes parquet.nested_dictionary to the encoder", async () => {
+  await ensureParquet();
+  const storage = new TestStorage();
+  const w = await createBatchWriter({
+    config: config({ durability: "memory" }, (c) => (c.parquet.nested_dictionary = false)),
+    storage,
+    logger: new MemoryLogger(),
+  });
+  const body = generateRequest("logs", { records: 50, seed: 3, services: 1 }).protobuf;
+  const { partitions } = convertRequest("logs", body, "protobuf", { receivedAtNs: 1n });
+  await w.write({ signal: "logs", format: "protobuf", body, receivedAtNs: 1n, partitions });
+  await w.close();
+  strictEqual(storage.objects.size, 1);
+  const m = mapEncodings([...storage.objects.values()][0]);
+  ok(!m.key.some((e) => DICT.includes(e)), String(m.key));
 });
