@@ -81,7 +81,7 @@ export async function build(target: Target): Promise<{ bundle: string; bytes: nu
       outfile: new URL(e.out, root).pathname,
       bundle: true,
       format: "esm",
-      minify: true,
+      minify: Deno.env.get("BUILD_MINIFY") !== "0",
       sourcemap: false,
       legalComments: "none",
       metafile: true,

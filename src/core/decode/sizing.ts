@@ -107,12 +107,33 @@ function view<T extends Buf>(Ctor: BufCtor<T>, n: number): T {
   return v;
 }
 
+/**
+ * Start and end of each string column's bytes in the shared buffer (`dataN` ints used): the
+ * only parts of a reused buffer that are not zeroed again. A string's bytes are only ever read
+ * between its offsets, which are written as it is appended, and they are most of the buffer;
+ * every other part (offsets, whose first entry must read 0, numbers) is zeroed like a new buffer.
+ */
+let dataRanges = new Int32Array(64);
+let dataN = 0;
+
+/** `view` for the bytes of a string column (noted in `dataRanges`). */
+function dataView(n: number): Uint8Array<ArrayBuffer> {
+  if (dataN + 2 > dataRanges.length) {
+    const next = new Int32Array(2 * dataRanges.length);
+    next.set(dataRanges);
+    dataRanges = next;
+  }
+  dataRanges[dataN++] = at;
+  dataRanges[dataN++] = at + n;
+  return view(Uint8Array, n);
+}
+
 /** Gives every buffer of `c` its part of the shared buffer (same order as `used`). */
 function carve(c: Column): void {
   if (c instanceof Utf8Col) {
     const o = next(), d = next();
     if (o > 0) c.offsets = view(Int32Array, o);
-    if (d > 0) c.data = view(Uint8Array, d);
+    if (d > 0) c.data = dataView(d);
   } else if (c instanceof I64Col) {
     const n = next();
     if (n > 0) c.halves = view(Uint32Array, n);
@@ -160,14 +181,24 @@ export function sizedTable<T extends TableName>(table: T, inputBytes: number): T
     }
   }
   if (total === 0) return t;
-  if (classSize(total) <= cap) {
-    ab = pool.take(total);
-    // A reused buffer is zeroed like a new one (builders count on empty buffers reading 0).
-    new Uint8Array(ab, 0, total).fill(0);
-  } else ab = new ArrayBuffer(total); // the cap is exact: no room to round up
+  const before = pool.reused;
+  // The cap is exact: no room to round up to a size class then.
+  ab = classSize(total) <= cap ? pool.take(total) : new ArrayBuffer(total);
+  const reused = pool.reused !== before;
   at = 0;
   slot = 0;
+  dataN = 0;
   for (const c of Object.values(t.cols as unknown as Record<string, Column>)) carve(c);
+  if (reused) {
+    // Zeroed like a new buffer, but for the strings' bytes (see `dataRanges`).
+    const all = new Uint8Array(ab, 0, total);
+    let from = 0;
+    for (let i = 0; i < dataN; i += 2) {
+      all.fill(0, from, dataRanges[i]);
+      from = dataRanges[i + 1];
+    }
+    all.fill(0, from, total);
+  }
   backing.set(t, { buf: ab, users: 1 });
   ab = new ArrayBuffer(0);
   sized.set(t, total);
