@@ -7,6 +7,9 @@
  *
  * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
  * imports it as a module (`CompiledWasm`), as wrangler does.
+ *
+ * Bundles are minified; `BUILD_MINIFY=0` leaves them readable (a CPU profile of the Node bundle
+ * then names our functions, e.g. under `deno task bench:http` with `BENCH_SERVER_FLAGS`).
  */
 import * as esbuild from "esbuild";
 
