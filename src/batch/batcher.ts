@@ -199,10 +199,20 @@ function addChunk(b: Buffer, rows: TableBuilder, size: number, pool: ArenaPool):
   if (b.tailRows >= MERGE_ROWS || b.tailBytes >= MERGE_BYTES) closeTail(b, pool);
 }
 
-/** Merges the small chunks at the end of a buffer (if more than one) into one. */
+/**
+ * Merges the small chunks at the end of a buffer (if more than one) into one. Merging only saves
+ * memory and time: if it fails (its buffer cannot be allocated), the chunks stay as they are and
+ * the request that brought the last one is still taken, its rows counted like any other.
+ */
 function closeTail(b: Buffer, pool: ArenaPool): void {
   if (b.chunks.length - b.tail > 1) {
-    b.chunks.splice(b.tail, Infinity, mergeChunks(b.chunks.slice(b.tail), pool));
+    let merged: TableBuilder | null = null;
+    try {
+      merged = mergeChunks(b.chunks.slice(b.tail), pool);
+    } catch {
+      // Nothing was released (mergeChunks gives the parts up only once they are copied).
+    }
+    if (merged !== null) b.chunks.splice(b.tail, Infinity, merged);
   }
   b.tail = b.chunks.length;
   b.tailRows = b.tailBytes = 0;

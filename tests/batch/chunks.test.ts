@@ -248,3 +248,36 @@ Deno.test("requests' decode buffers are reused once their rows are merged or enc
     await cleanup();
   }
 });
+
+Deno.test("a merge whose buffer cannot be allocated leaves the small chunks as they are: every write is taken, every row stored once", async () => {
+  const { dir, cleanup } = await tempDir();
+  const take = ArenaPool.prototype.take;
+  let failed = 0;
+  try {
+    const storage = new TestStorage();
+    const w = await open(`${dir}/wal`, storage);
+    // Every other merge of the batch's arenas fails as an allocation failure would.
+    let calls = 0;
+    ArenaPool.prototype.take = function (this: ArenaPool, bytes: number) {
+      if (new Error().stack!.includes("mergeChunks") && calls++ % 2 === 0) {
+        failed++;
+        throw new RangeError("Array buffer allocation failed");
+      }
+      return take.call(this, bytes);
+    };
+    const want = await writeAll(w);
+    ArenaPool.prototype.take = take;
+    strictEqual(failed > 2, true, `merges failed: ${failed}`);
+    const st = w.stats();
+    strictEqual(st.bufferedRows, want.a.length + want.b.length);
+    await w.close();
+    strictEqual(w.stats().bufferedRows, 0);
+    strictEqual(w.stats().bufferedBytes, 0);
+    const got = filesByService(storage);
+    deepStrictEqual(got.get("a"), want.a);
+    deepStrictEqual(got.get("b"), want.b);
+  } finally {
+    ArenaPool.prototype.take = take;
+    await cleanup();
+  }
+});

@@ -273,7 +273,7 @@ export function learnSizes(t: TableBuilder, inputBytes: number): void {
   let need = 0;
   for (let i = 0; i < u.length; i++) need += sizes[i] = Math.ceil(u[i] / 8) * 8;
   if (reserved <= 2 * need + FLOOR) return;
-  ab = new ArrayBuffer(need); // exact size: this table keeps it (never reused after)
+  ab = new ArrayBuffer(need); // exact size (reused later only if it is a size class's)
   at = 0;
   slot = 0;
   for (const c of cols) move(c);
