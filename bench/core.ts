@@ -52,6 +52,7 @@ import { type Partition, partition } from "../src/core/partition.ts";
 import * as pw from "parquet-wasm/esm";
 import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts";
 import { benchThreads, type ThreadsResult, threadsTable } from "./parallel.ts";
+import { coreTargets, type TargetCheck, targetsTable } from "./targets.ts";
 
 export interface CoreOptions {
   records: number;
@@ -174,6 +175,8 @@ export interface CoreResults {
    * server runs it (bench/parallel.ts); absent with `--threads none`.
    */
   threads?: ThreadsResult[];
+  /** The issue's core targets checked against this run (./targets.ts). */
+  issueTargets?: TargetCheck[];
 }
 
 /** The 1-minute load average, or null where /proc/loadavg does not exist. */
@@ -679,6 +682,9 @@ if (import.meta.main) {
     );
     console.log(threadsTable(r.threads));
   }
+  r.issueTargets = coreTargets(r);
+  console.log("\nAgainst the issue's targets:\n");
+  console.log(targetsTable(r.issueTargets));
   if (!(globalThis as { gc?: unknown }).gc) {
     console.log("\n(note: run with --v8-flags=--expose-gc for steadier memory numbers)");
   }

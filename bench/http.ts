@@ -51,6 +51,7 @@ import * as esbuild from "esbuild";
 import { build } from "../scripts/build.ts";
 import { gitCommit, loadAverage, type MachineInfo, machineInfo, machineLine } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
+import { httpTargets, type TargetCheck, targetsTable } from "./targets.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const BUN = `${REPO}node_modules/.bin/bun`;
@@ -161,6 +162,8 @@ export interface HttpResults {
   options: Omit<HttpOptions, "print">;
   points: PointResult[];
   targets: TargetSummary[];
+  /** The issue's HTTP targets checked against this run (./targets.ts). */
+  issueTargets?: TargetCheck[];
 }
 
 interface Proc {
@@ -817,6 +820,11 @@ if (import.meta.main) {
   console.log(httpTable(r));
   for (const t of r.targets) {
     if (t.notes.length) console.log(`${t.runtime} ${t.target}: ${t.notes.join(" | ")}`);
+  }
+  r.issueTargets = httpTargets(r);
+  if (r.issueTargets.length) {
+    console.log("\nAgainst the issue's targets (batching servers):\n");
+    console.log(targetsTable(r.issueTargets));
   }
   if (out) {
     const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";

@@ -5,6 +5,8 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { generateRequest, type GenSignal } from "../../bench/gen.ts";
 import { coreTable, runCore } from "../../bench/core.ts";
+import type { HttpResults, PointResult } from "../../bench/http.ts";
+import { coreTargets, httpTargets, targetsTable } from "../../bench/targets.ts";
 import { decode } from "../../src/core/decode/index.ts";
 import { toRecordBatch } from "../../src/core/parquet.ts";
 import type { TableBuilder } from "../../src/core/tables.ts";
@@ -85,4 +87,50 @@ Deno.test("a tiny core benchmark run reports every stage, ratio and memory figur
   }
   const table = coreTable(r);
   ok(table.includes("| logs | e2e |") && table.includes("| metrics |"), table);
+  // Every core target of the issue is checked, and each verdict follows from the numbers.
+  const checks = coreTargets(r);
+  deepStrictEqual(checks.map((c) => c.target.split(":")[0]), [
+    "logs end to end, one core",
+    ...SIGNALS.map((s) => s),
+    ...SIGNALS.map((s) => s),
+    ...SIGNALS.map((s) => s),
+  ]);
+  const e2e = r.signals[0].stages.find((x) => x.stage === "e2e")!;
+  strictEqual(checks[0].met, e2e.recordsPerSec >= 200_000);
+  for (const [i, s] of r.signals.entries()) {
+    strictEqual(checks[1 + i].met, s.overheadRatio <= 0.25, checks[1 + i].measured);
+    ok(checks[1 + i].measured.startsWith(`${(100 * s.overheadRatio).toFixed(0)}%`));
+    const mem = s.memory.encodePeakOverColumns;
+    strictEqual(checks[4 + i].met, mem === null ? null : mem <= 3);
+  }
+  ok(targetsTable(checks).includes("| logs end to end, one core: ≥ 200,000 records/s |"));
+});
+
+Deno.test("HTTP targets: a 30 s point meets them or not, a shorter point cannot tell", () => {
+  const point = (records: number, rps: number, p99: number, durationS: number) =>
+    ({
+      target: "batching",
+      runtime: "deno",
+      records,
+      connections: 64,
+      durationS,
+      requestsPerSec: rps,
+      p99Ms: p99,
+      serverCpuThreads: { main: 0.9, busiest: 0.7, rest: 0.1 },
+    }) as unknown as PointResult;
+  const checks = (points: PointResult[]) =>
+    httpTargets({ points, runtimeVersions: { deno: "2.9.6" } } as unknown as HttpResults);
+  // Met: the best point passes both the rate and the p99.
+  let c = checks([point(100, 1_400, 40, 30), point(100, 1_600, 60, 30), point(10, 5_200, 20, 30)]);
+  deepStrictEqual(c.map((x) => x.met), [true, true]);
+  ok(c[0].target.startsWith("deno 2.9.6: ≥ 1,500 requests/s of 100-record requests"));
+  ok(c[0].measured.startsWith("1,600 requests/s, p99 60 ms"), c[0].measured);
+  // A fast point whose p99 is over 100 ms does not count; a slow one says what bounds it.
+  c = checks([point(100, 1_700, 120, 30), point(10, 4_000, 20, 30)]);
+  deepStrictEqual(c.map((x) => x.met), [false, false]);
+  ok(c[1].note.includes("main thread is the limit"), c[1].note);
+  // 10 s points are not the sustained runs the targets ask for.
+  c = checks([point(100, 1_700, 40, 10)]);
+  deepStrictEqual(c.map((x) => x.met), [null]);
+  ok(c[0].note.includes("--long"));
 });
