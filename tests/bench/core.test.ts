@@ -7,6 +7,7 @@ import { generateRequest, type GenSignal } from "../../bench/gen.ts";
 import { coreTable, runCore } from "../../bench/core.ts";
 import type { HttpResults, PointResult } from "../../bench/http.ts";
 import { coreTargets, httpTargets, targetsTable } from "../../bench/targets.ts";
+import { walkBench } from "../../bench/walk.ts";
 import { decode } from "../../src/core/decode/index.ts";
 import { toRecordBatch } from "../../src/core/parquet.ts";
 import type { TableBuilder } from "../../src/core/tables.ts";
@@ -133,4 +134,13 @@ Deno.test("HTTP targets: a 30 s point meets them or not, a shorter point cannot 
   c = checks([point(100, 1_700, 40, 10)]);
   deepStrictEqual(c.map((x) => x.met), [null]);
   ok(c[0].note.includes("--long"));
+});
+
+Deno.test("bench/walk.ts walks a whole logs request and copies its strings once", () => {
+  const r = walkBench(50, 2);
+  deepStrictEqual(r.stages.map((s) => s[0]), ["walk", "walk + copy", "decode"]);
+  for (const [name, best, median] of r.stages) ok(best > 0 && median >= best, name);
+  // Every string and bytes field, and nothing of the wire structure around them: most of the
+  // request, never all of it.
+  ok(r.copiedBytes > 0.5 * r.requestBytes && r.copiedBytes < r.requestBytes, `${r.copiedBytes}`);
 });
