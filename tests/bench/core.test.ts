@@ -96,15 +96,28 @@ Deno.test("a tiny core benchmark run reports every stage, ratio and memory figur
     ...SIGNALS.map((s) => s),
     ...SIGNALS.map((s) => s),
   ]);
-  const e2e = r.signals[0].stages.find((x) => x.stage === "e2e")!;
-  strictEqual(checks[0].met, e2e.recordsPerSec >= 200_000);
+  // 30-record requests: every figure shown, no verdict (the targets are for 10,000 records).
+  for (const c of checks) {
+    strictEqual(c.met, null, c.target);
+    ok(c.note.includes("30-record requests"), c.note);
+  }
   for (const [i, s] of r.signals.entries()) {
-    strictEqual(checks[1 + i].met, s.overheadRatio <= 0.25, checks[1 + i].measured);
     ok(checks[1 + i].measured.startsWith(`${(100 * s.overheadRatio).toFixed(0)}%`));
-    const mem = s.memory.encodePeakOverColumns;
-    strictEqual(checks[4 + i].met, mem === null ? null : mem <= 3);
   }
   ok(targetsTable(checks).includes("| logs end to end, one core: ≥ 200,000 records/s |"));
+  // The same figures as if measured on 10,000-record requests: each verdict follows from them.
+  const big = {
+    ...r,
+    signals: r.signals.map((s) => ({ ...s, records: 10_000 })),
+  };
+  const verdicts = coreTargets(big);
+  const e2e = r.signals[0].stages.find((x) => x.stage === "e2e")!;
+  strictEqual(verdicts[0].met, e2e.recordsPerSec >= 200_000);
+  for (const [i, s] of r.signals.entries()) {
+    strictEqual(verdicts[1 + i].met, s.overheadRatio <= 0.25, verdicts[1 + i].measured);
+    const mem = s.memory.encodePeakOverColumns;
+    strictEqual(verdicts[4 + i].met, mem === null ? null : mem <= 3);
+  }
 });
 
 Deno.test("HTTP targets: a 30 s point meets them or not, a shorter point cannot tell", () => {
