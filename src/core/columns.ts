@@ -33,6 +33,12 @@ function grow<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(
   return next;
 }
 
+/**
+ * Up to this many elements are copied by a loop rather than `subarray()` + `set()` (a view object
+ * and a call each): what the chunks of small requests hold.
+ */
+const SMALL_COPY = 32;
+
 /** Where `fit` carves its buffers from while `inArena` runs (null: a new ArrayBuffer each). */
 let arena: ArrayBuffer | null = null;
 let arenaAt = 0;
@@ -404,9 +410,12 @@ export class NumCol<A extends NumArray> implements Column {
   }
 
   appendFrom(other: NumCol<A>): void {
-    this.values = grow(this.values, this.length + other.length);
-    this.values.set(other.values.subarray(0, other.length) as never, this.length);
-    this.length += other.length;
+    const n = other.length, at = this.length;
+    if (at + n > this.values.length) this.values = grow(this.values, at + n);
+    // A loop for the few values of a small request's chunk: no view object, no call.
+    if (n > SMALL_COPY) this.values.set(other.values.subarray(0, n) as never, at);
+    else for (let i = 0, v = this.values, o = other.values; i < n; i++) v[at + i] = o[i];
+    this.length = at + n;
   }
 
   appendAll(parts: readonly NumCol<A>[]): void {
@@ -487,8 +496,10 @@ export class I64Col implements Column {
   }
 
   appendFrom(other: I64Col): void {
-    this.halves = grow(this.halves, 2 * (this.length + other.length));
-    this.halves.set(other.halves.subarray(0, 2 * other.length), 2 * this.length);
+    const n = 2 * other.length, at = 2 * this.length;
+    if (at + n > this.halves.length) this.halves = grow(this.halves, at + n);
+    if (n > SMALL_COPY) this.halves.set(other.halves.subarray(0, n), at);
+    else for (let i = 0, h = this.halves, o = other.halves; i < n; i++) h[at + i] = o[i];
     this.length += other.length;
   }
 
@@ -542,9 +553,11 @@ export class BoolCol implements Column {
   }
 
   appendFrom(other: BoolCol): void {
-    this.values = grow(this.values, this.length + other.length);
-    this.values.set(other.values.subarray(0, other.length), this.length);
-    this.length += other.length;
+    const n = other.length, at = this.length;
+    if (at + n > this.values.length) this.values = grow(this.values, at + n);
+    if (n > SMALL_COPY) this.values.set(other.values.subarray(0, n), at);
+    else for (let i = 0, v = this.values, o = other.values; i < n; i++) v[at + i] = o[i];
+    this.length = at + n;
   }
 
   appendAll(parts: readonly BoolCol[]): void {
