@@ -5,7 +5,7 @@
 #   docker run -p 4318:4318 -v otlp-data:/data otlp2parquet
 #   docker run -p 4318:4318 -e OTLP2PARQUET_STORAGE_BACKEND=s3 -e OTLP2PARQUET_S3_BUCKET=b otlp2parquet
 #
-# It runs exactly what the test suite runs: `deno run … src/runtime/main.ts serve`, with the npm
+# It runs exactly what the test suite runs: `deno run … src/entry/main.ts serve`, with the npm
 # dependencies installed by npm (deno.json: nodeModulesDir "manual").
 
 ARG DENO_VERSION=2.9.6
@@ -31,7 +31,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json deno.json ./
 COPY src ./src
 # Type-check and cache the module graph at build time, so start-up compiles nothing.
-RUN deno cache src/runtime/main.ts src/runtime/encode-worker.ts \
+RUN deno cache src/entry/main.ts src/batch/encode-worker.node.ts \
  && mkdir -p /data \
  && chown -R deno:deno /data /app/.deno
 USER deno
@@ -44,5 +44,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 
 # The same permissions as `deno task start`. Configure with OTLP2PARQUET_* variables, or mount a
 # config file and set OTLP2PARQUET_CONFIG=/path/to/config.toml.
-ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/runtime/main.ts"]
+ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/entry/main.ts"]
 CMD ["serve"]

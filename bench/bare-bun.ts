@@ -1,6 +1,6 @@
 /**
  * The HTTP benchmark's baseline on Bun: the bare Hono app (./bare-app.ts: reads the body,
- * answers 200) on Bun.serve, the way src/runtime/platform.ts serves the real app on Bun.
+ * answers 200) on Bun.serve, the way src/entry/platform.ts serves the real app on Bun.
  *
  *   node_modules/.bin/bun run bench/bare-bun.ts [PORT]   (default 0: any free port; loopback only)
  *

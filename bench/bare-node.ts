@@ -1,6 +1,6 @@
 /**
  * The HTTP benchmark's baseline on Node: the bare Hono app (./bare-app.ts: reads the body,
- * answers 200) served by src/runtime/platform.ts's listen(), as the real app is on Node.
+ * answers 200) served by src/entry/platform.ts's listen(), as the real app is on Node.
  * Node 20 does not run TypeScript: bench/http.ts bundles this file with esbuild first, as the
  * server itself is bundled (dist/node/main.mjs).
  *
@@ -9,7 +9,7 @@
  * Prints `listening on http://127.0.0.1:PORT` once ready; SIGTERM stops it.
  */
 import process from "node:process";
-import { listen } from "../src/runtime/platform.ts";
+import { listen } from "../src/entry/platform.ts";
 import { app, BODY_LIMIT, listeningLine } from "./bare-app.ts";
 
 const server = await listen(app.fetch, "127.0.0.1", Number(process.argv[2] ?? 0), (e) => {

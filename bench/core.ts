@@ -7,10 +7,10 @@
  *   decode     protobuf request bytes → column builders        (src/core/decode)
  *   decodeJson the same request as OTLP/JSON bytes → builders
  *   convert    builders → (table, service, hour) partitions     (src/core/partition.ts)
- *   toIPC      partitions → Arrow IPC stream bytes                (src/core/ipc.ts)
+ *   toIPC      partitions → Arrow IPC stream bytes                (src/core/arrow/ipc.ts)
  *   fromIPC    IPC bytes → parquet-wasm Table (copy into wasm memory, IPC read)
  *   write      parquet-wasm writeParquet of the already built wasm Table  ← encode floor
- *   encode     toIPC + fromIPC + write (src/core/parquet.ts encodeParquet)
+ *   encode     toIPC + fromIPC + write (src/core/parquet/encode.ts encodeParquet)
  *   e2e        request bytes → Parquet bytes (convertRequest + encodeParquet per partition)
  *   e2eJson    the same from OTLP/JSON bytes
  *   jsonParse  V8 JSON.parse of the OTLP/JSON text                  ← decode floor
@@ -30,7 +30,7 @@
  *
  * Then a stream of requests the way the server runs it (./parallel.ts, `--threads 0,1,2`): the
  * main thread decodes and makes the IPC hand-off, parquet-wasm runs on the main thread or on 1
- * and 2 encoder threads (src/runtime/encoder.ts): records/s and the cores kept busy.
+ * and 2 encoder threads (src/batch/encoder.node.ts): records/s and the cores kept busy.
  *
  * Usage: deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N]
  *        [--warmup N] [--signals logs,traces,metrics] [--out FILE | --no-write]
@@ -38,8 +38,8 @@
  */
 import process from "node:process";
 import { convertRequest } from "../src/core/convert.ts";
-import { decode } from "../src/core/decode/index.ts";
-import type { Decoded } from "../src/core/decode/types.ts";
+import { decode } from "../src/core/otlp/index.ts";
+import type { Decoded } from "../src/core/otlp/types.ts";
 import {
   DEFAULT_PARQUET,
   encodeParquet,
@@ -47,7 +47,7 @@ import {
   type ParquetOptions,
   toIPC,
   writerProperties,
-} from "../src/core/parquet.ts";
+} from "../src/core/parquet/encode.ts";
 import { type Partition, partition } from "../src/core/partition.ts";
 import * as pw from "parquet-wasm/esm";
 import { type GeneratedRequest, generateRequest, type GenSignal } from "./gen.ts";

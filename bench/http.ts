@@ -18,7 +18,7 @@
  * server really writes new data. Each target × runtime is one server process, started before its
  * points and stopped (SIGTERM: buffered data is flushed) after them; the shutdown time is reported.
  *
- * Runtimes (default all three): `deno` runs src/runtime/main.ts, `bun` runs the same source with
+ * Runtimes (default all three): `deno` runs src/entry/main.ts, `bun` runs the same source with
  * node_modules/.bin/bun, `node` runs the Node bundle (built fresh by scripts/build.ts, then copied
  * to the temporary directory so a concurrent rebuild of dist/node cannot change it mid-run). The
  * bare endpoint has a twin per runtime: ./bare.ts (Deno.serve), ./bare-bun.ts (Bun.serve),
@@ -195,11 +195,11 @@ function serverCommand(
     case "deno":
       return target === "bare"
         ? { cmd: Deno.execPath(), args: ["run", "--allow-net", ...flags, "bench/bare.ts", "0"] }
-        : { cmd: Deno.execPath(), args: ["run", "-A", ...flags, "src/runtime/main.ts", ...serve] };
+        : { cmd: Deno.execPath(), args: ["run", "-A", ...flags, "src/entry/main.ts", ...serve] };
     case "bun":
       return target === "bare"
         ? { cmd: BUN, args: ["run", ...flags, "bench/bare-bun.ts", "0"] }
-        : { cmd: BUN, args: ["run", ...flags, "src/runtime/main.ts", ...serve] };
+        : { cmd: BUN, args: ["run", ...flags, "src/entry/main.ts", ...serve] };
     case "node":
       return target === "bare"
         ? { cmd: "node", args: [...flags, prep.bareNode!, "0"] }

@@ -1,6 +1,6 @@
 /**
  * What the second core buys: a stream of requests, request bytes → Parquet bytes, with the
- * server's own encoder (src/runtime/encoder.ts): parquet-wasm on the main thread (0 encoder
+ * server's own encoder (src/batch/encoder.node.ts): parquet-wasm on the main thread (0 encoder
  * threads) or on 1 or 2 worker threads, while the main thread decodes the next requests and
  * builds the Arrow IPC hand-off. This is how the server runs (`parquet.encode_threads`).
  *
@@ -10,10 +10,10 @@
  * `deno task bench` runs it after the core benchmark (bench/core.ts) and adds it to the JSON.
  */
 import { convertRequest } from "../src/core/convert.ts";
-import { DEFAULT_PARQUET } from "../src/core/parquet.ts";
-import { createEncoder } from "../src/runtime/encoder.ts";
-import { readParquetWasm } from "../src/runtime/wasm.ts";
-import type { Logger } from "../src/log.ts";
+import { DEFAULT_PARQUET } from "../src/core/parquet/encode.ts";
+import { createEncoder } from "../src/batch/encoder.node.ts";
+import { readParquetWasm } from "../src/core/parquet/wasm.node.ts";
+import type { Logger } from "../src/log/log.ts";
 import { ensureParquet } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
 import process from "node:process";

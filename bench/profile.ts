@@ -9,8 +9,8 @@
  * 30, RECORDS default 10,000.
  */
 import { convertRequest } from "../src/core/convert.ts";
-import { decode } from "../src/core/decode/index.ts";
-import { DEFAULT_PARQUET, encodeParquet, toIPC } from "../src/core/parquet.ts";
+import { decode } from "../src/core/otlp/index.ts";
+import { DEFAULT_PARQUET, encodeParquet, toIPC } from "../src/core/parquet/encode.ts";
 import { partition } from "../src/core/partition.ts";
 import { ensureParquet } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";

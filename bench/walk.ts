@@ -18,8 +18,8 @@
  * parquet-wasm alone takes ~4.3 ms. This script shows how much of the rest the wire format
  * itself takes.
  */
-import { decode } from "../src/core/decode/index.ts";
-import { releaseRows } from "../src/core/decode/sizing.ts";
+import { decode } from "../src/core/otlp/index.ts";
+import { releaseRows } from "../src/core/otlp/sizing.ts";
 import { generateRequest } from "./gen.ts";
 
 /** Field numbers that are sub-messages, per message of the logs request. */

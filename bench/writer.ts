@@ -1,7 +1,7 @@
 /**
  * parquet-wasm writer settings: encode time and file size of the same tables under different
  * writer properties (compression, dictionary, statistics, page and batch sizes), to choose the
- * defaults of src/core/parquet.ts by measurement.
+ * defaults of src/core/parquet/encode.ts by measurement.
  *
  *   deno run -A bench/writer.ts [--records N] [--runs N] [--signals logs,traces,metrics] [--out FILE]
  *
@@ -9,14 +9,14 @@
  * changes one thing. Results: a table on stdout, JSON to bench/results/writer-latest.json (or --out).
  */
 import * as pw from "parquet-wasm/esm";
-import { decode } from "../src/core/decode/index.ts";
+import { decode } from "../src/core/otlp/index.ts";
 import {
   DEFAULT_PARQUET,
   flatColumns,
   PLAIN_COLUMNS,
   toIPC,
   writerPropertiesBuilder,
-} from "../src/core/parquet.ts";
+} from "../src/core/parquet/encode.ts";
 import { partition } from "../src/core/partition.ts";
 import type { TableName } from "../src/core/tables.ts";
 import { ensureParquet, gitCommit, machineInfo, machineLine } from "./core.ts";

@@ -36,7 +36,7 @@ interface Spec {
 
 const targets: Record<Target, Spec> = {
   worker: {
-    entry: "src/runtime/worker.ts",
+    entry: "src/entry/worker.ts",
     out: "dist/worker/index.js",
     options: {
       platform: "browser",
@@ -47,7 +47,7 @@ const targets: Record<Target, Spec> = {
     },
   },
   lambda: {
-    entry: "src/runtime/lambda.ts",
+    entry: "src/entry/lambda.ts",
     out: "dist/lambda/index.mjs",
     options: {
       platform: "node",
@@ -60,9 +60,9 @@ const targets: Record<Target, Spec> = {
     },
   },
   node: {
-    entry: "src/runtime/main.ts",
+    entry: "src/entry/main.ts",
     out: "dist/node/main.mjs",
-    extra: [{ entry: "src/runtime/encode-worker.ts", out: "dist/node/encode-worker.mjs" }],
+    extra: [{ entry: "src/batch/encode-worker.node.ts", out: "dist/node/encode-worker.mjs" }],
     options: {
       platform: "node",
       target: "node20",

@@ -1,7 +1,9 @@
 /**
- * The core stays portable: outside src/runtime/ (the entry points), no source file touches
- * Deno.*, Bun.*, process.* or node:* modules, and nothing in src/ generates code at run time
- * (Cloudflare Workers forbid `new Function` and `eval`).
+ * The core stays portable. Platform code (Deno.*, Bun.*, process.*, node:* modules) lives only in
+ * files named `*.node.ts` and in src/entry/ (the entry points); every other source file runs
+ * unchanged on Cloudflare Workers. A portable file never imports a `*.node.ts` file statically
+ * (a lazy `import()` is fine: it only runs where the platform has it). And nothing in src/
+ * generates code at run time (Workers forbid `new Function` and `eval`).
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 
@@ -24,15 +26,37 @@ const PLATFORM =
   /(^|[^A-Za-z0-9_.$])(Deno|Bun|process)\s*\.|from\s+["']node:|import\(\s*["']node:|require\(/;
 const CODEGEN = /new\s+Function\s*\(|(^|[^A-Za-z0-9_.$])eval\s*\(/;
 
-Deno.test("core modules outside src/runtime use no platform APIs", async () => {
+/** Whether a file under src/ may use platform APIs. */
+function isPlatformFile(rel: string): boolean {
+  return rel.startsWith("entry/") || rel.endsWith(".node.ts");
+}
+
+/** A static import of a `*.node.ts` file (type-only imports are erased, so they do not count). */
+const STATIC_NODE_IMPORT =
+  /^\s*(import|export)(?!\s+type\b)\b[^;]*?\bfrom\s+["'][^"']*\.node\.ts["']/m;
+
+Deno.test("only *.node.ts files and src/entry/ use platform APIs", async () => {
   const offenders: string[] = [];
   for await (const f of walk(root)) {
     const rel = f.pathname.slice(root.pathname.length);
-    if (rel.startsWith("runtime/")) continue;
+    if (isPlatformFile(rel)) continue;
     const lines = code(await Deno.readTextFile(f)).split("\n");
     lines.forEach((l, i) => {
       if (PLATFORM.test(l)) offenders.push(`src/${rel}:${i + 1}: ${l.trim()}`);
     });
+  }
+  assertEquals(offenders, []);
+});
+
+Deno.test("portable files import *.node.ts files only lazily", async () => {
+  const offenders: string[] = [];
+  for await (const f of walk(root)) {
+    const rel = f.pathname.slice(root.pathname.length);
+    if (isPlatformFile(rel)) continue;
+    const text = code(await Deno.readTextFile(f));
+    for (const stmt of text.split(";")) {
+      if (STATIC_NODE_IMPORT.test(stmt)) offenders.push(`src/${rel}: ${stmt.trim()}`);
+    }
   }
   assertEquals(offenders, []);
 });
@@ -61,6 +85,12 @@ Deno.test("the purity check itself flags a platform call and a code generator", 
     assertEquals(PLATFORM.test(code(bad)), true, bad);
   }
   assertEquals(PLATFORM.test(code("// Deno.readFile is not used here")), false);
+  assertEquals(isPlatformFile("storage/fs.node.ts"), true);
+  assertEquals(isPlatformFile("entry/main.ts"), true);
+  assertEquals(isPlatformFile("storage/s3.ts"), false);
+  assertEquals(STATIC_NODE_IMPORT.test('import { x } from "./fs.node.ts"'), true);
+  assertEquals(STATIC_NODE_IMPORT.test('import type { X } from "../a/b.node.ts"'), false);
+  assertEquals(STATIC_NODE_IMPORT.test('const { x } = await import("./fs.node.ts")'), false);
   assertEquals(CODEGEN.test(code("const f = new Function('return 1')")), true);
   assertEquals(CODEGEN.test(code("x.evaluate(1)")), false);
 });

@@ -24,14 +24,14 @@
  * failing or the log is full) before logging anything.
  */
 import { convertRequest } from "../core/convert.ts";
-import { clearDecodeBuffers, releaseRows } from "../core/decode/sizing.ts";
-import type { DecodeOptions, Format } from "../core/decode/types.ts";
-import { encodeParquet } from "../core/parquet.ts";
+import { clearDecodeBuffers, releaseRows } from "../core/otlp/sizing.ts";
+import type { DecodeOptions, Format } from "../core/otlp/types.ts";
+import { encodeParquet } from "../core/parquet/encode.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
 import { ArenaPool, type Column, inArenaOf } from "../core/columns.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
 import { type Config, parquetOptions } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
 import {
@@ -51,7 +51,7 @@ import {
   type Pos,
   Wal,
   type WalFs,
-} from "./wal.ts";
+} from "./wal/wal.ts";
 
 export type FlushReason =
   | "rows"

@@ -4,14 +4,14 @@
  * server entry only calls `createWriter`.
  */
 import type { Config } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import type { Encoder, Writer } from "./types.ts";
-import type { WalFs } from "./wal.ts";
+import type { WalFs } from "./wal/wal.ts";
 import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
 
-export type { WalFile, WalFs } from "./wal.ts";
+export type { WalFile, WalFs } from "./wal/wal.ts";
 export type { Encoder } from "./types.ts";
 export {
   type BatchWriter,
@@ -25,7 +25,7 @@ export interface WriterDeps {
   storage: StorageDriver;
   logger: Logger;
   /**
-   * File access for the write-ahead log (server mode: ../runtime/wal-fs.ts). Required when
+   * File access for the write-ahead log (server mode: ./wal/fs.node.ts). Required when
    * batching with `batch.durability = "wal"`.
    */
   walFs?: WalFs;

@@ -4,9 +4,9 @@
  * (issue: batching and durability) buffers them and answers once they are durable in its WAL.
  */
 import type { Partition } from "../core/partition.ts";
-import type { Format } from "../core/decode/types.ts";
+import type { Format } from "../core/otlp/types.ts";
 import type { Signal, TableBuilder } from "../core/tables.ts";
-import type { ParquetOptions } from "../core/parquet.ts";
+import type { ParquetOptions } from "../core/parquet/encode.ts";
 
 /** A content coding of a request body (`Content-Encoding`, identity left out). */
 export type BodyCoding = "gzip" | "deflate" | "zstd";
@@ -74,7 +74,7 @@ export class BackpressureError extends Error {
 
 /**
  * Turns a sealed buffer's rows into Parquet bytes. The default encodes on the calling thread;
- * server runtimes pass one that runs parquet-wasm on a worker thread (../runtime/encoder.ts), so
+ * server runtimes pass one that runs parquet-wasm on a worker thread (./encoder.node.ts), so
  * flushes neither stall requests nor compete with them for the event loop.
  */
 export interface Encoder {

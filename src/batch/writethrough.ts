@@ -10,9 +10,9 @@
  * from one encoding of the same rows to the next.
  */
 import { type Config, parquetOptions } from "../config/types.ts";
-import { encodeParquet } from "../core/parquet.ts";
+import { encodeParquet } from "../core/parquet/encode.ts";
 import { objectKey } from "../core/partition.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import type { Writer, WriteRequest, WriterStats } from "./types.ts";
 

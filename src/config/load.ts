@@ -12,7 +12,7 @@
  * key, where the value came from, the value and what is allowed.
  */
 import { parse as parseToml, TomlError } from "smol-toml";
-import { CODECS } from "../core/parquet.ts";
+import { CODECS } from "../core/parquet/encode.ts";
 import { type Config, defaultConfig, type Platform } from "./types.ts";
 
 /** Bad configuration. `problems` holds one line per problem (the message joins them). */

@@ -3,7 +3,7 @@
  * OTLP2PARQUET_* environment, then CLI flags) and validation live in ./load.ts; this file is
  * the shape and the defaults. `config.toml` at the repository root documents every key.
  */
-import type { Codec, ParquetOptions } from "../core/parquet.ts";
+import type { Codec, ParquetOptions } from "../core/parquet/encode.ts";
 import type { Profile } from "../core/tables.ts";
 
 export type Platform = "server" | "workers" | "lambda";

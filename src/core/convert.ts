@@ -2,8 +2,8 @@
  * The pure pipeline: request bytes → decoded rows → (table, service, hour) partitions.
  * Parquet encoding happens in the writer (./parquet.ts), once per file.
  */
-import { decode } from "./decode/index.ts";
-import type { DecodeOptions, Format } from "./decode/types.ts";
+import { decode } from "./otlp/index.ts";
+import type { DecodeOptions, Format } from "./otlp/types.ts";
 import { type Partition, partition } from "./partition.ts";
 import type { Signal } from "./tables.ts";
 

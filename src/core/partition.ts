@@ -7,7 +7,7 @@
  */
 import type { Column, I64Col, Utf8Col } from "./columns.ts";
 import { TableBuilder, tableDir, type TableName, TIME_COLUMN } from "./tables.ts";
-import { shareRows } from "./decode/sizing.ts";
+import { shareRows } from "./otlp/sizing.ts";
 
 export interface Partition {
   table: TableName;

@@ -15,10 +15,10 @@ import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Config } from "../config/types.ts";
 import { convertRequest } from "../core/convert.ts";
-import { DecodeError, type Format } from "../core/decode/types.ts";
+import { DecodeError, type Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
 import { BackpressureError, type BodyCoding, type Writer } from "../batch/types.ts";
-import type { Fields, Logger } from "../log.ts";
+import type { Fields, Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
@@ -43,7 +43,7 @@ export interface AppDeps {
   now?: () => bigint;
   /**
    * The platform's synchronous gzip/deflate decoder (node:zlib on servers:
-   * ../runtime/inflate.ts). Default: the web `DecompressionStream`.
+   * ../codec/zlib.node.ts). Default: the web `DecompressionStream`.
    */
   inflate?: Inflate;
 }

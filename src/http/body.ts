@@ -11,7 +11,7 @@
  */
 import { Decompress, decompress as zstdDecompressFrame } from "fzstd";
 import { HTTPException } from "hono/http-exception";
-import type { Format } from "../core/decode/types.ts";
+import type { Format } from "../core/otlp/types.ts";
 
 export type Encoding = "gzip" | "deflate" | "zstd" | "identity";
 
@@ -84,7 +84,7 @@ const bodyTooLarge = (limit: number) =>
 /**
  * Bodies a runtime entry read before handing the request to the app (its `Content-Length`
  * bytes, within the limit), by request. On Node the web `Request` body (a stream over the
- * socket's stream) costs about 100 µs per request; src/runtime/platform.ts reads the bytes from
+ * socket's stream) costs about 100 µs per request; src/entry/platform.ts reads the bytes from
  * the socket itself and leaves them here, and `readBody` takes them without touching `req.body`.
  */
 export const preReadBodies: WeakMap<Request, Uint8Array> = new WeakMap();
@@ -140,7 +140,7 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
 
 /**
  * A synchronous gzip / zlib / raw deflate decoder of the platform (node:zlib on servers, see
- * ../runtime/inflate.ts): returns the decompressed bytes, throws a `RangeError` as soon as the
+ * ../codec/zlib.node.ts): returns the decompressed bytes, throws a `RangeError` as soon as the
  * output passes `limit` bytes, any other error for corrupt data. Faster than the web
  * `DecompressionStream` for request-sized bodies (no stream machinery per request).
  */

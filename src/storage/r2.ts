@@ -9,7 +9,7 @@
  *
  * Both are retried by ./retry.ts and fail with `StorageError`s.
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { DEFAULT_RETRY, errorText, type OpOptions, type RetryOptions, withRetry } from "./retry.ts";
 import { createS3Storage, type S3StorageOptions } from "./s3.ts";
 import { type StorageDriver, StorageError } from "./types.ts";

@@ -8,7 +8,7 @@
  * `check()` makes one attempt (with the timeout): `/ready` must answer promptly, and a probe
  * is retried by whoever polls it.
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "./types.ts";
 
 export interface RetryOptions {

@@ -10,7 +10,7 @@
  * come out as `StorageError`s that say whether the bucket, the credentials or the endpoint is
  * wrong.
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import {
   DEFAULT_RETRY,
   errorText,

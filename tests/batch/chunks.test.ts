@@ -10,7 +10,7 @@ import type { WriteRequest } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
 import { ArenaPool, type Utf8Col } from "../../src/core/columns.ts";
 import { convertRequest } from "../../src/core/convert.ts";
-import { decodeBufferStats } from "../../src/core/decode/sizing.ts";
+import { decodeBufferStats } from "../../src/core/otlp/sizing.ts";
 import { generateRequest } from "../../bench/gen.ts";
 import {
   config,

@@ -1,13 +1,13 @@
 /**
  * The batching writer with an Encoder (src/batch/types.ts): files encoded on worker threads
- * (src/runtime/encoder.ts) hold the same rows; the next queued file is encoded while the
+ * (src/batch/encoder.node.ts) hold the same rows; the next queued file is encoded while the
  * current one is stored; a failed encode is retried and loses nothing.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { createBatchWriter, inThreadEncoder } from "../../src/batch/batcher.ts";
 import type { Encoder } from "../../src/batch/types.ts";
-import { createEncoder } from "../../src/runtime/encoder.ts";
-import { initParquetFromDisk, readParquetWasm } from "../../src/runtime/wasm.ts";
+import { createEncoder } from "../../src/batch/encoder.node.ts";
+import { initParquetFromDisk, readParquetWasm } from "../../src/core/parquet/wasm.node.ts";
 import {
   config,
   convertFixture,

@@ -19,15 +19,15 @@ import {
   Utf8Col,
 } from "../../src/core/columns.ts";
 import { convertRequest } from "../../src/core/convert.ts";
-import { initParquet } from "../../src/core/parquet.ts";
+import { initParquet } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
-import type { WalFile, WalFs } from "../../src/batch/wal.ts";
-import { createWalFs } from "../../src/runtime/wal-fs.ts";
+import type { WalFile, WalFs } from "../../src/batch/wal/wal.ts";
+import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
-import type { Fields, Logger } from "../../src/log.ts";
+import type { Fields, Logger } from "../../src/log/log.ts";
 import type { ConvertFn } from "../../src/batch/batcher.ts";
 
 initParquet(

@@ -1,8 +1,8 @@
 import { ok, rejects, strictEqual } from "node:assert/strict";
 import { createWriter } from "../../src/batch/index.ts";
-import { createWalFs } from "../../src/runtime/wal-fs.ts";
+import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { createMemoryStorage } from "../../src/storage/memory.ts";
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/log/log.ts";
 import { config, ids, request, tempDir, walFiles } from "./helpers.ts";
 
 Deno.test("createWriter() without batch.enabled stores each request before write() resolves", async () => {

@@ -10,7 +10,7 @@ import {
   segmentSeq,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal.ts";
+} from "../../src/batch/wal/wal.ts";
 import { CountingWalFs, tempDir } from "./helpers.ts";
 
 const enc = new TextEncoder();

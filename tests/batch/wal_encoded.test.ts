@@ -18,8 +18,8 @@ import {
   segmentName,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal.ts";
-import { DecodeError } from "../../src/core/decode/types.ts";
+} from "../../src/batch/wal/wal.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import {
   config,
   convertFixture,

@@ -9,8 +9,8 @@ import { tempDir } from "./helpers.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 const ENTRY = `
-import { Wal, encodePayload, parseSegment, segmentName } from "./src/batch/wal.ts";
-import { createWalFs } from "./src/runtime/wal-fs.ts";
+import { Wal, encodePayload, parseSegment, segmentName } from "./src/batch/wal/wal.ts";
+import { createWalFs } from "./src/batch/wal/fs.node.ts";
 const dir = process.argv[2] + "/wal";
 const fs = createWalFs();
 await fs.mkdir(dir);

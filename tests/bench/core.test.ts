@@ -8,8 +8,8 @@ import { coreTable, runCore } from "../../bench/core.ts";
 import type { HttpResults, PointResult } from "../../bench/http.ts";
 import { coreTargets, httpTargets, targetsTable } from "../../bench/targets.ts";
 import { walkBench } from "../../bench/walk.ts";
-import { decode } from "../../src/core/decode/index.ts";
-import { toRecordBatch } from "../../src/core/parquet.ts";
+import { decode } from "../../src/core/otlp/index.ts";
+import { toRecordBatch } from "../../src/core/parquet/encode.ts";
 import type { TableBuilder } from "../../src/core/tables.ts";
 
 const SIGNALS: GenSignal[] = ["logs", "traces", "metrics"];

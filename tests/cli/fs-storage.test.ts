@@ -4,7 +4,7 @@
  * hidden from listings, and check() on an unusable root.
  */
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { createFsStorage } from "../../src/runtime/fs-storage.ts";
+import { createFsStorage } from "../../src/storage/fs.node.ts";
 import { StorageError } from "../../src/storage/types.ts";
 import { pseudoRandomBytes, testDriver } from "../storage/conformance.ts";
 

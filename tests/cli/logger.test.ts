@@ -1,6 +1,6 @@
 /** createLogger(): logfmt and JSON lines, level filtering, quoting, bigints. */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { createLogger } from "../../src/runtime/logger.ts";
+import { createLogger } from "../../src/log/logger.ts";
 
 const now = () => new Date("2025-01-02T03:04:05.678Z");
 

@@ -1,12 +1,12 @@
 /**
- * The command line, run the way a user runs it: `deno run -A src/runtime/main.ts …` as a
+ * The command line, run the way a user runs it: `deno run -A src/entry/main.ts …` as a
  * subprocess. --help, --version, usage and configuration errors (exit 2), the server starting
  * on port 0, answering /health and stopping cleanly on SIGTERM, and `convert` writing Parquet
  * files that DuckDB reads back.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { parseArgs, UsageError } from "../../src/runtime/cli.ts";
-import { detectSignal } from "../../src/core/decode/index.ts";
+import { parseArgs, UsageError } from "../../src/entry/args.ts";
+import { detectSignal } from "../../src/core/otlp/index.ts";
 import { VERSION } from "../../src/version.ts";
 import { startServer } from "../helpers/server.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
@@ -29,7 +29,7 @@ async function run(
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/runtime/main.ts", ...args],
+    args: ["run", "-A", "src/entry/main.ts", ...args],
     cwd: REPO,
     env: baseEnv(env),
     clearEnv: true,
@@ -199,7 +199,7 @@ Deno.test("otlp2parquet serve starts when storage is unusable, logs it, and /rea
       args: [
         "run",
         "-A",
-        "src/runtime/main.ts",
+        "src/entry/main.ts",
         "serve",
         "--port",
         "0",

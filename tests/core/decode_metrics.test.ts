@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { DecodeError } from "../../src/core/decode/types.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import { cat, dec, encodePb, fld, table, toOtlpJson } from "./fixtures.ts";
 import { METRICS_REQ, T0 } from "./requests.ts";
 

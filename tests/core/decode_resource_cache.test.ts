@@ -4,9 +4,9 @@
  * nesting limit must still apply.
  */
 import { deepStrictEqual, match, throws } from "node:assert/strict";
-import { decode } from "../../src/core/decode/index.ts";
-import { resourceHash } from "../../src/core/decode/proto.ts";
-import { DecodeError } from "../../src/core/decode/types.ts";
+import { decode } from "../../src/core/otlp/index.ts";
+import { resourceHash } from "../../src/core/otlp/proto.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import { encodePb, readTable, type Req } from "./fixtures.ts";
 
 const str = (s: string) => ({ stringValue: s });

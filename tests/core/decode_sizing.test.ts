@@ -1,5 +1,5 @@
 /**
- * Column buffers sized from earlier requests (src/core/decode/sizing.ts), the scratch objects a
+ * Column buffers sized from earlier requests (src/core/otlp/sizing.ts), the scratch objects a
  * decode reuses, and the bulk fill of the columns rows repeat from their resource and scope.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
@@ -10,12 +10,12 @@ import {
   resetSizes,
   sizedTable,
   wasSized,
-} from "../../src/core/decode/sizing.ts";
-import { pooledScratchBytes } from "../../src/core/decode/proto.ts";
-import { DecodeError } from "../../src/core/decode/types.ts";
+} from "../../src/core/otlp/sizing.ts";
+import { pooledScratchBytes } from "../../src/core/otlp/proto.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import type { Signal } from "../../src/core/tables.ts";
 import { generateRequest } from "../../bench/gen.ts";
-import { decode } from "../../src/core/decode/index.ts";
+import { decode } from "../../src/core/otlp/index.ts";
 import { dec, encodePb, fld, readTable, type Req } from "./fixtures.ts";
 
 const SIGNALS: Signal[] = ["logs", "traces", "metrics"];

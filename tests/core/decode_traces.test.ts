@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/decode/types.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import { cat, dec, encodePb, fld, table, toOtlpJson } from "./fixtures.ts";
 import { SID, TID, TRACES_REQ } from "./requests.ts";
 

@@ -12,8 +12,8 @@ import {
   NumCol,
   Utf8Col,
 } from "../../src/core/columns.ts";
-import { decode } from "../../src/core/decode/index.ts";
-import type { Decoded, Format } from "../../src/core/decode/types.ts";
+import { decode } from "../../src/core/otlp/index.ts";
+import type { Decoded, Format } from "../../src/core/otlp/types.ts";
 import type { Signal, TableBuilder, TableName } from "../../src/core/tables.ts";
 
 const protoDir = new URL("../../proto/", import.meta.url).pathname;

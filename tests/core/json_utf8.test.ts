@@ -4,7 +4,7 @@
  * (or a byte order mark) must still be accepted.
  */
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/decode/types.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import { dec, readTable } from "./fixtures.ts";
 
 const enc = new TextEncoder();

@@ -1,5 +1,5 @@
 /**
- * The Parquet writer settings of src/core/parquet.ts, read back from the file footer with
+ * The Parquet writer settings of src/core/parquet/encode.ts, read back from the file footer with
  * hyparquet: dictionary encoding on repeated strings (also inside maps), plain encoding on the
  * columns whose values are all different, the codec on every column, statistics on every column
  * that holds one value per row and on none inside maps and lists.
@@ -12,13 +12,13 @@ import { decompress as zstdDecompress } from "fzstd";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { generateRequest } from "../../bench/gen.ts";
 import { ensureParquet } from "../../bench/core.ts";
-import { decode } from "../../src/core/decode/index.ts";
+import { decode } from "../../src/core/otlp/index.ts";
 import {
   DEFAULT_PARQUET,
   encodeParquet,
   flatColumns,
   PLAIN_COLUMNS,
-} from "../../src/core/parquet.ts";
+} from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
 
 const DICT = ["RLE_DICTIONARY", "PLAIN_DICTIONARY"];

@@ -6,8 +6,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { generateRequest } from "../../bench/gen.ts";
 import { MapCol, Utf8Col } from "../../src/core/columns.ts";
-import { decode } from "../../src/core/decode/index.ts";
-import { toIPC, toRecordBatch } from "../../src/core/parquet.ts";
+import { decode } from "../../src/core/otlp/index.ts";
+import { toIPC, toRecordBatch } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
 import type { TableBuilder } from "../../src/core/tables.ts";
 

@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import type { Utf8Col } from "../../src/core/columns.ts";
-import { decode } from "../../src/core/decode/index.ts";
+import { decode } from "../../src/core/otlp/index.ts";
 import { partition } from "../../src/core/partition.ts";
 import { encodePb, type Req } from "./fixtures.ts";
 

@@ -4,7 +4,7 @@
  * same first bad byte as utf8ErrorAt(), at any length and alignment.
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { DecodeError } from "../../src/core/decode/types.ts";
+import { DecodeError } from "../../src/core/otlp/types.ts";
 import { utf8ErrorAt, WireReader } from "../../src/core/proto/reader.ts";
 
 const fatal = new TextDecoder("utf-8", { fatal: true });

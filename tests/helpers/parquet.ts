@@ -4,7 +4,7 @@
  */
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
-import { initParquet } from "../../src/core/parquet.ts";
+import { initParquet } from "../../src/core/parquet/encode.ts";
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),

@@ -1,7 +1,7 @@
 /**
  * The real server as a subprocess, the way a user starts it:
  *
- *   deno run -A src/runtime/main.ts serve --port 0 --output DIR [--log-level L] [--config F]
+ *   deno run -A src/entry/main.ts serve --port 0 --output DIR [--log-level L] [--config F]
  *
  * with configuration in `OTLP2PARQUET_*` environment variables. The listening port is parsed
  * from the start-up log line; the server is ready once `GET /health` answers 200.
@@ -15,7 +15,7 @@
  */
 
 const REPO = new URL("../../", import.meta.url).pathname;
-const MAIN = "src/runtime/main.ts";
+const MAIN = "src/entry/main.ts";
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -34,7 +34,7 @@ export interface ServerOptions {
   /** More command-line arguments after the ones above. */
   args?: string[];
   /**
-   * What runs the server: `deno` (src/runtime/main.ts, the default), `bun` (the same source under
+   * What runs the server: `deno` (src/entry/main.ts, the default), `bun` (the same source under
    * Bun) or `node` (the Node bundle dist/node/main.mjs; build it first with `deno task build:node`).
    */
   runtime?: "deno" | "bun" | "node";

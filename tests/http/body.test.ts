@@ -12,7 +12,7 @@ import {
   ZSTD_MAX_WINDOW,
   zstdFrames,
 } from "../../src/http/body.ts";
-import { createInflate } from "../../src/runtime/inflate.ts";
+import { createInflate } from "../../src/codec/zlib.node.ts";
 import {
   gzip,
   jsonBytes,

@@ -13,7 +13,7 @@ import { createApp } from "../../src/http/app.ts";
 import { createWriteThroughWriter } from "../../src/batch/writethrough.ts";
 import type { Writer } from "../../src/batch/types.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
-import type { Fields, Logger } from "../../src/log.ts";
+import type { Fields, Logger } from "../../src/log/log.ts";
 import { createMemoryStorage, type MemoryStorage } from "../../src/storage/memory.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 

@@ -23,8 +23,8 @@ Deno.test({
         args: [
           "build",
           "--compile",
-          "src/runtime/compile.ts",
-          "src/runtime/encode-worker.ts",
+          "src/entry/compile.ts",
+          "src/batch/encode-worker.node.ts",
           "--outfile",
           exe,
         ],

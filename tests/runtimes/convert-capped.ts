@@ -2,7 +2,7 @@
 // given as argument to Parquet and prints the record count and parquet-wasm's memory size.
 import * as pw from "parquet-wasm/esm";
 import { convertRequest } from "../../src/core/convert.ts";
-import { DEFAULT_PARQUET, encodeParquet, initParquet } from "../../src/core/parquet.ts";
+import { DEFAULT_PARQUET, encodeParquet, initParquet } from "../../src/core/parquet/encode.ts";
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),

@@ -1,12 +1,12 @@
 /**
- * Parquet encoding on worker threads (src/runtime/encoder.ts, `parquet.encode_threads`): the
+ * Parquet encoding on worker threads (src/batch/encoder.node.ts, `parquet.encode_threads`): the
  * files are the ones the main thread would write, jobs spread over the threads, and an encoder
  * that cannot start falls back to the main thread with a warning instead of failing the server.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
-import { DEFAULT_PARQUET, encodeParquet } from "../../src/core/parquet.ts";
-import { createEncoder } from "../../src/runtime/encoder.ts";
-import { initParquetFromDisk, readParquetWasm } from "../../src/runtime/wasm.ts";
+import { DEFAULT_PARQUET, encodeParquet } from "../../src/core/parquet/encode.ts";
+import { createEncoder } from "../../src/batch/encoder.node.ts";
+import { initParquetFromDisk, readParquetWasm } from "../../src/core/parquet/wasm.node.ts";
 import { ids, MemoryLogger, otlpRequest, readBodies, rowGroups } from "../batch/helpers.ts";
 
 initParquetFromDisk();

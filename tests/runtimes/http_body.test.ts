@@ -1,7 +1,7 @@
 /**
  * How request bodies reach the app on every server runtime, over raw HTTP/1.1 connections (so
  * the test controls keep-alive, framing and timing): on Node the entry reads a body with a
- * `Content-Length` within server.max_payload_bytes off the socket itself (src/runtime/platform.ts)
+ * `Content-Length` within server.max_payload_bytes off the socket itself (src/entry/platform.ts)
  * and everything else takes @hono/node-server's stream path; both must behave the same as Deno
  * and Bun. Rows are read back with DuckDB.
  */

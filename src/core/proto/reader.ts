@@ -22,7 +22,7 @@
  * Switching on the whole tag (field << 3 | wire type) means a known field number sent with an
  * unexpected wire type is skipped like an unknown field, as protobuf parsers do.
  */
-import { DecodeError } from "../decode/types.ts";
+import { DecodeError } from "../otlp/types.ts";
 
 /** Wire types. */
 export const VARINT = 0, I64 = 1, LEN = 2, SGROUP = 3, EGROUP = 4, I32 = 5;

@@ -37,7 +37,7 @@ import {
   kvValE,
   kvValS,
   readKeyValue,
-} from "../anyvalue.ts";
+} from "./anyvalue.ts";
 import { type Column, ListCol, MapCol, type NumCol, Utf8Col } from "../columns.ts";
 import { WireReader } from "../proto/reader.ts";
 import type { DecodeOptions } from "./types.ts";

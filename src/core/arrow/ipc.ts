@@ -19,7 +19,7 @@ import {
   Message,
   RecordBatch as BatchHeader,
 } from "apache-arrow/ipc/metadata/message";
-import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "./columns.ts";
+import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns.ts";
 
 /**
  * One record batch: `fields[f]` lists the builders whose rows make field `f`, in row order (the

@@ -11,11 +11,11 @@ import { handle } from "hono/aws-lambda";
 import type { Hono } from "hono";
 import { loadConfig } from "../config/load.ts";
 import { createApp } from "../http/app.ts";
-import { createInflate } from "./inflate.ts";
+import { createInflate } from "../codec/zlib.node.ts";
 import { createWriter } from "../batch/index.ts";
-import { initParquet } from "../core/parquet.ts";
-import { createLogger } from "./logger.ts";
-import { createStorage } from "./storage.ts";
+import { initParquet } from "../core/parquet/encode.ts";
+import { createLogger } from "../log/logger.ts";
+import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 
 type Handler = ReturnType<typeof handle>;

@@ -3,7 +3,7 @@
  * and Node all provide. Appends go through one file handle per segment; `sync()` is fsync.
  */
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
-import type { WalFile, WalFs } from "../batch/wal.ts";
+import type { WalFile, WalFs } from "./wal.ts";
 
 export function createWalFs(): WalFs {
   return {

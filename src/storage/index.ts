@@ -4,9 +4,8 @@
  * never loads the S3 client. The configured prefix is added by `withPrefix`.
  */
 import type { Config } from "../config/types.ts";
-import type { Logger } from "../log.ts";
-import { type StorageDriver, withPrefix } from "../storage/types.ts";
-import { createFsStorage } from "./fs-storage.ts";
+import type { Logger } from "../log/log.ts";
+import { type StorageDriver, withPrefix } from "./types.ts";
 
 export async function createStorage(config: Config, logger: Logger): Promise<StorageDriver> {
   const s = config.storage;
@@ -18,16 +17,18 @@ export async function createStorage(config: Config, logger: Logger): Promise<Sto
   };
   let driver: StorageDriver;
   switch (s.backend) {
-    case "fs":
+    case "fs": {
+      const { createFsStorage } = await import("./fs.node.ts");
       driver = createFsStorage({ root: s.fs.path });
       break;
+    }
     case "memory": {
-      const { createMemoryStorage } = await import("../storage/memory.ts");
+      const { createMemoryStorage } = await import("./memory.ts");
       driver = createMemoryStorage();
       break;
     }
     case "s3": {
-      const { createS3Storage } = await import("../storage/s3.ts");
+      const { createS3Storage } = await import("./s3.ts");
       driver = createS3Storage({
         bucket: s.s3.bucket,
         region: s.s3.region,
@@ -43,7 +44,7 @@ export async function createStorage(config: Config, logger: Logger): Promise<Sto
       break;
     }
     case "r2": {
-      const { createR2S3Storage } = await import("../storage/r2.ts");
+      const { createR2S3Storage } = await import("./r2.ts");
       driver = createR2S3Storage({
         accountId: s.r2.account_id,
         bucket: s.r2.bucket,

@@ -16,7 +16,7 @@
  * The message tables below are the wire format: [json name, field number, kind, sub-message].
  */
 import { quoteBigIntegers } from "./json-bigint.ts";
-import { ByteSink } from "../anyvalue.ts";
+import { ByteSink } from "./anyvalue.ts";
 import type { Signal } from "../tables.ts";
 import { utf8ErrorAt } from "../proto/reader.ts";
 import { DecodeError } from "./types.ts";

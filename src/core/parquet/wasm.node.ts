@@ -4,7 +4,7 @@
  * hands it over with `useParquetWasm`). The bytes are kept: encoder threads load them too.
  */
 import { readFileSync } from "node:fs";
-import { initParquet, parquetReady } from "../core/parquet.ts";
+import { initParquet, parquetReady } from "./encode.ts";
 
 let bytes: Uint8Array | null = null;
 

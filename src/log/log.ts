@@ -1,6 +1,6 @@
 /**
  * Structured logging: one line per event, text (`level=info msg="…" key=value`) or JSON. The
- * runtime entry builds the logger (`createLogger`, ./runtime/) and hands it to the app; the core
+ * runtime entry builds the logger (`createLogger`, ./logger.ts) and hands it to the app; the core
  * only sees this interface. Never log payloads.
  */
 export type Fields = Record<string, string | number | boolean | bigint | null | undefined>;

@@ -13,16 +13,16 @@ import { ConfigError, detectPlatform, loadConfig, splitHostPort } from "../confi
 import type { Config } from "../config/types.ts";
 import { createWriter } from "../batch/index.ts";
 import { createApp } from "../http/app.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { VERSION } from "../version.ts";
-import { parseArgs, type ParsedArgs, usage, UsageError } from "./cli.ts";
-import { createLogger } from "./logger.ts";
+import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.ts";
+import { createLogger } from "../log/logger.ts";
 import * as rt from "./platform.ts";
-import { createStorage, describeStorage } from "./storage.ts";
-import { createInflate } from "./inflate.ts";
-import { createWalFs } from "./wal-fs.ts";
-import { initParquetFromDisk, readParquetWasm } from "./wasm.ts";
-import { createEncoder } from "./encoder.ts";
+import { createStorage, describeStorage } from "../storage/index.ts";
+import { createInflate } from "../codec/zlib.node.ts";
+import { createWalFs } from "../batch/wal/fs.node.ts";
+import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
+import { createEncoder } from "../batch/encoder.node.ts";
 
 // ---------------------------------------------------------------------------------------------
 

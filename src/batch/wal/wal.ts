@@ -27,15 +27,15 @@
  * and nothing after it was ever acknowledged because nothing is appended to a segment after a
  * failed write (the log moves to a new segment and writes a `void` record there).
  *
- * File access goes through the injected `WalFs` (../runtime/wal-fs.ts implements it with
+ * File access goes through the injected `WalFs` (./fs.node.ts implements it with
  * node:fs), so this module stays free of platform APIs.
  */
 import { Gunzip, inflateSync, unzlibSync } from "fflate";
 import { decompress as zstdDecompress } from "fzstd";
-import { DecodeError, type Format } from "../core/decode/types.ts";
-import { type Signal, TABLE_NAMES, type TableName } from "../core/tables.ts";
-import { crc32 } from "./checksum.ts";
-import type { BodyCoding } from "./types.ts";
+import { DecodeError, type Format } from "../../core/otlp/types.ts";
+import { type Signal, TABLE_NAMES, type TableName } from "../../core/tables.ts";
+import { crc32 } from "../checksum.ts";
+import type { BodyCoding } from "../types.ts";
 
 /** An open segment file, appended to. */
 export interface WalFile {

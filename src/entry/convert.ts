@@ -8,13 +8,13 @@ import { decompress as zstdDecompress } from "fzstd";
 import { createWriter } from "../batch/index.ts";
 import type { Config } from "../config/types.ts";
 import { convertRequest } from "../core/convert.ts";
-import { detectSignal } from "../core/decode/index.ts";
-import type { Format } from "../core/decode/types.ts";
+import { detectSignal } from "../core/otlp/index.ts";
+import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
-import { createStorage } from "./storage.ts";
-import { initParquetFromDisk } from "./wasm.ts";
+import { createStorage } from "../storage/index.ts";
+import { initParquetFromDisk } from "../core/parquet/wasm.node.ts";
 
 export interface ConvertOptions {
   /** Storage settings are taken as they are: the CLI sets the fs backend and its root. */

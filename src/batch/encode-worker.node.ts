@@ -8,7 +8,7 @@
  *               { type: "done", id, bytes, ipc } | { type: "failed", id, error }
  * (`ipc` goes back so the main thread can write the next stream into the same memory.)
  */
-import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet.ts";
+import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet/encode.ts";
 import type { TableName } from "../core/tables.ts";
 
 export type ToWorker =

@@ -22,15 +22,15 @@
 import { type Config, parquetOptions } from "../config/types.ts";
 import { loadConfig } from "../config/load.ts";
 import { convertRequest } from "../core/convert.ts";
-import type { Format } from "../core/decode/types.ts";
-import { encodeParquet, initParquet } from "../core/parquet.ts";
+import type { Format } from "../core/otlp/types.ts";
+import { encodeParquet, initParquet } from "../core/parquet/encode.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
-import type { Logger } from "../log.ts";
-import type { Writer, WriteRequest, WriterStats } from "../batch/types.ts";
+import type { Logger } from "../log/log.ts";
+import type { Writer, WriteRequest, WriterStats } from "./types.ts";
 import { createR2BindingStorage, type R2BucketLike } from "../storage/r2.ts";
 import { type StorageDriver, StorageError, withPrefix } from "../storage/types.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger } from "../log/logger.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Workers types used here (no @cloudflare/workers-types dependency)

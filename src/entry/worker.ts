@@ -14,17 +14,17 @@ import type { Hono } from "hono";
 import { loadConfig } from "../config/load.ts";
 import { createApp } from "../http/app.ts";
 import { createWriter } from "../batch/index.ts";
-import { initParquet } from "../core/parquet.ts";
+import { initParquet } from "../core/parquet/encode.ts";
 import { createR2BindingStorage, type R2BucketLike } from "../storage/r2.ts";
 import { withPrefix } from "../storage/types.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import {
   batcherNamespace,
   createDurableObjectWriter,
   OtlpBatcher,
   setBatcherWasm,
-} from "./worker-batcher.ts";
+} from "../batch/durable-object.ts";
 
 /** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
 export { OtlpBatcher };

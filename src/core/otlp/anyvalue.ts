@@ -25,8 +25,8 @@
  *   7 bytes_value   bytes
  * KeyValue: 1 key string, 2 value AnyValue
  */
-import type { Utf8Col } from "./columns.ts";
-import type { WireReader } from "./proto/reader.ts";
+import type { Utf8Col } from "../columns.ts";
+import type { WireReader } from "../proto/reader.ts";
 
 const B64 = new TextEncoder().encode(
   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",

@@ -6,7 +6,7 @@
  *
  * Fields whose value is `undefined` are left out; bigints are written exactly (JSON: as strings).
  */
-import type { Fields, Logger } from "../log.ts";
+import type { Fields, Logger } from "./log.ts";
 import type { LogLevel } from "../config/types.ts";
 
 export type LogFormat = "text" | "json";

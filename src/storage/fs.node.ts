@@ -11,7 +11,7 @@
  *   I/O error, busy), so the HTTP layer answers 503, never 500.
  */
 import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
-import { type StorageDriver, StorageError } from "../storage/types.ts";
+import { type StorageDriver, StorageError } from "./types.ts";
 
 export const FS_DRIVER_NAME = "fs";
 

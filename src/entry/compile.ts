@@ -6,7 +6,7 @@
 // @ts-expect-error: Bun's file import attribute gives the embedded file's path (Deno has no such type).
 import wasmPath from "parquet-wasm/esm/parquet_wasm_bg.wasm" with { type: "file" };
 import { readFileSync } from "node:fs";
-import { useParquetWasm } from "./wasm.ts";
+import { useParquetWasm } from "../core/parquet/wasm.node.ts";
 
 useParquetWasm(readFileSync(wasmPath as string));
 const { run } = await import("./main.ts");

@@ -4,16 +4,15 @@
  * expensive part). So the server uses a second core, and a flush never stalls requests.
  *
  * Web Workers on Deno and Bun, `node:worker_threads` on Node. The worker module is
- * ./encode-worker.ts from source, or encode-worker.mjs next to the Node bundle. If no worker can
+ * ./encode-worker.node.ts from source, or encode-worker.mjs next to the Node bundle. If no worker can
  * start (or one dies), encoding falls back to the main thread with a warning: slower, never lost.
  */
-import type { Encoder } from "../batch/types.ts";
-import { inThreadEncoder } from "../batch/batcher.ts";
-import { type ParquetOptions, toIPCInSlices } from "../core/parquet.ts";
+import type { Encoder } from "./types.ts";
+import { inThreadEncoder } from "./batcher.ts";
+import { type ParquetOptions, toIPCInSlices } from "../core/parquet/encode.ts";
 import type { TableBuilder } from "../core/tables.ts";
-import type { Logger } from "../log.ts";
-import type { FromWorker, ToWorker } from "./encode-worker.ts";
-import { runtimeName } from "./platform.ts";
+import type { Logger } from "../log/log.ts";
+import type { FromWorker, ToWorker } from "./encode-worker.node.ts";
 
 /** The parts of a worker both kinds (web, node:worker_threads) give us. */
 interface Thread {
@@ -34,7 +33,12 @@ interface Slot {
   dead: boolean;
 }
 
-const g = globalThis as unknown as { Worker?: typeof Worker };
+const g = globalThis as unknown as { Worker?: typeof Worker; Deno?: unknown; Bun?: unknown };
+
+/** Node has `node:worker_threads` only; Deno and Bun have web Workers. */
+function onNode(): boolean {
+  return g.Deno === undefined && g.Bun === undefined;
+}
 
 /**
  * The worker module: the .ts source next to this file, the Node bundle's sibling .mjs, or in
@@ -42,8 +46,10 @@ const g = globalThis as unknown as { Worker?: typeof Worker };
  */
 function workerUrl(): URL | string {
   const here = import.meta.url;
-  if (here.includes("$bunfs")) return new URL("./encode-worker.js", here);
-  return new URL(here.endsWith(".ts") ? "./encode-worker.ts" : "./encode-worker.mjs", here);
+  // Bun's executable keeps the second entry under its path from src/ (the entries' common folder),
+  // next to the executable's own name at the root of its file system.
+  if (here.includes("$bunfs")) return new URL("./batch/encode-worker.node.js", here);
+  return new URL(here.endsWith(".ts") ? "./encode-worker.node.ts" : "./encode-worker.mjs", here);
 }
 
 async function spawn(
@@ -51,7 +57,7 @@ async function spawn(
   onFail: (why: string) => void,
 ): Promise<Thread> {
   const url = workerUrl();
-  if (runtimeName() === "node") {
+  if (onNode()) {
     const { Worker: NodeWorker } = await import("node:worker_threads");
     const w = new NodeWorker(url as URL);
     w.unref(); // an idle encoder must not keep a finished process alive (held while it works)

@@ -7,11 +7,11 @@
  */
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
-import type { Column } from "./columns.ts";
-import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from "./ipc.ts";
-export type { OutputBuffer } from "./ipc.ts";
-import { newTable, type Profile, type TableBuilder, type TableName } from "./tables.ts";
-import { VERSION } from "../version.ts";
+import type { Column } from "../columns.ts";
+import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from "../arrow/ipc.ts";
+export type { OutputBuffer } from "../arrow/ipc.ts";
+import { newTable, type Profile, type TableBuilder, type TableName } from "../tables.ts";
+import { VERSION } from "../../version.ts";
 
 export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
 export const CODECS: readonly Codec[] = ["zstd", "snappy", "gzip", "lz4_raw", "none"];
