@@ -7,9 +7,7 @@ import type { Partition } from "../core/partition.ts";
 import type { Format } from "../core/otlp/types.ts";
 import type { Signal, TableBuilder } from "../core/tables.ts";
 import type { ParquetOptions } from "../core/parquet/encode.ts";
-
-/** A content coding of a request body (`Content-Encoding`, identity left out). */
-export type BodyCoding = "gzip" | "deflate" | "zstd";
+import type { Coding } from "../codec/index.ts";
 
 /** The decoded request and the bytes it came from (a WAL logs the raw form and replays it). */
 export interface WriteRequest {
@@ -21,7 +19,7 @@ export interface WriteRequest {
    * The body as it came on the wire when it was compressed (`encodings` in the order they were
    * applied): a log may keep these fewer bytes instead of `body` and decompress them at replay.
    */
-  encoded?: { encodings: readonly BodyCoding[]; bytes: Uint8Array };
+  encoded?: { encodings: readonly Coding[]; bytes: Uint8Array };
   receivedAtNs: bigint;
   /** The rows by (table, service, hour); the writer takes ownership (it may append to them). */
   partitions: Partition[];

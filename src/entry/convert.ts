@@ -4,8 +4,8 @@
  * a total; a file that cannot be read or decoded is reported and the others still converted.
  */
 import { readFile } from "node:fs/promises";
-import { decompress as zstdDecompress } from "fzstd";
 import { createWriter } from "../batch/index.ts";
+import { CorruptDataError, decompressTrusted, isGzip, isZstd } from "../codec/index.ts";
 import type { Config } from "../config/types.ts";
 import { convertRequest } from "../core/convert.ts";
 import { detectSignal } from "../core/otlp/index.ts";
@@ -91,7 +91,7 @@ async function convertOne(
   } catch (e) {
     throw new Error(`cannot read the file: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const { bytes, name } = await decompressFile(file, raw);
+  const { bytes, name } = decompressFile(file, raw);
   const candidates = formatsOf(name, bytes);
   const receivedAtNs = BigInt(Date.now()) * 1_000_000n;
   let firstError: unknown;
@@ -150,28 +150,20 @@ function undetectedReason(bytes: Uint8Array, format: Format): string {
 }
 
 /** The file's bytes without gzip/zstd (by extension or magic bytes), and its name without `.gz`. */
-async function decompressFile(
-  file: string,
-  raw: Uint8Array,
-): Promise<{ bytes: Uint8Array; name: string }> {
+function decompressFile(file: string, raw: Uint8Array): { bytes: Uint8Array; name: string } {
   let name = file.toLowerCase();
-  const gz = raw[0] === 0x1f && raw[1] === 0x8b;
-  const zst = raw[0] === 0x28 && raw[1] === 0xb5 && raw[2] === 0x2f && raw[3] === 0xfd;
+  const coding = isGzip(raw) ? "gzip" : isZstd(raw) ? "zstd" : undefined;
   if (name.endsWith(".gz") || name.endsWith(".zst")) name = name.slice(0, name.lastIndexOf("."));
-  try {
-    if (gz) {
-      const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-        new DecompressionStream("gzip"),
+  if (coding) {
+    try {
+      return { bytes: decompressTrusted(raw, [coding]), name };
+    } catch (e) {
+      throw new Error(
+        `cannot decompress the file (${coding}): ${
+          e instanceof CorruptDataError ? e.detail : e instanceof Error ? e.message : String(e)
+        }`,
       );
-      return { bytes: new Uint8Array(await new Response(stream).arrayBuffer()), name };
     }
-    if (zst) return { bytes: zstdDecompress(raw), name };
-  } catch (e) {
-    throw new Error(
-      `cannot decompress the file (${gz ? "gzip" : "zstd"}): ${
-        e instanceof Error ? e.message : String(e)
-      }`,
-    );
   }
   if (file.toLowerCase() !== name) {
     throw new Error(

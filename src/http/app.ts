@@ -17,7 +17,8 @@ import type { Config } from "../config/types.ts";
 import { convertRequest } from "../core/convert.ts";
 import { DecodeError, type Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
-import { BackpressureError, type BodyCoding, type Writer } from "../batch/types.ts";
+import { BackpressureError, type Writer } from "../batch/types.ts";
+import type { Coding } from "../codec/index.ts";
 import type { Fields, Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { VERSION } from "../version.ts";
@@ -163,7 +164,7 @@ export function createApp(deps: AppDeps): Hono {
     if (format) c.set("format", responseFormatOf(format));
     const encodingHeader = req.headers.get("content-encoding");
     info.encoding = encodingHeader ?? undefined;
-    const encodings: BodyCoding[] = parseContentEncoding(encodingHeader);
+    const encodings: Coding[] = parseContentEncoding(encodingHeader);
 
     const raw = await readBody(req, limit);
     info.bytes = raw.length;

@@ -2,16 +2,14 @@ import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/s
 import { HTTPException } from "hono/http-exception";
 import {
   decodeContent,
-  decompressZstd,
   formatOfContentType,
   type Inflate,
-  isZlib,
   parseContentEncoding,
   readBody,
   sniffFormat,
-  ZSTD_MAX_WINDOW,
-  zstdFrames,
 } from "../../src/http/body.ts";
+import { isZlib } from "../../src/codec/index.ts";
+import { ZSTD_MAX_WINDOW, zstdFrames } from "../../src/codec/zstd.ts";
 import { createInflate } from "../../src/codec/zlib.node.ts";
 import {
   gzip,
@@ -250,18 +248,23 @@ Deno.test("createInflate() decodes gzip whose size trailer is only a hint: sever
   await rejects(decodeContent(bad, ["gzip"], MiB, inflate), (e) => httpStatus(e, 400, /gzip/));
 });
 
-Deno.test("decompressZstd() decodes frames with and without a content size, and several frames", () => {
+/** A zstd body through the HTTP layer's decoder: 413 past the limit, 400 when corrupt. */
+function unzstd(data: Uint8Array, limit: number = MiB): Promise<Uint8Array> {
+  return decodeContent(data, ["zstd"], limit);
+}
+
+Deno.test("decodeContent() with zstd decodes frames with and without a content size, and several frames", async () => {
   const a = enc.encode("a".repeat(300_000) + "tail"), b = noise(200_000);
   const noSize = zstd(a, { [ZSTD_PARAMS.ZSTD_c_contentSizeFlag]: 0 });
   strictEqual(zstdFrames(noSize)[0].contentSize, -1);
-  deepStrictEqual(decompressZstd(noSize, MiB), a);
+  deepStrictEqual(await unzstd(noSize, MiB), a);
   const both = new Uint8Array([...zstd(a), ...zstd(b)]);
-  const out = decompressZstd(both, MiB);
+  const out = await unzstd(both, MiB);
   deepStrictEqual(out, new Uint8Array([...a, ...b]));
   // A skippable frame in between is ignored.
   const skip = new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
   deepStrictEqual(
-    decompressZstd(new Uint8Array([...zstd(b), ...skip, ...zstd(a)]), MiB),
+    await unzstd(new Uint8Array([...zstd(b), ...skip, ...zstd(a)]), MiB),
     new Uint8Array([...b, ...a]),
   );
 });
@@ -281,68 +284,62 @@ function rawBlock(data: number[], last: boolean): Uint8Array {
   return Uint8Array.from([h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff, ...data]);
 }
 
-Deno.test("decompressZstd() rejects a zstd bomb from its block headers without decoding (413)", () => {
+Deno.test("decodeContent() with zstd rejects a zstd bomb from its block headers without decoding (413)", async () => {
   // 400 RLE blocks of 128 KiB: 1.6 KB that would expand to 50 MiB.
   const blocks = Array.from({ length: 400 }, (_, i) => rleBlock(128 * 1024, 0x41, i === 399));
   const bomb = zstdFrame(0x58, /* 2 MiB window */ blocks);
   const t = performance.now();
-  throws(
-    () => decompressZstd(bomb, MiB),
-    (e) => httpStatus(e, 413, /Decompressed zstd body.*1048576/),
-  );
+  await rejects(unzstd(bomb, MiB), (e) => httpStatus(e, 413, /Decompressed zstd body.*1048576/));
   ok(performance.now() - t < 200);
 });
 
-Deno.test("decompressZstd() stops a real zstd bomb while decoding (413)", () => {
+Deno.test("decodeContent() with zstd stops a real zstd bomb while decoding (413)", async () => {
   const bomb = zstd(new Uint8Array(64 * MiB), { [ZSTD_PARAMS.ZSTD_c_contentSizeFlag]: 0 });
   ok(bomb.length < 10_000, `bomb is ${bomb.length} bytes`);
   const t = performance.now();
-  throws(() => decompressZstd(bomb, MiB), (e) => httpStatus(e, 413));
+  await rejects(unzstd(bomb, MiB), (e) => httpStatus(e, 413));
   ok(performance.now() - t < 1000);
   // With a declared content size, the header alone decides.
-  throws(() => decompressZstd(zstd(new Uint8Array(8 * MiB)), MiB), (e) => httpStatus(e, 413));
+  await rejects(unzstd(zstd(new Uint8Array(8 * MiB)), MiB), (e) => httpStatus(e, 413));
 });
 
-Deno.test("decompressZstd() rejects a window over 8 MiB (RFC 9659) before allocating it", () => {
+Deno.test("decodeContent() with zstd rejects a window over 8 MiB (RFC 9659) before allocating it", async () => {
   // Window descriptor 0xa8: exponent 21 → 2^(10+21) = 2 GiB.
   const huge = zstdFrame(0xa8, [rawBlock([1, 2, 3], true)]);
-  throws(
-    () => decompressZstd(huge, 20 * MiB),
+  await rejects(
+    unzstd(huge, 20 * MiB),
     (e) => httpStatus(e, 413, /window of 2147483648 bytes.*8388608/),
   );
   // Exactly 8 MiB is fine.
   const eight = zstdFrame(0x68, [rawBlock([1, 2, 3], true)]);
   strictEqual(zstdFrames(eight)[0].window, ZSTD_MAX_WINDOW);
-  deepStrictEqual(decompressZstd(eight, MiB), Uint8Array.from([1, 2, 3]));
+  deepStrictEqual(await unzstd(eight, MiB), Uint8Array.from([1, 2, 3]));
 });
 
-Deno.test("decompressZstd() refuses many tiny blocks in a large window (window-copy work bound)", () => {
+Deno.test("decodeContent() with zstd refuses many tiny blocks in a large window (window-copy work bound)", async () => {
   const blocks = Array.from({ length: 5000 }, (_, i) => rawBlock([65], i === 4999));
   const t = performance.now();
-  throws(
-    () => decompressZstd(zstdFrame(0x68, blocks), MiB),
-    (e) => httpStatus(e, 413, /5000 blocks/),
-  );
+  await rejects(unzstd(zstdFrame(0x68, blocks), MiB), (e) => httpStatus(e, 413, /5000 blocks/));
   ok(performance.now() - t < 200);
   // The same blocks in a small window are cheap and fine.
-  strictEqual(decompressZstd(zstdFrame(0x00, /* 1 KiB */ blocks), MiB).length, 5000);
+  strictEqual((await unzstd(zstdFrame(0x00, /* 1 KiB */ blocks), MiB)).length, 5000);
 });
 
-Deno.test("zstdFrames() reports truncated and malformed frames as 400", () => {
-  throws(
-    () => zstdFrames(Uint8Array.from([0x28, 0xb5, 0x2f])),
+Deno.test("decodeContent() reports truncated and malformed zstd frames as 400", async () => {
+  await rejects(
+    unzstd(Uint8Array.from([0x28, 0xb5, 0x2f])),
     (e) => httpStatus(e, 400, /truncated frame at byte 0/),
   );
-  throws(
-    () => zstdFrames(zstdFrame(0x58, [Uint8Array.from([0x21, 0, 0])])),
+  await rejects(
+    unzstd(zstdFrame(0x58, [Uint8Array.from([0x21, 0, 0])])),
     (e) => httpStatus(e, 400, /truncated block/),
   );
-  throws(
-    () => zstdFrames(zstdFrame(0x58, [Uint8Array.from([0x07, 0, 0])])),
+  await rejects(
+    unzstd(zstdFrame(0x58, [Uint8Array.from([0x07, 0, 0])])),
     (e) => httpStatus(e, 400, /reserved block type/),
   );
-  throws(
-    () => zstdFrames(Uint8Array.from([1, 2, 3, 4, 5])),
+  await rejects(
+    unzstd(Uint8Array.from([1, 2, 3, 4, 5])),
     (e) => httpStatus(e, 400, /no zstd frame at byte 0 \(magic 0x04030201\)/),
   );
 });

@@ -30,12 +30,11 @@
  * File access goes through the injected `WalFs` (./fs.node.ts implements it with
  * node:fs), so this module stays free of platform APIs.
  */
-import { Gunzip, inflateSync, unzlibSync } from "fflate";
-import { decompress as zstdDecompress } from "fzstd";
+import { CorruptDataError, decompressTrusted } from "../../codec/index.ts";
 import { DecodeError, type Format } from "../../core/otlp/types.ts";
 import { type Signal, TABLE_NAMES, type TableName } from "../../core/tables.ts";
 import { crc32 } from "../checksum.ts";
-import type { BodyCoding } from "../types.ts";
+import type { Coding } from "../../codec/index.ts";
 
 /** An open segment file, appended to. */
 export interface WalFile {
@@ -74,7 +73,7 @@ export function comparePos(a: Pos, b: Pos): number {
 
 /** A request body as it came on the wire: `bytes` with `encodings` applied in this order. */
 export interface EncodedBody {
-  encodings: readonly BodyCoding[];
+  encodings: readonly Coding[];
   bytes: Uint8Array;
 }
 
@@ -101,7 +100,7 @@ const MAX_RECORD_BYTES = 1 << 30;
 
 const SIGNALS: readonly Signal[] = ["logs", "traces", "metrics"];
 const FORMATS: readonly Format[] = ["protobuf", "json", "jsonl"];
-const CODINGS: readonly BodyCoding[] = ["gzip", "deflate", "zstd"];
+const CODINGS: readonly Coding[] = ["gzip", "deflate", "zstd"];
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -249,7 +248,7 @@ export function decodePayload(p: Uint8Array): WalRecord | null {
       if (p.length < 12 || p[1] >= SIGNALS.length || p[2] >= FORMATS.length) return null;
       const n = p[11];
       if (p.length < 12 + n) return null;
-      const encodings: BodyCoding[] = [];
+      const encodings: Coding[] = [];
       for (let i = 0; i < n; i++) {
         const c = CODINGS[p[12 + i]];
         if (!c) return null;
@@ -297,44 +296,12 @@ export function decodePayload(p: Uint8Array): WalRecord | null {
  * the log was damaged in a way its CRC did not catch.
  */
 export function decodeBody(e: EncodedBody): Uint8Array {
-  let data = e.bytes;
-  for (let i = e.encodings.length - 1; i >= 0; i--) {
-    const c = e.encodings[i];
-    if (data.length === 0) continue;
-    try {
-      if (c === "zstd") data = zstdDecompress(data);
-      else if (c === "deflate") data = isZlib(data) ? unzlibSync(data) : inflateSync(data);
-      else data = gunzip(data);
-    } catch (err) {
-      throw new DecodeError(
-        `Cannot decompress a logged ${c} body: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
+  try {
+    return decompressTrusted(e.bytes, e.encodings);
+  } catch (err) {
+    if (!(err instanceof CorruptDataError)) throw err;
+    throw new DecodeError(`Cannot decompress a logged ${err.coding} body: ${err.detail}`);
   }
-  return data;
-}
-
-/** gzip with any number of members (the streaming decoder handles them; gunzipSync one). */
-function gunzip(data: Uint8Array): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const g = new Gunzip((chunk) => {
-    chunks.push(chunk);
-    total += chunk.length;
-  });
-  g.push(data, true);
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) out.set(c, at), at += c.length;
-  return out;
-}
-
-/** True when `data` starts with a zlib (RFC 1950) header; otherwise it is raw deflate. */
-function isZlib(data: Uint8Array): boolean {
-  if (data.length < 2) return false;
-  const cmf = data[0], flg = data[1];
-  return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0;
 }
 
 /** A record payload, whole or in parts that are framed as one (see `dataPayloadParts`). */

@@ -1,0 +1,63 @@
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import {
+  CorruptDataError,
+  decompress,
+  decompressTrusted,
+  isGzip,
+  isZlib,
+  isZstd,
+  SizeLimitError,
+} from "../../src/codec/index.ts";
+import { createInflate } from "../../src/codec/zlib.node.ts";
+import { rawDeflate, zlibDeflate, zstd } from "../http/fixtures.ts";
+
+const enc = new TextEncoder();
+const data = enc.encode("otlp2parquet ".repeat(5000));
+
+Deno.test("isGzip(), isZlib() and isZstd() recognise their magic bytes and nothing else", () => {
+  ok(isGzip(gzipSync(data)));
+  ok(isZlib(zlibDeflate(data)));
+  ok(!isZlib(rawDeflate(data)));
+  ok(isZstd(zstd(data)));
+  for (const other of [data, new Uint8Array(0), Uint8Array.of(0x1f)]) {
+    ok(!isGzip(other) && !isZstd(other));
+  }
+});
+
+Deno.test("decompressTrusted() undoes gzip (several members), zlib, raw deflate and zstd, in order", () => {
+  const two = new Uint8Array([...gzipSync(data), ...gzipSync(data)]);
+  deepStrictEqual(decompressTrusted(two, ["gzip"]), new Uint8Array([...data, ...data]));
+  deepStrictEqual(decompressTrusted(zlibDeflate(data), ["deflate"]), data);
+  deepStrictEqual(decompressTrusted(rawDeflate(data), ["deflate"]), data);
+  deepStrictEqual(decompressTrusted(zstd(data), ["zstd"]), data);
+  // zstd applied first, then gzip: gzip is undone first.
+  deepStrictEqual(decompressTrusted(gzipSync(zstd(data)), ["zstd", "gzip"]), data);
+  strictEqual(decompressTrusted(new Uint8Array(0), ["gzip"]).length, 0);
+});
+
+Deno.test("decompressTrusted() reports corrupt data as CorruptDataError naming the coding", () => {
+  throws(() => decompressTrusted(data.subarray(0, 100), ["gzip"]), (e) => {
+    ok(e instanceof CorruptDataError && e instanceof SyntaxError);
+    strictEqual(e.coding, "gzip");
+    ok(e.message.startsWith("Cannot decompress gzip data: "), e.message);
+    return true;
+  });
+  throws(() => decompressTrusted(data.subarray(0, 100), ["zstd"]), CorruptDataError);
+});
+
+for (
+  const [name, inflate] of [["web streams", undefined], ["node:zlib", createInflate()]] as const
+) {
+  Deno.test(`decompress() with ${name} stops at the limit with SizeLimitError`, async () => {
+    deepStrictEqual(await decompress(gzipSync(data), ["gzip"], data.length, inflate), data);
+    await rejects(decompress(gzipSync(data), ["gzip"], data.length - 1, inflate), (e) => {
+      ok(e instanceof SizeLimitError && e instanceof RangeError);
+      strictEqual(e.coding, "gzip");
+      strictEqual(e.limit, data.length - 1);
+      return true;
+    });
+    await rejects(decompress(zstd(data), ["zstd"], 1000, inflate), SizeLimitError);
+    await rejects(decompress(data.subarray(0, 50), ["deflate"], 1000, inflate), CorruptDataError);
+  });
+}
