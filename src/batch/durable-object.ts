@@ -28,9 +28,9 @@ import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
 import type { Writer, WriteRequest, WriterStats } from "./types.ts";
-import { createR2BindingStorage, type R2BucketLike } from "../storage/r2.ts";
-import { type StorageDriver, StorageError, withPrefix } from "../storage/types.ts";
-import { createLogger } from "../log/logger.ts";
+import { bindingStorage } from "../storage/r2.ts";
+import { type StorageDriver, StorageError } from "../storage/types.ts";
+import { loggerFor } from "../log/logger.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Workers types used here (no @cloudflare/workers-types dependency)
@@ -220,33 +220,10 @@ export class OtlpBatcher {
   #init(): Setup {
     if (this.#setup) return this.#setup;
     const config = workerConfig(this.#env);
-    const logger = createLogger({
-      level: config.server.log_level,
-      format: config.server.log_format,
-      write: (line) => console.log(line),
-    });
+    const logger = loggerFor(config, (line) => console.log(line));
     if (!wasm) throw new Error("internal: the Worker entry did not give the parquet-wasm module");
     initParquet(wasm);
-    const binding = this.#env[config.storage.r2.binding] as R2BucketLike | undefined;
-    if (!binding || typeof (binding as { put?: unknown }).put !== "function") {
-      throw new TypeError(
-        `Invalid config: storage.r2.binding = "${config.storage.r2.binding}": no R2 bucket binding of that name`,
-      );
-    }
-    const r = config.storage.retry;
-    const storage = withPrefix(
-      createR2BindingStorage(binding, {
-        bindingName: config.storage.r2.binding,
-        retry: {
-          maxAttempts: r.max_attempts,
-          baseDelayMs: r.base_delay_ms,
-          maxDelayMs: r.max_delay_ms,
-          timeoutMs: r.timeout_ms,
-        },
-        logger,
-      }),
-      config.storage.prefix,
-    );
+    const storage = bindingStorage(config, this.#env, logger);
     this.#setup = { config, storage, logger };
     return this.#setup;
   }

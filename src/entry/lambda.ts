@@ -8,15 +8,11 @@
  */
 import { readFileSync } from "node:fs";
 import { handle } from "hono/aws-lambda";
-import type { Hono } from "hono";
-import { loadConfig } from "../config/load.ts";
-import { createApp } from "../http/app.ts";
 import { createInflate } from "../codec/zlib.node.ts";
-import { createWriter } from "../batch/index.ts";
 import { initParquet } from "../core/parquet/encode.ts";
-import { createLogger } from "../log/logger.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
+import { assemble, configure } from "./assemble.ts";
 
 type Handler = ReturnType<typeof handle>;
 
@@ -32,24 +28,14 @@ function wasmBytes(): Uint8Array {
 }
 
 async function build(): Promise<Handler> {
-  const env = { ...process.env };
-  const config = loadConfig({
+  const { config, logger } = configure({
     platform: "lambda",
-    env,
+    env: { ...process.env },
     readTextFile: (path) => readFileSync(path, "utf8"),
   });
-  const logger = createLogger({ level: config.server.log_level, format: config.server.log_format });
   initParquet(wasmBytes());
   const storage = await createStorage(config, logger);
-  const writer = await createWriter({ config, storage, logger });
-  const app: Hono = createApp({
-    config,
-    writer,
-    storage,
-    logger,
-    version: VERSION,
-    inflate: createInflate(),
-  });
+  const { app } = await assemble(config, logger, { storage, inflate: createInflate() });
   logger.info("otlp2parquet lambda ready", {
     version: VERSION,
     backend: config.storage.backend,

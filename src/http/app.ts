@@ -7,20 +7,21 @@
  *   GET  /ready                                storage reachable: 200, or 503 naming the problem
  *
  * Export pipeline: auth → content type → body (size-limited) → decompression (size-limited)
- * → convertRequest (decode + partition, synchronous CPU work) → writer.write → 200 with an
- * Export*ServiceResponse. Every error becomes a google.rpc.Status body in one place (`onError`),
- * encoded like the request (protobuf or JSON).
+ * → `ingest` (decode + partition, synchronous CPU work, then writer.write; ../ingest/) → 200
+ * with an Export*ServiceResponse. Every error becomes a google.rpc.Status body in one place
+ * (`onError`, with `classifyFailure` deciding the status), encoded like the request (protobuf
+ * or JSON).
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Config } from "../config/types.ts";
-import { convertRequest } from "../core/convert.ts";
-import { DecodeError, type Format } from "../core/otlp/types.ts";
+import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
-import { BackpressureError, type Writer } from "../batch/types.ts";
+import type { Writer } from "../batch/types.ts";
 import type { Coding } from "../codec/index.ts";
 import type { Fields, Logger } from "../log/log.ts";
-import { type StorageDriver, StorageError } from "../storage/types.ts";
+import type { StorageDriver } from "../storage/types.ts";
+import { classifyFailure, ingest } from "../ingest/index.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
 import {
@@ -56,9 +57,6 @@ export const READY_CACHE_MS = 1000;
  * makes /ready answer 503.
  */
 export const READY_TIMEOUT_MS = 5000;
-/** Retry-After (seconds) when storage fails: retryable failures, and misconfiguration. */
-export const STORAGE_RETRY_AFTER_SECS = 5;
-export const MISCONFIGURED_RETRY_AFTER_SECS = 30;
 
 const SIGNALS: readonly Signal[] = ["logs", "traces", "metrics"];
 
@@ -175,21 +173,17 @@ export function createApp(deps: AppDeps): Hono {
       c.set("format", responseFormatOf(format));
     }
 
-    const converted = convertRequest(signal, body, format, { receivedAtNs });
-    info.records = converted.records;
-    info.rejected = converted.rejected;
-    if (converted.partitions.length > 0) {
-      await writer.write({
-        signal,
-        format,
-        body,
-        // The bytes as received, for a write-ahead log to keep instead of `body` (fewer bytes).
-        encoded: encodings.length > 0 ? { encodings, bytes: raw } : undefined,
-        receivedAtNs,
-        partitions: converted.partitions,
-      });
-    }
-    return exportResponse(signal, c.get("format"), converted.rejected, converted.message);
+    const result = await ingest(writer, {
+      signal,
+      format,
+      body,
+      // The bytes as received, for a write-ahead log to keep instead of `body` (fewer bytes).
+      encoded: encodings.length > 0 ? { encodings, bytes: raw } : undefined,
+      receivedAtNs,
+    });
+    info.records = result.records;
+    info.rejected = result.rejected;
+    return exportResponse(signal, c.get("format"), result.rejected, result.message);
   }
 
   app.notFound((c) =>
@@ -217,25 +211,25 @@ export function createApp(deps: AppDeps): Hono {
       headers.delete("content-length");
       return answer(err.status, err.message || defaultMessage(err.status), headers);
     }
-    if (isError(err, DecodeError, "DecodeError")) return answer(400, err.message);
-    if (isError(err, BackpressureError, "BackpressureError")) {
-      const e = err as BackpressureError;
-      return answer(e.status === 429 ? 429 : 503, e.message, {
-        "retry-after": retryAfter(e.retryAfterSecs),
-      });
+    const failure = classifyFailure(err);
+    switch (failure.kind) {
+      case "invalid":
+        return answer(400, failure.message);
+      case "backpressure":
+        return answer(failure.status, failure.message, {
+          "retry-after": String(failure.retryAfterSecs),
+        });
+      case "unavailable":
+        return answer(503, failure.message, { "retry-after": String(failure.retryAfterSecs) });
+      case "internal":
+        logger.error("unexpected error while handling a request", {
+          method: c.req.method,
+          path: c.req.path,
+          error: err instanceof Error ? err.message : String(err),
+          stack: err instanceof Error ? err.stack : undefined,
+        });
+        return answer(500, failure.message);
     }
-    if (isError(err, StorageError, "StorageError")) {
-      const e = err as StorageError;
-      const secs = e.retryable ? STORAGE_RETRY_AFTER_SECS : MISCONFIGURED_RETRY_AFTER_SECS;
-      return answer(503, `storage unavailable: ${e.message}`, { "retry-after": String(secs) });
-    }
-    logger.error("unexpected error while handling a request", {
-      method: c.req.method,
-      path: c.req.path,
-      error: err instanceof Error ? err.message : String(err),
-      stack: err instanceof Error ? err.stack : undefined,
-    });
-    return answer(500, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
   });
 
   return app as unknown as Hono;
@@ -264,19 +258,6 @@ function safeFormat(contentType: string | undefined): Format | null {
   } catch {
     return null;
   }
-}
-
-function isError(
-  err: unknown,
-  cls: abstract new (...args: never[]) => Error,
-  name: string,
-): boolean {
-  // The name check also catches instances from a second copy of the module (bundles).
-  return err instanceof cls || (err instanceof Error && err.name === name);
-}
-
-function retryAfter(secs: number): string {
-  return String(Number.isFinite(secs) ? Math.max(1, Math.ceil(secs)) : STORAGE_RETRY_AFTER_SECS);
 }
 
 type ReadyResult = { ok: true } | { ok: false; error: string };

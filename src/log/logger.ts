@@ -7,7 +7,7 @@
  * Fields whose value is `undefined` are left out; bigints are written exactly (JSON: as strings).
  */
 import type { Fields, Logger } from "./log.ts";
-import type { LogLevel } from "../config/types.ts";
+import type { Config, LogLevel } from "../config/types.ts";
 
 export type LogFormat = "text" | "json";
 
@@ -21,6 +21,11 @@ export interface LoggerOptions {
 }
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/** The logger `[server]` asks for (`log_level`, `log_format`), writing lines to `write`. */
+export function loggerFor(config: Config, write?: (line: string) => void): Logger {
+  return createLogger({ level: config.server.log_level, format: config.server.log_format, write });
+}
 
 export function createLogger(opts: LoggerOptions): Logger {
   const max = RANK[opts.level];

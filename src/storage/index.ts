@@ -5,16 +5,12 @@
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
+import { retryOptions } from "./retry.ts";
 import { type StorageDriver, withPrefix } from "./types.ts";
 
 export async function createStorage(config: Config, logger: Logger): Promise<StorageDriver> {
   const s = config.storage;
-  const retry = {
-    maxAttempts: s.retry.max_attempts,
-    baseDelayMs: s.retry.base_delay_ms,
-    maxDelayMs: s.retry.max_delay_ms,
-    timeoutMs: s.retry.timeout_ms,
-  };
+  const retry = retryOptions(config);
   let driver: StorageDriver;
   switch (s.backend) {
     case "fs": {

@@ -9,10 +9,18 @@
  *
  * Both are retried by ./retry.ts and fail with `StorageError`s.
  */
+import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
-import { DEFAULT_RETRY, errorText, type OpOptions, type RetryOptions, withRetry } from "./retry.ts";
+import {
+  DEFAULT_RETRY,
+  errorText,
+  type OpOptions,
+  type RetryOptions,
+  retryOptions,
+  withRetry,
+} from "./retry.ts";
 import { createS3Storage, type S3StorageOptions } from "./s3.ts";
-import { type StorageDriver, StorageError } from "./types.ts";
+import { type StorageDriver, StorageError, withPrefix } from "./types.ts";
 
 export const R2_DRIVER_NAME = "r2";
 
@@ -40,6 +48,34 @@ export interface R2BindingStorageOptions {
   /** Retry/timeout policy; `false` returns the bare driver. */
   retry?: Partial<RetryOptions> | false;
   logger?: Logger;
+}
+
+/**
+ * The Workers storage of the configuration: the R2 bucket binding `storage.r2.binding` of the
+ * Worker's `env`, with `[storage.retry]` and `storage.prefix`. Throws a `TypeError` naming the
+ * setting when the backend is not r2 or the binding is missing.
+ */
+export function bindingStorage(
+  config: Config,
+  env: Record<string, unknown>,
+  logger: Logger,
+): StorageDriver {
+  if (config.storage.backend !== "r2") {
+    throw new TypeError(
+      `Invalid config: storage.backend = "${config.storage.backend}": on Workers only "r2" (the bucket binding) is supported`,
+    );
+  }
+  const name = config.storage.r2.binding;
+  const binding = env[name] as R2BucketLike | undefined;
+  if (!binding || typeof (binding as { put?: unknown }).put !== "function") {
+    throw new TypeError(
+      `Invalid config: storage.r2.binding = "${name}": no R2 bucket binding of that name (add [[r2_buckets]] binding = "${name}" to wrangler.toml)`,
+    );
+  }
+  return withPrefix(
+    createR2BindingStorage(binding, { bindingName: name, retry: retryOptions(config), logger }),
+    config.storage.prefix,
+  );
 }
 
 /** A driver over a Workers R2 bucket binding. */

@@ -8,6 +8,7 @@
  * `check()` makes one attempt (with the timeout): `/ready` must answer promptly, and a probe
  * is retried by whoever polls it.
  */
+import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "./types.ts";
 
@@ -30,6 +31,17 @@ export const DEFAULT_RETRY: RetryOptions = {
   maxDelayMs: 2000,
   timeoutMs: 10_000,
 };
+
+/** The retry policy of the configuration (`[storage.retry]`). */
+export function retryOptions(config: Config): RetryOptions {
+  const r = config.storage.retry;
+  return {
+    maxAttempts: r.max_attempts,
+    baseDelayMs: r.base_delay_ms,
+    maxDelayMs: r.max_delay_ms,
+    timeoutMs: r.timeout_ms,
+  };
+}
 
 export interface RetryDeps {
   sleep?: (ms: number) => Promise<void>;

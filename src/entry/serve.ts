@@ -1,0 +1,161 @@
+/**
+ * The `serve` command on Deno, Bun and Node: assemble the pipeline with the server's parts
+ * (write-ahead log files, encoder threads, node:zlib), listen, and on SIGINT / SIGTERM stop
+ * accepting requests, finish those in flight, write out buffered data and exit.
+
+ */
+import { detectPlatform, splitHostPort } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
+import { createEncoder } from "../batch/encoder.node.ts";
+import { createWalFs } from "../batch/wal/fs.node.ts";
+import { createInflate } from "../codec/zlib.node.ts";
+import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
+import type { Logger } from "../log/log.ts";
+import { createStorage, describeStorage } from "../storage/index.ts";
+import { VERSION } from "../version.ts";
+import { assemble, type Assembled } from "./assemble.ts";
+import * as rt from "./platform.ts";
+
+export async function serve(
+  config: Config,
+  logger: Logger,
+  platform: ReturnType<typeof detectPlatform>,
+): Promise<number> {
+  try {
+    initParquetFromDisk();
+  } catch (e) {
+    logger.error("cannot load parquet-wasm", { error: errorText(e) });
+    return 1;
+  }
+  if (!rt.canWriteFiles()) {
+    if (config.storage.backend === "fs") {
+      logger.error(
+        "the fs backend needs permission to write files (deno run --allow-write); use s3 or r2 on Deno Deploy",
+      );
+      return 1;
+    }
+    if (config.batch.enabled && config.batch.durability === "wal") {
+      // Deno Deploy and `deno run` without --allow-write: no disk for a write-ahead log. Every
+      // request is stored before its answer instead, so nothing acknowledged can be lost.
+      logger.warn(
+        "no permission to write files: the write-ahead log is off, requests are written through to storage",
+        {
+          backend: config.storage.backend,
+          hint: 'set batch.durability = "memory" to batch in memory instead (lost on a crash)',
+        },
+      );
+      config = { ...config, batch: { ...config.batch, enabled: false } };
+    }
+  }
+  const storage = await createStorage(config, logger);
+  const checked = storage.check().then(
+    () =>
+      logger.info("storage ready", {
+        backend: config.storage.backend,
+        at: describeStorage(config),
+      }),
+    (e) =>
+      logger.error("storage check failed: /ready answers 503 until it passes", {
+        backend: config.storage.backend,
+        at: describeStorage(config),
+        error: errorText(e),
+      }),
+  );
+  // Parquet encoding on worker threads (batching only: write-through answers after its encode).
+  const encoder = config.batch.enabled
+    ? await createEncoder(config.parquet.encode_threads, readParquetWasm(), logger)
+    : undefined;
+  let assembled: Assembled;
+  try {
+    assembled = await assemble(config, logger, {
+      storage,
+      walFs: platform === "server" ? createWalFs() : undefined,
+      encoder,
+      // gzip/deflate bodies through node:zlib: faster per request than DecompressionStream.
+      inflate: createInflate(),
+    });
+  } catch (e) {
+    logger.error("cannot start the writer", {
+      error: errorText(e),
+      hint: config.batch.enabled && config.batch.durability === "wal"
+        ? `the write-ahead log needs a writable batch.wal_dir (${config.batch.wal_dir}), or set batch.durability = "memory"`
+        : undefined,
+    });
+    await encoder?.close();
+    return 1;
+  }
+  const { writer, app } = assembled;
+  const hp = splitHostPort(config.server.listen_addr)!;
+  let listener: rt.Listener;
+  try {
+    listener = await rt.listen(
+      app.fetch,
+      hp.host,
+      Number(hp.port),
+      (e) => logger.error("unhandled error in request", { error: errorText(e) }),
+      config.server.max_payload_bytes,
+    );
+  } catch (e) {
+    logger.error("cannot listen", { addr: config.server.listen_addr, error: errorText(e) });
+    await writer.close().catch(() => {});
+    return 1;
+  }
+  const host = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
+  logger.info("otlp2parquet listening", {
+    url: `http://${host}:${listener.port}`,
+    port: listener.port,
+    backend: config.storage.backend,
+    storage: describeStorage(config),
+    batching: config.batch.enabled,
+    encoder: encoder?.where ?? "main thread",
+    platform,
+    runtime: rt.runtimeName(),
+    version: VERSION,
+  });
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    rt.onShutdownSignal(async (signal) => {
+      if (stopping) {
+        logger.warn("second signal: exiting now", { signal });
+        rt.exit(1);
+      }
+      stopping = true;
+      logger.info("shutting down: flushing buffered data", { signal });
+      const limit = config.server.shutdown_timeout_secs;
+      const work = (async () => {
+        await listener.close();
+        await writer.close();
+        await encoder?.close();
+        await storage.close?.();
+        await checked;
+      })();
+      try {
+        if (limit > 0) await withTimeout(work, limit * 1000);
+        else await work;
+        logger.info("stopped");
+        resolve(0);
+      } catch (e) {
+        logger.error("shutdown did not complete", {
+          error: errorText(e),
+          note: config.batch.enabled && config.batch.durability === "wal"
+            ? "the write-ahead log keeps unflushed data for the next start"
+            : undefined,
+        });
+        resolve(1);
+      }
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
