@@ -2,7 +2,11 @@
  * The `serve` command on Deno, Bun and Node: assemble the pipeline with the server's parts
  * (write-ahead log files, encoder threads, node:zlib), listen, and on SIGINT / SIGTERM stop
  * accepting requests, finish those in flight, write out buffered data and exit.
-
+ *
+ * Signals: a terminal's Ctrl-C reaches the whole process group, and a task runner in front of
+ * the server (`npx deno task start`) forwards it once more, so the server sees the same stop
+ * twice within milliseconds. Signals within `REPEATED_SIGNAL_MS` of the first count as that
+ * one; a second signal after that exits at once (the write-ahead log keeps the data).
  */
 import { detectPlatform, splitHostPort } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
@@ -15,6 +19,9 @@ import { createStorage, describeStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { assemble, type Assembled } from "./assemble.ts";
 import * as rt from "./platform.ts";
+
+/** Signals this soon after the first are the same stop, delivered again (see the top). */
+export const REPEATED_SIGNAL_MS = 2000;
 
 export async function serve(
   config: Config,
@@ -114,13 +121,17 @@ export async function serve(
   });
 
   return await new Promise<number>((resolve) => {
-    let stopping = false;
+    let stoppingSince: number | undefined;
     rt.onShutdownSignal(async (signal) => {
-      if (stopping) {
+      if (stoppingSince !== undefined) {
+        if (performance.now() - stoppingSince < REPEATED_SIGNAL_MS) {
+          logger.debug("signal repeated while stopping: still flushing", { signal });
+          return;
+        }
         logger.warn("second signal: exiting now", { signal });
         rt.exit(1);
       }
-      stopping = true;
+      stoppingSince = performance.now();
       logger.info("shutting down: flushing buffered data", { signal });
       const limit = config.server.shutdown_timeout_secs;
       const work = (async () => {

@@ -79,6 +79,8 @@ export interface Server {
   log(): string;
   /** SIGTERM, then waits; resolves with the exit code. */
   stop(): Promise<number>;
+  /** Sends `sig` without waiting (nothing when the process has exited). */
+  signal(sig: Deno.Signal): void;
   /** SIGKILL if still running (no error when it has exited). */
   kill(): Promise<void>;
 }
@@ -202,6 +204,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
       output,
       parent,
       log: () => text,
+      signal(sig: Deno.Signal) {
+        if (!exited) child.kill(sig);
+      },
       async stop() {
         if (!exited) child.kill("SIGTERM");
         const s = await raceTimeout(
