@@ -12,12 +12,11 @@ ARG DENO_VERSION=2.9.6
 ARG NODE_VERSION=20
 
 # ---- deps: production npm dependencies (the S3 client is an optional dependency, kept) ----------
-# `npm install`, as `deno task install` runs it (`npm ci` refuses the lock file, which lacks the
-# other platforms' builds of a dev dependency).
+# `npm ci` from the committed lock file, as `deno task install` runs it.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM denoland/deno:debian-${DENO_VERSION}
