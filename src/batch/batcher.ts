@@ -34,6 +34,7 @@ import { type Config, parquetOptions } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
+import { dataRecords, openLog, type SealInfo } from "./replay.ts";
 import {
   BackpressureError,
   type Encoder,
@@ -47,11 +48,10 @@ import {
   DEFAULT_SEGMENT_BYTES,
   encodePayload,
   loggableEncoding,
-  parseSegment,
   type Pos,
   Wal,
   type WalFs,
-} from "./wal/wal.ts";
+} from "./wal/index.ts";
 
 export type FlushReason =
   | "rows"
@@ -150,11 +150,6 @@ interface PendingFile {
   seal: "ok" | Promise<unknown> | null;
   reason: FlushReason;
   firstAt: number;
-}
-
-interface SealInfo {
-  upTo: Pos;
-  id: string;
 }
 
 interface ReplayState {
@@ -803,79 +798,36 @@ class Batcher implements BatchWriter {
   /** Replays the log left by an earlier run: rebuilds its buffers and files, then seals them. */
   private async replayLog(fs: WalFs): Promise<void> {
     const dir = this.cfg.wal_dir.replace(/\/+$/, "") || ".";
-    const seqs = await Wal.scanDir(fs, dir);
-    const wal = new Wal(fs, dir, (seqs.at(-1) ?? 0) + 1, {
-      segmentBytes: this.deps.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-    });
+    const segmentBytes = this.deps.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    const { wal, index } = await openLog(fs, dir, segmentBytes, bufferKey, this.log);
     this.wal = wal;
-    if (seqs.length === 0) return;
-
-    // Pass 1: seal, done and void records; which segments hold data.
-    const state: ReplayState = { seals: new Map(), next: new Map(), done: new Set() };
-    const voids = new Map<number, number>();
-    const withData: number[] = [];
-    let torn = 0;
-    for (const seq of seqs) {
-      const bytes = await fs.read(wal.path(seq));
-      const seg = parseSegment(bytes);
-      wal.adopt(seq, bytes.length, seg.nonce);
-      if (seg.tornBytes > 0) {
-        torn++;
-        this.log.warn("write-ahead log segment has a torn tail; ignoring it", {
-          segment: wal.path(seq),
-          valid_bytes: seg.validBytes,
-          ignored_bytes: seg.tornBytes,
-        });
-      }
-      let data = false;
-      for (const { record: r } of seg.records) {
-        if (r.type === "data") data = true;
-        else if (r.type === "done") state.done.add(r.id);
-        else if (r.type === "void") {
-          voids.set(r.from.seg, Math.min(voids.get(r.from.seg) ?? Infinity, r.from.idx));
-        } else if (r.type === "seal") {
-          const k = bufferKey(r.table, r.service, r.hour);
-          const list = state.seals.get(k) ?? [];
-          if (!list.some((s) => s.id === r.id)) list.push({ upTo: r.upTo, id: r.id });
-          state.seals.set(k, list);
-        }
-      }
-      if (data) withData.push(seq);
-    }
-    for (const list of state.seals.values()) list.sort((a, b) => comparePos(a.upTo, b.upTo));
-
-    // Pass 2: data records in log order, into buffers exactly as they were filled live.
+    if (!index) return;
+    const state: ReplayState = { seals: index.seals, next: new Map(), done: index.done };
     this.replay = state;
     let records = 0;
     try {
-      for (const seq of withData) {
-        const seg = parseSegment(await fs.read(wal.path(seq)));
-        const voidFrom = voids.get(seq) ?? Infinity;
-        for (const { idx, record: r } of seg.records) {
-          if (r.type !== "data" || idx >= voidFrom) continue;
-          const pos = { seg: seq, idx };
-          let parts: Partition[];
-          try {
-            parts = this.convert(r.signal, r.body, r.format, { receivedAtNs: r.receivedAtNs })
-              .partitions;
-          } catch (e) {
-            this.log.error("cannot decode a logged request during replay; skipping it", {
-              segment: wal.path(seq),
-              record: idx,
-              error: message(e),
-            });
-            continue;
-          }
-          this.apply(parts.filter((p) => p.rows.length > 0), pos);
-          records++;
-          // Bound memory while a long log is replayed: let stored files release it.
-          if (this.bufferedBytes > this.cfg.max_buffered_bytes && this.queue.length > 0) {
-            this.log.info("replay waits for buffered files to be stored", {
-              files: this.queue.length,
-              buffered_bytes: this.bufferedBytes,
-            });
-            await this.drained(false);
-          }
+      for await (const { pos, record: r } of dataRecords(fs, wal, index)) {
+        let parts: Partition[];
+        try {
+          parts = this.convert(r.signal, r.body, r.format, { receivedAtNs: r.receivedAtNs })
+            .partitions;
+        } catch (e) {
+          this.log.error("cannot decode a logged request during replay; skipping it", {
+            segment: wal.path(pos.seg),
+            record: pos.idx,
+            error: message(e),
+          });
+          continue;
+        }
+        this.apply(parts.filter((p) => p.rows.length > 0), pos);
+        records++;
+        // Bound memory while a long log is replayed: let stored files release it.
+        if (this.bufferedBytes > this.cfg.max_buffered_bytes && this.queue.length > 0) {
+          this.log.info("replay waits for buffered files to be stored", {
+            files: this.queue.length,
+            buffered_bytes: this.bufferedBytes,
+          });
+          await this.drained(false);
         }
       }
       // Seals whose last rows were at the end of the log, then what came after the last seal.
@@ -889,11 +841,11 @@ class Batcher implements BatchWriter {
     for (const b of [...this.open.values()]) this.seal(b, "replay");
     this.counters.replayedRecords = records;
     this.log.info("write-ahead log replayed", {
-      segments: seqs.length,
+      segments: index.seqs.length,
       records,
       files: this.queue.length,
       rows: this.bufferedRows,
-      torn_segments: torn,
+      torn_segments: index.torn,
     });
     await this.trim();
   }

@@ -7,11 +7,11 @@ import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import type { Encoder, Writer } from "./types.ts";
-import type { WalFs } from "./wal/wal.ts";
+import type { WalFs } from "./wal/index.ts";
 import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
 
-export type { WalFile, WalFs } from "./wal/wal.ts";
+export type { WalFile, WalFs } from "./wal/index.ts";
 export type { Encoder } from "./types.ts";
 export {
   type BatchWriter,

@@ -10,7 +10,7 @@ import { loadConfig, type LoadConfigInput } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { createWriter } from "../batch/index.ts";
 import type { Encoder, Writer } from "../batch/types.ts";
-import type { WalFs } from "../batch/wal/wal.ts";
+import type { WalFs } from "../batch/wal/index.ts";
 import type { Inflate } from "../codec/index.ts";
 import { createApp } from "../http/app.ts";
 import type { Logger } from "../log/log.ts";

@@ -24,7 +24,7 @@ import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
-import type { WalFile, WalFs } from "../../src/batch/wal/wal.ts";
+import type { WalFile, WalFs } from "../../src/batch/wal/index.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 import type { Fields, Logger } from "../../src/log/log.ts";

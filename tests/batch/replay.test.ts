@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { type BatchWriter, createBatchWriter } from "../../src/batch/batcher.ts";
-import { parseSegment } from "../../src/batch/wal/wal.ts";
+import { parseSegment } from "../../src/batch/wal/index.ts";
 import type { Config } from "../../src/config/types.ts";
 import {
   config,

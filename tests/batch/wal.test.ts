@@ -10,7 +10,7 @@ import {
   segmentSeq,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal/wal.ts";
+} from "../../src/batch/wal/index.ts";
 import { CountingWalFs, tempDir } from "./helpers.ts";
 
 const enc = new TextEncoder();

@@ -18,7 +18,7 @@ import {
   segmentName,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal/wal.ts";
+} from "../../src/batch/wal/index.ts";
 import { DecodeError } from "../../src/core/otlp/types.ts";
 import {
   config,

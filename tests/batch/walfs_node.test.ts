@@ -9,7 +9,7 @@ import { tempDir } from "./helpers.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 const ENTRY = `
-import { Wal, encodePayload, parseSegment, segmentName } from "./src/batch/wal/wal.ts";
+import { Wal, encodePayload, parseSegment, segmentName } from "./src/batch/wal/index.ts";
 import { createWalFs } from "./src/batch/wal/fs.node.ts";
 const dir = process.argv[2] + "/wal";
 const fs = createWalFs();
