@@ -40,6 +40,7 @@ import {
   type Encoder,
   type Writer,
   type WriteRequest,
+  type WriterHooks,
   type WriterStats,
 } from "./types.ts";
 import {
@@ -89,6 +90,8 @@ export interface BatchWriterDeps {
   tickMs?: number;
   /** Rows → Parquet bytes. Default: parquet-wasm on this thread (`inThreadEncoder`). */
   encoder?: Encoder;
+  /** Told of every file stored (see `WriterHooks`). */
+  hooks?: WriterHooks;
 }
 
 /** The default encoder: parquet-wasm on the calling thread. */
@@ -604,7 +607,17 @@ class Batcher implements BatchWriter {
     if (f.seal !== "ok") await f.seal;
     if (!f.data) await this.encode(f);
     if (this.aborted) throw new Error("aborted");
-    await this.deps.storage.put(objectKey(f.table, f.service, f.minTimeNs, f.id), f.data!);
+    const key = objectKey(f.table, f.service, f.minTimeNs, f.id);
+    await this.deps.storage.put(key, f.data!);
+    // Before the done record: a failure here retries the file, stored again under its key.
+    await this.deps.hooks?.fileStored?.({
+      key,
+      table: f.table,
+      service: f.service,
+      rows: f.rowCount,
+      bytes: f.data!.length,
+      minTimeNs: f.minTimeNs,
+    });
   }
 
   /**

@@ -6,13 +6,13 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
-import type { Encoder, Writer } from "./types.ts";
+import type { Encoder, Writer, WriterHooks } from "./types.ts";
 import type { WalFs } from "./wal/index.ts";
 import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
 
 export type { WalFile, WalFs } from "./wal/index.ts";
-export type { Encoder } from "./types.ts";
+export type { Encoder, StoredFile, WriterHooks } from "./types.ts";
 export {
   type BatchWriter,
   type BatchWriterDeps,
@@ -31,6 +31,8 @@ export interface WriterDeps {
   walFs?: WalFs;
   /** Rows → Parquet for the batching writer (default: on this thread). */
   encoder?: Encoder;
+  /** Told of every file stored (see `WriterHooks`). */
+  hooks?: WriterHooks;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Partition } from "../core/partition.ts";
 import type { Format } from "../core/otlp/types.ts";
-import type { Signal, TableBuilder } from "../core/tables.ts";
+import type { Signal, TableBuilder, TableName } from "../core/tables.ts";
 import type { ParquetOptions } from "../core/parquet/encode.ts";
 import type { Coding } from "../codec/index.ts";
 
@@ -23,6 +23,31 @@ export interface WriteRequest {
   receivedAtNs: bigint;
   /** The rows by (table, service, hour); the writer takes ownership (it may append to them). */
   partitions: Partition[];
+}
+
+/** A Parquet file a writer has stored (for catalogs, metrics, lifecycle jobs). */
+export interface StoredFile {
+  /** The object key, without `storage.prefix`. */
+  key: string;
+  table: TableName;
+  /** The service segment of the key (`service.name`, made safe). */
+  service: string;
+  /** Rows, bytes of the file, and the earliest row time (epoch ns). */
+  rows: number;
+  bytes: number;
+  minTimeNs: bigint;
+}
+
+/**
+ * What a writer tells about its work. `fileStored` runs once a file is stored and before the
+ * writer counts it as done (a batching writer logs "done" in its write-ahead log after it, a
+ * write-through writer answers the request after it): whatever it records durably is never
+ * lost for a stored file. A rejection counts as a failed store: a batching writer retries the
+ * file (stored again under the same key, and told again), a write-through writer answers 503.
+ * So a hook may hear of the same file more than once and must be idempotent.
+ */
+export interface WriterHooks {
+  fileStored?(file: StoredFile): void | Promise<void>;
 }
 
 export interface Writer {

@@ -14,12 +14,13 @@ import { encodeParquet } from "../core/parquet/encode.ts";
 import { objectKey } from "../core/partition.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
-import type { Writer, WriteRequest, WriterStats } from "./types.ts";
+import type { StoredFile, Writer, WriteRequest, WriterHooks, WriterStats } from "./types.ts";
 
 export interface WriteThroughDeps {
   config: Config;
   storage: StorageDriver;
   logger: Logger;
+  hooks?: WriterHooks;
 }
 
 export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
@@ -27,7 +28,8 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
   const opts = parquetOptions(deps.config);
   const stats = { filesWritten: 0, rowsWritten: 0, bytesWritten: 0, flushFailures: 0 };
 
-  async function store(key: string, bytes: Uint8Array, rows: number): Promise<void> {
+  async function store(file: StoredFile, bytes: Uint8Array): Promise<void> {
+    const { key, rows } = file;
     try {
       await storage.put(key, bytes);
     } catch (e) {
@@ -45,23 +47,41 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
     stats.rowsWritten += rows;
     stats.bytesWritten += bytes.length;
     if (logger.debugEnabled) logger.debug("file stored", { key, rows, bytes: bytes.length });
+    try {
+      await deps.hooks?.fileStored?.(file);
+    } catch (e) {
+      stats.flushFailures++;
+      throw new StorageError(
+        `Cannot record the stored file ${JSON.stringify(key)}: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        true,
+        { cause: e },
+      );
+    }
   }
 
   return {
     async write(req: WriteRequest): Promise<void> {
       // Encode every file first (CPU, synchronous), then store them concurrently.
-      const files: { key: string; bytes: Uint8Array; rows: number }[] = [];
+      const files: { file: StoredFile; bytes: Uint8Array }[] = [];
       for (const p of req.partitions) {
         if (p.rows.length === 0) continue;
         const bytes = encodeParquet(p.rows, opts);
         const id = await contentId(bytes);
         files.push({
-          key: objectKey(p.table, p.service, p.minTimeNs, id),
+          file: {
+            key: objectKey(p.table, p.service, p.minTimeNs, id),
+            table: p.table,
+            service: p.service,
+            rows: p.rows.length,
+            bytes: bytes.length,
+            minTimeNs: p.minTimeNs,
+          },
           bytes,
-          rows: p.rows.length,
         });
       }
-      const results = await Promise.allSettled(files.map((f) => store(f.key, f.bytes, f.rows)));
+      const results = await Promise.allSettled(files.map((f) => store(f.file, f.bytes)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
     },

@@ -9,7 +9,7 @@
 import { loadConfig, type LoadConfigInput } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { createWriter } from "../batch/index.ts";
-import type { Encoder, Writer } from "../batch/types.ts";
+import type { Encoder, Writer, WriterHooks } from "../batch/types.ts";
 import type { WalFs } from "../batch/wal/index.ts";
 import type { Inflate } from "../codec/index.ts";
 import { createApp } from "../http/app.ts";
@@ -39,6 +39,8 @@ export interface PlatformParts {
   encoder?: Encoder;
   /** A synchronous gzip/deflate decoder (node:zlib), faster than DecompressionStream. */
   inflate?: Inflate;
+  /** Told of every file stored (catalogs, metrics). */
+  hooks?: WriterHooks;
 }
 
 export interface Assembled {
@@ -64,6 +66,7 @@ export async function assemble(
     logger,
     walFs: parts.walFs,
     encoder: parts.encoder,
+    hooks: parts.hooks,
   });
   const app = createApp({
     config,
