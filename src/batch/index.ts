@@ -1,7 +1,16 @@
 /**
- * Builds the writer the app uses: write-through (every request stored before its answer) or,
- * with `batch.enabled`, the batching writer (./batcher.ts). Owned by the batching work; the
- * server entry only calls `createWriter`.
+ * Writers: what turns a request's rows into stored Parquet files, behind one interface
+ * (`Writer`, ./types.ts), chosen by `createWriter`:
+ *
+ * - ./writethrough.ts: every request's files stored before it is answered (Lambda, Workers,
+ *   `batch.enabled = false`);
+ * - ./batcher.ts: rows buffered per (table, service, hour) and written as few large files,
+ *   durable first in the write-ahead log (./wal/, read back at start by ./replay.ts); files are
+ *   encoded on worker threads by ./encoder.node.ts (./encode-worker.node.ts is the thread);
+ * - ./durable-object.ts: batching on Cloudflare Workers, one Durable Object per (table,
+ *   service) holding the requests in its SQLite storage.
+ *
+ * Writers tell `WriterHooks.fileStored` of each stored file (catalogs, metrics).
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";

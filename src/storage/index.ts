@@ -1,7 +1,15 @@
 /**
- * Builds the storage driver the configuration asks for (server and Lambda entries; the Worker
- * uses its R2 binding directly). Cloud drivers are imported lazily, so a server writing to disk
- * never loads the S3 client. The configured prefix is added by `withPrefix`.
+ * Storage: where Parquet files go. Every driver implements `StorageDriver` (./types.ts: put, get,
+ * list, delete, check) and is a small factory: ./fs.node.ts (local disk, servers only),
+ * ./memory.ts, ./s3.ts (AWS S3 and every S3-compatible store), ./r2.ts (the Workers binding, or
+ * R2's S3 API elsewhere). ./retry.ts wraps a driver with timeouts, retries and one error type
+ * (`StorageError`, whose `retryable` decides between a 503 and a configuration error). Every
+ * driver passes the same conformance suite (tests/storage/conformance.ts).
+ *
+ * `createStorage` builds the driver the configuration asks for (server and Lambda entries; the
+ * Worker uses `bindingStorage` of ./r2.ts, so its bundle carries no other driver). Drivers are
+ * imported lazily, so a server writing to disk never loads the S3 client. The configured prefix
+ * is added by `withPrefix`.
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
