@@ -47,18 +47,22 @@ export function logsRequest(
   }));
 }
 
-/** Writes `requests` write-through requests of `records` records each; returns the rows written. */
+/**
+ * Writes requests `first` … `first + requests - 1` of `records` records each, write-through
+ * (one file each); returns the rows written.
+ */
 export async function writeSmallFiles(
   storage: StorageDriver,
   service: string,
   requests: number,
   records = 2,
   hourNs = HOUR0_NS,
+  first = 0,
 ): Promise<number> {
   const config = defaultConfig("server");
   config.batch.enabled = false;
   const writer = createWriteThroughWriter({ config, storage, logger: silentLogger });
-  for (let seq = 0; seq < requests; seq++) {
+  for (let seq = first; seq < first + requests; seq++) {
     const body = logsRequest(service, seq, records, hourNs);
     const { partitions } = convertRequest("logs", body, "json", { receivedAtNs: 1n });
     await writer.write({ signal: "logs", format: "json", body, receivedAtNs: 1n, partitions });
