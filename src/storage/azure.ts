@@ -236,6 +236,14 @@ function createBareAzureStorage(opts: AzureStorageOptions): StorageDriver {
         false,
       );
     }
+    if (/non-TLS|non-https/i.test(message)) {
+      return error(
+        `the ${kind} (Entra ID tokens) needs an https endpoint, not ${
+          JSON.stringify(endpointText)
+        }; use an account key, SAS token or connection string over http`,
+        false,
+      );
+    }
     if (e?.name === "AuthenticationError") {
       return error(
         `the default Azure credential could not get a token (${firstLine(errorText(err))})`,

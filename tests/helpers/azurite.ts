@@ -254,3 +254,46 @@ export function azureTest(
 ): void {
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
 }
+
+/**
+ * An HTTP proxy in front of the emulator that answers chosen requests itself with Azure's
+ * transient `500 InternalError` (as the real service does under faults) and forwards the
+ * rest: Shared Key signatures do not cover the host, so requests signed for the proxy are
+ * valid at the emulator.
+ */
+export function faultProxy(
+  target: string,
+  fails: (req: Request, url: URL) => boolean,
+): { endpoint: string; requests: URL[]; close(): Promise<void> } {
+  const t = new URL(target);
+  const requests: URL[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    requests.push(url);
+    if (fails(req, url)) {
+      await req.body?.cancel();
+      return new Response(
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>InternalError</Code><Message>Injected fault</Message></Error>',
+        {
+          status: 500,
+          headers: { "x-ms-error-code": "InternalError", "content-type": "application/xml" },
+        },
+      );
+    }
+    const headers = new Headers(req.headers);
+    headers.delete("host");
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    const upstream = await fetch(`${t.origin}${url.pathname}${url.search}`, {
+      method: req.method,
+      headers,
+      body,
+    });
+    return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+  });
+  const port = server.addr.port;
+  return {
+    endpoint: `http://127.0.0.1:${port}${t.pathname}`,
+    requests,
+    close: () => server.shutdown(),
+  };
+}
