@@ -23,6 +23,15 @@ import {
   withRetry,
 } from "./retry.ts";
 import { type StorageDriver, StorageError } from "./types.ts";
+import {
+  ACCOUNT_NAME,
+  ACCOUNT_NAME_RULE,
+  connectionStringAccount,
+  connectionStringEndpoint,
+  CONTAINER_NAME,
+  CONTAINER_NAME_RULE,
+  DEVELOPMENT_BLOB_ENDPOINT,
+} from "./azure-names.ts";
 import type * as Azure from "@azure/storage-blob";
 
 export const AZURE_DRIVER_NAME = "azure";
@@ -92,35 +101,6 @@ export function credentialKind(opts: AzureStorageOptions): CredentialKind {
   if (opts.accountKey) return "account key";
   if (opts.sasToken) return "SAS token";
   return "default credential";
-}
-
-/** The `AccountName` of a connection string (`UseDevelopmentStorage=true` → Azurite's). */
-export function connectionStringAccount(cs: string): string | undefined {
-  const fields = parseConnectionString(cs);
-  if (/^true$/i.test(fields.get("usedevelopmentstorage") ?? "")) return "devstoreaccount1";
-  const name = fields.get("accountname");
-  if (name) return name;
-  // A SAS connection string may only name the endpoint: https://ACCOUNT.blob.…
-  const endpoint = fields.get("blobendpoint");
-  if (endpoint) {
-    try {
-      const u = new URL(endpoint);
-      const path = u.pathname.split("/").filter(Boolean)[0];
-      return /^\d+\.\d+\.\d+\.\d+$|^localhost$/.test(u.hostname) ? path : u.hostname.split(".")[0];
-    } catch { /* not a URL: the SDK reports it */ }
-  }
-  return undefined;
-}
-
-/** `Name=value;Name=value` → lower-case names to values. */
-export function parseConnectionString(cs: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of cs.split(";")) {
-    const i = part.indexOf("=");
-    if (i <= 0) continue;
-    out.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim());
-  }
-  return out;
 }
 
 interface Ctx {
@@ -413,15 +393,7 @@ async function load<T>(driver: string, pkg: string, loader: () => Promise<T>): P
 
 function endpointOf(opts: AzureStorageOptions, account: string): string {
   if (opts.connectionString) {
-    const fields = parseConnectionString(opts.connectionString);
-    const explicit = fields.get("blobendpoint");
-    if (explicit) return explicit.replace(/\/+$/, "");
-    if (/^true$/i.test(fields.get("usedevelopmentstorage") ?? "")) {
-      return "http://127.0.0.1:10000/devstoreaccount1";
-    }
-    const protocol = fields.get("defaultendpointsprotocol") ?? "https";
-    const suffix = fields.get("endpointsuffix") ?? "core.windows.net";
-    return `${protocol}://${account}.blob.${suffix}`;
+    return connectionStringEndpoint(opts.connectionString) ?? DEVELOPMENT_BLOB_ENDPOINT;
   }
   if (opts.endpoint) return opts.endpoint.replace(/\/+$/, "");
   return `https://${account}.blob.core.windows.net`;
@@ -463,19 +435,12 @@ function contentType(key: string): string {
   return key.endsWith(".parquet") ? "application/vnd.apache.parquet" : "application/octet-stream";
 }
 
-/** Azure's rule for account names. */
-export const ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
-/** Azure's rule for container names (and `$root`). */
-export const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$|^\$root$/;
-
 function checkOptions(opts: AzureStorageOptions, name: string): void {
   const bad = (msg: string) => new StorageError(`${name} storage ${msg}`, false);
   if (!opts.container) throw bad(`needs a container name (option "container" is empty)`);
   if (!CONTAINER_NAME.test(opts.container)) {
     throw bad(
-      `container name ${
-        JSON.stringify(opts.container)
-      } is not valid (3–63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit)`,
+      `container name ${JSON.stringify(opts.container)} is not valid (${CONTAINER_NAME_RULE})`,
     );
   }
   const set = [
@@ -491,9 +456,7 @@ function checkOptions(opts: AzureStorageOptions, name: string): void {
     if (!opts.account) throw bad(`needs an account name (option "account" is empty)`);
     if (!ACCOUNT_NAME.test(opts.account)) {
       throw bad(
-        `account name ${
-          JSON.stringify(opts.account)
-        } is not valid (3–24 lower-case letters and digits)`,
+        `account name ${JSON.stringify(opts.account)} is not valid (${ACCOUNT_NAME_RULE})`,
       );
     }
   } else if (!connectionStringAccount(opts.connectionString)) {
