@@ -220,8 +220,8 @@ const SPECS: Record<string, Spec> = {
   "storage.azure.block_threshold_bytes": {
     kind: "int",
     min: MiB,
-    max: 5000 * MiB,
-    expect: `an integer from ${MiB} (1 MiB) to ${5000 * MiB} (5000 MiB, Put Blob's limit)`,
+    max: 256 * MiB,
+    expect: `an integer from ${MiB} (1 MiB) to ${256 * MiB} (256 MiB, the SDK's largest Put Blob)`,
   },
   "storage.retry.max_attempts": {
     kind: "int",

@@ -40,8 +40,8 @@ const MiB = 1024 * 1024;
 /** Put Block List takes up to 50 000 blocks of up to 4000 MiB each. */
 const MAX_BLOCKS = 50_000;
 const MAX_BLOCK = 4000 * MiB;
-/** Put Blob takes up to 5000 MiB in one request. */
-const MAX_SINGLE_SHOT = 5000 * MiB;
+/** The SDK sends up to 256 MiB as one Put Blob. */
+const MAX_SINGLE_SHOT = 256 * MiB;
 
 /** A credential the SDK's clients take (key, anonymous for SAS, or an Entra ID token source). */
 type Credential = NonNullable<Parameters<typeof Azure.newPipeline>[0]>;
@@ -66,7 +66,7 @@ export interface AzureStorageOptions {
   accountKey?: string;
   /** A SAS token (`sv=…&sig=…`, a leading `?` is ignored) with read, write, delete and list. */
   sasToken?: string;
-  /** Objects larger than this go up as blocks. Default 16 MiB. */
+  /** Objects larger than this (at most 256 MiB) go up as blocks. Default 16 MiB. */
   blockThresholdBytes?: number;
   /** Block size of block uploads (raised when 50 000 blocks would not do). Default 8 MiB. */
   blockSizeBytes?: number;

@@ -366,4 +366,31 @@ Deno.test(
   },
 );
 
+Deno.test({
+  name: "azure driver loads the real @azure/identity chain, and says tokens need https",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // The real DefaultAzureCredential is built (no token is asked for: the SDK refuses bearer
+    // tokens over http first, so no identity endpoint is ever contacted).
+    const d = createAzureStorage({
+      account: AZURITE_ACCOUNT,
+      endpoint: `http://127.0.0.1:${freePort()}/${AZURITE_ACCOUNT}`,
+      container: "c-1",
+      retry: fast,
+    });
+    try {
+      const err = await failure(d.check());
+      strictEqual(err.retryable, false);
+      ok(
+        err.message.includes("the default credential (Entra ID tokens) needs an https endpoint"),
+        err.message,
+      );
+      ok(!err.message.includes("cannot load"), err.message);
+    } finally {
+      await d.close?.();
+    }
+  },
+});
+
 stopAzuriteTest(az);
