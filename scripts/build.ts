@@ -24,7 +24,7 @@ const wasmSibling: esbuild.Plugin = {
   },
 };
 
-type Target = "worker" | "lambda" | "node";
+export type Target = "worker" | "lambda" | "node";
 
 interface Spec {
   entry: string;
@@ -34,7 +34,7 @@ interface Spec {
   extra?: { entry: string; out: string }[];
 }
 
-const targets: Record<Target, Spec> = {
+export const targets: Record<Target, Spec> = {
   worker: {
     entry: "src/entry/worker.ts",
     out: "dist/worker/index.js",
@@ -42,8 +42,8 @@ const targets: Record<Target, Spec> = {
       platform: "browser",
       conditions: ["workerd", "worker", "browser", "import"],
       mainFields: ["browser", "module", "main"],
-      // The S3 client is never used on Workers (R2 goes through the binding).
-      external: ["@aws-sdk/client-s3"],
+      // The S3 and Azure clients are never used on Workers (R2 goes through the binding).
+      external: ["@aws-sdk/client-s3", "@azure/storage-blob", "@azure/identity"],
     },
   },
   lambda: {
@@ -77,14 +77,19 @@ const targets: Record<Target, Spec> = {
   },
 };
 
-export async function build(target: Target): Promise<{ bundle: string; bytes: number }> {
+/** Bundles `target`; `outRoot` (a directory) replaces the repository root as output base. */
+export async function build(
+  target: Target,
+  outRoot?: string,
+): Promise<{ bundle: string; bytes: number }> {
   const t = targets[target];
-  const outfile = new URL(t.out, root).pathname;
+  const base = outRoot ? new URL(`file://${outRoot.replace(/\/?$/, "/")}`) : root;
+  const outfile = new URL(t.out, base).pathname;
   let bytes = 0;
   for (const e of [{ entry: t.entry, out: t.out }, ...(t.extra ?? [])]) {
     const result = await esbuild.build({
       entryPoints: [new URL(e.entry, root).pathname],
-      outfile: new URL(e.out, root).pathname,
+      outfile: new URL(e.out, base).pathname,
       bundle: true,
       format: "esm",
       minify: Deno.env.get("BUILD_MINIFY") !== "0",

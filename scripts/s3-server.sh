@@ -6,10 +6,12 @@
 #                                     GET /healthcheck answers (~6 s the first time)
 #   scripts/s3-server.sh stop         stop everything this script started
 #   scripts/s3-server.sh status       exit 0 when the S3 endpoint answers
-#   scripts/s3-server.sh proxy-start PORT
+#   scripts/s3-server.sh proxy-start PORT [REGION]
 #                                     an extra proxy on 127.0.0.1:PORT over the same storage
 #                                     (for fault tests that stop and restart "the server"
-#                                     without disturbing other tests); prints its pid
+#                                     without disturbing other tests), whose s3api expects
+#                                     the signing region REGION (default us-east-1; "auto"
+#                                     for the GCS preset); prints its pid
 #   scripts/s3-server.sh proxy-stop PORT
 #
 # S3 settings: endpoint http://127.0.0.1:8080, path-style, region us-east-1, access key
@@ -142,7 +144,7 @@ use = egg:swift#listing_formats
 
 [filter:s3api]
 use = egg:swift#s3api
-location = us-east-1
+location = ${2:-us-east-1}
 
 [filter:tempauth]
 use = egg:swift#tempauth
@@ -253,9 +255,9 @@ stop() {
 }
 
 proxy_start() {
-  local port=${1:?usage: proxy-start PORT}
+  local port=${1:?usage: proxy-start PORT [REGION]} region=${2:-us-east-1}
   [[ -f "$DIR/proxy-server.conf" ]] || die "start the server first (scripts/s3-server.sh start)"
-  proxy_config "$port" >"$DIR/proxy-$port.conf"
+  proxy_config "$port" "$region" >"$DIR/proxy-$port.conf"
   spawn "proxy-$port" swift-proxy-server "$DIR/proxy-$port.conf"
   wait_for 30 answers "$port" || die "extra proxy on port $port did not become ready (log: $DIR/log/proxy-$port.log)"
   cat "$DIR/run/proxy-$port.pid"

@@ -13,6 +13,14 @@
  */
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CODECS } from "../core/parquet/encode.ts";
+import {
+  ACCOUNT_NAME,
+  ACCOUNT_NAME_RULE,
+  connectionStringAccount,
+  CONTAINER_NAME,
+  CONTAINER_NAME_RULE,
+  isConnectionStringShaped,
+} from "../storage/azure-names.ts";
 import { type Config, defaultConfig, type Platform } from "./types.ts";
 
 /** Bad configuration. `problems` holds one line per problem (the message joins them). */
@@ -75,9 +83,31 @@ export const ENV_ALIASES: Readonly<Record<string, string>> = {
   OTLP2PARQUET_R2_ACCOUNT_ID: "storage.r2.account_id",
   OTLP2PARQUET_R2_ACCESS_KEY_ID: "storage.r2.access_key_id",
   OTLP2PARQUET_R2_SECRET_ACCESS_KEY: "storage.r2.secret_access_key",
+  OTLP2PARQUET_STORAGE_AZURE_PREFIX: "storage.prefix",
   OTLP2PARQUET_BATCHING_ENABLED: "batch.enabled",
   OTLP2PARQUET_BASIC_AUTH_USERNAME: "auth.basic_username",
   OTLP2PARQUET_BASIC_AUTH_PASSWORD: "auth.basic_password",
+};
+
+/**
+ * TOML keys that are other names of a key: `[storage.azure] prefix` is `storage.prefix` (the
+ * prefix is the same for every backend). Setting both to different values is an error.
+ */
+export const TOML_ALIASES: Readonly<Record<string, string>> = {
+  "storage.azure.prefix": "storage.prefix",
+};
+
+/**
+ * Azure's own environment names (those of the Azure CLI and SDKs), read only with
+ * `storage.backend = "azure"` and only for what the configuration leaves unset: the account
+ * when neither `storage.azure.account` nor a connection string is set, a credential (the first
+ * set, in this order) when no credential is set. Name → key path.
+ */
+export const AZURE_STANDARD_ENV: Readonly<Record<string, string>> = {
+  AZURE_STORAGE_CONNECTION_STRING: "storage.azure.connection_string",
+  AZURE_STORAGE_KEY: "storage.azure.account_key",
+  AZURE_STORAGE_SAS_TOKEN: "storage.azure.sas_token",
+  AZURE_STORAGE_ACCOUNT: "storage.azure.account",
 };
 
 /**
@@ -117,10 +147,13 @@ const SPECS: Record<string, Spec> = {
   "server.shutdown_timeout_secs": nonNegative,
   "auth.bearer_token": secret,
   "auth.basic_password": secret,
-  "storage.backend": { kind: "enum", values: ["fs", "memory", "s3", "r2"] },
+  "storage.backend": { kind: "enum", values: ["fs", "memory", "s3", "r2", "gcs", "azure"] },
   "storage.prefix": { kind: "string", check: checkPrefix },
   "storage.fs.path": nonEmpty,
-  "storage.s3.endpoint": { kind: "string", check: checkUrl },
+  "storage.s3.endpoint": {
+    kind: "string",
+    check: (v) => checkUrl(v, 'an http(s) URL such as "http://127.0.0.1:9000", or empty for AWS'),
+  },
   "storage.s3.secret_access_key": secret,
   "storage.s3.session_token": secret,
   "storage.s3.multipart_threshold_bytes": {
@@ -129,6 +162,67 @@ const SPECS: Record<string, Spec> = {
     expect: `an integer ≥ ${5 * MiB} (S3's smallest multipart part, 5 MiB)`,
   },
   "storage.r2.secret_access_key": secret,
+  "storage.gcs.secret_access_key": secret,
+  "storage.gcs.endpoint": {
+    kind: "string",
+    check: (v) =>
+      v === ""
+        ? "an http(s) URL"
+        : checkUrl(v, 'an http(s) URL such as "https://storage.googleapis.com"'),
+  },
+  "storage.gcs.region": {
+    kind: "string",
+    check: (v) => (v.trim() === "" ? 'a signing region ("auto" for GCS)' : null),
+  },
+  "storage.azure.account": {
+    kind: "string",
+    check: (
+      v,
+    ) => (v === "" || ACCOUNT_NAME.test(v) ? null : `an account name (${ACCOUNT_NAME_RULE})`),
+  },
+  "storage.azure.container": {
+    kind: "string",
+    check: (v) =>
+      v === "" || CONTAINER_NAME.test(v) ? null : `a container name (${CONTAINER_NAME_RULE})`,
+  },
+  "storage.azure.endpoint": {
+    kind: "string",
+    check: (v) =>
+      checkUrl(
+        v,
+        'the account\'s blob service URL, e.g. "http://127.0.0.1:10000/devstoreaccount1", or empty for https://<account>.blob.core.windows.net',
+      ),
+  },
+  "storage.azure.connection_string": {
+    kind: "string",
+    secret: true,
+    check: (v) =>
+      v === "" || (isConnectionStringShaped(v) && connectionStringAccount(v))
+        ? null
+        : 'a connection string of Name=value pairs separated by ";" naming the account (AccountName=…, BlobEndpoint=… or UseDevelopmentStorage=true)',
+  },
+  "storage.azure.account_key": {
+    kind: "string",
+    secret: true,
+    check: (v) =>
+      v === "" || /^[A-Za-z0-9+/]+={0,2}$/.test(v.trim())
+        ? null
+        : "the account's access key (base64, as the portal shows it)",
+  },
+  "storage.azure.sas_token": {
+    kind: "string",
+    secret: true,
+    check: (v) =>
+      v === "" || /(^|[?&])sig=/.test(v)
+        ? null
+        : 'a SAS token such as "sv=…&sp=racwdl&sig=…" (a query string with sig=)',
+  },
+  "storage.azure.block_threshold_bytes": {
+    kind: "int",
+    min: MiB,
+    max: 256 * MiB,
+    expect: `an integer from ${MiB} (1 MiB) to ${256 * MiB} (256 MiB, the SDK's largest Put Blob)`,
+  },
   "storage.retry.max_attempts": {
     kind: "int",
     min: 1,
@@ -212,7 +306,7 @@ export function detectPlatform(env: Record<string, string | undefined>): Platfor
 }
 
 /** Values by key path; `text` values (environment, flags) are parsed from strings. */
-type Layer = Map<string, { value: unknown; source: string; text: boolean }>;
+type Layer = Map<string, { value: unknown; source: string; text: boolean; alias?: string }>;
 
 /** Builds the validated configuration; throws `ConfigError`. */
 export function loadConfig(input: LoadConfigInput): Config {
@@ -243,6 +337,9 @@ export function loadConfig(input: LoadConfigInput): Config {
 
   // 3. flags
   apply(flagLayer(flags, config.server.listen_addr, problems));
+
+  // 4. Azure's own environment names, for what is still unset.
+  if (config.storage.backend === "azure") apply(azureStandardEnvLayer(env, config));
 
   // Keys that follow others unless set.
   if (!explicit.has("batch.wal_dir") && explicit.has("storage.fs.path")) {
@@ -332,8 +429,19 @@ function tomlLayer(text: string, source: string, problems: string[]): Layer {
     for (const [k, v] of Object.entries(obj)) {
       const s = [...segs, k];
       const path = s.join(".");
-      if (KEYS.has(path)) {
-        layer.set(path, { value: v, source, text: false });
+      const alias = TOML_ALIASES[path];
+      if (KEYS.has(path) || alias) {
+        const target = alias ?? path;
+        const prev = layer.get(target);
+        if (prev && prev.value !== v) {
+          problems.push(
+            `Invalid config: ${target} is set twice with different values in ${source}, by ${
+              prev.alias ?? target
+            } (${show(prev.value)}) and ${path} (${show(v)}): set only one`,
+          );
+          continue;
+        }
+        layer.set(target, { value: v, source, text: false, ...(alias ? { alias: path } : {}) });
         continue;
       }
       const isSection = [...KEYS.keys()].some((p) => p.startsWith(path + "."));
@@ -413,6 +521,32 @@ function envLayer(
     if (!prev) layer.set(path, { value: raw, source: name, text: true });
   }
   return { layer, basicAuthEnabled };
+}
+
+/** AZURE_STORAGE_* values for the Azure settings the configuration leaves empty. */
+function azureStandardEnvLayer(env: Record<string, string | undefined>, config: Config): Layer {
+  const layer: Layer = new Map();
+  const az = config.storage.azure;
+  const names = Object.entries(AZURE_STANDARD_ENV);
+  let connectionString = az.connection_string !== "";
+  if (!az.connection_string && !az.account_key && !az.sas_token) {
+    for (const [name, path] of names) {
+      const v = nonEmptyEnv(env, name);
+      if (v === undefined || path === "storage.azure.account") continue;
+      layer.set(path, { value: v, source: name, text: true });
+      connectionString = path === "storage.azure.connection_string";
+      break;
+    }
+  }
+  const account = nonEmptyEnv(env, "AZURE_STORAGE_ACCOUNT");
+  if (!az.account && !connectionString && account !== undefined) {
+    layer.set("storage.azure.account", {
+      value: account,
+      source: "AZURE_STORAGE_ACCOUNT",
+      text: true,
+    });
+  }
+  return layer;
 }
 
 function flagLayer(flags: ConfigFlags, listenAddr: string, problems: string[]): Layer {
@@ -537,9 +671,8 @@ function checkPrefix(v: string): string | null {
   return null;
 }
 
-function checkUrl(v: string): string | null {
+function checkUrl(v: string, expect: string): string | null {
   if (v === "") return null;
-  const expect = 'an http(s) URL such as "http://127.0.0.1:9000", or empty for AWS';
   try {
     const u = new URL(v);
     return u.protocol === "http:" || u.protocol === "https:" ? null : expect;
@@ -581,6 +714,60 @@ function validate(
             })${platform === "workers" ? ", or storage.r2.binding (an R2 bucket binding)" : ""}`,
           );
         }
+      }
+      break;
+    }
+    case "gcs": {
+      const missing = [
+        !storage.gcs.bucket ? "storage.gcs.bucket" : "",
+        !storage.gcs.access_key_id ? "storage.gcs.access_key_id" : "",
+        !storage.gcs.secret_access_key ? "storage.gcs.secret_access_key" : "",
+      ].filter(Boolean);
+      if (missing.length) {
+        const hmac = missing.some((k) => k !== "storage.gcs.bucket")
+          ? "; the keys are an HMAC key (Cloud Storage settings, Interoperability)"
+          : "";
+        p(`storage.backend = "gcs" needs ${missing.join(" and ")} (${
+          missing.map(envName).join(", ")
+        })${hmac}`);
+      }
+      break;
+    }
+    case "azure": {
+      const az = storage.azure;
+      if (!az.container) {
+        p(`storage.backend = "azure" needs storage.azure.container (${
+          envName("storage.azure.container")
+        })`);
+      }
+      const creds = [
+        az.connection_string ? "storage.azure.connection_string" : "",
+        az.account_key ? "storage.azure.account_key" : "",
+        az.sas_token ? "storage.azure.sas_token" : "",
+      ].filter(Boolean);
+      if (creds.length > 1) {
+        p(`${creds.join(" and ")} are both set: set only one credential`);
+      }
+      if (az.connection_string) {
+        const named = connectionStringAccount(az.connection_string);
+        if (az.account && named && az.account !== named) {
+          p(
+            `storage.azure.account = ${
+              show(az.account)
+            } but storage.azure.connection_string is for the account ${
+              show(named)
+            }: set only the connection string`,
+          );
+        }
+        if (az.endpoint) {
+          p(
+            `storage.azure.endpoint and storage.azure.connection_string are both set: the connection string names the endpoint (BlobEndpoint=…); set only one`,
+          );
+        }
+      } else if (!az.account) {
+        p(`storage.backend = "azure" needs storage.azure.account (${
+          envName("storage.azure.account")
+        } or AZURE_STORAGE_ACCOUNT), or storage.azure.connection_string`);
       }
       break;
     }

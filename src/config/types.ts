@@ -8,7 +8,7 @@ import type { Profile } from "../core/tables.ts";
 
 export type Platform = "server" | "workers" | "lambda";
 export type LogLevel = "error" | "warn" | "info" | "debug";
-export type Backend = "fs" | "memory" | "s3" | "r2";
+export type Backend = "fs" | "memory" | "s3" | "r2" | "gcs" | "azure";
 
 export interface Config {
   server: {
@@ -54,6 +54,34 @@ export interface Config {
       secret_access_key: string;
       /** Name of the R2 bucket binding on Workers. */
       binding: string;
+    };
+    /** Google Cloud Storage through its S3-compatible XML API, with an HMAC key. */
+    gcs: {
+      bucket: string;
+      /** HMAC key of a service account (Cloud Storage → Settings → Interoperability). */
+      access_key_id: string;
+      secret_access_key: string;
+      /** Default `https://storage.googleapis.com`. */
+      endpoint: string;
+      /** Signing region; GCS takes `auto`. */
+      region: string;
+    };
+    /** Azure Blob Storage (block blobs). */
+    azure: {
+      /** Storage account name; may come from the connection string instead. */
+      account: string;
+      container: string;
+      /**
+       * The account's blob service URL, for emulators and sovereign clouds; empty means
+       * `https://<account>.blob.core.windows.net`.
+       */
+      endpoint: string;
+      /** At most one of the three; all empty means the default Azure credential chain. */
+      connection_string: string;
+      account_key: string;
+      sas_token: string;
+      /** Objects larger than this go up as blocks (Put Block + Put Block List). */
+      block_threshold_bytes: number;
     };
     retry: {
       /** Attempts per storage operation, first included. */
@@ -162,6 +190,22 @@ export function defaultConfig(platform: Platform): Config {
         access_key_id: "",
         secret_access_key: "",
         binding: "BUCKET",
+      },
+      gcs: {
+        bucket: "",
+        access_key_id: "",
+        secret_access_key: "",
+        endpoint: "https://storage.googleapis.com",
+        region: "auto",
+      },
+      azure: {
+        account: "",
+        container: "",
+        endpoint: "",
+        connection_string: "",
+        account_key: "",
+        sas_token: "",
+        block_threshold_bytes: 16 * MiB,
       },
       retry: { max_attempts: 4, base_delay_ms: 100, max_delay_ms: 2000, timeout_ms: 10_000 },
     },

@@ -1,20 +1,25 @@
 /**
  * Storage: where Parquet files go. Every driver implements `StorageDriver` (./types.ts: put, get,
  * list, delete, check) and is a small factory: ./fs.node.ts (local disk, servers only),
- * ./memory.ts, ./s3.ts (AWS S3 and every S3-compatible store), ./r2.ts (the Workers binding, or
- * R2's S3 API elsewhere). ./retry.ts wraps a driver with timeouts, retries and one error type
+ * ./memory.ts, ./s3.ts (AWS S3 and every S3-compatible store; ./gcs.ts is its Google Cloud
+ * Storage preset), ./r2.ts (the Workers binding, or R2's S3 API elsewhere), ./azure.ts (Azure
+ * Blob Storage). ./retry.ts wraps a driver with timeouts, retries and one error type
  * (`StorageError`, whose `retryable` decides between a 503 and a configuration error). Every
  * driver passes the same conformance suite (tests/storage/conformance.ts).
  *
  * `createStorage` builds the driver the configuration asks for (server and Lambda entries; the
  * Worker uses `bindingStorage` of ./r2.ts, so its bundle carries no other driver). Drivers are
- * imported lazily, so a server writing to disk never loads the S3 client. The configured prefix
+ * imported lazily, so a server writing to disk never loads the S3 or Azure clients. The configured prefix
  * is added by `withPrefix`.
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import { retryOptions } from "./retry.ts";
 import { type StorageDriver, withPrefix } from "./types.ts";
+import { connectionStringAccount, connectionStringEndpoint } from "./azure-names.ts";
+
+/** The GCS preset's endpoint (./gcs.ts; repeated so describing storage loads no driver). */
+const GCS_ENDPOINT = "https://storage.googleapis.com";
 
 export async function createStorage(config: Config, logger: Logger): Promise<StorageDriver> {
   const s = config.storage;
@@ -60,6 +65,36 @@ export async function createStorage(config: Config, logger: Logger): Promise<Sto
       });
       break;
     }
+    case "gcs": {
+      const { createGcsStorage } = await import("./gcs.ts");
+      driver = createGcsStorage({
+        bucket: s.gcs.bucket,
+        endpoint: s.gcs.endpoint,
+        region: s.gcs.region,
+        accessKeyId: s.gcs.access_key_id,
+        secretAccessKey: s.gcs.secret_access_key,
+        multipartThresholdBytes: s.s3.multipart_threshold_bytes,
+        retry,
+        logger,
+      });
+      break;
+    }
+    case "azure": {
+      const { createAzureStorage } = await import("./azure.ts");
+      const az = s.azure;
+      driver = createAzureStorage({
+        account: az.account,
+        container: az.container,
+        endpoint: az.endpoint,
+        connectionString: az.connection_string,
+        accountKey: az.account_key,
+        sasToken: az.sas_token,
+        blockThresholdBytes: az.block_threshold_bytes,
+        retry,
+        logger,
+      });
+      break;
+    }
     default:
       throw new TypeError(`createStorage(): unknown backend ${JSON.stringify(s.backend)}`);
   }
@@ -79,5 +114,16 @@ export function describeStorage(config: Config): string {
       return `s3://${s.s3.bucket}${prefix}${s.s3.endpoint ? ` (${s.s3.endpoint})` : ""}`;
     case "r2":
       return `r2://${s.r2.bucket}${prefix}`;
+    case "gcs":
+      return `gs://${s.gcs.bucket}${prefix}${
+        s.gcs.endpoint !== GCS_ENDPOINT ? ` (${s.gcs.endpoint})` : ""
+      }`;
+    case "azure": {
+      const account = s.azure.account ||
+        connectionStringAccount(s.azure.connection_string) || "";
+      const endpoint = s.azure.endpoint ||
+        (s.azure.connection_string ? connectionStringEndpoint(s.azure.connection_string) : "");
+      return `azure://${account}/${s.azure.container}${prefix}${endpoint ? ` (${endpoint})` : ""}`;
+    }
   }
 }

@@ -57,6 +57,12 @@ export interface S3StorageOptions {
   loadSdk?: () => Promise<typeof S3>;
   /** Driver name in messages and logs. Default `s3`. */
   name?: string;
+  /**
+   * Sends only what the S3 API defines: removes the SDK's own `amz-sdk-invocation-id` and
+   * `amz-sdk-request` headers and its `x-id` query parameter before signing. Stores whose
+   * signature check does not expect them (Google Cloud Storage's XML API) need this.
+   */
+  plainRequests?: boolean;
 }
 
 /** An S3 driver, retried per `opts.retry` (see ./retry.ts). */
@@ -114,6 +120,25 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
         // ./retry.ts retries; SDK retries on top would multiply the attempts.
         maxAttempts: 1,
       });
+      if (opts.plainRequests) {
+        client.middlewareStack.addRelativeTo(
+          // deno-lint-ignore no-explicit-any
+          (next: any) => (args: any) => {
+            const req = args.request as {
+              headers?: Record<string, string>;
+              query?: Record<string, unknown>;
+            };
+            for (const h of SDK_HEADERS) delete req.headers?.[h];
+            delete req.query?.["x-id"];
+            return next(args);
+          },
+          {
+            name: "otlp2parquetPlainRequests",
+            relation: "before",
+            toMiddleware: "httpSigningMiddleware",
+          },
+        );
+      }
       return { sdk, client, bucket: opts.bucket };
     })();
     // A failed start (bad options, SDK missing) is tried again next time.
@@ -358,6 +383,9 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
     },
   } as StorageDriver;
 }
+
+/** Request headers of the SDK itself, not of the S3 API (`plainRequests` removes them). */
+const SDK_HEADERS = ["amz-sdk-invocation-id", "amz-sdk-request"];
 
 const CREDENTIAL_ERRORS = new Set([
   "InvalidAccessKeyId",

@@ -157,6 +157,8 @@ Deno.test("loadConfig() accepts every name the Rust otlp2parquet uses", () => {
     ["OTLP2PARQUET_R2_ACCOUNT_ID", "acct", (c) => c.storage.r2.account_id, "acct"],
     ["OTLP2PARQUET_R2_ACCESS_KEY_ID", "ak", (c) => c.storage.r2.access_key_id, "ak"],
     ["OTLP2PARQUET_R2_SECRET_ACCESS_KEY", "sk", (c) => c.storage.r2.secret_access_key, "sk"],
+    // Not a Rust name: the environment form of the TOML alias [storage.azure] prefix.
+    ["OTLP2PARQUET_STORAGE_AZURE_PREFIX", "az/", (c) => c.storage.prefix, "az/"],
   ];
   for (const [name, value, get, want] of cases) {
     deepStrictEqual(get(load({ env: { [name]: value } })), want, name);
@@ -323,9 +325,9 @@ Deno.test("loadConfig() rejects bad environment values, naming key, value, varia
     ["OTLP2PARQUET_BATCH_MAX_BYTES", "99999999999999999999", ["batch.max_bytes", "2^53"]],
     ["OTLP2PARQUET_BATCH_ENABLED", "maybe", ['batch.enabled = "maybe"', "true or false"]],
     ["OTLP2PARQUET_BATCH_DURABILITY", "disk", ['"disk"', '"wal", "memory"']],
-    ["OTLP2PARQUET_STORAGE_BACKEND", "gcs", [
-      'storage.backend = "gcs"',
-      '"fs", "memory", "s3", "r2"',
+    ["OTLP2PARQUET_STORAGE_BACKEND", "minio", [
+      'storage.backend = "minio"',
+      '"fs", "memory", "s3", "r2", "gcs", "azure"',
     ]],
     ["OTLP2PARQUET_LOG_LEVEL", "loud", [
       'server.log_level = "loud"',

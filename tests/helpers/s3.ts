@@ -87,11 +87,12 @@ export async function s3Script(...args: string[]): Promise<string> {
 
 /**
  * An extra Swift proxy on its own port over the same storage: a fault test can stop and start
- * "the S3 server" without disturbing other tests that use port 8080.
+ * "the S3 server" without disturbing other tests that use port 8080. `region` is the signing
+ * region it expects (default us-east-1; the GCS preset signs for "auto").
  */
-export async function startExtraProxy(port: number): Promise<void> {
+export async function startExtraProxy(port: number, region?: string): Promise<void> {
   await ensureS3Server();
-  await s3Script("proxy-start", String(port));
+  await s3Script("proxy-start", String(port), ...(region ? [region] : []));
 }
 
 export async function stopExtraProxy(port: number): Promise<void> {
