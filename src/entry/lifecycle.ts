@@ -35,7 +35,7 @@ export async function compactCommand(
       console.log(
         `${p.partition}: ${p.filesBefore} files → ${p.filesAfter}, ${size(p.bytesBefore)} → ${
           r.dryRun ? "about the same" : size(p.bytesAfter)
-        }, ${p.rows} rows${r.dryRun ? " (dry run)" : ""}`,
+        }${p.rows >= 0 ? `, ${p.rows} rows` : ""}${r.dryRun ? " (dry run)" : ""}`,
       );
     }
     const verb = r.dryRun ? "would compact" : "compacted";

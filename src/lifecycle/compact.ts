@@ -4,9 +4,10 @@
  * limit, a Lambda timeout); the next run finishes or undoes what it left, so in the end state no
  * row is lost and none is stored twice:
  *
- *   1. the sources (the partition's files, in key order, up to `maxInputBytes`) are read and
- *      merged in memory; the outputs' keys derive from the set of source keys (`planId`), so the
- *      same sources always give the same keys;
+ *   1. the sources (the partition's small files, in key order, up to `maxInputBytes`) are read
+ *      and merged in memory into one file, or several when one would pass `targetBytes`; the
+ *      outputs' keys derive from the set of source keys (`planId`), so the same sources always
+ *      give the same keys;
  *   2. a marker object `_compaction/{partition}/{planId}.json` records sources and outputs;
  *   3. the outputs are stored;
  *   4. the sources are deleted;
@@ -68,6 +69,7 @@ export interface PartitionReport {
   filesAfter: number;
   bytesBefore: number;
   bytesAfter: number;
+  /** Rows merged (-1 on a dry run whose sizes came from the listing: nothing was read). */
   rows: number;
 }
 
@@ -118,18 +120,33 @@ export async function compact(
   return report;
 }
 
-/** The partitions to compact, oldest hour first, each as its uncompacted files in key order. */
+/** A data file and its size in bytes (-1 when the driver's listing does not tell). */
+type Listed = DataKey & { size: number };
+
+/**
+ * The partitions to compact, oldest hour first, each as its small files in key order. A file is
+ * small below half of `targetBytes` (an uncompacted file whose size the listing does not tell
+ * counts as small, a compacted one as large). A partition is compacted when it has at least
+ * `minFiles` small uncompacted files, or two small compacted ones (earlier runs' outputs, merged
+ * together).
+ */
 async function eligiblePartitions(
   storage: StorageDriver,
   opts: CompactionOptions,
   nowMs: number,
-): Promise<DataKey[][]> {
-  const byPartition = new Map<string, DataKey[]>();
+): Promise<Listed[][]> {
+  const byPartition = new Map<string, Listed[]>();
+  const small = (f: Listed) => f.size < 0 ? !f.compacted : f.size < opts.targetBytes / 2;
   for (const table of opts.table ? [opts.table] : TABLE_NAMES) {
     const prefix = `${tableDir(table)}/${opts.service ? `${opts.service}/` : ""}`;
-    for (const key of await storage.list(prefix)) {
-      const k = parseDataKey(key);
-      if (!k || k.table !== table || k.compacted) continue;
+    const listed = storage.listWithSizes
+      ? await storage.listWithSizes(prefix)
+      : (await storage.list(prefix)).map((key) => ({ key, size: -1 }));
+    for (const { key, size } of listed) {
+      const parsed = parseDataKey(key);
+      if (!parsed || parsed.table !== table) continue;
+      const k: Listed = { ...parsed, size };
+      if (!small(k)) continue;
       if (opts.service !== undefined && k.service !== opts.service) continue;
       if (opts.sinceHour !== undefined && k.hour < opts.sinceHour) continue;
       if (opts.untilHour !== undefined && k.hour >= opts.untilHour) continue;
@@ -140,13 +157,16 @@ async function eligiblePartitions(
     }
   }
   return [...byPartition.values()]
-    .filter((files) => files.length >= opts.minFiles)
+    .filter((files) => {
+      const compacted = files.filter((f) => f.compacted).length;
+      return files.length - compacted >= opts.minFiles || compacted >= 2;
+    })
     .sort((a, b) => a[0].hour - b[0].hour || (a[0].partition < b[0].partition ? -1 : 1));
 }
 
 async function compactPartition(
   storage: StorageDriver,
-  files: DataKey[],
+  files: Listed[],
   opts: CompactionOptions,
   log: Logger,
 ): Promise<PartitionReport> {
@@ -175,6 +195,15 @@ async function compactPartition(
     r.filesAfter += done.files;
     r.bytesAfter += done.bytes;
   };
+  if (opts.dryRun && files.every((f) => f.size >= 0)) {
+    // Sizes from the listing: nothing to read. (Files of another schema profile are not told
+    // apart without reading them.)
+    for (const f of files) r.bytesBefore += f.size;
+    r.bytesAfter = r.bytesBefore;
+    r.filesAfter = groupCount(files.map((f) => f.size), opts.maxInputBytes, opts.targetBytes);
+    r.rows = -1;
+    return report(r);
+  }
   for (const f of files) {
     const bytes = await storage.get(f.key);
     if (bytes === null) continue; // gone since the listing (another run, retention)
@@ -190,15 +219,36 @@ async function compactPartition(
     groupBytes.set(profile, (groupBytes.get(profile) ?? 0) + bytes.length);
   }
   for (const profile of [...groups.keys()]) await flush(profile);
-  log.info(opts.dryRun ? "compaction planned" : "partition compacted", {
-    partition,
-    files_before: r.filesBefore,
-    files_after: r.filesAfter,
-    bytes_before: r.bytesBefore,
-    bytes_after: r.bytesAfter,
-    rows: r.rows,
-  });
-  return r;
+  return report(r);
+
+  function report(r: PartitionReport): PartitionReport {
+    log.info(opts.dryRun ? "compaction planned" : "partition compacted", {
+      partition,
+      files_before: r.filesBefore,
+      files_after: r.filesAfter,
+      bytes_before: r.bytesBefore,
+      bytes_after: r.bytesAfter,
+      rows: r.rows < 0 ? undefined : r.rows,
+    });
+    return r;
+  }
+}
+
+/** Output files of merging files of `sizes` in key order, in groups of at most `maxInput`. */
+function groupCount(sizes: number[], maxInput: number, target: number): number {
+  let files = 0, held = 0, count = 0;
+  const close = () => {
+    if (count === 1) files += 1;
+    else if (count > 1) files += Math.max(1, Math.ceil(held / target));
+    held = 0, count = 0;
+  };
+  for (const s of sizes) {
+    if (held > 0 && held + s > maxInput) close();
+    held += s;
+    count++;
+  }
+  close();
+  return files;
 }
 
 /**
@@ -215,12 +265,14 @@ async function mergeGroup(
 ): Promise<{ files: number; bytes: number }> {
   const total = group.reduce((n, g) => n + g.bytes, 0);
   if (group.length < 2) return { files: group.length, bytes: total };
-  const parts = Math.max(1, Math.ceil(total / opts.targetBytes));
-  if (opts.dryRun) return { files: parts, bytes: total };
+  if (opts.dryRun) return { files: Math.max(1, Math.ceil(total / opts.targetBytes)), bytes: total };
 
   const sources = group.map((g) => g.key).sort();
   const planId = await planIdOf(sources);
-  const merged = mergeSorted(group.map((g) => g.file), table, parts, { ...opts.parquet, profile });
+  const merged = mergeSorted(group.map((g) => g.file), table, opts.targetBytes, {
+    ...opts.parquet,
+    profile,
+  });
   const outputs = merged.map((m, i) => compactedKey(partition, m.minTimeNs / 1000n, planId, i));
   const marker: Marker = {
     version: 1,

@@ -2,9 +2,10 @@
  * Merging Parquet files of one (table, service, hour) partition into a few large ones, rows
  * sorted by time: each file is read with parquet-wasm into Arrow, the rows of all of them are
  * ordered by the table's time column (`TIME_COLUMN`; ties keep the order of the files and of
- * their rows, so a merge of the same files always gives the same bytes of rows), cut into
- * `parts` runs of consecutive rows, and each run written again through the same Parquet writer
- * settings as ingestion (../core/parquet/encode.ts).
+ * their rows, so a merge of the same files always gives the same rows in the same order),
+ * written again through the same Parquet writer settings as ingestion
+ * (../core/parquet/encode.ts) as one file, or as several runs of consecutive rows when one
+ * would be larger than the target size.
  *
  * Reordering rows is a "take" over Arrow data: for every column kind the schema has (fixed-width
  * numbers and timestamps, booleans, UTF-8, lists and maps, structs inside them), the values of
@@ -36,17 +37,37 @@ export function readParquetFile(bytes: Uint8Array): ReadFile {
   };
 }
 
+/** A merged file: its Parquet bytes, rows and earliest row time (epoch ns). */
+export interface MergedFile {
+  bytes: Uint8Array;
+  rows: number;
+  minTimeNs: bigint;
+}
+
 /**
- * The rows of `files` (all of table `table`, the same schema) ordered by time, written as
- * `parts` Parquet files of nearly equal row counts (fewer when there are fewer rows).
+ * The rows of `files` (all of table `table`, the same schema) ordered by time, written as few
+ * files as `targetBytes` allows: one file, or, when that one is larger than `targetBytes`,
+ * ceil(its size / targetBytes) files of nearly equal row counts (the rows encoded again).
  */
 export function mergeSorted(
   files: readonly ReadFile[],
   table: TableName,
-  parts: number,
+  targetBytes: number,
   opts: ParquetOptions,
-): { bytes: Uint8Array; rows: number; minTimeNs: bigint }[] {
-  if (files.length === 0) return [];
+): MergedFile[] {
+  const sorted = sortRows(files, table);
+  if (!sorted) return [];
+  const one = sorted.encode(1, opts);
+  const size = one[0].bytes.length;
+  return size <= targetBytes ? one : sorted.encode(Math.ceil(size / targetBytes), opts);
+}
+
+/** The rows of `files` in time order, ready to be written as any number of parts. */
+function sortRows(
+  files: readonly ReadFile[],
+  table: TableName,
+): { encode(parts: number, opts: ParquetOptions): MergedFile[] } | null {
+  if (files.length === 0) return null;
   const schema = files[0].schema;
   for (const f of files) {
     if (!sameFields(f.schema, schema)) {
@@ -63,7 +84,7 @@ export function mergeSorted(
   const batches: arrow.Data<arrow.Struct>[] = [];
   for (const f of files) for (const b of f.batches) if (b.numRows > 0) batches.push(b.data);
   const total = batches.reduce((n, b) => n + b.length, 0);
-  if (total === 0) return [];
+  if (total === 0) return null;
   const times = new BigInt64Array(total);
   const batchOf = new Int32Array(total);
   const rowOf = new Int32Array(total);
@@ -82,34 +103,38 @@ export function mergeSorted(
   const order = Array.from({ length: total }, (_, i) => i);
   order.sort((a, b) => (times[a] < times[b] ? -1 : times[a] > times[b] ? 1 : a - b));
 
-  const n = Math.max(1, Math.min(parts, total));
-  const out: { bytes: Uint8Array; rows: number; minTimeNs: bigint }[] = [];
-  for (let p = 0; p < n; p++) {
-    const from = Math.floor((p * total) / n), to = Math.floor(((p + 1) * total) / n);
-    const picks = order.slice(from, to);
-    const children = schema.fields.map((_, ci) =>
-      takeRows(
-        picks.map((i) => batches[batchOf[i]].children[ci] as arrow.Data),
-        picks.map((i) => rowOf[i]),
-      )
-    );
-    const data = arrow.makeData({
-      type: new arrow.Struct(schema.fields),
-      length: picks.length,
-      nullCount: 0,
-      children,
-    });
-    const ipc = arrow.tableToIPC(
-      new arrow.Table(schema, [new arrow.RecordBatch(schema, data)]),
-      "stream",
-    );
-    out.push({
-      bytes: ipcToParquet(ipc, table, opts),
-      rows: picks.length,
-      minTimeNs: times[picks[0]],
-    });
-  }
-  return out;
+  return {
+    encode(parts: number, opts: ParquetOptions): MergedFile[] {
+      const n = Math.max(1, Math.min(parts, total));
+      const out: MergedFile[] = [];
+      for (let p = 0; p < n; p++) {
+        const from = Math.floor((p * total) / n), to = Math.floor(((p + 1) * total) / n);
+        const picks = order.slice(from, to);
+        const children = schema.fields.map((_, ci) =>
+          takeRows(
+            picks.map((i) => batches[batchOf[i]].children[ci] as arrow.Data),
+            picks.map((i) => rowOf[i]),
+          )
+        );
+        const data = arrow.makeData({
+          type: new arrow.Struct(schema.fields),
+          length: picks.length,
+          nullCount: 0,
+          children,
+        });
+        const ipc = arrow.tableToIPC(
+          new arrow.Table(schema, [new arrow.RecordBatch(schema, data)]),
+          "stream",
+        );
+        out.push({
+          bytes: ipcToParquet(ipc, table, opts),
+          rows: picks.length,
+          minTimeNs: times[picks[0]],
+        });
+      }
+      return out;
+    },
+  };
 }
 
 function sameFields(a: arrow.Schema, b: arrow.Schema): boolean {
