@@ -14,9 +14,9 @@
  *                     else the repository root, else docs/
  *   markdown link     `[text](target)` in a `.md` file, from the file's folder; `#anchor` must
  *                     be a heading of the target (GitHub's heading ids)
- *   relative path     `./x.ts`, `../y/z.md` in a comment of a source file (imports are checked by
- *                     `deno check`): from the file's folder, else the repository root (for paths
- *                     relative to the working directory, such as ./config.toml)
+ *   relative path     `./x.ts`, `../y/z.md`, `../wal/` in a comment of a source file (imports
+ *                     are checked by `deno check`): from the file's folder, else the repository
+ *                     root (for paths relative to the working directory, such as ./config.toml)
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 
@@ -326,8 +326,9 @@ export function references(
   // Relative paths in the comments of source files.
   if (!isMd && /\.(ts|mjs|js)$/.test(file)) {
     const comments = withoutUrls(commentsOf(text));
-    const REL =
-      /(?<![\w./\-])\.\.?\/[\w./\-]*\.(?:ts|mjs|js|md|toml|json|sh|ya?ml|proto|wasm)(?![\w/])/g;
+    const FILE = String.raw`[\w./\-]*\.(?:ts|mjs|js|md|toml|json|sh|ya?ml|proto|wasm)(?![\w/])`;
+    const FOLDER = String.raw`(?:[\w.\-]+\/)+`;
+    const REL = new RegExp(String.raw`(?<![\w./\-])\.\.?\/(?:${FILE}|${FOLDER})`, "g");
     for (const m of comments.matchAll(REL)) {
       const ref = m[0];
       const tries = [join(dir, ref), normalize(ref)];
@@ -460,14 +461,14 @@ Deno.test("the reference check flags made-up paths of every kind and passes real
     'import { x } from "./also-missing.ts"; // imports are left to deno check',
     'const re = /["\']\\/\\/ not a comment/; const s = "// nor this ./gone.ts";',
     "const t = `${'./in-template.ts'} // not a comment either`; // but ./this-one.ts is",
-    "const u = 1 / 2; /* and ../nowhere/references.test.ts here */",
+    "const u = 1 / 2; /* and ../nowhere/references.test.ts here, and the folder ../docs/ */",
   ].join("\n");
   const tsRefs = references(self, ts, existsInRepo, anchorsInRepo);
   deepStrictEqual(
     flagged(tsRefs).sort(),
     ["./no-such-module.ts", "SCHEMA.md", "./this-one.ts", "../nowhere/references.test.ts"].sort(),
   );
-  deepStrictEqual(passed(tsRefs), ["./references.test.ts"]);
+  deepStrictEqual(passed(tsRefs), ["./references.test.ts", "../docs/"]);
   const line = tsRefs.find((r) => r.text === "./this-one.ts")!.line;
   strictEqual(line, 4);
   ok(
