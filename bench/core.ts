@@ -4,7 +4,7 @@
  *
  * Stages, each timed on its own (warm-up runs, then the median and best of `--runs`):
  *
- *   decode     protobuf request bytes → column builders        (src/core/decode)
+ *   decode     protobuf request bytes → column builders        (src/core/otlp/)
  *   decodeJson the same request as OTLP/JSON bytes → builders
  *   convert    builders → (table, service, hour) partitions     (src/core/partition.ts)
  *   toIPC      partitions → Arrow IPC stream bytes                (src/core/arrow/ipc.ts)

@@ -9,7 +9,7 @@
  * - "walk + copy": the same, and the bytes of every string and bytes field copied once into one
  *   buffer (short ones byte by byte, long ones with `set`, whichever is faster), which any
  *   decoder that owns its output must do.
- * - "decode": src/core/decode (which also checks UTF-8, sorts attribute keys as the schema asks,
+ * - "decode": src/core/otlp/ (which also checks UTF-8, sorts attribute keys as the schema asks,
  *   writes offsets, repeats resource and scope columns on every row and renders non-string
  *   attribute values as text).
  *

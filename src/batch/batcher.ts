@@ -3,7 +3,7 @@
  * written as ONE Parquet file when it reaches `batch.max_rows`, `batch.max_bytes` or
  * `batch.max_age_secs` (or on flush/shutdown). Few large files instead of one per request.
  *
- * Durability "wal": a request is logged (./wal.ts) and fsync'd with group commit before
+ * Durability "wal": a request is logged (./wal/wal.ts) and fsync'd with group commit before
  * `write()` resolves; then its rows join the buffers. Exactly-once output across crashes:
  *
  * - Buffers are filled in log order, so a buffer always holds the rows of its key from every

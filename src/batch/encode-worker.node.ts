@@ -1,6 +1,6 @@
 /**
- * The Parquet encoder thread (started by ./encoder.node.ts): receives Arrow IPC streams, answers with
- * Parquet bytes. parquet-wasm runs here, so a flush neither stalls the server's event loop nor
+ * The Parquet encoder thread (started by ./encoder.node.ts): receives Arrow IPC streams, answers
+ * with Parquet bytes. parquet-wasm runs here, so a flush neither stalls the server's event loop nor
  * waits for it. Web Worker API on Deno and Bun, `node:worker_threads` on Node.
  *
  * Messages in:  { type: "init", wasm: Uint8Array }  then  { type: "job", id, ipc, table, opts }

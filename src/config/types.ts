@@ -155,7 +155,7 @@ export interface Config {
 
 const MiB = 1024 * 1024;
 
-/** Defaults per platform (DESIGN.md: each platform has its own). */
+/** Defaults per platform: server, Cloudflare Workers and AWS Lambda each have their own. */
 export function defaultConfig(platform: Platform): Config {
   return {
     server: {

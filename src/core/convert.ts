@@ -1,6 +1,6 @@
 /**
  * The pure pipeline: request bytes → decoded rows → (table, service, hour) partitions.
- * Parquet encoding happens in the writer (./parquet.ts), once per file.
+ * Parquet encoding happens in the writer (./parquet/encode.ts), once per file.
  */
 import { decode } from "./otlp/index.ts";
 import type { DecodeOptions, Format } from "./otlp/types.ts";

@@ -1,5 +1,5 @@
 /**
- * Splits decoded rows into (table, service, hour) partitions, and the object keys of SCHEMA.md:
+ * Splits decoded rows into (table, service, hour) partitions, and the object keys (docs/schema.md):
  *
  *   {signal_dir}/{service}/year=YYYY/month=MM/day=DD/hour=HH/{timestamp}-{id}.parquet
  *

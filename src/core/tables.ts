@@ -1,5 +1,5 @@
 /**
- * The output tables of SCHEMA.md, column by column and in order. A table builder always holds
+ * The output tables of docs/schema.md, column by column and in order. A table builder always holds
  * every column of the extended profile; the default profile writes the leading columns only.
  */
 import { col, type Column } from "./columns.ts";

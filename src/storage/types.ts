@@ -1,6 +1,7 @@
 /**
- * The storage seam. Drivers are small factories: an options interface, a factory returning a
- * `StorageDriver`, required options checked on first use.
+ * The storage seam. Drivers are small factories (docs/architecture.md: adding a storage driver):
+ * an options interface, a factory returning a `StorageDriver`, required options checked on first
+ * use.
  *
  * Keys are relative ('/'-separated, no leading '/'); the configured prefix is added by
  * `withPrefix()` so every driver gets it for free.

@@ -58,7 +58,7 @@ function load(url: string, acked: Set<string>, next: () => number) {
   };
 }
 
-/** Until the OTLP decoders land, src/core/decode is a stub that decodes nothing. */
+/** Until the OTLP decoders land, src/core/otlp/ is a stub that decodes nothing. */
 function decodersMissing(): boolean {
   try {
     convertRequest("logs", new TextEncoder().encode(body(["probe"])), "json", { receivedAtNs: 1n });

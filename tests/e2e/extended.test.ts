@@ -1,5 +1,5 @@
 /**
- * Server mode end to end, `OTLP2PARQUET_SCHEMA_PROFILE=extended`: every table gets SCHEMA.md's
+ * Server mode end to end, `OTLP2PARQUET_SCHEMA_PROFILE=extended`: every table gets docs/schema.md's
  * extra columns after the default ones, filled from the request.
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";

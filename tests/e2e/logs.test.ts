@@ -75,7 +75,7 @@ const CASES: Case[] = [
 
 for (const { protocol, gzip } of CLIENT_VARIANTS) {
   const variant = `${protocol}${gzip ? "+gzip" : ""}`;
-  Deno.test(`SDK logs over ${variant} are stored with SCHEMA.md's columns and the values sent`, async () => {
+  Deno.test(`SDK logs over ${variant} are stored with docs/schema.md's columns and the values sent`, async () => {
     await withServer({}, async (srv) => {
       const service = uniqueService(`logs-${protocol}${gzip ? "-gz" : ""}`);
       let traceId = "", spanId = "";
@@ -190,7 +190,7 @@ for (const { protocol, gzip } of CLIENT_VARIANTS) {
   });
 }
 
-/** Hand-built AnyValue bodies (OTLP/JSON form) and their strings per SCHEMA.md. */
+/** Hand-built AnyValue bodies (OTLP/JSON form) and their strings per docs/schema.md. */
 const ANY_VALUES: [unknown, string][] = [
   [{ stringValue: "plain" }, "plain"],
   [{ intValue: "9223372036854775807" }, "9223372036854775807"],
@@ -227,7 +227,7 @@ const ANY_VALUES: [unknown, string][] = [
 ];
 
 for (const format of ["json", "protobuf"] as const) {
-  Deno.test(`hand-built ${format} bodies of every AnyValue kind become SCHEMA.md's strings`, async () => {
+  Deno.test(`hand-built ${format} bodies of every AnyValue kind become docs/schema.md's strings`, async () => {
     await withServer({}, async (srv) => {
       const service = uniqueService(`anyvalue-${format}`);
       const req = logsRequest(

@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the server-mode e2e suite: the expected columns of SCHEMA.md (written out
+ * Shared pieces of the server-mode e2e suite: the expected columns of docs/schema.md (written out
  * here by hand, independently of src/), object-key checks, raw HTTP helpers, google.rpc.Status
  * decoding, a tiny protobuf writer for hand-built (and deliberately broken) requests, and a
  * second Parquet reader (hyparquet) for exact nanosecond timestamps.
@@ -11,7 +11,7 @@ import { describe, listFiles, listParquet, query, readParquet } from "../helpers
 import type { Server } from "../helpers/server.ts";
 
 // ---------------------------------------------------------------------------------------------
-// Expected schema (SCHEMA.md), as DuckDB types.
+// Expected schema (docs/schema.md), as DuckDB types.
 
 const TS = "TIMESTAMP WITH TIME ZONE";
 const STR = "VARCHAR";
@@ -218,10 +218,10 @@ export interface KeyParts {
   id: string;
 }
 
-/** Parses an object key; throws with the key when it does not have SCHEMA.md's shape. */
+/** Parses an object key; throws with the key when it does not have docs/schema.md's shape. */
 export function parseKey(key: string): KeyParts {
   const m = key.match(KEY_RE);
-  ok(m, `object key does not match SCHEMA.md's layout: "${key}"`);
+  ok(m, `object key does not match the layout of docs/schema.md: "${key}"`);
   return {
     dir: m[1],
     service: m[2],
@@ -262,7 +262,7 @@ export async function rowsOf(
 }
 
 /**
- * Checks every file's key against SCHEMA.md: table dir, service segment, and the
+ * Checks every file's key against docs/schema.md: table dir, service segment, and the
  * year/month/day/hour and `{timestamp}` (µs) of the rows' own earliest time, read exactly.
  */
 export async function assertKeys(srv: Server, table: Table, segment: string): Promise<void> {

@@ -54,7 +54,7 @@ function setup(mutate = (_: ReturnType<typeof testConfig>) => {}) {
   return { storage, logger, writer: createWriteThroughWriter({ config, storage, logger }) };
 }
 
-Deno.test("write-through stores one Parquet file per (service, hour) under the SCHEMA.md keys", async () => {
+Deno.test("write-through stores one Parquet file per (service, hour) under the keys of docs/schema.md", async () => {
   const { storage, writer } = setup();
   await writer.write(
     request([["a", T0, "1"], ["b", T0 + 5n, "2"], ["a", T0 + HOUR, "3"], ["a", T0 + 7n, "4"]]),

@@ -1,6 +1,6 @@
 /**
  * The server with `backend = "azure"` end to end, against a real Azure Blob server (Azurite,
- * started by this file): OTLP from the OpenTelemetry JS SDK lands under SCHEMA.md's keys (with
+ * started by this file): OTLP from the OpenTelemetry JS SDK lands under docs/schema.md's keys (with
  * the prefix) in the container and DuckDB reads back what was sent, on Deno (account key),
  * Bun (Azure's own AZURE_STORAGE_CONNECTION_STRING) and the Node bundle (a SAS token); Azurite
  * stopped and started again while requests flow loses nothing acknowledged; a closed port, a

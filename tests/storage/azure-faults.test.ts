@@ -26,6 +26,10 @@ import {
 
 const MiB = 1024 * 1024;
 const enc = new TextEncoder();
+
+// The driver loads the SDK on first use, inside its first attempt: load it once here, so the
+// short attempt timeouts below time the network, not module loading on a busy machine.
+await import("@azure/storage-blob");
 const fast = { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10, timeoutMs: 2000 };
 const az = azuriteForFile();
 

@@ -44,7 +44,7 @@ export function pseudoRandomBytes(n: number, seed = 1): Uint8Array {
 
 const enc = new TextEncoder();
 
-/** Every character a key of our layout can hold (SCHEMA.md: object keys). */
+/** Every character a key of our layout can hold (docs/schema.md: object keys). */
 export const KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/=";
 
 /** The longest key the layout makes: the longest signal dir and a 128-character service. */

@@ -1,7 +1,7 @@
 /**
  * The server with `backend = "s3"` end to end, against the real S3 server (Swift): OTLP from
- * the OpenTelemetry JS SDK lands under SCHEMA.md's keys (with the prefix) and DuckDB reads back
- * what was sent; the S3 server stopped and started again while requests flow loses nothing
+ * the OpenTelemetry JS SDK lands under the keys of docs/schema.md (with the prefix), DuckDB reads
+ * back what was sent; the S3 server stopped and started again while requests flow loses nothing
  * acknowledged; a wrong endpoint or bucket gives 503 with Retry-After and a log line naming it.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * The file API of the write-ahead log (../batch/wal.ts) over node:fs/promises, which Deno, Bun
+ * The file API of the write-ahead log (./wal.ts) over node:fs/promises, which Deno, Bun
  * and Node all provide. Appends go through one file handle per segment; `sync()` is fsync.
  */
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";

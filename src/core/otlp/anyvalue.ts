@@ -1,5 +1,5 @@
 /**
- * AnyValue → string, as SCHEMA.md defines it (attribute values and log bodies):
+ * AnyValue → string, as docs/schema.md documents it (attribute values and log bodies):
  *
  *   string        as is
  *   int           base-10, exact over the whole int64 range

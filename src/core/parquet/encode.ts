@@ -109,7 +109,7 @@ export interface IPCOptions {
 /**
  * Arrow IPC stream bytes of the rows of `b` (one builder, or several of one table whose rows
  * follow each other): the hand-off format to parquet-wasm, written straight from the builders'
- * buffers (./ipc.ts).
+ * buffers (../arrow/ipc.ts).
  */
 export function toIPC(
   b: TableBuilder | readonly TableBuilder[],

@@ -1,7 +1,8 @@
 /**
  * parquet-wasm's binary for the server entries: next to a bundle (dist/node/, dist/lambda/),
- * or from node_modules when run from source, or embedded in the single executable (./compile.ts
- * hands it over with `useParquetWasm`). The bytes are kept: encoder threads load them too.
+ * or from node_modules when run from source, or embedded in the single executable
+ * (../../entry/compile.ts hands it over with `useParquetWasm`). The bytes are kept: encoder
+ * threads load them too.
  */
 import { readFileSync } from "node:fs";
 import { initParquet, parquetReady } from "./encode.ts";
