@@ -2,7 +2,7 @@
  * Worker threads on every server runtime, behind one small interface: web Workers on Deno and
  * Bun, `node:worker_threads` on Node. Both sides are here: `startThread` on the main thread,
  * `threadPort` inside the thread. Used by the Parquet encoder threads
- * (../batch/encoder.node.ts) and the lifecycle thread (../lifecycle/thread.node.ts).
+ * (../batch/encoder.node.ts) and the lifecycle thread (../lifecycle/lifecycle-thread.node.ts).
  *
  * A thread module is found next to its caller: the `.ts` source when run from source, the Node
  * bundle's sibling `.mjs`, or, in Bun's single executable, the second entry point of
