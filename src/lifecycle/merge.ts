@@ -86,41 +86,33 @@ function sortRows(
   const total = batches.reduce((n, b) => n + b.length, 0);
   if (total === 0) return null;
   const times = new BigInt64Array(total);
-  const batchOf = new Int32Array(total);
-  const rowOf = new Int32Array(total);
   let at = 0;
-  batches.forEach((b, bi) => {
+  for (const b of batches) {
     const col = b.children[timeIdx] as arrow.Data;
     const values = col.values as BigInt64Array;
-    for (let r = 0; r < b.length; r++) {
-      times[at] = values[col.offset + r];
-      batchOf[at] = bi;
-      rowOf[at] = r;
-      at++;
-    }
-  });
+    for (let r = 0; r < b.length; r++) times[at++] = values[col.offset + r];
+  }
   // Stable: equal times keep their (file, row) order.
-  const order = Array.from({ length: total }, (_, i) => i);
+  const order = new Int32Array(total);
+  for (let i = 0; i < total; i++) order[i] = i;
   order.sort((a, b) => (times[a] < times[b] ? -1 : times[a] > times[b] ? 1 : a - b));
 
+  // Each column of all the batches as one (buffers copied once), then taken by the sorted order.
+  const columns = schema.fields.map((_, ci) =>
+    concatData(batches.map((b) => b.children[ci] as arrow.Data))
+  );
   return {
     encode(parts: number, opts: ParquetOptions): MergedFile[] {
       const n = Math.max(1, Math.min(parts, total));
       const out: MergedFile[] = [];
       for (let p = 0; p < n; p++) {
         const from = Math.floor((p * total) / n), to = Math.floor(((p + 1) * total) / n);
-        const picks = order.slice(from, to);
-        const children = schema.fields.map((_, ci) =>
-          takeRows(
-            picks.map((i) => batches[batchOf[i]].children[ci] as arrow.Data),
-            picks.map((i) => rowOf[i]),
-          )
-        );
+        const picks = order.subarray(from, to);
         const data = arrow.makeData({
           type: new arrow.Struct(schema.fields),
           length: picks.length,
           nullCount: 0,
-          children,
+          children: columns.map((c) => takeRows(c, picks)),
         });
         const ipc = arrow.tableToIPC(
           new arrow.Table(schema, [new arrow.RecordBatch(schema, data)]),
@@ -148,77 +140,62 @@ function fieldNames(s: arrow.Schema): string {
   return s.fields.map((f) => f.name).join(",");
 }
 
-/**
- * A column holding, in order, row `rows[i]` of `cols[i]` (each `cols[i]` a column of the same
- * type, from one of the batches being merged).
- */
-export function takeRows(cols: readonly arrow.Data[], rows: readonly number[]): arrow.Data {
-  const n = rows.length;
-  const type = (cols[0]?.type ?? new arrow.Null()) as arrow.DataType;
-  const nullBitmap = validity(cols, rows);
+const isVarBinary = (t: arrow.DataType) => arrow.DataType.isUtf8(t) || arrow.DataType.isBinary(t);
+const isNested = (t: arrow.DataType) => arrow.DataType.isList(t) || arrow.DataType.isMap(t);
+
+/** The columns `parts` (same type, one per batch) as one column: every buffer copied once. */
+export function concatData(parts: readonly arrow.Data[]): arrow.Data {
+  const type = parts[0].type as arrow.DataType;
+  const n = parts.reduce((s, p) => s + p.length, 0);
+  const nullBitmap = concatValidity(parts, n);
   const nullCount = nullBitmap ? countNulls(nullBitmap, n) : 0;
-  if (arrow.DataType.isUtf8(type) || arrow.DataType.isBinary(type)) {
+  if (isVarBinary(type) || isNested(type)) {
     const offsets = new Int32Array(n + 1);
-    let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      const c = cols[i], o = c.valueOffsets as Int32Array, r = c.offset + rows[i];
-      bytes += o[r + 1] - o[r];
-      offsets[i + 1] = bytes;
+    let at = 0, base = 0;
+    for (const p of parts) {
+      const o = p.valueOffsets as Int32Array;
+      const start = o[p.offset];
+      for (let r = 0; r < p.length; r++) offsets[++at] = base + o[p.offset + r + 1] - start;
+      base += o[p.offset + p.length] - start;
     }
-    const data = new Uint8Array(bytes);
-    for (let i = 0; i < n; i++) {
-      const c = cols[i], o = c.valueOffsets as Int32Array, r = c.offset + rows[i];
-      data.set((c.values as Uint8Array).subarray(o[r], o[r + 1]), offsets[i]);
-    }
-    return arrow.makeData({
-      type: type as arrow.Utf8,
-      length: n,
-      nullCount,
-      nullBitmap,
-      valueOffsets: offsets,
-      data,
-    });
-  }
-  if (arrow.DataType.isBool(type)) {
-    const data = new Uint8Array((n + 7) >> 3);
-    for (let i = 0; i < n; i++) {
-      const c = cols[i], r = c.offset + rows[i];
-      if (((c.values as Uint8Array)[r >> 3] >> (r & 7)) & 1) data[i >> 3] |= 1 << (i & 7);
-    }
-    return arrow.makeData({ type: type as arrow.Bool, length: n, nullCount, nullBitmap, data });
-  }
-  if (arrow.DataType.isList(type) || arrow.DataType.isMap(type)) {
-    const offsets = new Int32Array(n + 1);
-    const childCols: arrow.Data[] = [], childRows: number[] = [];
-    let items = 0;
-    for (let i = 0; i < n; i++) {
-      const c = cols[i], o = c.valueOffsets as Int32Array, r = c.offset + rows[i];
-      const child = c.children[0] as arrow.Data;
-      for (let k = o[r]; k < o[r + 1]; k++) {
-        childCols.push(child);
-        childRows.push(k);
+    if (isVarBinary(type)) {
+      const data = new Uint8Array(base);
+      let w = 0;
+      for (const p of parts) {
+        const o = p.valueOffsets as Int32Array;
+        const bytes = (p.values as Uint8Array).subarray(o[p.offset], o[p.offset + p.length]);
+        data.set(bytes, w);
+        w += bytes.length;
       }
-      items += o[r + 1] - o[r];
-      offsets[i + 1] = items;
+      return arrow.makeData({
+        type: type as arrow.Utf8,
+        length: n,
+        nullCount,
+        nullBitmap,
+        valueOffsets: offsets,
+        data,
+      });
     }
-    const child = childRows.length > 0
-      ? takeRows(childCols, childRows)
-      : emptyLike(cols[0].children[0] as arrow.Data);
-    return arrow.makeData({
-      type: type as arrow.List,
-      length: n,
-      nullCount,
-      nullBitmap,
-      valueOffsets: offsets,
-      child,
-    } as never);
+    // The child ranges the rows of each part cover, as sliced children, then concatenated.
+    const child = concatData(parts.map((p) => {
+      const o = p.valueOffsets as Int32Array;
+      const c = p.children[0] as arrow.Data;
+      return c.slice(o[p.offset], o[p.offset + p.length] - o[p.offset]);
+    }));
+    return arrow.makeData(
+      {
+        type: type as arrow.List,
+        length: n,
+        nullCount,
+        nullBitmap,
+        valueOffsets: offsets,
+        child,
+      } as never,
+    );
   }
   if (arrow.DataType.isStruct(type)) {
     const children = (type as arrow.Struct).children.map((_, ci) =>
-      takeRows(
-        cols.map((c) => c.children[ci] as arrow.Data),
-        rows.map((r, i) => cols[i].offset + r),
-      )
+      concatData(parts.map((p) => (p.children[ci] as arrow.Data).slice(p.offset, p.length)))
     );
     return arrow.makeData({
       type: type as arrow.Struct,
@@ -228,14 +205,120 @@ export function takeRows(cols: readonly arrow.Data[], rows: readonly number[]): 
       children,
     });
   }
-  // Fixed width: numbers and timestamps, one value per row in a typed array (64-bit ones in
-  // BigInt64Array / BigUint64Array / Float64Array).
-  const Ctor = (cols[0].values as { constructor: new (n: number) => TypedArray }).constructor;
-  const data = new Ctor(n);
-  for (let i = 0; i < n; i++) {
-    const c = cols[i];
-    data[i] = (c.values as TypedArray)[c.offset + rows[i]];
+  if (arrow.DataType.isBool(type)) {
+    const data = new Uint8Array((n + 7) >> 3);
+    let i = 0;
+    for (const p of parts) {
+      const v = p.values as Uint8Array;
+      for (let r = p.offset; r < p.offset + p.length; r++, i++) {
+        if ((v[r >> 3] >> (r & 7)) & 1) data[i >> 3] |= 1 << (i & 7);
+      }
+    }
+    return arrow.makeData({ type: type as arrow.Bool, length: n, nullCount, nullBitmap, data });
   }
+  // Fixed width: numbers and timestamps, one value per row in a typed array.
+  const Ctor = (parts[0].values as { constructor: new (n: number) => TypedArray }).constructor;
+  const data = new Ctor(n) as TypedArray & { set(a: ArrayLike<number | bigint>, at: number): void };
+  let w = 0;
+  for (const p of parts) {
+    data.set(
+      (p.values as unknown as { subarray(a: number, b: number): ArrayLike<number | bigint> })
+        .subarray(p.offset, p.offset + p.length),
+      w,
+    );
+    w += p.length;
+  }
+  return arrow.makeData({
+    type: type as arrow.Int,
+    length: n,
+    nullCount,
+    nullBitmap,
+    data: data as never,
+  });
+}
+
+/** A column holding, in order, rows `rows[i]` of `col` (one column, offset 0 or not). */
+export function takeRows(col: arrow.Data, rows: ArrayLike<number>): arrow.Data {
+  const n = rows.length;
+  const type = col.type as arrow.DataType;
+  const off = col.offset;
+  let nullBitmap: Uint8Array | undefined;
+  if (col.nullCount > 0 && col.nullBitmap && col.nullBitmap.length > 0) {
+    const src = col.nullBitmap;
+    nullBitmap = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) {
+      const r = off + rows[i];
+      if ((src[r >> 3] >> (r & 7)) & 1) nullBitmap[i >> 3] |= 1 << (i & 7);
+    }
+  }
+  const nullCount = nullBitmap ? countNulls(nullBitmap, n) : 0;
+  if (isVarBinary(type) || isNested(type)) {
+    const o = col.valueOffsets as Int32Array;
+    const offsets = new Int32Array(n + 1);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const r = off + rows[i];
+      total += o[r + 1] - o[r];
+      offsets[i + 1] = total;
+    }
+    if (isVarBinary(type)) {
+      const src = col.values as Uint8Array;
+      const data = new Uint8Array(total);
+      for (let i = 0; i < n; i++) {
+        const r = off + rows[i];
+        data.set(src.subarray(o[r], o[r + 1]), offsets[i]);
+      }
+      return arrow.makeData({
+        type: type as arrow.Utf8,
+        length: n,
+        nullCount,
+        nullBitmap,
+        valueOffsets: offsets,
+        data,
+      });
+    }
+    const items = new Int32Array(total);
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const r = off + rows[i];
+      for (let k = o[r]; k < o[r + 1]; k++) items[w++] = k;
+    }
+    const child = takeRows(col.children[0] as arrow.Data, items);
+    return arrow.makeData(
+      {
+        type: type as arrow.List,
+        length: n,
+        nullCount,
+        nullBitmap,
+        valueOffsets: offsets,
+        child,
+      } as never,
+    );
+  }
+  if (arrow.DataType.isStruct(type)) {
+    const shifted = off === 0 ? rows : Int32Array.from(rows, (r) => r + off);
+    const children = (col.children as arrow.Data[]).map((c) => takeRows(c, shifted));
+    return arrow.makeData({
+      type: type as arrow.Struct,
+      length: n,
+      nullCount,
+      nullBitmap,
+      children,
+    });
+  }
+  if (arrow.DataType.isBool(type)) {
+    const src = col.values as Uint8Array;
+    const data = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) {
+      const r = off + rows[i];
+      if ((src[r >> 3] >> (r & 7)) & 1) data[i >> 3] |= 1 << (i & 7);
+    }
+    return arrow.makeData({ type: type as arrow.Bool, length: n, nullCount, nullBitmap, data });
+  }
+  const src = col.values as TypedArray;
+  const Ctor = (src as unknown as { constructor: new (n: number) => TypedArray }).constructor;
+  const data = new Ctor(n);
+  for (let i = 0; i < n; i++) data[i] = src[off + rows[i]];
   return arrow.makeData({
     type: type as arrow.Int,
     length: n,
@@ -247,18 +330,17 @@ export function takeRows(cols: readonly arrow.Data[], rows: readonly number[]): 
 
 type TypedArray = { [i: number]: number | bigint; length: number };
 
-/** A validity bitmap for the taken rows, or undefined when no source has nulls. */
-function validity(cols: readonly arrow.Data[], rows: readonly number[]): Uint8Array | undefined {
-  if (!cols.some((c) => c.nullCount > 0 && c.nullBitmap && c.nullBitmap.length > 0)) {
-    return undefined;
-  }
-  const n = rows.length;
+/** The parts' validity bitmaps as one, or undefined when no part has nulls. */
+function concatValidity(parts: readonly arrow.Data[], n: number): Uint8Array | undefined {
+  const has = (p: arrow.Data) => p.nullCount > 0 && p.nullBitmap && p.nullBitmap.length > 0;
+  if (!parts.some(has)) return undefined;
   const out = new Uint8Array((n + 7) >> 3);
-  for (let i = 0; i < n; i++) {
-    const c = cols[i], r = c.offset + rows[i];
-    const valid = !(c.nullCount > 0 && c.nullBitmap && c.nullBitmap.length > 0) ||
-      ((c.nullBitmap[r >> 3] >> (r & 7)) & 1) === 1;
-    if (valid) out[i >> 3] |= 1 << (i & 7);
+  let i = 0;
+  for (const p of parts) {
+    const bm = has(p) ? p.nullBitmap! : null;
+    for (let r = p.offset; r < p.offset + p.length; r++, i++) {
+      if (!bm || ((bm[r >> 3] >> (r & 7)) & 1)) out[i >> 3] |= 1 << (i & 7);
+    }
   }
   return out;
 }
@@ -267,8 +349,4 @@ function countNulls(bitmap: Uint8Array, n: number): number {
   let valid = 0;
   for (let i = 0; i < n; i++) valid += (bitmap[i >> 3] >> (i & 7)) & 1;
   return n - valid;
-}
-
-function emptyLike(d: arrow.Data): arrow.Data {
-  return takeRows([d], []);
 }
