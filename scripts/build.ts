@@ -62,7 +62,10 @@ export const targets: Record<Target, Spec> = {
   node: {
     entry: "src/entry/main.ts",
     out: "dist/node/main.mjs",
-    extra: [{ entry: "src/batch/encode-worker.node.ts", out: "dist/node/encode-worker.mjs" }],
+    extra: [
+      { entry: "src/batch/encode-worker.node.ts", out: "dist/node/encode-worker.mjs" },
+      { entry: "src/lifecycle/lifecycle-thread.node.ts", out: "dist/node/lifecycle-thread.mjs" },
+    ],
     options: {
       platform: "node",
       target: "node20",

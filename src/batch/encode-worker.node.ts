@@ -10,6 +10,7 @@
  */
 import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet/encode.ts";
 import type { TableName } from "../core/tables.ts";
+import { threadPort } from "../threads/thread.node.ts";
 
 export type ToWorker =
   | { type: "init"; wasm: Uint8Array }
@@ -21,39 +22,11 @@ export type FromWorker =
   | { type: "done"; id: number; bytes: Uint8Array; ipc: Uint8Array }
   | { type: "failed"; id: number; error: string };
 
-interface Port {
-  post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
-  listen(fn: (msg: ToWorker) => void): void;
-}
-
-const g = globalThis as unknown as {
-  Deno?: unknown;
-  Bun?: unknown;
-  postMessage?: (msg: unknown, transfer?: ArrayBuffer[]) => void;
-  addEventListener?: (type: string, fn: (e: MessageEvent) => void) => void;
-};
-
-async function port(): Promise<Port> {
-  if (!g.Deno && !g.Bun) {
-    const { parentPort } = await import("node:worker_threads");
-    if (parentPort) {
-      return {
-        post: (msg, transfer) => parentPort.postMessage(msg, transfer ?? []),
-        listen: (fn) => parentPort.on("message", fn),
-      };
-    }
-  }
-  return {
-    post: (msg, transfer) => g.postMessage!(msg, transfer ?? []),
-    listen: (fn) => g.addEventListener!("message", (e) => fn(e.data as ToWorker)),
-  };
-}
-
 function text(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-const p = await port();
+const p = await threadPort<ToWorker, FromWorker>();
 p.listen((msg) => {
   if (msg.type === "init") {
     try {

@@ -13,14 +13,9 @@ import { type ParquetOptions, toIPCInSlices } from "../core/parquet/encode.ts";
 import type { TableBuilder } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
 import type { FromWorker, ToWorker } from "./encode-worker.node.ts";
+import { startThread, type Thread as WorkerThread, threadModule } from "../threads/thread.node.ts";
 
-/** The parts of a worker both kinds (web, node:worker_threads) give us. */
-interface Thread {
-  post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
-  terminate(): void;
-  /** Whether the thread keeps the process alive (Node: only while it has work). */
-  hold(busy: boolean): void;
-}
+type Thread = WorkerThread<ToWorker>;
 
 interface Job {
   resolve: (b: Uint8Array) => void;
@@ -33,54 +28,16 @@ interface Slot {
   dead: boolean;
 }
 
-const g = globalThis as unknown as { Worker?: typeof Worker; Deno?: unknown; Bun?: unknown };
-
-/** Node has `node:worker_threads` only; Deno and Bun have web Workers. */
-function onNode(): boolean {
-  return g.Deno === undefined && g.Bun === undefined;
-}
-
-/**
- * The worker module: the .ts source next to this file, the Node bundle's sibling .mjs, or in
- * Bun's single executable (a second entry point of `bun build --compile`) its embedded path.
- */
-function workerUrl(): URL | string {
-  const here = import.meta.url;
-  // Bun's executable keeps the second entry under its path from src/ (the entries' common folder),
-  // next to the executable's own name at the root of its file system.
-  if (here.includes("$bunfs")) return new URL("./batch/encode-worker.node.js", here);
-  return new URL(here.endsWith(".ts") ? "./encode-worker.node.ts" : "./encode-worker.mjs", here);
-}
-
-async function spawn(
+function spawn(
   onMessage: (m: FromWorker) => void,
   onFail: (why: string) => void,
 ): Promise<Thread> {
-  const url = workerUrl();
-  if (onNode()) {
-    const { Worker: NodeWorker } = await import("node:worker_threads");
-    const w = new NodeWorker(url as URL);
-    w.unref(); // an idle encoder must not keep a finished process alive (held while it works)
-    w.on("message", onMessage);
-    w.on("error", (e: Error) => onFail(e.message));
-    w.on("exit", (code: number) => onFail(`exited with code ${code}`));
-    return {
-      post: (msg, transfer) => w.postMessage(msg, transfer),
-      terminate: () => void w.terminate(),
-      hold: (busy) => busy ? w.ref() : w.unref(),
-    };
-  }
-  const w = new g.Worker!(url, { type: "module", name: "otlp2parquet-encoder" });
-  w.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
-  w.onerror = (e: ErrorEvent) => {
-    e.preventDefault();
-    onFail(e.message);
-  };
-  return {
-    post: (msg, transfer) => w.postMessage(msg, transfer ?? []),
-    terminate: () => w.terminate(),
-    hold: () => {},
-  };
+  return startThread<ToWorker, FromWorker>(
+    threadModule(import.meta.url, "batch", "encode-worker"),
+    "otlp2parquet-encoder",
+    onMessage,
+    onFail,
+  );
 }
 
 /** How long the memory of the last IPC stream is kept for the next one. */

@@ -241,6 +241,13 @@ const SPECS: Record<string, Spec> = {
   "parquet.row_group_size": positive,
   "parquet.encode_threads": { kind: "int", min: 0, max: 64, expect: "an integer from 0 to 64" },
   "schema.profile": { kind: "enum", values: ["default", "extended"] },
+  "compaction.min_files": { kind: "int", min: 2, expect: "an integer ≥ 2" },
+  "compaction.min_age_secs": nonNegative,
+  "compaction.target_bytes": { kind: "int", min: MiB, expect: `an integer ≥ ${MiB} (1 MiB)` },
+  "compaction.max_input_bytes": { kind: "int", min: MiB, expect: `an integer ≥ ${MiB} (1 MiB)` },
+  "retention.logs_days": nonNegative,
+  "retention.traces_days": nonNegative,
+  "retention.metrics_days": nonNegative,
 };
 
 interface KeyInfo {

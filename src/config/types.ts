@@ -129,6 +129,28 @@ export interface Config {
   schema: {
     profile: Profile;
   };
+  compaction: {
+    /** Compact on a schedule (server: every `interval_secs`; Workers: the Cron Trigger runs it). */
+    enabled: boolean;
+    interval_secs: number;
+    /** A partition (table, service, hour) with fewer uncompacted files is left alone. */
+    min_files: number;
+    /** A partition is compacted once its hour ended this many seconds ago. */
+    min_age_secs: number;
+    /** About how large a compacted file gets. */
+    target_bytes: number;
+    /** Input bytes merged in memory at once (a bigger partition is merged in several parts). */
+    max_input_bytes: number;
+    /** Work per run: partitions, and seconds after which no new partition is started. */
+    max_partitions: number;
+    max_run_secs: number;
+  };
+  retention: {
+    /** Days to keep each signal's hour partitions; 0 keeps them forever. */
+    logs_days: number;
+    traces_days: number;
+    metrics_days: number;
+  };
 }
 
 const MiB = 1024 * 1024;
@@ -208,6 +230,23 @@ export function defaultConfig(platform: Platform): Config {
       encode_threads: platform === "server" ? 1 : 0,
     },
     schema: { profile: "default" },
+    compaction: {
+      enabled: false,
+      interval_secs: 3600,
+      min_files: 10,
+      min_age_secs: 3600,
+      // A Worker has 128 MB of memory; a merge holds its input and output at once.
+      target_bytes: platform === "workers" ? 32 * MiB : 256 * MiB,
+      max_input_bytes: platform === "workers"
+        ? 16 * MiB
+        : platform === "lambda"
+        ? 256 * MiB
+        : 1024 * MiB,
+      max_partitions: 100,
+      // Workers: a Cron Trigger's CPU time is limited (30 s on the paid plan by default).
+      max_run_secs: platform === "workers" ? 20 : platform === "lambda" ? 600 : 300,
+    },
+    retention: { logs_days: 0, traces_days: 0, metrics_days: 0 },
   };
 }
 

@@ -3,6 +3,7 @@
  * other entries can use them without starting anything).
  */
 import { type ConfigFlags, configKeys, ENV_ALIASES, envName } from "../config/load.ts";
+import { TABLE_NAMES, type TableName } from "../core/tables.ts";
 import { VERSION } from "../version.ts";
 
 /** A command line that cannot be run; exit code 2. */
@@ -10,7 +11,16 @@ export class UsageError extends TypeError {
   override name = "UsageError";
 }
 
-export type Command = "serve" | "convert" | "help" | "version";
+export type Command = "serve" | "convert" | "compact" | "retention" | "help" | "version";
+
+const COMMANDS: readonly Command[] = [
+  "serve",
+  "convert",
+  "compact",
+  "retention",
+  "help",
+  "version",
+];
 
 export interface ParsedArgs {
   command: Command;
@@ -22,19 +32,34 @@ export interface ParsedArgs {
   out?: string;
   /** `convert`: signal of every input, instead of detecting it. */
   signal?: "logs" | "traces" | "metrics";
+  /** `compact` and `retention`: change nothing, say what would be done. */
+  dryRun?: boolean;
+  /** `compact`: only this table, service, and hour partitions in [since, until). */
+  table?: TableName;
+  service?: string;
+  sinceMs?: number;
+  untilMs?: number;
 }
 
 const VALUE_FLAGS: Record<Command, readonly string[]> = {
   serve: ["--config", "--port", "--output", "--log-level"],
   convert: ["--config", "--out", "--output", "--log-level", "--signal"],
+  compact: ["--config", "--output", "--log-level", "--table", "--service", "--since", "--until"],
+  retention: ["--config", "--output", "--log-level"],
   help: [],
   version: [],
+};
+
+/** Options without a value. */
+const SWITCHES: Partial<Record<Command, readonly string[]>> = {
+  compact: ["--dry-run"],
+  retention: ["--dry-run"],
 };
 
 /** Parses the command line (without the program name). Throws `UsageError`. */
 export function parseArgs(argv: string[]): ParsedArgs {
   let command: Command | undefined;
-  let help = false, version = false;
+  let help = false, version = false, dryRun = false;
   const values = new Map<string, string>();
   const positionals: string[] = [];
   let i = 0;
@@ -55,8 +80,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (a.startsWith("-") && a !== "-") {
       const eq = a.indexOf("=");
       const name = eq > 0 ? a.slice(0, eq) : a;
+      if (SWITCHES[command ?? "serve"]?.includes(name) && eq < 0) {
+        dryRun = true;
+        continue;
+      }
       const allowed = VALUE_FLAGS[command ?? "serve"];
-      const anywhere = new Set([...VALUE_FLAGS.serve, ...VALUE_FLAGS.convert]);
+      const anywhere = new Set([
+        ...Object.values(VALUE_FLAGS).flat(),
+        ...Object.values(SWITCHES).flat(),
+      ]);
       if (!allowed.includes(name)) {
         if (anywhere.has(name)) {
           throw new UsageError(`Option ${name} does not apply to "${command ?? "serve"}"`);
@@ -76,12 +108,14 @@ export function parseArgs(argv: string[]): ParsedArgs {
       continue;
     }
     if (command === undefined && positionals.length === 0) {
-      if (a === "serve" || a === "convert" || a === "help" || a === "version") {
-        command = a;
+      if ((COMMANDS as readonly string[]).includes(a)) {
+        command = a as Command;
         continue;
       }
       if (values.size === 0) {
-        throw new UsageError(`Unknown command ${JSON.stringify(a)}: expected serve or convert`);
+        throw new UsageError(
+          `Unknown command ${JSON.stringify(a)}: expected serve, convert, compact or retention`,
+        );
       }
     }
     positionals.push(a);
@@ -100,6 +134,30 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
     return { command, flags, files: [] };
   }
+  if (command === "compact" || command === "retention") {
+    if (positionals.length) {
+      throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[0])} for ${command}`);
+    }
+    if (values.has("--output")) flags.output = values.get("--output");
+    const parsed: ParsedArgs = { command, flags, files: [], dryRun };
+    const table = values.get("--table");
+    if (table !== undefined) parsed.table = tableOption(table);
+    const service = values.get("--service");
+    if (service !== undefined) {
+      if (service === "") throw new UsageError("Option --service needs a service name");
+      parsed.service = service;
+    }
+    const since = values.get("--since"), until = values.get("--until");
+    if (since !== undefined) parsed.sinceMs = timeOption("--since", since);
+    if (until !== undefined) parsed.untilMs = timeOption("--until", until);
+    if (
+      parsed.sinceMs !== undefined && parsed.untilMs !== undefined &&
+      parsed.untilMs <= parsed.sinceMs
+    ) {
+      throw new UsageError(`Option --until (${until}) must be after --since (${since})`);
+    }
+    return parsed;
+  }
   const out = values.get("--out");
   if (!out) throw new UsageError("convert needs --out DIR (where the Parquet files go)");
   if (positionals.length === 0) throw new UsageError("convert needs at least one input FILE");
@@ -113,6 +171,28 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, files: positionals, out, signal };
 }
 
+/** A table named as in `--table`: logs, traces, gauge … or metrics_gauge / metrics/gauge. */
+function tableOption(v: string): TableName {
+  const name = v.replace(/^metrics[_/]/, "").replace(/^otel_/, "").replace(/^metrics_/, "");
+  if ((TABLE_NAMES as readonly string[]).includes(name)) return name as TableName;
+  throw new UsageError(
+    `Option --table = ${JSON.stringify(v)}: expected one of ${TABLE_NAMES.join(", ")}`,
+  );
+}
+
+/** An ISO 8601 date or date-time (`2024-05-01`, `2024-05-01T10:00Z`), as epoch ms. */
+function timeOption(flag: string, v: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(
+      `Option ${flag} = ${
+        JSON.stringify(v)
+      }: expected an ISO 8601 date or time, e.g. 2024-05-01 or 2024-05-01T10:00Z`,
+    );
+  }
+  return ms;
+}
+
 export function usage(): string {
   const aliases = Object.entries(ENV_ALIASES).map(([n, k]) => `  ${n.padEnd(36)} ${k}`);
   const vars = configKeys().map((k) => `  ${envName(k).padEnd(52)} ${k}`);
@@ -121,6 +201,8 @@ export function usage(): string {
 Usage:
   otlp2parquet [serve] [options]          run the OTLP/HTTP server (default port 4318)
   otlp2parquet convert FILE... --out DIR  convert OTLP files to Parquet
+  otlp2parquet compact [options]          merge small files of hour partitions into large ones
+  otlp2parquet retention [--dry-run]      delete hour partitions past [retention]
   otlp2parquet --help | --version
 
 serve options:
@@ -134,6 +216,20 @@ convert options:
   --signal SIGNAL     logs, traces or metrics (default: detected from each file's content)
   --config FILE       TOML config file (parquet.*, schema.* and storage.prefix apply)
   --log-level LEVEL   error, warn, info or debug (default warn)
+
+compact options ([compaction] settings apply):
+  --table TABLE       only this table: logs, traces, gauge, sum, histogram,
+                      exponential_histogram, summary
+  --service NAME      only this service (its key segment)
+  --since TIME        only hours from TIME (ISO 8601, e.g. 2024-05-01T10:00Z)
+  --until TIME        only hours before TIME
+  --dry-run           say what would be merged, change nothing
+  --output DIR        the files under DIR (the filesystem backend), as for serve
+  --config FILE, --log-level LEVEL as for serve
+
+retention options ([retention] settings apply):
+  --dry-run           list the partitions past retention, delete nothing
+  --output DIR, --config FILE, --log-level LEVEL as for compact
 
   FILE is an OTLP Export*ServiceRequest as protobuf (.pb, .bin, .protobuf), JSON (.json) or
   JSON lines (.jsonl, .ndjson), optionally gzip- or zstd-compressed (.gz, .zst); the format is

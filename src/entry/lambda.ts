@@ -12,6 +12,7 @@ import { createInflate } from "../codec/zlib.node.ts";
 import { initParquet } from "../core/parquet/encode.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
+import { runLifecycle } from "../lifecycle/index.ts";
 import { assemble, configure } from "./assemble.ts";
 
 type Handler = ReturnType<typeof handle>;
@@ -47,8 +48,42 @@ async function build(): Promise<Handler> {
   });
 }
 
-/** The Lambda handler: the app is built once per instance (cold start) and reused. */
+/**
+ * The lifecycle handler, for an EventBridge schedule (template.yaml): one run of retention and
+ * compaction (`compaction.enabled`) within `compaction.max_run_secs`; returns what it did.
+ */
+export const lifecycle = async () => {
+  const { config, logger } = configure({
+    platform: "lambda",
+    env: { ...process.env },
+    readTextFile: (path) => readFileSync(path, "utf8"),
+  });
+  initParquet(wasmBytes());
+  const storage = await createStorage(config, logger);
+  const r = await runLifecycle(storage, config, logger);
+  return {
+    deleted: r.retention?.deleted ?? 0,
+    compacted: r.compaction?.partitions.map((p) => ({
+      partition: p.partition,
+      files: [p.filesBefore, p.filesAfter],
+      bytes: [p.bytesBefore, p.bytesAfter],
+    })) ?? [],
+    remaining: r.compaction?.remaining ?? 0,
+  };
+};
+
+/** An EventBridge scheduled event (`source` "aws.events", `detail-type` "Scheduled Event"). */
+function isScheduledEvent(event: unknown): boolean {
+  const e = event as { source?: unknown; "detail-type"?: unknown } | null;
+  return e?.source === "aws.events" && e["detail-type"] === "Scheduled Event";
+}
+
+/**
+ * The Lambda handler: HTTP events go to the app (built once per instance, at cold start, and
+ * reused); an EventBridge schedule pointed at this function runs `lifecycle`.
+ */
 export const handler = async (event: Parameters<Handler>[0], context?: Parameters<Handler>[1]) => {
+  if (isScheduledEvent(event)) return await lifecycle() as never;
   ready ??= build().catch((e) => {
     ready = undefined; // let the next invocation try again (e.g. a transient storage failure)
     throw e;

@@ -41,7 +41,8 @@ async function main(): Promise<number> {
   let config: Config, logger: Logger;
   try {
     const flags = { ...parsed.flags };
-    if (parsed.command === "convert" && flags.logLevel === undefined) flags.logLevel = "warn";
+    const tool = parsed.command !== "serve";
+    if (tool && flags.logLevel === undefined) flags.logLevel = "warn";
     ({ config, logger } = configure({
       platform: parsed.command === "convert" ? "server" : detectPlatform(env),
       env,
@@ -58,6 +59,14 @@ async function main(): Promise<number> {
   if (parsed.command === "convert") {
     const { convertFiles } = await import("./convert.ts");
     return await convertFiles({ config, logger, files: parsed.files, signal: parsed.signal });
+  }
+  if (parsed.command === "compact" || parsed.command === "retention") {
+    const { compactCommand, retentionCommand } = await import("./lifecycle.ts");
+    return await (parsed.command === "compact" ? compactCommand : retentionCommand)(
+      config,
+      logger,
+      parsed,
+    );
   }
   return await serve(config, logger, detectPlatform(env));
 }

@@ -15,6 +15,7 @@ import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createInflate } from "../codec/zlib.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import type { Logger } from "../log/log.ts";
+import { scheduleLifecycle } from "../lifecycle/schedule.node.ts";
 import { createStorage, describeStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { assemble, type Assembled } from "./assemble.ts";
@@ -120,6 +121,11 @@ export async function serve(
     version: VERSION,
   });
 
+  // Compaction and retention on a schedule, on a thread of their own.
+  const lifecycle = config.storage.backend === "memory"
+    ? null
+    : scheduleLifecycle(config, readParquetWasm(), logger);
+
   return await new Promise<number>((resolve) => {
     let stoppingSince: number | undefined;
     rt.onShutdownSignal(async (signal) => {
@@ -135,6 +141,7 @@ export async function serve(
       logger.info("shutting down: flushing buffered data", { signal });
       const limit = config.server.shutdown_timeout_secs;
       const work = (async () => {
+        await lifecycle?.stop();
         await listener.close();
         await writer.close();
         await encoder?.close();

@@ -21,6 +21,7 @@ import {
 } from "../batch/durable-object.ts";
 import { bindingStorage } from "../storage/r2.ts";
 import { loggerFor } from "../log/logger.ts";
+import { runLifecycle } from "../lifecycle/index.ts";
 import { assemble } from "./assemble.ts";
 
 /** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
@@ -65,5 +66,18 @@ export default {
       });
     }
     return a.fetch(request, env, ctx as never);
+  },
+
+  /**
+   * A Cron Trigger (wrangler.toml `[triggers] crons`): one lifecycle run, retention then
+   * compaction (`compaction.enabled`), bounded by `compaction.max_run_secs` and
+   * `max_input_bytes` (a Worker has 128 MB); the next trigger goes on where it stopped.
+   */
+  async scheduled(_event: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }) {
+    const config = workerConfig(env);
+    const logger = loggerFor(config, (line) => console.log(line));
+    initParquet(wasmModule as WebAssembly.Module);
+    const storage = bindingStorage(config, env, logger);
+    ctx.waitUntil(runLifecycle(storage, config, logger));
   },
 };

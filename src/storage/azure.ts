@@ -22,7 +22,7 @@ import {
   type RetryOptions,
   withRetry,
 } from "./retry.ts";
-import { type StorageDriver, StorageError } from "./types.ts";
+import { type ListedObject, type StorageDriver, StorageError } from "./types.ts";
 import {
   ACCOUNT_NAME,
   ACCOUNT_NAME_RULE,
@@ -269,6 +269,21 @@ function createBareAzureStorage(opts: AzureStorageOptions): StorageDriver {
   const pageSize = opts.listPageSize ?? 5000;
   const threshold = opts.blockThresholdBytes ?? 16 * MiB;
 
+  function listing(prefix: string, o?: OpOptions): Promise<ListedObject[]> {
+    return call("List Blobs", prefix, async (c) => {
+      const blobs: ListedObject[] = [];
+      const pages = c.container
+        .listBlobsFlat({ prefix: prefix || undefined, abortSignal: o?.signal })
+        .byPage({ maxPageSize: pageSize });
+      for await (const page of pages) {
+        for (const b of page.segment.blobItems) {
+          blobs.push({ key: b.name, size: b.properties.contentLength ?? 0 });
+        }
+      }
+      return blobs;
+    });
+  }
+
   return {
     name,
     async put(key: string, data: Uint8Array, o?: OpOptions): Promise<void> {
@@ -309,17 +324,9 @@ function createBareAzureStorage(opts: AzureStorageOptions): StorageDriver {
       }
     },
     async list(prefix: string, o?: OpOptions): Promise<string[]> {
-      return await call("List Blobs", prefix, async (c) => {
-        const keys: string[] = [];
-        const pages = c.container
-          .listBlobsFlat({ prefix: prefix || undefined, abortSignal: o?.signal })
-          .byPage({ maxPageSize: pageSize });
-        for await (const page of pages) {
-          for (const b of page.segment.blobItems) keys.push(b.name);
-        }
-        return keys;
-      });
+      return (await listing(prefix, o)).map((b) => b.key);
     },
+    listWithSizes: (prefix: string, o?: OpOptions) => listing(prefix, o),
     async delete(key: string, o?: OpOptions): Promise<void> {
       await call(
         "Delete Blob",

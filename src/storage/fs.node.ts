@@ -10,8 +10,8 @@
  * - I/O failures come out as `StorageError` (retryable when the condition may pass: disk full,
  *   I/O error, busy), so the HTTP layer answers 503, never 500.
  */
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
-import { type StorageDriver, StorageError } from "./types.ts";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { type ListedObject, type StorageDriver, StorageError } from "./types.ts";
 
 export const FS_DRIVER_NAME = "fs";
 
@@ -28,6 +28,18 @@ export function createFsStorage(opts: FsStorageOptions): StorageDriver {
     throw new TypeError(`createFsStorage(): root must be a non-empty directory path`);
   }
   const root = opts.root.replace(/\/+$/, "") || "/";
+  const listing = async (prefix: string, sizes: boolean) => {
+    if (typeof prefix !== "string") throw new TypeError("list(): prefix must be a string");
+    checkPrefix(prefix);
+    const base = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    const out: ListedObject[] = [];
+    try {
+      await walk(root, base, prefix, out, sizes);
+    } catch (e) {
+      throw storageError(`Cannot list ${JSON.stringify(prefix)} under ${JSON.stringify(root)}`, e);
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  };
   const pathOf = (key: string) => `${root}/${key}`;
 
   return {
@@ -72,19 +84,11 @@ export function createFsStorage(opts: FsStorageOptions): StorageDriver {
     },
 
     async list(prefix) {
-      if (typeof prefix !== "string") throw new TypeError("list(): prefix must be a string");
-      checkPrefix(prefix);
-      const base = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
-      const out: string[] = [];
-      try {
-        await walk(root, base, prefix, out);
-      } catch (e) {
-        throw storageError(
-          `Cannot list ${JSON.stringify(prefix)} under ${JSON.stringify(root)}`,
-          e,
-        );
-      }
-      return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      return (await listing(prefix, false)).map((o) => o.key);
+    },
+
+    listWithSizes(prefix) {
+      return listing(prefix, true);
     },
 
     async delete(key) {
@@ -170,7 +174,13 @@ function checkPrefix(prefix: string): void {
   }
 }
 
-async function walk(root: string, rel: string, prefix: string, out: string[]): Promise<void> {
+async function walk(
+  root: string,
+  rel: string,
+  prefix: string,
+  out: ListedObject[],
+  sizes: boolean,
+): Promise<void> {
   let entries;
   try {
     entries = await readdir(rel ? `${root}/${rel}` : root, { withFileTypes: true });
@@ -185,11 +195,21 @@ async function walk(root: string, rel: string, prefix: string, out: string[]): P
       // Descend only where keys under the prefix can be.
       const dirKey = key + "/";
       if (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) {
-        await walk(root, key, prefix, out);
+        await walk(root, key, prefix, out, sizes);
       }
     } else if (e.isFile()) {
       if (TEMP_RE.test(e.name)) continue;
-      if (key.startsWith(prefix)) out.push(key);
+      if (!key.startsWith(prefix)) continue;
+      let size = 0;
+      if (sizes) {
+        try {
+          size = (await stat(`${root}/${key}`)).size;
+        } catch (err) {
+          if (codeOf(err) === "ENOENT") continue; // deleted while listing
+          throw err;
+        }
+      }
+      out.push({ key, size });
     }
   }
 }

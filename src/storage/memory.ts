@@ -31,6 +31,11 @@ export function createMemoryStorage(): MemoryStorage {
       // Code-unit order, like S3's binary (UTF-8) order for the ASCII keys of our layout.
       return Promise.resolve(keys.sort());
     },
+    listWithSizes(prefix) {
+      const out: { key: string; size: number }[] = [];
+      for (const [key, v] of objects) if (key.startsWith(prefix)) out.push({ key, size: v.length });
+      return Promise.resolve(out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+    },
     delete(key) {
       objects.delete(key);
       return Promise.resolve();

@@ -20,7 +20,7 @@ import {
   withRetry,
 } from "./retry.ts";
 import { createS3Storage, type S3StorageOptions } from "./s3.ts";
-import { type StorageDriver, StorageError, withPrefix } from "./types.ts";
+import { type ListedObject, type StorageDriver, StorageError, withPrefix } from "./types.ts";
 
 export const R2_DRIVER_NAME = "r2";
 
@@ -33,7 +33,7 @@ export interface R2BucketLike {
   ): Promise<unknown>;
   get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
   list(options?: { prefix?: string; cursor?: string; limit?: number }): Promise<{
-    objects: { key: string }[];
+    objects: { key: string; size?: number }[];
     truncated: boolean;
     cursor?: string;
   }>;
@@ -115,6 +115,18 @@ export function createR2BindingStorage(
     }
   };
 
+  const listing = (prefix: string) =>
+    guard("list", prefix, async () => {
+      const objects: ListedObject[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await bucket.list({ prefix: prefix || undefined, cursor, limit });
+        for (const o of page.objects) objects.push({ key: o.key, size: o.size ?? 0 });
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor);
+      return objects;
+    });
+
   const driver = {
     name: R2_DRIVER_NAME,
     put: (key: string, data: Uint8Array, _o?: OpOptions) =>
@@ -126,17 +138,8 @@ export function createR2BindingStorage(
         const obj = await bucket.get(key);
         return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
       }),
-    list: (prefix: string, _o?: OpOptions) =>
-      guard("list", prefix, async () => {
-        const keys: string[] = [];
-        let cursor: string | undefined;
-        do {
-          const page = await bucket.list({ prefix: prefix || undefined, cursor, limit });
-          for (const o of page.objects) keys.push(o.key);
-          cursor = page.truncated ? page.cursor : undefined;
-        } while (cursor);
-        return keys;
-      }),
+    list: async (prefix: string, _o?: OpOptions) => (await listing(prefix)).map((o) => o.key),
+    listWithSizes: (prefix: string, _o?: OpOptions) => listing(prefix),
     delete: (key: string, _o?: OpOptions) => guard("delete", key, () => bucket.delete(key)),
     check: (_o?: OpOptions) =>
       guard("list", undefined, async () => {

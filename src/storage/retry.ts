@@ -123,6 +123,9 @@ export function withRetry(
       ),
     get: (key) => run("get", key, 0, (signal) => d.get(key, { signal })),
     list: (prefix) => run("list", prefix, 0, (signal) => d.list(prefix, { signal })),
+    listWithSizes: inner.listWithSizes
+      ? (prefix) => run("list", prefix, 0, (signal) => d.listWithSizes(prefix, { signal }))
+      : undefined,
     delete: (key) => run("delete", key, 0, (signal) => d.delete(key, { signal })),
     check: () => run("check", "", 0, (signal) => d.check({ signal })),
     close: inner.close ? () => inner.close!() : undefined,

@@ -19,7 +19,7 @@ import {
   type RetryOptions,
   withRetry,
 } from "./retry.ts";
-import { type StorageDriver, StorageError } from "./types.ts";
+import { type ListedObject, type StorageDriver, StorageError } from "./types.ts";
 import type * as S3 from "@aws-sdk/client-s3";
 
 export const S3_DRIVER_NAME = "s3";
@@ -280,6 +280,30 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
 
   const pageSize = opts.listPageSize ?? 1000;
 
+  async function listing(prefix: string, o?: OpOptions): Promise<ListedObject[]> {
+    const objects: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const out: S3.ListObjectsV2CommandOutput = await send(
+        "ListObjectsV2",
+        prefix,
+        (c) =>
+          new c.sdk.ListObjectsV2Command({
+            Bucket: c.bucket,
+            Prefix: prefix || undefined,
+            MaxKeys: pageSize,
+            ContinuationToken: token,
+          }),
+        o?.signal,
+      );
+      for (const obj of out.Contents ?? []) {
+        if (obj.Key !== undefined) objects.push({ key: obj.Key, size: obj.Size ?? 0 });
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  }
+
   return {
     name,
     async put(key: string, data: Uint8Array, o?: OpOptions): Promise<void> {
@@ -325,26 +349,9 @@ function createBareS3Storage(opts: S3StorageOptions): StorageDriver {
       }
     },
     async list(prefix: string, o?: OpOptions): Promise<string[]> {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out: S3.ListObjectsV2CommandOutput = await send(
-          "ListObjectsV2",
-          prefix,
-          (c) =>
-            new c.sdk.ListObjectsV2Command({
-              Bucket: c.bucket,
-              Prefix: prefix || undefined,
-              MaxKeys: pageSize,
-              ContinuationToken: token,
-            }),
-          o?.signal,
-        );
-        for (const obj of out.Contents ?? []) if (obj.Key !== undefined) keys.push(obj.Key);
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-      return keys;
+      return (await listing(prefix, o)).map((x) => x.key);
     },
+    listWithSizes: (prefix: string, o?: OpOptions) => listing(prefix, o),
     async delete(key: string, o?: OpOptions): Promise<void> {
       try {
         await send(

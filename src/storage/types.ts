@@ -14,6 +14,11 @@ export interface StorageDriver {
   get(key: string): Promise<Uint8Array | null>;
   /** Every key under `prefix` (a plain string prefix), in ascending order. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * `list` with each object's size in bytes (optional: drivers whose listing tells sizes have
+   * it; the lifecycle jobs use it to plan without reading the objects).
+   */
+  listWithSizes?(prefix: string): Promise<ListedObject[]>;
   /** Removes the object; no error when it does not exist. */
   delete(key: string): Promise<void>;
   /** Checks the store is reachable and writable enough to use; throws `StorageError` if not. */
@@ -34,6 +39,12 @@ export class StorageError extends Error {
   }
 }
 
+/** A key and its object's size, as `listWithSizes` gives them. */
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
 /** Adds `prefix` to every key (and strips it from listed keys). */
 export function withPrefix(driver: StorageDriver, prefix: string): StorageDriver {
   if (!prefix) return driver;
@@ -42,6 +53,13 @@ export function withPrefix(driver: StorageDriver, prefix: string): StorageDriver
     put: (k, d) => driver.put(prefix + k, d),
     get: (k) => driver.get(prefix + k),
     list: async (p) => (await driver.list(prefix + p)).map((k) => k.slice(prefix.length)),
+    listWithSizes: driver.listWithSizes
+      ? async (p) =>
+        (await driver.listWithSizes!(prefix + p)).map((o) => ({
+          key: o.key.slice(prefix.length),
+          size: o.size,
+        }))
+      : undefined,
     delete: (k) => driver.delete(prefix + k),
     check: () => driver.check(),
     close: driver.close ? () => driver.close!() : undefined,

@@ -5,7 +5,7 @@
  * worker thread, the executable's second entry point), and stops cleanly on SIGTERM.
  */
 import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
-import { gzip, logsPb } from "../http/fixtures.ts";
+import { gzip, jsonBytes, logsJson, logsPb, T0 } from "../http/fixtures.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import { withServer } from "../helpers/server.ts";
 
@@ -25,6 +25,7 @@ Deno.test({
           "--compile",
           "src/entry/compile.ts",
           "src/batch/encode-worker.node.ts",
+          "src/lifecycle/lifecycle-thread.node.ts",
           "--outfile",
           exe,
         ],
@@ -53,6 +54,35 @@ Deno.test({
         const files = (await listParquet(srv.output)).map((f) => `${srv.output}/${f}`);
         const rows = await query(`SELECT Body FROM ${readParquet(files)} ORDER BY Timestamp`);
         deepStrictEqual(rows.map((r) => r.Body), ["msg-0", "msg-1", "msg-2", "msg-3"]);
+      });
+
+      // The lifecycle thread is in the executable too: small files of a past hour compacted.
+      const lifecycle = {
+        OTLP2PARQUET_BATCH_ENABLED: "false",
+        OTLP2PARQUET_COMPACTION_ENABLED: "true",
+        OTLP2PARQUET_COMPACTION_INTERVAL_SECS: "1",
+        OTLP2PARQUET_COMPACTION_MIN_FILES: "3",
+      };
+      await withServer({ exec: exe, cwd: dir, env: lifecycle }, async (srv) => {
+        for (let i = 0; i < 3; i++) {
+          const res = await fetch(`${srv.url}/v1/logs`, {
+            method: "POST",
+            body: jsonBytes(logsJson(2, "exe-cron", T0 + BigInt(i) * 1_000_000_000n)) as BodyInit,
+            headers: { "content-type": "application/json" },
+          });
+          strictEqual(res.status, 200, await res.text());
+        }
+        let files = await listParquet(srv.output);
+        for (let i = 0; i < 300 && !(files.length === 1 && /-c0\.parquet$/.test(files[0])); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          files = await listParquet(srv.output);
+        }
+        strictEqual(files.length, 1, `${files}\n${srv.log()}`);
+        match(files[0], /-c0\.parquet$/);
+        const n = await query(
+          `SELECT count(*)::INT AS n FROM ${readParquet(`${srv.output}/${files[0]}`)}`,
+        );
+        strictEqual(n[0].n, 6);
       });
     } finally {
       await Deno.remove(dir, { recursive: true });

@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
-import { gzip, jsonBytes, logsJson, logsPb, metricsPb, tracesPb } from "../http/fixtures.ts";
+import { gzip, jsonBytes, logsJson, logsPb, metricsPb, T0, tracesPb } from "../http/fixtures.ts";
 import { readParquet } from "../helpers/parquet.ts";
 import {
   adminClient,
@@ -87,7 +87,12 @@ interface LambdaResult {
   isBase64Encoded: boolean;
 }
 
-async function invoke(bundle: string, bucket: string, events: unknown[]): Promise<LambdaResult[]> {
+async function invoke(
+  bundle: string,
+  bucket: string,
+  events: unknown[],
+  env: Record<string, string> = {},
+): Promise<LambdaResult[]> {
   const child = new Deno.Command("node", {
     args: [
       new URL("./lambda-invoke.mjs", import.meta.url).pathname,
@@ -102,6 +107,7 @@ async function invoke(bundle: string, bucket: string, events: unknown[]): Promis
       OTLP2PARQUET_S3_BUCKET: bucket,
       OTLP2PARQUET_S3_ENDPOINT: S3_ENDPOINT,
       OTLP2PARQUET_STORAGE_S3_FORCE_PATH_STYLE: "true",
+      ...env,
     },
     clearEnv: true,
     stdin: "piped",
@@ -170,6 +176,52 @@ Deno.test({
       "metrics/gauge/lambda-url": 5,
       "logs/lambda-url": 2,
     });
+    s3.destroy();
+  },
+});
+
+Deno.test({
+  name: "lambda bundle compacts a past hour's small files on an EventBridge schedule",
+  ignore: !S3_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { bundle } = await build("lambda");
+    const bucket = await createBucket();
+    const url = "abcdefghijklmnop.lambda-url.us-east-1.on.aws";
+    const requests = Array.from(
+      { length: 12 },
+      (_, i) =>
+        httpV2("/v1/logs", jsonBytes(logsJson(3, "lambda-cron", T0 + BigInt(i) * 1_000_000_000n)), {
+          "content-type": "application/json",
+        }, url),
+    );
+    const scheduled = {
+      version: "0",
+      id: crypto.randomUUID(),
+      "detail-type": "Scheduled Event",
+      source: "aws.events",
+      account: "123456789012",
+      time: new Date().toISOString(),
+      region: "us-east-1",
+      resources: ["arn:aws:events:us-east-1:123456789012:rule/otlp2parquet-lifecycle"],
+      detail: {},
+    };
+    const results = await invoke(bundle, bucket, [...requests, scheduled], {
+      OTLP2PARQUET_COMPACTION_ENABLED: "true",
+      OTLP2PARQUET_COMPACTION_MIN_FILES: "4",
+    });
+    deepStrictEqual(results.slice(0, 12).map((r) => r.statusCode), Array(12).fill(200));
+    const run = results[12] as unknown as { compacted: { files: number[] }[]; remaining: number };
+    deepStrictEqual(run.compacted.map((p) => p.files), [[12, 1]]);
+
+    const s3 = await adminClient();
+    const listed = await s3.send(new s3.sdk.ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key!);
+    strictEqual(keys.length, 1, String(keys));
+    ok(/-c0\.parquet$/.test(keys[0]), keys[0]);
+    const obj = await s3.send(new s3.sdk.GetObjectCommand({ Bucket: bucket, Key: keys[0] }));
+    strictEqual(readParquet(await obj.Body!.transformToByteArray()).numRows, 36);
     s3.destroy();
   },
 });

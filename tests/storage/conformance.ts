@@ -113,6 +113,20 @@ export function testDriver(
     deepStrictEqual(await d.list(""), ["k"]);
   });
 
+  test("lists keys with their objects' sizes, the same keys as list() (when it has listWithSizes)", async (d) => {
+    const objects: [string, number][] = [
+      ["logs/a/year=2024/month=01/day=02/hour=03/0-x.parquet", 12_345],
+      ["logs/a/year=2024/month=01/day=02/hour=03/1-x.parquet", 0],
+      ["logs/b/year=2024/month=01/day=02/hour=03/2-x.parquet", 7],
+      ["traces/a/1.parquet", 3],
+    ];
+    for (const [k, n] of objects) await d.put(k, pseudoRandomBytes(n, 3));
+    if (!d.listWithSizes) return; // optional: the lifecycle jobs then read objects to size them
+    const listed = await d.listWithSizes("logs/");
+    deepStrictEqual(listed.map((o) => o.key), await d.list("logs/"));
+    deepStrictEqual(listed.map((o) => [o.key, o.size]), objects.slice(0, 3));
+  });
+
   test("lists the keys under a prefix in ascending order", async (d) => {
     const keys = [
       "logs/b/year=2024/month=01/day=02/hour=03/2-x.parquet",
