@@ -71,6 +71,7 @@ export const ENV_ALIASES: Readonly<Record<string, string>> = {
   OTLP2PARQUET_S3_REGION: "storage.s3.region",
   OTLP2PARQUET_S3_ENDPOINT: "storage.s3.endpoint",
   OTLP2PARQUET_S3_PREFIX: "storage.prefix",
+  OTLP2PARQUET_PREFIX: "storage.prefix",
   OTLP2PARQUET_R2_BUCKET: "storage.r2.bucket",
   OTLP2PARQUET_R2_ACCOUNT_ID: "storage.r2.account_id",
   OTLP2PARQUET_R2_ACCESS_KEY_ID: "storage.r2.access_key_id",
