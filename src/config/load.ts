@@ -596,6 +596,11 @@ function validate(
       `storage.retry.max_delay_ms = ${storage.retry.max_delay_ms}: expected at least storage.retry.base_delay_ms (${storage.retry.base_delay_ms})`,
     );
   }
+  if (c.server.metrics_auth && !auth.bearer_token && !auth.basic_username) {
+    p(
+      `server.metrics_auth = true needs credentials to check: set auth.bearer_token or auth.basic_username and auth.basic_password`,
+    );
+  }
   const user = auth.basic_username, pass = auth.basic_password;
   if ((user === "") !== (pass === "")) {
     p(

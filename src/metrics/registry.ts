@@ -209,6 +209,10 @@ export class Counter<L extends string = never> extends Family<L, CounterSeries> 
   inc(n = 1): void {
     this.root().inc(n);
   }
+  /** Sets the unlabelled series (a counter mirrored from a cumulative snapshot). */
+  set(total: number): void {
+    this.root().set(total);
+  }
   get value(): number {
     return this.root().value;
   }

@@ -502,6 +502,16 @@ Deno.test("loadConfig() checks what each backend needs", () => {
   includesAll(failure({ env: { OTLP2PARQUET_AUTH_BASIC_USERNAME: "u" } }), [
     "auth.basic_username and auth.basic_password must be set together",
   ]);
+  includesAll(failure({ env: { OTLP2PARQUET_SERVER_METRICS_AUTH: "true" } }), [
+    "server.metrics_auth = true needs credentials to check",
+    "auth.bearer_token",
+  ]);
+  strictEqual(
+    load({
+      env: { OTLP2PARQUET_SERVER_METRICS_AUTH: "true", OTLP2PARQUET_AUTH_BEARER_TOKEN: "t" },
+    }).server.metrics_auth,
+    true,
+  );
   includesAll(
     failure({
       env: {
