@@ -10,7 +10,11 @@ export class UsageError extends TypeError {
   override name = "UsageError";
 }
 
-export type Command = "serve" | "convert" | "help" | "version";
+export type Command = "serve" | "convert" | "connect" | "help" | "version";
+
+/** What `connect` prints configuration for (./connect.ts). */
+export const CONNECT_TARGETS = ["otel-collector", "sdk", "claude-code", "codex"] as const;
+export type ConnectTarget = (typeof CONNECT_TARGETS)[number];
 
 export interface ParsedArgs {
   command: Command;
@@ -22,11 +26,20 @@ export interface ParsedArgs {
   out?: string;
   /** `convert`: signal of every input, instead of detecting it. */
   signal?: "logs" | "traces" | "metrics";
+  /** `connect`: what to print and for which server. */
+  connect?: {
+    target: ConnectTarget;
+    url?: string;
+    token?: string;
+    grpc: boolean;
+    format: "text" | "json";
+  };
 }
 
 const VALUE_FLAGS: Record<Command, readonly string[]> = {
   serve: ["--config", "--port", "--output", "--log-level"],
   convert: ["--config", "--out", "--output", "--log-level", "--signal"],
+  connect: ["--url", "--token", "--format"],
   help: [],
   version: [],
 };
@@ -34,7 +47,7 @@ const VALUE_FLAGS: Record<Command, readonly string[]> = {
 /** Parses the command line (without the program name). Throws `UsageError`. */
 export function parseArgs(argv: string[]): ParsedArgs {
   let command: Command | undefined;
-  let help = false, version = false;
+  let help = false, version = false, grpc = false;
   const values = new Map<string, string>();
   const positionals: string[] = [];
   let i = 0;
@@ -52,11 +65,20 @@ export function parseArgs(argv: string[]): ParsedArgs {
       version = true;
       continue;
     }
+    if (a === "--grpc" && command === "connect") {
+      grpc = true;
+      continue;
+    }
     if (a.startsWith("-") && a !== "-") {
       const eq = a.indexOf("=");
       const name = eq > 0 ? a.slice(0, eq) : a;
       const allowed = VALUE_FLAGS[command ?? "serve"];
-      const anywhere = new Set([...VALUE_FLAGS.serve, ...VALUE_FLAGS.convert]);
+      const anywhere = new Set([
+        ...VALUE_FLAGS.serve,
+        ...VALUE_FLAGS.convert,
+        ...VALUE_FLAGS.connect,
+        "--grpc",
+      ]);
       if (!allowed.includes(name)) {
         if (anywhere.has(name)) {
           throw new UsageError(`Option ${name} does not apply to "${command ?? "serve"}"`);
@@ -76,12 +98,16 @@ export function parseArgs(argv: string[]): ParsedArgs {
       continue;
     }
     if (command === undefined && positionals.length === 0) {
-      if (a === "serve" || a === "convert" || a === "help" || a === "version") {
+      if (
+        a === "serve" || a === "convert" || a === "connect" || a === "help" || a === "version"
+      ) {
         command = a;
         continue;
       }
       if (values.size === 0) {
-        throw new UsageError(`Unknown command ${JSON.stringify(a)}: expected serve or convert`);
+        throw new UsageError(
+          `Unknown command ${JSON.stringify(a)}: expected serve, convert or connect`,
+        );
       }
     }
     positionals.push(a);
@@ -89,6 +115,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (help || command === "help") return { command: "help", flags: {}, files: [] };
   if (version || command === "version") return { command: "version", flags: {}, files: [] };
   command ??= "serve";
+  if (command === "connect") return parseConnect(values, positionals, grpc);
   const flags: ConfigFlags = {};
   if (values.has("--config")) flags.config = values.get("--config");
   if (values.has("--port")) flags.port = values.get("--port");
@@ -113,6 +140,32 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, files: positionals, out, signal };
 }
 
+function parseConnect(
+  values: Map<string, string>,
+  positionals: string[],
+  grpc: boolean,
+): ParsedArgs {
+  const expected = CONNECT_TARGETS.join(", ");
+  if (positionals.length === 0) throw new UsageError(`connect needs a target: ${expected}`);
+  if (positionals.length > 1) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[1])} for connect`);
+  }
+  const target = positionals[0] as ConnectTarget;
+  if (!CONNECT_TARGETS.includes(target)) {
+    throw new UsageError(`Unknown connect target ${JSON.stringify(target)}: expected ${expected}`);
+  }
+  const format = values.get("--format") ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw new UsageError(`Option --format = ${JSON.stringify(format)}: expected "json" or "text"`);
+  }
+  return {
+    command: "connect",
+    flags: {},
+    files: [],
+    connect: { target, url: values.get("--url"), token: values.get("--token"), grpc, format },
+  };
+}
+
 export function usage(): string {
   const aliases = Object.entries(ENV_ALIASES).map(([n, k]) => `  ${n.padEnd(36)} ${k}`);
   const vars = configKeys().map((k) => `  ${envName(k).padEnd(52)} ${k}`);
@@ -121,6 +174,7 @@ export function usage(): string {
 Usage:
   otlp2parquet [serve] [options]          run the OTLP/HTTP server (default port 4318)
   otlp2parquet convert FILE... --out DIR  convert OTLP files to Parquet
+  otlp2parquet connect TARGET [options]   print configuration that sends a client's data here
   otlp2parquet --help | --version
 
 serve options:
@@ -134,6 +188,13 @@ convert options:
   --signal SIGNAL     logs, traces or metrics (default: detected from each file's content)
   --config FILE       TOML config file (parquet.*, schema.* and storage.prefix apply)
   --log-level LEVEL   error, warn, info or debug (default warn)
+
+connect TARGET: otel-collector (Collector YAML), sdk (OTEL_EXPORTER_OTLP_* environment),
+  claude-code (its telemetry environment), codex (the [otel] table of ~/.codex/config.toml)
+  --url URL           this server (default http://localhost:4318; with --grpc :4317)
+  --token T           bearer token to send (auth.bearer_token)
+  --grpc              OTLP/gRPC instead of OTLP/HTTP (the [grpc] listener, port 4317)
+  --format json       sdk: a JSON object; claude-code: the "env" block of settings.json
 
   FILE is an OTLP Export*ServiceRequest as protobuf (.pb, .bin, .protobuf), JSON (.json) or
   JSON lines (.jsonl, .ndjson), optionally gzip- or zstd-compressed (.gz, .zst); the format is
