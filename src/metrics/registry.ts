@@ -67,6 +67,8 @@ export interface GaugeSeries {
 
 export interface HistogramSeries {
   observe(v: number): void;
+  /** `observe(v)` for a caller that knows `v`'s bucket index already (the last is +Inf). */
+  observeAt(bucket: number, v: number): void;
   /** Observations per bucket (not cumulative; the last one is `+Inf`), their sum and count. */
   readonly counts: Float64Array;
   readonly sum: number;
@@ -188,7 +190,10 @@ class HistogramImpl implements HistogramSeries {
     const b = this.bounds;
     let i = 0;
     while (i < b.length && v > b[i]) i++;
-    this.counts[i]++;
+    this.observeAt(i, v);
+  }
+  observeAt(bucket: number, v: number): void {
+    this.counts[bucket]++;
     this.sum += v;
     this.count++;
   }

@@ -174,6 +174,27 @@ export interface DashboardStats {
   topServices: { service: string; records: number }[];
 }
 
+interface RouteSeries {
+  codes: Map<string, CounterSeries>;
+  duration: HistogramSeries;
+  sizes: Map<string, HistogramSeries>;
+}
+
+interface SignalSeries {
+  received: CounterSeries;
+  rejected: CounterSeries;
+  decompressed: CounterSeries;
+  /** The signal's timeline field. */
+  field: number;
+}
+
+/** The bucket index of `v` (the last one is +Inf). */
+function bucketOf(bounds: readonly number[], v: number): number {
+  let i = 0;
+  while (i < bounds.length && v > bounds[i]) i++;
+  return i;
+}
+
 export class ServiceMetrics {
   readonly registry = new Registry();
   readonly startedAt: number;
@@ -197,7 +218,8 @@ export class ServiceMetrics {
   private readonly storageErrors;
   private readonly storageRetries;
   private readonly storageDurations;
-  private readonly seriesCache = new Map<string, unknown>();
+  private readonly routes = new Map<string, Map<string, RouteSeries>>();
+  private readonly signalsOf = new Map<string, Map<Signal, SignalSeries>>();
 
   private readonly timeline = new Timeline(F_LATENCY + DURATION_BUCKETS.length + 1);
   private readonly totals = {
@@ -317,10 +339,7 @@ export class ServiceMetrics {
       buckets: FLUSH_BUCKETS,
     });
     // Series that exist from the start read 0 rather than missing (rates, alerts on absence).
-    for (const signal of SIGNALS) {
-      this.counterOf(this.received, "rec", "http", signal);
-      this.counterOf(this.rejected, "rej", "http", signal);
-    }
+    for (const signal of SIGNALS) this.signalSeries("http", signal);
     this.registerWriterGauges();
   }
 
@@ -329,66 +348,59 @@ export class ServiceMetrics {
     this.limits = { ...this.limits, ...limits };
   }
 
-  /** One finished request, of any transport. */
+  /** One finished request, of any transport. Cheap: a few property updates once warm. */
   request(o: RequestObservation): void {
-    const key = `r\u0000${o.transport}\u0000${o.route}\u0000${o.code}`;
-    let total = this.seriesCache.get(key) as CounterSeries | undefined;
+    const r = this.routeSeries(o.transport, o.route);
+    let total = r.codes.get(o.code);
     if (!total) {
       total = this.requestsTotal.with({ transport: o.transport, route: o.route, code: o.code });
-      this.seriesCache.set(key, total);
+      r.codes.set(o.code, total);
     }
     total.inc();
-    const dkey = `d\u0000${o.transport}\u0000${o.route}`;
-    let duration = this.seriesCache.get(dkey) as HistogramSeries | undefined;
-    if (!duration) {
-      duration = this.durations.with({ transport: o.transport, route: o.route });
-      this.seriesCache.set(dkey, duration);
-    }
-    duration.observe(o.seconds);
+    const bucket = bucketOf(DURATION_BUCKETS, o.seconds);
+    r.duration.observeAt(bucket, o.seconds);
     if (o.bytes !== undefined) {
       const enc = o.encoding || "identity";
-      const bkey = `b\u0000${o.transport}\u0000${o.route}\u0000${enc}`;
-      let size = this.seriesCache.get(bkey) as HistogramSeries | undefined;
+      let size = r.sizes.get(enc);
       if (!size) {
         size = this.bodySizes.with({ transport: o.transport, route: o.route, encoding: enc });
-        this.seriesCache.set(bkey, size);
+        r.sizes.set(enc, size);
       }
       size.observe(o.bytes);
     }
     if (o.signal === undefined) return;
     // Export requests: the dashboard's totals, rates and latency.
-    const now = this.nowMs();
     const t = this.totals;
     t.requests++;
     t.byStatus[o.code] = (t.byStatus[o.code] ?? 0) + 1;
-    this.timeline.add(F_REQUESTS, 1, now);
-    const status = Number(o.code);
-    if (status >= 400 && status < 500) {
+    const slot = this.timeline.slot(this.nowMs());
+    slot[F_REQUESTS]++;
+    const c = o.code.charCodeAt(0);
+    if (o.code.length === 3 && c === 52) { // 4xx
       t.errors4xx++;
-      this.timeline.add(F_4XX, 1, now);
-    } else if (status >= 500 || (Number.isNaN(status) && o.code !== "OK")) {
+      slot[F_4XX]++;
+    } else if ((o.code.length === 3 && c >= 53) || (c > 57 && o.code !== "OK")) { // 5xx, gRPC
       t.errors5xx++;
-      this.timeline.add(F_5XX, 1, now);
+      slot[F_5XX]++;
     }
-    let b = 0;
-    while (b < DURATION_BUCKETS.length && o.seconds > DURATION_BUCKETS[b]) b++;
-    this.timeline.add(F_LATENCY + b, 1, now);
+    slot[F_LATENCY + bucket]++;
   }
 
   /** Records one export request accepted and rejected (after `ingest()`). */
   ingested(transport: Transport, signal: Signal, records: number, rejected: number): void {
-    this.counterOf(this.received, "rec", transport, signal).inc(records);
-    if (rejected > 0) this.counterOf(this.rejected, "rej", transport, signal).inc(rejected);
-    const now = this.nowMs();
+    const s = this.signalSeries(transport, signal);
+    s.received.inc(records);
+    if (rejected > 0) s.rejected.inc(rejected);
     this.totals.records[signal] += records;
     this.totals.rejected[signal] += rejected;
-    if (records > 0) this.timeline.add(SIGNALS.indexOf(signal), records, now);
-    if (rejected > 0) this.timeline.add(F_REJECTED, rejected, now);
+    const slot = this.timeline.slot(this.nowMs());
+    slot[s.field] += records;
+    slot[F_REJECTED] += rejected;
   }
 
   /** Bytes of an export request after decompression. */
   decompressed(transport: Transport, signal: Signal, bytes: number): void {
-    this.counterOf(this.decompressedBytes, "dec", transport, signal).inc(bytes);
+    this.signalSeries(transport, signal).decompressed.inc(bytes);
   }
 
   /** Writer hooks: counts every stored file (runs after any other hook, see `combineHooks`). */
@@ -408,19 +420,23 @@ export class ServiceMetrics {
    */
   watchWriter(writer: Writer): Writer {
     this.writer = writer;
-    const services = this.services;
+    const count = (service: string, n: number) => {
+      const services = this.services;
+      const name = services.has(service) || services.size < MAX_SERVICES ? service : OTHER_SERVICES;
+      services.set(name, (services.get(name) ?? 0) + n);
+    };
     return {
-      write: async (req: WriteRequest) => {
-        // Read before: the writer takes ownership of the partitions.
-        const counts: [string, number][] = [];
-        for (const p of req.partitions) counts.push([p.service, p.rows.length]);
-        await writer.write(req);
-        for (const [service, n] of counts) {
-          const name = services.has(service) || services.size < MAX_SERVICES
-            ? service
-            : OTHER_SERVICES;
-          services.set(name, (services.get(name) ?? 0) + n);
+      write: (req: WriteRequest) => {
+        // Read before: the writer takes ownership of the partitions (and may add to them).
+        const parts = req.partitions;
+        if (parts.length === 1) {
+          const service = parts[0].service, n = parts[0].rows.length;
+          return writer.write(req).then(() => count(service, n));
         }
+        const counts = parts.map((p) => [p.service, p.rows.length] as const);
+        return writer.write(req).then(() => {
+          for (const [service, n] of counts) count(service, n);
+        });
       },
       flush: () => writer.flush(),
       close: () => writer.close(),
@@ -519,17 +535,35 @@ export class ServiceMetrics {
 
   // ---- internals ----
 
-  private counterOf(
-    family: { with(l: { transport: string; signal: string }): CounterSeries },
-    tag: string,
-    transport: string,
-    signal: string,
-  ): CounterSeries {
-    const key = `${tag}\u0000${transport}\u0000${signal}`;
-    let s = this.seriesCache.get(key) as CounterSeries | undefined;
+  /** The series of one (transport, route), made on first use. */
+  private routeSeries(transport: string, route: string): RouteSeries {
+    let byRoute = this.routes.get(transport);
+    if (!byRoute) this.routes.set(transport, byRoute = new Map());
+    let r = byRoute.get(route);
+    if (!r) {
+      r = {
+        codes: new Map(),
+        duration: this.durations.with({ transport, route }),
+        sizes: new Map(),
+      };
+      byRoute.set(route, r);
+    }
+    return r;
+  }
+
+  /** The series of one (transport, signal), made on first use. */
+  private signalSeries(transport: string, signal: Signal): SignalSeries {
+    let bySignal = this.signalsOf.get(transport);
+    if (!bySignal) this.signalsOf.set(transport, bySignal = new Map());
+    let s = bySignal.get(signal);
     if (!s) {
-      s = family.with({ transport, signal });
-      this.seriesCache.set(key, s);
+      s = {
+        received: this.received.with({ transport, signal }),
+        rejected: this.rejected.with({ transport, signal }),
+        decompressed: this.decompressedBytes.with({ transport, signal }),
+        field: SIGNALS.indexOf(signal),
+      };
+      bySignal.set(signal, s);
     }
     return s;
   }

@@ -8,6 +8,8 @@ export class Timeline {
   private readonly data: Float64Array;
   /** The absolute slot number (time / width) each ring position holds, or -1. */
   private readonly owner: Float64Array;
+  /** One view of `data` per slot. */
+  private readonly views: Float64Array[];
 
   constructor(
     readonly fields: number,
@@ -16,17 +18,26 @@ export class Timeline {
   ) {
     this.data = new Float64Array(fields * slots);
     this.owner = new Float64Array(slots).fill(-1);
+    this.views = Array.from(
+      { length: slots },
+      (_, i) => this.data.subarray(i * fields, (i + 1) * fields),
+    );
   }
 
   /** Adds `n` to `field` in the slot of `nowMs`. */
   add(field: number, n: number, nowMs: number): void {
+    this.slot(nowMs)[field] += n;
+  }
+
+  /** The counters of the slot of `nowMs` (cleared first when the ring comes round to it). */
+  slot(nowMs: number): Float64Array {
     const slot = Math.floor(nowMs / this.slotMs);
     const pos = slot % this.slots;
     if (this.owner[pos] !== slot) {
       this.owner[pos] = slot;
-      this.data.fill(0, pos * this.fields, (pos + 1) * this.fields);
+      this.views[pos].fill(0);
     }
-    this.data[pos * this.fields + field] += n;
+    return this.views[pos];
   }
 
   /**
