@@ -188,6 +188,18 @@ interface SignalSeries {
   field: number;
 }
 
+/** gRPC status names the dashboard counts with the 4xx (the client's to fix); others are 5xx. */
+const GRPC_CLIENT_ERRORS = new Set([
+  "INVALID_ARGUMENT",
+  "UNAUTHENTICATED",
+  "PERMISSION_DENIED",
+  "NOT_FOUND",
+  "UNIMPLEMENTED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "OUT_OF_RANGE",
+]);
+
 /** The bucket index of `v` (the last one is +Inf). */
 function bucketOf(bounds: readonly number[], v: number): number {
   let i = 0;
@@ -376,10 +388,11 @@ export class ServiceMetrics {
     const slot = this.timeline.slot(this.nowMs());
     slot[F_REQUESTS]++;
     const c = o.code.charCodeAt(0);
-    if (o.code.length === 3 && c === 52) { // 4xx
+    const numeric = c <= 57;
+    if (numeric ? c === 52 : GRPC_CLIENT_ERRORS.has(o.code)) { // 4xx, or the gRPC codes like them
       t.errors4xx++;
       slot[F_4XX]++;
-    } else if ((o.code.length === 3 && c >= 53) || (c > 57 && o.code !== "OK")) { // 5xx, gRPC
+    } else if (numeric ? c >= 53 : o.code !== "OK") { // 5xx, or any other gRPC failure
       t.errors5xx++;
       slot[F_5XX]++;
     }
