@@ -3,7 +3,7 @@
  * directory) under load from `wrk` (Debian package `wrk`), next to a bare Hono endpoint on the
  * same runtime that only reads the body (./bare-app.ts), so the server's cost is a ratio.
  *
- *   deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory]
+ *   deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory,…]
  *                        [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S]
  *                        [--max-age S] [--env NAME=VALUE]... [--signal logs|traces|metrics]
  *                        [--threads N] [--out FILE | --no-write]
@@ -31,7 +31,9 @@
  *
  * Targets: `bare`, `writethrough` (batch.enabled = false: every request is written as Parquet
  * before the answer), `batching` (batch.enabled = true, write-ahead log), `batching-memory` (the
- * same without the write-ahead log, batch.durability = "memory": what the log costs). Batching
+ * same without the write-ahead log, batch.durability = "memory": what the log costs), and on request
+ * `writethrough-nometrics` and `batching-nometrics` (those with server.metrics = false: what the
+ * metrics cost, e.g. `--targets batching,batching-nometrics`). Batching
  * targets run with batch.max_age_secs = `--max-age` (default 10) and the default max_rows /
  * max_bytes, so every (table, service) buffer is flushed at least every 10 s even at low rates:
  * the measured windows include flushes, and each point reports the Parquet files written during
@@ -57,9 +59,21 @@ const REPO = new URL("..", import.meta.url).pathname;
 const BUN = `${REPO}node_modules/.bin/bun`;
 const BODIES_PER_SIZE = 32;
 
-export type Target = "bare" | "writethrough" | "batching" | "batching-memory";
+export type Target =
+  | "bare"
+  | "writethrough"
+  | "batching"
+  | "batching-memory"
+  | "writethrough-nometrics"
+  | "batching-nometrics";
 export type Runtime = "deno" | "bun" | "node";
+/** The default targets. */
 export const TARGETS: Target[] = ["bare", "writethrough", "batching", "batching-memory"];
+/**
+ * Every target: the defaults and the `-nometrics` twins (server.metrics = false: no counting at
+ * all), which measure what the metrics cost.
+ */
+export const ALL_TARGETS: Target[] = [...TARGETS, "writethrough-nometrics", "batching-nometrics"];
 export const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
 
 export interface HttpOptions {
@@ -234,6 +248,7 @@ async function start(
     OTLP2PARQUET_BATCH_DURABILITY: target === "batching-memory" ? "memory" : "wal",
     OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${runtime}-${target}`,
     OTLP2PARQUET_BATCH_MAX_AGE_SECS: String(o.maxAgeS),
+    OTLP2PARQUET_SERVER_METRICS: target.endsWith("-nometrics") ? "false" : "true",
   };
   // The shell's own OTLP2PARQUET_* settings never leak into the measured servers.
   const inherited = Object.fromEntries(
@@ -542,7 +557,7 @@ async function dirStats(dir: string): Promise<{ files: number; bytes: number }> 
 export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResults> {
   const o: HttpOptions = { ...DEFAULT_HTTP, ...opts };
   for (const t of o.targets) {
-    if (!TARGETS.includes(t)) throw new TypeError(`bench/http: unknown target "${t}"`);
+    if (!ALL_TARGETS.includes(t)) throw new TypeError(`bench/http: unknown target "${t}"`);
   }
   for (const r of o.runtimes) {
     if (!RUNTIMES.includes(r)) throw new TypeError(`bench/http: unknown runtime "${r}"`);
@@ -775,7 +790,7 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
     } else if (a === "--threads") opts.threads = Math.max(1, Math.round(num()));
     else if (a === "--signal") {
       opts.signal = list<GenSignal>(a, args[++i], ["logs", "traces", "metrics"])[0];
-    } else if (a === "--targets") opts.targets = list(a, args[++i], TARGETS);
+    } else if (a === "--targets") opts.targets = list(a, args[++i], ALL_TARGETS);
     else if (a === "--runtime" || a === "--runtimes") opts.runtimes = list(a, args[++i], RUNTIMES);
     else if (a === "--points") {
       opts.points = (args[++i] ?? "").split(",").map((p) => {
@@ -787,7 +802,7 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory] [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S] [--max-age S] [--env NAME=VALUE]... [--threads N] [--signal logs|traces|metrics] [--out FILE | --no-write]",
+        "deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory,writethrough-nometrics,batching-nometrics] [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S] [--max-age S] [--env NAME=VALUE]... [--threads N] [--signal logs|traces|metrics] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench/http: unknown argument "${a}"`);

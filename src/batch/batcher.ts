@@ -603,6 +603,7 @@ class Batcher implements BatchWriter {
   }
 
   private async store(f: PendingFile): Promise<void> {
+    const started = performance.now();
     if (f.seal === null) this.logSeal(f);
     if (f.seal !== "ok") await f.seal;
     if (!f.data) await this.encode(f);
@@ -617,6 +618,7 @@ class Batcher implements BatchWriter {
       rows: f.rowCount,
       bytes: f.data!.length,
       minTimeNs: f.minTimeNs,
+      durationMs: performance.now() - started,
     });
   }
 

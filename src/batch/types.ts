@@ -36,6 +36,11 @@ export interface StoredFile {
   rows: number;
   bytes: number;
   minTimeNs: bigint;
+  /**
+   * Milliseconds spent writing the file out: from the start of its flush (waiting for its
+   * encoding, storing it) until it was stored. For metrics; absent where not measured.
+   */
+  durationMs?: number;
 }
 
 /**

@@ -30,6 +30,7 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
 
   async function store(file: StoredFile, bytes: Uint8Array): Promise<void> {
     const { key, rows } = file;
+    const started = performance.now();
     try {
       await storage.put(key, bytes);
     } catch (e) {
@@ -47,6 +48,8 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
     stats.rowsWritten += rows;
     stats.bytesWritten += bytes.length;
     if (logger.debugEnabled) logger.debug("file stored", { key, rows, bytes: bytes.length });
+    // Encoding and storing: the time this file added to its request's answer.
+    file.durationMs = (file.durationMs ?? 0) + performance.now() - started;
     try {
       await deps.hooks?.fileStored?.(file);
     } catch (e) {
@@ -67,7 +70,9 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
       const files: { file: StoredFile; bytes: Uint8Array }[] = [];
       for (const p of req.partitions) {
         if (p.rows.length === 0) continue;
+        const encodeStarted = performance.now();
         const bytes = encodeParquet(p.rows, opts);
+        const encodeMs = performance.now() - encodeStarted;
         const id = await contentId(bytes);
         files.push({
           file: {
@@ -77,6 +82,7 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
             rows: p.rows.length,
             bytes: bytes.length,
             minTimeNs: p.minTimeNs,
+            durationMs: encodeMs,
           },
           bytes,
         });

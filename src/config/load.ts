@@ -79,6 +79,7 @@ export const ENV_ALIASES: Readonly<Record<string, string>> = {
   OTLP2PARQUET_S3_REGION: "storage.s3.region",
   OTLP2PARQUET_S3_ENDPOINT: "storage.s3.endpoint",
   OTLP2PARQUET_S3_PREFIX: "storage.prefix",
+  OTLP2PARQUET_PREFIX: "storage.prefix",
   OTLP2PARQUET_R2_BUCKET: "storage.r2.bucket",
   OTLP2PARQUET_R2_ACCOUNT_ID: "storage.r2.account_id",
   OTLP2PARQUET_R2_ACCESS_KEY_ID: "storage.r2.access_key_id",
@@ -787,6 +788,11 @@ function validate(
   if (storage.retry.max_delay_ms < storage.retry.base_delay_ms) {
     p(
       `storage.retry.max_delay_ms = ${storage.retry.max_delay_ms}: expected at least storage.retry.base_delay_ms (${storage.retry.base_delay_ms})`,
+    );
+  }
+  if (c.server.metrics_auth && !auth.bearer_token && !auth.basic_username) {
+    p(
+      `server.metrics_auth = true needs credentials to check: set auth.bearer_token or auth.basic_username and auth.basic_password`,
     );
   }
   const user = auth.basic_username, pass = auth.basic_password;

@@ -20,6 +20,10 @@ export interface Config {
     log_format: "text" | "json";
     /** Seconds a graceful shutdown may spend flushing before it gives up (the WAL keeps the data). */
     shutdown_timeout_secs: number;
+    /** Count requests, records, files and storage operations; serve /metrics, /dashboard, /api/stats. */
+    metrics: boolean;
+    /** Put /metrics, /dashboard and /api/stats behind the configured auth (default: open like /health). */
+    metrics_auth: boolean;
   };
   auth: {
     /** Bearer token clients must send (`Authorization: Bearer …`); empty disables. */
@@ -168,6 +172,8 @@ export function defaultConfig(platform: Platform): Config {
       log_level: "info",
       log_format: "text",
       shutdown_timeout_secs: 30,
+      metrics: true,
+      metrics_auth: false,
     },
     auth: { bearer_token: "", basic_username: "", basic_password: "" },
     storage: {

@@ -11,16 +11,28 @@ export class UsageError extends TypeError {
   override name = "UsageError";
 }
 
-export type Command = "serve" | "convert" | "compact" | "retention" | "help" | "version";
+export type Command =
+  | "serve"
+  | "convert"
+  | "compact"
+  | "retention"
+  | "connect"
+  | "help"
+  | "version";
 
 const COMMANDS: readonly Command[] = [
   "serve",
   "convert",
   "compact",
   "retention",
+  "connect",
   "help",
   "version",
 ];
+
+/** What `connect` prints configuration for (./connect.ts). */
+export const CONNECT_TARGETS = ["otel-collector", "sdk", "claude-code", "codex"] as const;
+export type ConnectTarget = (typeof CONNECT_TARGETS)[number];
 
 export interface ParsedArgs {
   command: Command;
@@ -39,6 +51,14 @@ export interface ParsedArgs {
   service?: string;
   sinceMs?: number;
   untilMs?: number;
+  /** `connect`: what to print and for which server. */
+  connect?: {
+    target: ConnectTarget;
+    url?: string;
+    token?: string;
+    grpc: boolean;
+    format: "text" | "json";
+  };
 }
 
 const VALUE_FLAGS: Record<Command, readonly string[]> = {
@@ -46,6 +66,7 @@ const VALUE_FLAGS: Record<Command, readonly string[]> = {
   convert: ["--config", "--out", "--output", "--log-level", "--signal"],
   compact: ["--config", "--output", "--log-level", "--table", "--service", "--since", "--until"],
   retention: ["--config", "--output", "--log-level"],
+  connect: ["--url", "--token", "--format"],
   help: [],
   version: [],
 };
@@ -54,12 +75,14 @@ const VALUE_FLAGS: Record<Command, readonly string[]> = {
 const SWITCHES: Partial<Record<Command, readonly string[]>> = {
   compact: ["--dry-run"],
   retention: ["--dry-run"],
+  connect: ["--grpc"],
 };
 
 /** Parses the command line (without the program name). Throws `UsageError`. */
 export function parseArgs(argv: string[]): ParsedArgs {
   let command: Command | undefined;
-  let help = false, version = false, dryRun = false;
+  let help = false, version = false;
+  const switches = new Set<string>();
   const values = new Map<string, string>();
   const positionals: string[] = [];
   let i = 0;
@@ -81,7 +104,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
       const eq = a.indexOf("=");
       const name = eq > 0 ? a.slice(0, eq) : a;
       if (SWITCHES[command ?? "serve"]?.includes(name) && eq < 0) {
-        dryRun = true;
+        switches.add(name);
         continue;
       }
       const allowed = VALUE_FLAGS[command ?? "serve"];
@@ -114,7 +137,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
       }
       if (values.size === 0) {
         throw new UsageError(
-          `Unknown command ${JSON.stringify(a)}: expected serve, convert, compact or retention`,
+          `Unknown command ${
+            JSON.stringify(a)
+          }: expected serve, convert, compact, retention or connect`,
         );
       }
     }
@@ -123,6 +148,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (help || command === "help") return { command: "help", flags: {}, files: [] };
   if (version || command === "version") return { command: "version", flags: {}, files: [] };
   command ??= "serve";
+  if (command === "connect") return parseConnect(values, positionals, switches.has("--grpc"));
+  const dryRun = switches.has("--dry-run");
   const flags: ConfigFlags = {};
   if (values.has("--config")) flags.config = values.get("--config");
   if (values.has("--port")) flags.port = values.get("--port");
@@ -171,6 +198,32 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, flags, files: positionals, out, signal };
 }
 
+function parseConnect(
+  values: Map<string, string>,
+  positionals: string[],
+  grpc: boolean,
+): ParsedArgs {
+  const expected = CONNECT_TARGETS.join(", ");
+  if (positionals.length === 0) throw new UsageError(`connect needs a target: ${expected}`);
+  if (positionals.length > 1) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[1])} for connect`);
+  }
+  const target = positionals[0] as ConnectTarget;
+  if (!CONNECT_TARGETS.includes(target)) {
+    throw new UsageError(`Unknown connect target ${JSON.stringify(target)}: expected ${expected}`);
+  }
+  const format = values.get("--format") ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw new UsageError(`Option --format = ${JSON.stringify(format)}: expected "json" or "text"`);
+  }
+  return {
+    command: "connect",
+    flags: {},
+    files: [],
+    connect: { target, url: values.get("--url"), token: values.get("--token"), grpc, format },
+  };
+}
+
 /** A table named as in `--table`: logs, traces, gauge … or metrics_gauge / metrics/gauge. */
 function tableOption(v: string): TableName {
   const name = v.replace(/^metrics[_/]/, "").replace(/^otel_/, "").replace(/^metrics_/, "");
@@ -203,6 +256,7 @@ Usage:
   otlp2parquet convert FILE... --out DIR  convert OTLP files to Parquet
   otlp2parquet compact [options]          merge small files of hour partitions into large ones
   otlp2parquet retention [--dry-run]      delete hour partitions past [retention]
+  otlp2parquet connect TARGET [options]   print configuration that sends a client's data here
   otlp2parquet --help | --version
 
 serve options:
@@ -230,6 +284,13 @@ compact options ([compaction] settings apply):
 retention options ([retention] settings apply):
   --dry-run           list the partitions past retention, delete nothing
   --output DIR, --config FILE, --log-level LEVEL as for compact
+
+connect TARGET: otel-collector (Collector YAML), sdk (OTEL_EXPORTER_OTLP_* environment),
+  claude-code (its telemetry environment), codex (the [otel] table of ~/.codex/config.toml)
+  --url URL           this server (default http://localhost:4318; with --grpc :4317)
+  --token T           bearer token to send (auth.bearer_token)
+  --grpc              OTLP/gRPC instead of OTLP/HTTP (the [grpc] listener, port 4317)
+  --format json       sdk: a JSON object; claude-code: the "env" block of settings.json
 
   FILE is an OTLP Export*ServiceRequest as protobuf (.pb, .bin, .protobuf), JSON (.json) or
   JSON lines (.jsonl, .ndjson), optionally gzip- or zstd-compressed (.gz, .zst); the format is

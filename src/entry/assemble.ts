@@ -16,6 +16,7 @@ import { createApp } from "../http/app.ts";
 import type { Logger } from "../log/log.ts";
 import { loggerFor } from "../log/logger.ts";
 import type { StorageDriver } from "../storage/types.ts";
+import { combineHooks, ServiceMetrics } from "../metrics/service.ts";
 import { VERSION } from "../version.ts";
 import type { Hono } from "hono";
 
@@ -39,14 +40,25 @@ export interface PlatformParts {
   encoder?: Encoder;
   /** A synchronous gzip/deflate decoder (node:zlib), faster than DecompressionStream. */
   inflate?: Inflate;
-  /** Told of every file stored (catalogs, metrics). */
+  /** Told of every file stored (catalogs). The metrics' own hook runs after these. */
   hooks?: WriterHooks;
+  /**
+   * The metrics (`metricsFor(config)`), made before the storage so its observer can be handed
+   * to `createStorage`. Default: made here when `server.metrics` is on.
+   */
+  metrics?: ServiceMetrics;
+}
+
+/** The metrics of `config`, or undefined when `server.metrics` is off. */
+export function metricsFor(config: Config): ServiceMetrics | undefined {
+  return config.server.metrics ? new ServiceMetrics({ version: VERSION }) : undefined;
 }
 
 export interface Assembled {
   storage: StorageDriver;
   writer: Writer;
   app: Hono;
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -60,14 +72,23 @@ export async function assemble(
   parts: PlatformParts,
 ): Promise<Assembled> {
   const storage = parts.storage;
-  const writer = parts.writer ?? await createWriter({
+  const metrics = parts.metrics ?? metricsFor(config);
+  const batching = parts.writer === undefined && config.batch.enabled;
+  metrics?.setLimits({
+    batching,
+    bufferedBytes: config.batch.max_buffered_bytes,
+    walEnabled: batching && config.batch.durability === "wal" && parts.walFs !== undefined,
+    walBytes: config.batch.max_wal_bytes,
+  });
+  let writer = parts.writer ?? await createWriter({
     config,
     storage,
     logger,
     walFs: parts.walFs,
     encoder: parts.encoder,
-    hooks: parts.hooks,
+    hooks: combineHooks(parts.hooks, metrics?.hooks),
   });
+  if (metrics) writer = metrics.watchWriter(writer);
   const app = createApp({
     config,
     writer,
@@ -75,6 +96,7 @@ export async function assemble(
     logger,
     version: VERSION,
     inflate: parts.inflate,
+    metrics,
   });
-  return { storage, writer, app };
+  return { storage, writer, app, metrics };
 }

@@ -13,7 +13,7 @@ import { initParquet } from "../core/parquet/encode.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
-import { assemble, configure } from "./assemble.ts";
+import { assemble, configure, metricsFor } from "./assemble.ts";
 
 type Handler = ReturnType<typeof handle>;
 
@@ -35,8 +35,9 @@ async function build(): Promise<Handler> {
     readTextFile: (path) => readFileSync(path, "utf8"),
   });
   initParquet(wasmBytes());
-  const storage = await createStorage(config, logger);
-  const { app } = await assemble(config, logger, { storage, inflate: createInflate() });
+  const metrics = metricsFor(config);
+  const storage = await createStorage(config, logger, metrics?.storage);
+  const { app } = await assemble(config, logger, { storage, inflate: createInflate(), metrics });
   logger.info("otlp2parquet lambda ready", {
     version: VERSION,
     backend: config.storage.backend,

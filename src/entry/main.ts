@@ -3,6 +3,7 @@
  *
  *   otlp2parquet [serve] [--config FILE] [--port N] [--output DIR] [--log-level LEVEL]
  *   otlp2parquet convert FILE… --out DIR [--signal S] [--config FILE] [--log-level LEVEL]
+ *   otlp2parquet connect otel-collector|sdk|claude-code|codex [--url URL] [--token T] [--grpc]
  *   otlp2parquet --help | --version
  *
  * Small and boring on purpose: read the arguments and the environment, load the configuration
@@ -35,6 +36,19 @@ async function main(): Promise<number> {
   }
   if (parsed.command === "version") {
     console.log(`otlp2parquet ${VERSION}`);
+    return 0;
+  }
+  if (parsed.command === "connect") {
+    const { connectConfig } = await import("./connect.ts");
+    try {
+      console.log(connectConfig(parsed.connect!).replace(/\n$/, ""));
+    } catch (e) {
+      if (e instanceof UsageError) {
+        console.error(`otlp2parquet: ${e.message}\nRun "otlp2parquet --help" for usage.`);
+        return 2;
+      }
+      throw e;
+    }
     return 0;
   }
   const env = rt.env();

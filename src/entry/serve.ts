@@ -17,8 +17,9 @@ import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.
 import type { Logger } from "../log/log.ts";
 import { scheduleLifecycle } from "../lifecycle/schedule.node.ts";
 import { createStorage, describeStorage } from "../storage/index.ts";
+import { registerProcessMetrics } from "../metrics/process.node.ts";
 import { VERSION } from "../version.ts";
-import { assemble, type Assembled } from "./assemble.ts";
+import { assemble, type Assembled, metricsFor } from "./assemble.ts";
 import * as rt from "./platform.ts";
 
 /** Signals this soon after the first are the same stop, delivered again (see the top). */
@@ -55,7 +56,10 @@ export async function serve(
       config = { ...config, batch: { ...config.batch, enabled: false } };
     }
   }
-  const storage = await createStorage(config, logger);
+  // Metrics first: the storage driver reports its operations to them.
+  const metrics = metricsFor(config);
+  const processMetrics = metrics ? registerProcessMetrics(metrics.registry) : undefined;
+  const storage = await createStorage(config, logger, metrics?.storage);
   const checked = storage.check().then(
     () =>
       logger.info("storage ready", {
@@ -81,6 +85,7 @@ export async function serve(
       encoder,
       // gzip/deflate bodies through node:zlib: faster per request than DecompressionStream.
       inflate: createInflate(),
+      metrics,
     });
   } catch (e) {
     logger.error("cannot start the writer", {
@@ -147,6 +152,7 @@ export async function serve(
         await encoder?.close();
         await storage.close?.();
         await checked;
+        processMetrics?.close();
       })();
       try {
         if (limit > 0) await withTimeout(work, limit * 1000);

@@ -22,7 +22,7 @@ import {
 import { bindingStorage } from "../storage/r2.ts";
 import { loggerFor } from "../log/logger.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
-import { assemble } from "./assemble.ts";
+import { assemble, metricsFor } from "./assemble.ts";
 
 /** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
 export { OtlpBatcher };
@@ -36,12 +36,14 @@ async function build(env: WorkerEnv): Promise<Hono> {
   const config = workerConfig(env);
   const logger = loggerFor(config, (line) => console.log(line));
   initParquet(wasmModule as WebAssembly.Module);
-  const storage = bindingStorage(config, env, logger);
+  // Counters of this isolate only (README: "Metrics on Workers and Lambda").
+  const metrics = metricsFor(config);
+  const storage = bindingStorage(config, env, logger, metrics?.storage);
   // Batching on Workers goes through a Durable Object per (table, service): ../batch/durable-object.ts.
   const writer = config.batch.enabled
     ? createDurableObjectWriter(batcherNamespace(env, config), logger)
     : undefined;
-  return (await assemble(config, logger, { storage, writer })).app;
+  return (await assemble(config, logger, { storage, writer, metrics })).app;
 }
 
 export default {
@@ -73,7 +75,7 @@ export default {
    * compaction (`compaction.enabled`), bounded by `compaction.max_run_secs` and
    * `max_input_bytes` (a Worker has 128 MB); the next trigger goes on where it stopped.
    */
-  async scheduled(_event: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }) {
+  scheduled(_event: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }): void {
     const config = workerConfig(env);
     const logger = loggerFor(config, (line) => console.log(line));
     initParquet(wasmModule as WebAssembly.Module);

@@ -5,6 +5,7 @@
  *   POST /v1/logs | /v1/traces | /v1/metrics   OTLP export (protobuf, JSON, JSON Lines)
  *   GET  /health                               alive: 200 {"status":"ok","version":…}
  *   GET  /ready                                storage reachable: 200, or 503 naming the problem
+ *   GET  /metrics, /api/stats, /dashboard      with `deps.metrics` (../metrics/routes.ts)
  *
  * Export pipeline: auth → content type → body (size-limited) → decompression (size-limited)
  * → `ingest` (decode + partition, synchronous CPU work, then writer.write; ../ingest/) → 200
@@ -21,6 +22,8 @@ import type { Writer } from "../batch/types.ts";
 import type { Coding } from "../codec/index.ts";
 import type { Fields, Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
+import { mountObservability } from "../metrics/routes.ts";
+import type { ServiceMetrics } from "../metrics/service.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
@@ -48,6 +51,8 @@ export interface AppDeps {
    * ../codec/zlib.node.ts). Default: the web `DecompressionStream`.
    */
   inflate?: Inflate;
+  /** Counts requests and records, and serves /metrics, /api/stats, /dashboard. */
+  metrics?: ServiceMetrics;
 }
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
@@ -82,6 +87,7 @@ export function createApp(deps: AppDeps): Hono {
   const now = deps.now ?? defaultNow;
   const limit = config.server.max_payload_bytes;
   const auth = createAuthenticator(config.auth);
+  const metrics = deps.metrics;
   const ready = readiness(
     storage,
     () => Number(now() / 1_000_000n),
@@ -98,6 +104,18 @@ export function createApp(deps: AppDeps): Hono {
     c.set("format", "json");
     await next();
     const status = c.res.status;
+    if (metrics) {
+      const route = routeOf(c.req.path);
+      metrics.request({
+        transport: "http",
+        route,
+        code: String(status),
+        seconds: (performance.now() - started) / 1000,
+        bytes: info.bytes,
+        encoding: info.encoding,
+        signal: EXPORT_ROUTES[route],
+      });
+    }
     if (status < 500 && !logger.debugEnabled) return;
     const fields: Fields = {
       method: c.req.method,
@@ -168,6 +186,7 @@ export function createApp(deps: AppDeps): Hono {
     info.bytes = raw.length;
     const body = await decodeContent(raw, encodings, limit, deps.inflate);
     info.decodedBytes = body.length;
+    metrics?.decompressed("http", signal, body.length);
     if (!format) {
       format = sniffFormat(body);
       c.set("format", responseFormatOf(format));
@@ -183,8 +202,11 @@ export function createApp(deps: AppDeps): Hono {
     });
     info.records = result.records;
     info.rejected = result.rejected;
+    metrics?.ingested("http", signal, result.records, result.rejected);
     return exportResponse(signal, c.get("format"), result.rejected, result.message);
   }
+
+  if (metrics) mountObservability(app, metrics, config.server.metrics_auth ? auth : undefined);
 
   app.notFound((c) =>
     statusResponse(
@@ -233,6 +255,28 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   return app as unknown as Hono;
+}
+
+/** Export routes and their signal (requests to them feed the dashboard's rates and latency). */
+const EXPORT_ROUTES: Record<string, Signal | undefined> = {
+  "/v1/logs": "logs",
+  "/v1/traces": "traces",
+  "/v1/metrics": "metrics",
+};
+const KNOWN_ROUTES = new Set([
+  ...Object.keys(EXPORT_ROUTES),
+  "/health",
+  "/ready",
+  "/metrics",
+  "/api/stats",
+  "/dashboard",
+]);
+
+/** The `route` label of a path: a known endpoint (without a trailing "/"), else "other". */
+function routeOf(path: string): string {
+  if (KNOWN_ROUTES.has(path)) return path;
+  const trimmed = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+  return KNOWN_ROUTES.has(trimmed) ? trimmed : "other";
 }
 
 function methodNotAllowed(allow: string): never {

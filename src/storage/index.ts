@@ -14,26 +14,31 @@
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
-import { retryOptions } from "./retry.ts";
+import { observeStorage, retryOptions, type StorageObserver } from "./retry.ts";
 import { type StorageDriver, withPrefix } from "./types.ts";
 import { connectionStringAccount, connectionStringEndpoint } from "./azure-names.ts";
 
 /** The GCS preset's endpoint (./gcs.ts; repeated so describing storage loads no driver). */
 const GCS_ENDPOINT = "https://storage.googleapis.com";
 
-export async function createStorage(config: Config, logger: Logger): Promise<StorageDriver> {
+/** `observer` (metrics) hears of every storage operation. */
+export async function createStorage(
+  config: Config,
+  logger: Logger,
+  observer?: StorageObserver,
+): Promise<StorageDriver> {
   const s = config.storage;
   const retry = retryOptions(config);
   let driver: StorageDriver;
   switch (s.backend) {
     case "fs": {
       const { createFsStorage } = await import("./fs.node.ts");
-      driver = createFsStorage({ root: s.fs.path });
+      driver = observeStorage(createFsStorage({ root: s.fs.path }), observer);
       break;
     }
     case "memory": {
       const { createMemoryStorage } = await import("./memory.ts");
-      driver = createMemoryStorage();
+      driver = observeStorage(createMemoryStorage(), observer);
       break;
     }
     case "s3": {
@@ -49,6 +54,7 @@ export async function createStorage(config: Config, logger: Logger): Promise<Sto
         multipartThresholdBytes: s.s3.multipart_threshold_bytes,
         retry,
         logger,
+        observer,
       });
       break;
     }
@@ -62,6 +68,7 @@ export async function createStorage(config: Config, logger: Logger): Promise<Sto
         multipartThresholdBytes: s.s3.multipart_threshold_bytes,
         retry,
         logger,
+        observer,
       });
       break;
     }

@@ -17,6 +17,7 @@ import {
   type OpOptions,
   type RetryOptions,
   retryOptions,
+  type StorageObserver,
   withRetry,
 } from "./retry.ts";
 import { createS3Storage, type S3StorageOptions } from "./s3.ts";
@@ -48,6 +49,8 @@ export interface R2BindingStorageOptions {
   /** Retry/timeout policy; `false` returns the bare driver. */
   retry?: Partial<RetryOptions> | false;
   logger?: Logger;
+  /** Told of every operation (metrics). */
+  observer?: StorageObserver;
 }
 
 /**
@@ -59,6 +62,7 @@ export function bindingStorage(
   config: Config,
   env: Record<string, unknown>,
   logger: Logger,
+  observer?: StorageObserver,
 ): StorageDriver {
   if (config.storage.backend !== "r2") {
     throw new TypeError(
@@ -73,7 +77,12 @@ export function bindingStorage(
     );
   }
   return withPrefix(
-    createR2BindingStorage(binding, { bindingName: name, retry: retryOptions(config), logger }),
+    createR2BindingStorage(binding, {
+      bindingName: name,
+      retry: retryOptions(config),
+      logger,
+      observer,
+    }),
     config.storage.prefix,
   );
 }
@@ -148,7 +157,10 @@ export function createR2BindingStorage(
       }),
   };
   if (opts.retry === false) return driver;
-  return withRetry(driver, { ...DEFAULT_RETRY, ...opts.retry }, { logger: opts.logger });
+  return withRetry(driver, { ...DEFAULT_RETRY, ...opts.retry }, {
+    logger: opts.logger,
+    observer: opts.observer,
+  });
 }
 
 /**
@@ -179,6 +191,7 @@ export interface R2S3StorageOptions {
   listPageSize?: number;
   retry?: Partial<RetryOptions> | false;
   logger?: Logger;
+  observer?: StorageObserver;
   loadSdk?: S3StorageOptions["loadSdk"];
 }
 
@@ -210,6 +223,7 @@ export function createR2S3Storage(opts: R2S3StorageOptions): StorageDriver {
     listPageSize: opts.listPageSize,
     retry: opts.retry,
     logger: opts.logger,
+    observer: opts.observer,
     loadSdk: opts.loadSdk,
   });
 }

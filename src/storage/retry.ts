@@ -7,6 +7,10 @@
  *
  * `check()` makes one attempt (with the timeout): `/ready` must answer promptly, and a probe
  * is retried by whoever polls it.
+ *
+ * A `StorageObserver` (the metrics: ../metrics/service.ts) hears of every operation once it is
+ * over: its outcome, attempts and duration. `observeStorage` tells it the same for drivers that
+ * are not retried (fs, memory, the R2 binding).
  */
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
@@ -48,6 +52,26 @@ export interface RetryDeps {
   /** Uniform in [0, 1), for the jitter. */
   random?: () => number;
   logger?: Logger;
+  /** Told of every finished operation (metrics). */
+  observer?: StorageObserver;
+}
+
+export type StorageOp = "put" | "get" | "list" | "delete" | "check";
+
+/** Hears of every storage operation once it is over (after its retries). Must be cheap. */
+export interface StorageObserver {
+  /**
+   * `backend` is the driver's name; `attempts` counts the first one (retries = attempts − 1);
+   * `error` is the final failure when `ok` is false.
+   */
+  operation(
+    backend: string,
+    op: StorageOp,
+    ok: boolean,
+    attempts: number,
+    seconds: number,
+    error?: unknown,
+  ): void;
 }
 
 /**
@@ -59,7 +83,7 @@ export interface OpOptions {
   signal?: AbortSignal;
 }
 
-type Op = "put" | "get" | "list" | "delete" | "check";
+type Op = StorageOp;
 
 const INNER = Symbol("withRetry.inner");
 
@@ -75,6 +99,7 @@ export function withRetry(
   const sleep = deps.sleep ?? defaultSleep;
   const random = deps.random ?? Math.random;
   const logger = deps.logger;
+  const observer = deps.observer;
   // deno-lint-ignore no-explicit-any
   const d = inner as any;
 
@@ -85,16 +110,28 @@ export function withRetry(
     call: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const attempts = op === "check" ? 1 : o.maxAttempts;
+    const started = observer ? performance.now() : 0;
     for (let attempt = 1;; attempt++) {
       let err: unknown;
       try {
-        return await attemptWithTimeout(call, o.timeoutMs + extraMs, inner.name, op);
+        const result = await attemptWithTimeout(call, o.timeoutMs + extraMs, inner.name, op);
+        observer?.operation(inner.name, op, true, attempt, (performance.now() - started) / 1000);
+        return result;
       } catch (e) {
         err = e;
       }
       const retryable = isRetryable(err);
       if (!retryable || attempt >= attempts) {
-        throw finalError(inner.name, op, key, err, retryable, attempt);
+        const final = finalError(inner.name, op, key, err, retryable, attempt);
+        observer?.operation(
+          inner.name,
+          op,
+          false,
+          attempt,
+          (performance.now() - started) / 1000,
+          final,
+        );
+        throw final;
       }
       const ceiling = Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.floor(random() * ceiling);
@@ -131,6 +168,37 @@ export function withRetry(
     close: inner.close ? () => inner.close!() : undefined,
   };
   return wrapped;
+}
+
+/**
+ * `driver` with every operation reported to `observer` (one attempt each: for drivers that
+ * `withRetry` does not wrap). Without an observer, `driver` itself.
+ */
+export function observeStorage(
+  driver: StorageDriver,
+  observer: StorageObserver | undefined,
+): StorageDriver {
+  if (!observer) return driver;
+  const timed = async <T>(op: Op, call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      const result = await call();
+      observer.operation(driver.name, op, true, 1, (performance.now() - started) / 1000);
+      return result;
+    } catch (e) {
+      observer.operation(driver.name, op, false, 1, (performance.now() - started) / 1000, e);
+      throw e;
+    }
+  };
+  return {
+    name: driver.name,
+    put: (k, data) => timed("put", () => driver.put(k, data)),
+    get: (k) => timed("get", () => driver.get(k)),
+    list: (p) => timed("list", () => driver.list(p)),
+    delete: (k) => timed("delete", () => driver.delete(k)),
+    check: () => timed("check", () => driver.check()),
+    close: driver.close ? () => driver.close!() : undefined,
+  };
 }
 
 /** Whether a failure is worth another attempt. */

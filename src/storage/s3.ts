@@ -17,6 +17,7 @@ import {
   isRetryable,
   type OpOptions,
   type RetryOptions,
+  type StorageObserver,
   withRetry,
 } from "./retry.ts";
 import { type ListedObject, type StorageDriver, StorageError } from "./types.ts";
@@ -53,6 +54,8 @@ export interface S3StorageOptions {
   retry?: Partial<RetryOptions> | false;
   /** For retry warnings. */
   logger?: Logger;
+  /** Told of every operation (metrics). */
+  observer?: StorageObserver;
   /** Overrides how the SDK module is loaded (tests, bundles that inject it). */
   loadSdk?: () => Promise<typeof S3>;
   /** Driver name in messages and logs. Default `s3`. */
@@ -69,7 +72,10 @@ export interface S3StorageOptions {
 export function createS3Storage(opts: S3StorageOptions): StorageDriver {
   const driver = createBareS3Storage(opts);
   if (opts.retry === false) return driver;
-  return withRetry(driver, { ...DEFAULT_RETRY, ...opts.retry }, { logger: opts.logger });
+  return withRetry(driver, { ...DEFAULT_RETRY, ...opts.retry }, {
+    logger: opts.logger,
+    observer: opts.observer,
+  });
 }
 
 interface Ctx {

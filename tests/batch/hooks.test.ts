@@ -61,6 +61,8 @@ Deno.test("the batching writer tells fileStored of each stored file, once, befor
   // The failed hook retried the file: stored again under the same key, told once in the end.
   deepStrictEqual(told.map((f) => f.key).sort(), [...storage.objects.keys()].sort());
   for (const f of told) strictEqual(f.bytes, storage.objects.get(f.key)!.length);
+  // How long writing each out took (the flush-duration metric).
+  for (const f of told) ok(typeof f.durationMs === "number" && f.durationMs >= 0, f.key);
 });
 
 Deno.test("the write-through writer tells fileStored before answering, and fails the request when it throws", async () => {
@@ -76,6 +78,7 @@ Deno.test("the write-through writer tells fileStored before answering, and fails
   strictEqual(told.length, 1);
   strictEqual(told[0].rows, 4);
   ok(storage.objects.has(told[0].key));
+  ok(typeof told[0].durationMs === "number" && told[0].durationMs >= 0);
 
   const failing = createWriteThroughWriter({
     config: config({ enabled: false }),

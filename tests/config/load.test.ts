@@ -148,6 +148,8 @@ Deno.test("loadConfig() accepts every name the Rust otlp2parquet uses", () => {
       "http://127.0.0.1:9000",
     ],
     ["OTLP2PARQUET_S3_PREFIX", "otel/", (c) => c.storage.prefix, "otel/"],
+    // The Rust project's docker-compose names it so.
+    ["OTLP2PARQUET_PREFIX", "logs/otel", (c) => c.storage.prefix, "logs/otel/"],
     ["OTLP2PARQUET_BATCH_ENABLED", "true", (c) => c.batch.enabled, true],
     ["OTLP2PARQUET_BATCHING_ENABLED", "true", (c) => c.batch.enabled, true],
     ["OTLP2PARQUET_MAX_PAYLOAD_BYTES", "1048576", (c) => c.server.max_payload_bytes, 1048576],
@@ -502,6 +504,16 @@ Deno.test("loadConfig() checks what each backend needs", () => {
   includesAll(failure({ env: { OTLP2PARQUET_AUTH_BASIC_USERNAME: "u" } }), [
     "auth.basic_username and auth.basic_password must be set together",
   ]);
+  includesAll(failure({ env: { OTLP2PARQUET_SERVER_METRICS_AUTH: "true" } }), [
+    "server.metrics_auth = true needs credentials to check",
+    "auth.bearer_token",
+  ]);
+  strictEqual(
+    load({
+      env: { OTLP2PARQUET_SERVER_METRICS_AUTH: "true", OTLP2PARQUET_AUTH_BEARER_TOKEN: "t" },
+    }).server.metrics_auth,
+    true,
+  );
   includesAll(
     failure({
       env: {

@@ -54,6 +54,12 @@ Deno.test({
         const files = (await listParquet(srv.output)).map((f) => `${srv.output}/${f}`);
         const rows = await query(`SELECT Body FROM ${readParquet(files)} ORDER BY Timestamp`);
         deepStrictEqual(rows.map((r) => r.Body), ["msg-0", "msg-1", "msg-2", "msg-3"]);
+        // The dashboard page is inside the executable too, and /metrics counts what it did.
+        const page = await fetch(`${srv.url}/dashboard`);
+        strictEqual(page.status, 200);
+        match(await page.text(), /<title>otlp2parquet dashboard<\/title>/);
+        const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+        match(metrics, /otlp2parquet_records_received_total\{transport="http",signal="logs"\} 4\n/);
       });
 
       // The lifecycle thread is in the executable too: small files of a past hour compacted.

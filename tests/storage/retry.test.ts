@@ -3,7 +3,13 @@
  * retryable failures retried, and only StorageError out.
  */
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { isRetryable, type OpOptions, withRetry } from "../../src/storage/retry.ts";
+import {
+  isRetryable,
+  observeStorage,
+  type OpOptions,
+  type StorageObserver,
+  withRetry,
+} from "../../src/storage/retry.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 
 /** A Map-backed driver whose operations fail according to `failures` (a test double). */
@@ -321,4 +327,55 @@ Deno.test("isRetryable() sorts failures into transient and permanent", () => {
     [null, false],
   ];
   for (const [err, want] of cases) strictEqual(isRetryable(err), want, String(err));
+});
+
+/** Records what a StorageObserver hears (the metrics' view of storage). */
+function recordingObserver() {
+  const heard: [string, string, boolean, number, string][] = [];
+  const observer: StorageObserver = {
+    operation(backend, op, okay, attempts, seconds, error) {
+      ok(seconds >= 0);
+      heard.push([backend, op, okay, attempts, error instanceof Error ? error.name : ""]);
+    },
+  };
+  return { heard, observer };
+}
+
+Deno.test("withRetry() tells its observer of each operation once: outcome and attempts", async () => {
+  let failures = [networkError(), networkError()];
+  const { driver } = flakyDriver(() => failures.shift());
+  const { heard, observer } = recordingObserver();
+  const s = withRetry(driver, { maxAttempts: 3 }, {
+    sleep: () => Promise.resolve(),
+    observer,
+  });
+  await s.put("a", new Uint8Array([1]));
+  strictEqual((await s.get("a"))?.length, 1);
+  failures = [networkError(), networkError(), networkError()];
+  await rejects(s.list(""), StorageError);
+  failures = [new Error("AccessDenied")];
+  await rejects(s.delete("a"), StorageError);
+  deepStrictEqual(heard, [
+    ["flaky", "put", true, 3, ""],
+    ["flaky", "get", true, 1, ""],
+    ["flaky", "list", false, 3, "StorageError"],
+    ["flaky", "delete", false, 1, "StorageError"],
+  ]);
+});
+
+Deno.test("observeStorage() reports drivers that are not retried, and passes results through", async () => {
+  let failures: unknown[] = [];
+  const { driver } = flakyDriver(() => failures.shift());
+  const { heard, observer } = recordingObserver();
+  const s = observeStorage(driver, observer);
+  await s.put("k", new Uint8Array([7]));
+  deepStrictEqual(await s.list(""), ["k"]);
+  failures = [new TypeError("disk gone")];
+  await rejects(s.get("k"), /disk gone/);
+  deepStrictEqual(heard, [
+    ["flaky", "put", true, 1, ""],
+    ["flaky", "list", true, 1, ""],
+    ["flaky", "get", false, 1, "TypeError"],
+  ]);
+  strictEqual(observeStorage(driver, undefined), driver);
 });
