@@ -13,6 +13,7 @@
  */
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CODECS } from "../core/parquet/encode.ts";
+import { ARROW_COMPRESSIONS } from "../core/arrow/file.ts";
 import { type Config, defaultConfig, type Platform } from "./types.ts";
 
 /** Bad configuration. `problems` holds one line per problem (the message joins them). */
@@ -47,6 +48,12 @@ export interface LoadConfigInput {
    * `NotFound`) for a missing file. Without it no file is read (only CONFIG_CONTENT).
    */
   readTextFile?: (path: string) => string | null | undefined;
+  /**
+   * The configuration as an object of config.toml's shape (sections as nested objects), in
+   * place of the TOML file: the library's `createWriter(options)`. `source` names it in
+   * messages. With it, no file is read; `undefined` values count as unset.
+   */
+  object?: { value: Record<string, unknown>; source: string };
 }
 
 export const ENV_PREFIX = "OTLP2PARQUET_";
@@ -147,6 +154,8 @@ const SPECS: Record<string, Spec> = {
   "parquet.row_group_size": positive,
   "parquet.encode_threads": { kind: "int", min: 0, max: 64, expect: "an integer from 0 to 64" },
   "schema.profile": { kind: "enum", values: ["default", "extended"] },
+  "output.format": { kind: "enum", values: ["parquet", "arrow"] },
+  "arrow.compression": { kind: "enum", values: ARROW_COMPRESSIONS },
 };
 
 interface KeyInfo {
@@ -226,9 +235,12 @@ export function loadConfig(input: LoadConfigInput): Config {
     }
   };
 
-  // 1. config.toml
-  const file = readConfigText(input, flags);
-  if (file) apply(tomlLayer(file.text, file.source, problems));
+  // 1. config.toml, or the same as an object
+  if (input.object) apply(objectLayer(input.object.value, input.object.source, problems));
+  else {
+    const file = readConfigText(input, flags);
+    if (file) apply(tomlLayer(file.text, file.source, problems));
+  }
 
   // 2. environment
   const envResult = envLayer(env, problems);
@@ -320,9 +332,15 @@ function tomlLayer(text: string, source: string, problems: string[]): Layer {
     const first = errorMessage(e).split("\n")[0];
     throw new ConfigError(`Invalid config: cannot parse ${source}${where}: ${first}`);
   }
+  return objectLayer(doc, source, problems);
+}
+
+/** The keys of a config.toml-shaped object (a parsed TOML document, or library options). */
+function objectLayer(doc: Record<string, unknown>, source: string, problems: string[]): Layer {
   const layer: Layer = new Map();
   const walk = (obj: Record<string, unknown>, segs: string[]) => {
     for (const [k, v] of Object.entries(obj)) {
+      if (v === undefined) continue;
       const s = [...segs, k];
       const path = s.join(".");
       if (KEYS.has(path)) {

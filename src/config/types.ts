@@ -4,6 +4,7 @@
  * the shape and the defaults. `config.toml` at the repository root documents every key.
  */
 import type { Codec, ParquetOptions } from "../core/parquet/encode.ts";
+import type { ArrowCompression, ArrowFileOptions } from "../core/arrow/file.ts";
 import type { Profile } from "../core/tables.ts";
 
 export type Platform = "server" | "workers" | "lambda";
@@ -101,7 +102,17 @@ export interface Config {
   schema: {
     profile: Profile;
   };
+  output: {
+    /** File format written: Parquet (`.parquet`) or the Arrow IPC file format (`.arrow`). */
+    format: OutputFormat;
+  };
+  arrow: {
+    /** Compression of the buffers of Arrow IPC files (`output.format = "arrow"`). */
+    compression: ArrowCompression;
+  };
 }
+
+export type OutputFormat = "parquet" | "arrow";
 
 const MiB = 1024 * 1024;
 
@@ -164,6 +175,8 @@ export function defaultConfig(platform: Platform): Config {
       encode_threads: platform === "server" ? 1 : 0,
     },
     schema: { profile: "default" },
+    output: { format: "parquet" },
+    arrow: { compression: "none" },
   };
 }
 
@@ -175,4 +188,9 @@ export function parquetOptions(c: Config): ParquetOptions {
     profile: c.schema.profile,
     nestedDictionary: c.parquet.nested_dictionary,
   };
+}
+
+/** The Arrow IPC file options of `c` (its `arrow` and `schema` sections). */
+export function arrowOptions(c: Config): ArrowFileOptions {
+  return { compression: c.arrow.compression, profile: c.schema.profile };
 }

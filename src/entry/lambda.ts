@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { handle } from "hono/aws-lambda";
 import { createInflate } from "../codec/zlib.node.ts";
 import { initParquet } from "../core/parquet/encode.ts";
+import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { assemble, configure } from "./assemble.ts";
@@ -34,6 +35,7 @@ async function build(): Promise<Handler> {
     readTextFile: (path) => readFileSync(path, "utf8"),
   });
   initParquet(wasmBytes());
+  useNodeZstd(); // Node ≥ 22.15 runtimes have zstd
   const storage = await createStorage(config, logger);
   const { app } = await assemble(config, logger, { storage, inflate: createInflate() });
   logger.info("otlp2parquet lambda ready", {
