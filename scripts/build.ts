@@ -4,6 +4,7 @@
  *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lambda   → dist/lambda/index.mjs + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts node     → dist/node/main.mjs + encode-worker.mjs + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts lib      → dist/lib/: the npm package's library (see `buildLib`)
  *
  * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
  * imports it as a module (`CompiledWasm`), as wrangler does.
@@ -107,11 +108,136 @@ export async function build(
   return { bundle: outfile, bytes };
 }
 
+/**
+ * The library of the npm package (package.json `exports`), for Node ESM and usable as it is from
+ * Deno and Bun:
+ *
+ *   dist/lib/index.mjs, sdk.mjs         the entries (`otlp2parquet`, `otlp2parquet/sdk`)
+ *   dist/lib/platform.node.mjs          the server runtimes' parts, loaded by index at run time
+ *   dist/lib/encode-worker.mjs          the Parquet encoder thread
+ *   dist/lib/*-HASH.mjs                 code they share (esbuild's splitting)
+ *   dist/lib/types/**.d.ts              declarations (TypeScript's tsc, emitDeclarationOnly)
+ *
+ * npm packages stay imports (dependencies of the package; parquet-wasm's .wasm is read from
+ * the installed parquet-wasm). Not minified: a library's stack traces should be readable.
+ * `types: false` skips the declarations (tsc takes most of a minute).
+ */
+export async function buildLib(
+  opts: { types?: boolean } = {},
+): Promise<{ dir: string; bytes: number }> {
+  const dir = new URL("dist/lib/", root).pathname;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const common: esbuild.BuildOptions = {
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    packages: "external",
+    external: ["node:*"],
+    sourcemap: false,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+  };
+  const main = await esbuild.build({
+    ...common,
+    entryPoints: {
+      index: new URL("src/lib/index.ts", root).pathname,
+      sdk: new URL("src/lib/sdk.ts", root).pathname,
+      "platform.node": new URL("src/lib/platform.node.ts", root).pathname,
+    },
+    outdir: dir,
+    splitting: true,
+    // Shared chunks next to the entries: modules find siblings by URLs relative to themselves.
+    chunkNames: "[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
+  });
+  const worker = await esbuild.build({
+    ...common,
+    entryPoints: [new URL("src/batch/encode-worker.node.ts", root).pathname],
+    outfile: dir + "encode-worker.mjs",
+  });
+  let bytes = 0;
+  for (const r of [main, worker]) {
+    bytes += Object.values(r.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
+  }
+  if (opts.types !== false) await declarations(dir + "types/");
+  return { dir, bytes };
+}
+
+/** The library's .d.ts files under `out`, their relative imports ending in .js. */
+async function declarations(out: string): Promise<void> {
+  // Ambient names tsc does not know here: Deno's global (in platform files only, and never in a
+  // public signature) and lz4js, which ships no types (imported lazily, untyped).
+  const ambient = await Deno.makeTempFile({ suffix: ".d.ts" });
+  await Deno.writeTextFile(ambient, 'declare const Deno: any;\ndeclare module "lz4js";\n');
+  try {
+    const tsc = new URL("node_modules/typescript/bin/tsc", root).pathname;
+    const r = await new Deno.Command("node", {
+      args: [
+        tsc,
+        "--declaration",
+        "--emitDeclarationOnly",
+        "--allowImportingTsExtensions",
+        "--outDir",
+        out,
+        "--rootDir",
+        new URL("src/", root).pathname,
+        "--module",
+        "esnext",
+        "--moduleResolution",
+        "bundler",
+        "--target",
+        "es2022",
+        "--lib",
+        "es2023,dom",
+        "--types",
+        "node",
+        "--strict",
+        "--skipLibCheck",
+        ...["src/lib/index.ts", "src/lib/sdk.ts"].map((f) => new URL(f, root).pathname),
+        ambient,
+      ],
+      cwd: root.pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!r.success) {
+      const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+      throw new Error(`tsc could not write the library's declarations:\n${text}`);
+    }
+  } finally {
+    await Deno.remove(ambient);
+  }
+  for await (const f of walkFiles(out)) {
+    if (!f.endsWith(".d.ts")) continue;
+    const text = await Deno.readTextFile(f);
+    const fixed = text.replace(
+      /((?:from|import)\s*\(?\s*["'])(\.{1,2}\/[^"']+)\.ts(["'])/g,
+      "$1$2.js$3",
+    );
+    if (fixed !== text) await Deno.writeTextFile(f, fixed);
+  }
+}
+
+async function* walkFiles(dir: string): AsyncGenerator<string> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}${e.name}`;
+    if (e.isDirectory) yield* walkFiles(p + "/");
+    else yield p;
+  }
+}
+
 if (import.meta.main) {
-  const which = (Deno.args.length ? Deno.args : ["worker", "lambda", "node"]) as Target[];
+  const which = (Deno.args.length ? Deno.args : ["worker", "lambda", "node"]) as (Target | "lib")[];
   for (const w of which) {
+    if (w === "lib") {
+      const { dir, bytes } = await buildLib();
+      console.log(`lib: ${dir} (${(bytes / 1024).toFixed(0)} KiB JS + .d.ts)`);
+      continue;
+    }
     if (!(w in targets)) {
-      console.error(`Unknown build target "${w}": expected worker, lambda or node`);
+      console.error(`Unknown build target "${w}": expected worker, lambda, node or lib`);
       Deno.exit(2);
     }
     const { bundle, bytes } = await build(w);

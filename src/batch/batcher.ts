@@ -27,10 +27,11 @@ import { convertRequest } from "../core/convert.ts";
 import { clearDecodeBuffers, releaseRows } from "../core/otlp/sizing.ts";
 import type { DecodeOptions, Format } from "../core/otlp/types.ts";
 import { encodeParquet } from "../core/parquet/encode.ts";
+import { type OutputEncoder, outputEncoder, prepareOutput } from "./output.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
 import { ArenaPool, type Column, inArenaOf } from "../core/columns.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
-import { type Config, parquetOptions } from "../config/types.ts";
+import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { hash64Hex } from "./checksum.ts";
@@ -268,7 +269,7 @@ class Batcher implements BatchWriter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly convert: ConvertFn;
-  private readonly encoder: Encoder;
+  private readonly output: OutputEncoder;
   private readonly arenas: ArenaPool;
   private wal: Wal | null = null;
   private readonly open = new Map<string, Buffer>();
@@ -305,7 +306,7 @@ class Batcher implements BatchWriter {
     this.log = deps.logger;
     this.now = deps.now ?? Date.now;
     this.convert = deps.convert ?? convertRequest;
-    this.encoder = deps.encoder ?? inThreadEncoder;
+    this.output = outputEncoder(deps.config, deps.encoder ?? inThreadEncoder);
     this.arenas = new ArenaPool(Math.min(ARENA_POOL_BYTES, this.cfg.max_buffered_bytes / 4));
   }
 
@@ -324,6 +325,7 @@ class Batcher implements BatchWriter {
         throw new RangeError(`Invalid batch.${k}: ${JSON.stringify(c[k])} (must be > 0)`);
       }
     }
+    await prepareOutput(this.deps.config);
     if (c.durability === "wal") {
       if (!this.deps.walFs) {
         throw new TypeError(
@@ -569,7 +571,7 @@ class Batcher implements BatchWriter {
           this.lastError = e;
           const delay = this.backoffMs(this.failures);
           const fields = {
-            key: objectKey(f.table, f.service, f.minTimeNs, f.id),
+            key: objectKey(f.table, f.service, f.minTimeNs, f.id, this.output.extension),
             rows: f.rowCount,
             attempt: this.failures,
             retry_in_ms: delay,
@@ -608,7 +610,7 @@ class Batcher implements BatchWriter {
     if (f.seal !== "ok") await f.seal;
     if (!f.data) await this.encode(f);
     if (this.aborted) throw new Error("aborted");
-    const key = objectKey(f.table, f.service, f.minTimeNs, f.id);
+    const key = objectKey(f.table, f.service, f.minTimeNs, f.id, this.output.extension);
     await this.deps.storage.put(key, f.data!);
     // Before the done record: a failure here retries the file, stored again under its key.
     await this.deps.hooks?.fileStored?.({
@@ -627,8 +629,8 @@ class Batcher implements BatchWriter {
    * threads, the next files are being encoded while the current one is stored.
    */
   private encodeAhead(): void {
-    if (this.encoder.parallelism <= 0) return;
-    const n = Math.min(this.queue.length, this.encoder.parallelism + 1);
+    if (this.output.parallelism <= 0) return;
+    const n = Math.min(this.queue.length, this.output.parallelism + 1);
     for (let i = 0; i < n; i++) {
       const f = this.queue[i];
       if (!f.data && !f.encoding) this.encode(f).catch(() => {}); // store() sees the failure
@@ -639,7 +641,7 @@ class Batcher implements BatchWriter {
   private encode(f: PendingFile): Promise<void> {
     if (f.encoding) return f.encoding;
     const p = (async () => {
-      const data = await this.encoder.encode(f.rows!, parquetOptions(this.deps.config));
+      const data = await this.output.encode(f.rows!);
       if (this.aborted) throw new Error("aborted");
       f.data = data;
       // The rows are in the file now (the encoder copied them before it resolved): merged
@@ -662,7 +664,7 @@ class Batcher implements BatchWriter {
   }
 
   private async afterStored(f: PendingFile): Promise<void> {
-    const key = objectKey(f.table, f.service, f.minTimeNs, f.id);
+    const key = objectKey(f.table, f.service, f.minTimeNs, f.id, this.output.extension);
     this.counters.filesWritten++;
     this.counters.rowsWritten += f.rowCount;
     this.counters.bytesWritten += f.data!.length;

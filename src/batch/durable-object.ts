@@ -19,11 +19,12 @@
  *
  * SQLite rows in a Durable Object are limited to 2 MB, so bodies are stored in 1 MiB chunks.
  */
-import { type Config, parquetOptions } from "../config/types.ts";
+import type { Config } from "../config/types.ts";
 import { loadConfig } from "../config/load.ts";
 import { convertRequest } from "../core/convert.ts";
 import type { Format } from "../core/otlp/types.ts";
-import { encodeParquet, initParquet } from "../core/parquet/encode.ts";
+import { initParquet } from "../core/parquet/encode.ts";
+import { outputEncoder, prepareOutput } from "./output.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
@@ -445,8 +446,8 @@ export class OtlpBatcher {
     end: number,
   ): Promise<void> {
     const { config, storage, logger } = setup;
-    // Each hour's rows stay the requests' own builders, in order: encodeParquet() writes them
-    // as one file without first copying them into one growing builder.
+    // Each hour's rows stay the requests' own builders, in order: the output encoder writes
+    // them as one file without first copying them into one growing builder.
     const hours = new Map<number, { parts: TableBuilder[]; rows: number; minNs: bigint }>();
     let firstStoredMs = Infinity;
     for (const r of this.#requests(end)) {
@@ -461,13 +462,14 @@ export class OtlpBatcher {
         if (p.minTimeNs < h.minNs) h.minNs = p.minTimeNs;
       }
     }
-    const opts = parquetOptions(config);
+    await prepareOutput(config);
+    const output = outputEncoder(config);
     const files: { key: string; bytes: Uint8Array; rows: number }[] = [];
     for (const [hour, h] of [...hours].sort((a, b) => a[0] - b[0])) {
       const id = await hashId(`${batchNo}\u0000${table}\u0000${service}\u0000${hour}`);
       files.push({
-        key: objectKey(table, service, h.minNs, id),
-        bytes: encodeParquet(h.parts, opts),
+        key: objectKey(table, service, h.minNs, id, output.extension),
+        bytes: await output.encode(h.parts),
         rows: h.rows,
       });
     }

@@ -19,6 +19,7 @@ import type { Encoder, Writer, WriterHooks } from "./types.ts";
 import type { WalFs } from "./wal/index.ts";
 import { createBatchWriter } from "./batcher.ts";
 import { createWriteThroughWriter } from "./writethrough.ts";
+import { prepareOutput } from "./output.ts";
 
 export type { WalFile, WalFs } from "./wal/index.ts";
 export type { Encoder, StoredFile, WriterHooks } from "./types.ts";
@@ -46,9 +47,12 @@ export interface WriterDeps {
 
 /**
  * The writer for `deps.config`: batching when `batch.enabled` (with a write-ahead log, this
- * replays what an earlier run left before it resolves), write-through otherwise.
+ * replays what an earlier run left before it resolves), write-through otherwise; files in
+ * `output.format` (./output.ts).
  */
-export function createWriter(deps: WriterDeps): Promise<Writer> {
-  if (deps.config.batch.enabled) return createBatchWriter(deps);
-  return Promise.resolve(createWriteThroughWriter(deps));
+export async function createWriter(deps: WriterDeps): Promise<Writer> {
+  // Rejects with a ConfigError when the output format needs what this runtime lacks.
+  await prepareOutput(deps.config);
+  if (deps.config.batch.enabled) return await createBatchWriter(deps);
+  return createWriteThroughWriter(deps);
 }

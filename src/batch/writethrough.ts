@@ -3,18 +3,18 @@
  * before the request is answered. No buffers, nothing to lose on a crash; one file per
  * (table, service, hour) per request.
  *
- * A file's id is the first 16 hex digits of the SHA-256 of its Parquet content, so a client
+ * A file's id is the first 16 hex digits of the SHA-256 of its content, so a client
  * that retries an identical request (after a 503, say) overwrites the same objects instead of
  * storing its rows twice. The content hashed is everything before the footer (the column
  * chunks): parquet-wasm writes the footer's key-value metadata in hash-map order, which changes
  * from one encoding of the same rows to the next.
  */
-import { type Config, parquetOptions } from "../config/types.ts";
-import { encodeParquet } from "../core/parquet/encode.ts";
+import type { Config } from "../config/types.ts";
 import { objectKey } from "../core/partition.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import type { StoredFile, Writer, WriteRequest, WriterHooks, WriterStats } from "./types.ts";
+import { outputEncoder } from "./output.ts";
 
 export interface WriteThroughDeps {
   config: Config;
@@ -25,7 +25,7 @@ export interface WriteThroughDeps {
 
 export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
   const { storage, logger } = deps;
-  const opts = parquetOptions(deps.config);
+  const output = outputEncoder(deps.config);
   const stats = { filesWritten: 0, rowsWritten: 0, bytesWritten: 0, flushFailures: 0 };
 
   async function store(file: StoredFile, bytes: Uint8Array): Promise<void> {
@@ -66,17 +66,17 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
 
   return {
     async write(req: WriteRequest): Promise<void> {
-      // Encode every file first (CPU, synchronous), then store them concurrently.
+      // Encode every file first (CPU, on this thread), then store them concurrently.
       const files: { file: StoredFile; bytes: Uint8Array }[] = [];
       for (const p of req.partitions) {
         if (p.rows.length === 0) continue;
         const encodeStarted = performance.now();
-        const bytes = encodeParquet(p.rows, opts);
+        const bytes = await output.encode([p.rows]);
         const encodeMs = performance.now() - encodeStarted;
         const id = await contentId(bytes);
         files.push({
           file: {
-            key: objectKey(p.table, p.service, p.minTimeNs, id),
+            key: objectKey(p.table, p.service, p.minTimeNs, id, output.extension),
             table: p.table,
             service: p.service,
             rows: p.rows.length,
@@ -111,7 +111,8 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
 
 /**
  * First 16 hex digits of the SHA-256 of a Parquet file's data: the bytes before its footer
- * (`<data> <footer> <footer length: u32le> PAR1`), or the whole file if it is not well formed.
+ * (`<data> <footer> <footer length: u32le> PAR1`), or the whole file if it is not one (an Arrow
+ * IPC file, whose bytes depend on its rows only).
  */
 export async function contentId(parquet: Uint8Array): Promise<string> {
   let data = parquet;

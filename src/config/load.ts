@@ -21,6 +21,7 @@ import {
   CONTAINER_NAME_RULE,
   isConnectionStringShaped,
 } from "../storage/azure-names.ts";
+import { ARROW_COMPRESSIONS } from "../core/arrow/file.ts";
 import { type Config, defaultConfig, type Platform } from "./types.ts";
 
 /** Bad configuration. `problems` holds one line per problem (the message joins them). */
@@ -55,6 +56,12 @@ export interface LoadConfigInput {
    * `NotFound`) for a missing file. Without it no file is read (only CONFIG_CONTENT).
    */
   readTextFile?: (path: string) => string | null | undefined;
+  /**
+   * The configuration as an object of config.toml's shape (sections as nested objects), in
+   * place of the TOML file: the library's `createWriter(options)`. `source` names it in
+   * messages. With it, no file is read; `undefined` values count as unset.
+   */
+  object?: { value: Record<string, unknown>; source: string };
 }
 
 export const ENV_PREFIX = "OTLP2PARQUET_";
@@ -249,6 +256,8 @@ const SPECS: Record<string, Spec> = {
   "retention.logs_days": nonNegative,
   "retention.traces_days": nonNegative,
   "retention.metrics_days": nonNegative,
+  "output.format": { kind: "enum", values: ["parquet", "arrow"] },
+  "arrow.compression": { kind: "enum", values: ARROW_COMPRESSIONS },
 };
 
 interface KeyInfo {
@@ -328,9 +337,12 @@ export function loadConfig(input: LoadConfigInput): Config {
     }
   };
 
-  // 1. config.toml
-  const file = readConfigText(input, flags);
-  if (file) apply(tomlLayer(file.text, file.source, problems));
+  // 1. config.toml, or the same as an object
+  if (input.object) apply(objectLayer(input.object.value, input.object.source, problems));
+  else {
+    const file = readConfigText(input, flags);
+    if (file) apply(tomlLayer(file.text, file.source, problems));
+  }
 
   // 2. environment
   const envResult = envLayer(env, problems);
@@ -425,9 +437,15 @@ function tomlLayer(text: string, source: string, problems: string[]): Layer {
     const first = errorMessage(e).split("\n")[0];
     throw new ConfigError(`Invalid config: cannot parse ${source}${where}: ${first}`);
   }
+  return objectLayer(doc, source, problems);
+}
+
+/** The keys of a config.toml-shaped object (a parsed TOML document, or library options). */
+function objectLayer(doc: Record<string, unknown>, source: string, problems: string[]): Layer {
   const layer: Layer = new Map();
   const walk = (obj: Record<string, unknown>, segs: string[]) => {
     for (const [k, v] of Object.entries(obj)) {
+      if (v === undefined) continue;
       const s = [...segs, k];
       const path = s.join(".");
       const alias = TOML_ALIASES[path];

@@ -4,6 +4,7 @@
  * the shape and the defaults. `config.toml` at the repository root documents every key.
  */
 import type { Codec, ParquetOptions } from "../core/parquet/encode.ts";
+import type { ArrowCompression, ArrowFileOptions } from "../core/arrow/file.ts";
 import type { Profile } from "../core/tables.ts";
 
 export type Platform = "server" | "workers" | "lambda";
@@ -155,7 +156,17 @@ export interface Config {
     traces_days: number;
     metrics_days: number;
   };
+  output: {
+    /** File format written: Parquet (`.parquet`) or the Arrow IPC file format (`.arrow`). */
+    format: OutputFormat;
+  };
+  arrow: {
+    /** Compression of the buffers of Arrow IPC files (`output.format = "arrow"`). */
+    compression: ArrowCompression;
+  };
 }
+
+export type OutputFormat = "parquet" | "arrow";
 
 const MiB = 1024 * 1024;
 
@@ -253,6 +264,8 @@ export function defaultConfig(platform: Platform): Config {
       max_run_secs: platform === "workers" ? 20 : platform === "lambda" ? 600 : 300,
     },
     retention: { logs_days: 0, traces_days: 0, metrics_days: 0 },
+    output: { format: "parquet" },
+    arrow: { compression: "none" },
   };
 }
 
@@ -264,4 +277,9 @@ export function parquetOptions(c: Config): ParquetOptions {
     profile: c.schema.profile,
     nestedDictionary: c.parquet.nested_dictionary,
   };
+}
+
+/** The Arrow IPC file options of `c` (its `arrow` and `schema` sections). */
+export function arrowOptions(c: Config): ArrowFileOptions {
+  return { compression: c.arrow.compression, profile: c.schema.profile };
 }

@@ -3,6 +3,8 @@
  *
  *   {signal_dir}/{service}/year=YYYY/month=MM/day=DD/hour=HH/{timestamp}-{id}.parquet
  *
+ * (`.arrow` with `output.format = "arrow"`)
+ *
  * (the storage layer adds the configured prefix).
  */
 import type { Column, I64Col, Utf8Col } from "./columns.ts";
@@ -207,17 +209,21 @@ export function safeSegment(name: string): string {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
-/** The object key (without the storage prefix) of a file holding partition rows. */
+/**
+ * The object key (without the storage prefix) of a file holding partition rows; `extension` is
+ * the file format's (`output.format`: "parquet" or "arrow").
+ */
 export function objectKey(
   table: TableName,
   service: string,
   minTimeNs: bigint,
   id: string,
+  extension = "parquet",
 ): string {
   const hour = Number(minTimeNs / 3_600_000_000_000n);
   const d = new Date(hour * 3_600_000);
   const us = minTimeNs / 1000n;
   return `${tableDir(table)}/${safeSegment(service)}/year=${d.getUTCFullYear()}/month=${
     pad(d.getUTCMonth() + 1)
-  }/day=${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}/${us}-${id}.parquet`;
+  }/day=${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}/${us}-${id}.${extension}`;
 }

@@ -1,50 +1,32 @@
 /**
  * What every entry point builds, built once: configuration → logger → storage → writer →
- * Hono app. The entries (./serve.ts for the CLI's server on Deno, Bun and Node; ./lambda.ts;
- * ./worker.ts) only hand in what their platform has: the environment, where log lines go, the
+ * Hono app (the part without HTTP, shared with the library, is ../ingest/assemble.ts). The
+ * entries (./serve.ts for the CLI's server on Deno, Bun and Node; ./lambda.ts; ./worker.ts)
+ * only hand in what their platform has: the environment, where log lines go, the
  * storage driver (`createStorage` of ../storage/ on servers and Lambda, the R2 binding on
  * Workers: the Worker bundle must not carry the other drivers), the write-ahead log's file
  * access and encoder threads on a server, node:zlib where it exists.
  */
-import { loadConfig, type LoadConfigInput } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
-import { createWriter } from "../batch/index.ts";
-import type { Encoder, Writer, WriterHooks } from "../batch/types.ts";
-import type { WalFs } from "../batch/wal/index.ts";
+import type { Writer } from "../batch/types.ts";
 import type { Inflate } from "../codec/index.ts";
 import { createApp } from "../http/app.ts";
+import { assembleWriter, configure, type WriterParts } from "../ingest/assemble.ts";
 import type { Logger } from "../log/log.ts";
-import { loggerFor } from "../log/logger.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { combineHooks, ServiceMetrics } from "../metrics/service.ts";
 import { VERSION } from "../version.ts";
 import type { Hono } from "hono";
 
-/** The configuration and its logger. Throws `ConfigError` (the message is for the user). */
-export function configure(
-  input: LoadConfigInput,
-  writeLog?: (line: string) => void,
-): { config: Config; logger: Logger } {
-  const config = loadConfig(input);
-  return { config, logger: loggerFor(config, writeLog) };
-}
+export { configure };
 
-export interface PlatformParts {
-  /** The storage driver (servers and Lambda: `createStorage`; Workers: `bindingStorage`). */
-  storage: StorageDriver;
-  /** The platform's writer (Workers batching: the Durable Objects). Default: `createWriter`. */
-  writer?: Writer;
-  /** File access for the write-ahead log (servers). */
-  walFs?: WalFs;
-  /** Parquet encoding off the main thread (servers, batching). */
-  encoder?: Encoder;
+export interface PlatformParts extends WriterParts {
   /** A synchronous gzip/deflate decoder (node:zlib), faster than DecompressionStream. */
   inflate?: Inflate;
-  /** Told of every file stored (catalogs). The metrics' own hook runs after these. */
-  hooks?: WriterHooks;
   /**
    * The metrics (`metricsFor(config)`), made before the storage so its observer can be handed
-   * to `createStorage`. Default: made here when `server.metrics` is on.
+   * to `createStorage`. Default: made here when `server.metrics` is on. Its own hook on stored
+   * files runs after `hooks` (catalogs).
    */
   metrics?: ServiceMetrics;
 }
@@ -80,12 +62,8 @@ export async function assemble(
     walEnabled: batching && config.batch.durability === "wal" && parts.walFs !== undefined,
     walBytes: config.batch.max_wal_bytes,
   });
-  let writer = parts.writer ?? await createWriter({
-    config,
-    storage,
-    logger,
-    walFs: parts.walFs,
-    encoder: parts.encoder,
+  let writer = await assembleWriter(config, logger, {
+    ...parts,
     hooks: combineHooks(parts.hooks, metrics?.hooks),
   });
   if (metrics) writer = metrics.watchWriter(writer);

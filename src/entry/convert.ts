@@ -15,6 +15,7 @@ import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { createStorage } from "../storage/index.ts";
 import { initParquetFromDisk } from "../core/parquet/wasm.node.ts";
+import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 
 export interface ConvertOptions {
   /** Storage settings are taken as they are: the CLI sets the fs backend and its root. */
@@ -34,6 +35,7 @@ export async function convertFiles(opts: ConvertOptions): Promise<number> {
   const print = opts.print ?? ((l: string) => console.log(l));
   const printError = opts.printError ?? ((l: string) => console.error(l));
   initParquetFromDisk();
+  useNodeZstd();
   const config: Config = { ...opts.config, batch: { ...opts.config.batch, enabled: false } };
   const written: string[] = [];
   const storage = counting(await createStorage(config, opts.logger), written);

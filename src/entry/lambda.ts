@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { handle } from "hono/aws-lambda";
 import { createInflate } from "../codec/zlib.node.ts";
 import { initParquet } from "../core/parquet/encode.ts";
+import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
@@ -35,6 +36,7 @@ async function build(): Promise<Handler> {
     readTextFile: (path) => readFileSync(path, "utf8"),
   });
   initParquet(wasmBytes());
+  useNodeZstd(); // Node ≥ 22.15 runtimes have zstd
   const metrics = metricsFor(config);
   const storage = await createStorage(config, logger, metrics?.storage);
   const { app } = await assemble(config, logger, { storage, inflate: createInflate(), metrics });

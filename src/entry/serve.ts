@@ -14,6 +14,7 @@ import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createInflate } from "../codec/zlib.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
+import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import type { Logger } from "../log/log.ts";
 import { scheduleLifecycle } from "../lifecycle/schedule.node.ts";
 import { createStorage, describeStorage } from "../storage/index.ts";
@@ -30,6 +31,7 @@ export async function serve(
   logger: Logger,
   platform: ReturnType<typeof detectPlatform>,
 ): Promise<number> {
+  useNodeZstd(); // arrow.compression = "zstd", where node:zlib has it
   try {
     initParquetFromDisk();
   } catch (e) {
@@ -74,7 +76,7 @@ export async function serve(
       }),
   );
   // Parquet encoding on worker threads (batching only: write-through answers after its encode).
-  const encoder = config.batch.enabled
+  const encoder = config.batch.enabled && config.output.format === "parquet"
     ? await createEncoder(config.parquet.encode_threads, readParquetWasm(), logger)
     : undefined;
   let assembled: Assembled;

@@ -144,7 +144,8 @@ async function eligiblePartitions(
       : (await storage.list(prefix)).map((key) => ({ key, size: -1 }));
     for (const { key, size } of listed) {
       const parsed = parseDataKey(key);
-      if (!parsed || parsed.table !== table) continue;
+      // Arrow IPC files (output.format = "arrow") are not compacted.
+      if (!parsed || parsed.table !== table || parsed.format !== "parquet") continue;
       const k: Listed = { ...parsed, size };
       if (!small(k)) continue;
       if (opts.service !== undefined && k.service !== opts.service) continue;

@@ -25,6 +25,8 @@ export interface DataKey {
   firstUs: bigint;
   /** A file written by compaction (`-c{n}` before the extension). */
   compacted: boolean;
+  /** Parquet, or the Arrow IPC file format (`output.format = "arrow"`). */
+  format: "parquet" | "arrow";
 }
 
 const PARTITION = /^year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/hour=(\d{2})$/;
@@ -56,6 +58,7 @@ export function parseDataKey(key: string): DataKey | null {
       file,
       firstUs: BigInt(f[1]),
       compacted: f[3] !== undefined,
+      format: f[5] as "parquet" | "arrow",
     };
   }
   return null;

@@ -37,10 +37,8 @@ interface Part {
   end: number;
 }
 
-type Writer = (out: Uint8Array, at: number) => void;
-
 /** Field nodes and buffers of one record batch, in the order the IPC format lists them. */
-class Plan {
+export class Plan {
   readonly nodes: FieldNode[] = [];
   readonly regions: BufferRegion[] = [];
   readonly writers: (Writer | null)[] = [];
@@ -57,10 +55,44 @@ class Plan {
   }
 }
 
-const pad8 = (n: number) => (n + 7) & ~7;
+/** Writes a buffer's bytes at `at` of `out` (any 8-aligned view that has room for them). */
+export type Writer = (out: Uint8Array, at: number) => void;
+
+export const pad8 = (n: number) => (n + 7) & ~7;
 
 /** Schema messages already encoded, per schema object. */
 const schemaMessages = new WeakMap<arrow.Schema, Uint8Array>();
+
+/** The flatbuffer `Message` of `schema` (encoded once per schema object). */
+export function schemaMessage(schema: arrow.Schema): Uint8Array {
+  let fb = schemaMessages.get(schema);
+  if (fb === undefined) {
+    fb = Message.encode(Message.from(schema));
+    schemaMessages.set(schema, fb);
+  }
+  return fb;
+}
+
+/** The field nodes and buffers of record batch `b` under `schema`. */
+export function planBatch(schema: arrow.Schema, b: BatchColumns): Plan {
+  if (b.fields.length !== schema.fields.length) {
+    throw new TypeError(
+      `internal: a record batch has ${b.fields.length} fields, the schema ${schema.fields.length}`,
+    );
+  }
+  const plan = new Plan();
+  for (const cols of b.fields) {
+    visit(plan, cols.map((c) => ({ col: c, start: 0, end: c.length })));
+  }
+  return plan;
+}
+
+/** The flatbuffer `Message` of a record batch of `rows` rows laid out as `plan` says. */
+export function batchMessage(rows: number, plan: Plan): Uint8Array {
+  return Message.encode(
+    Message.from(new BatchHeader(rows, plan.nodes, plan.regions, null), plan.bodyLength),
+  );
+}
 
 /**
  * Where the stream is written: a buffer of at least `bytes` bytes, of any content (every byte of
@@ -96,27 +128,13 @@ export function* ipcStreamSteps(
   batches: readonly BatchColumns[],
   output?: OutputBuffer,
 ): Generator<void, Uint8Array, void> {
-  let schemaFb = schemaMessages.get(schema);
-  if (schemaFb === undefined) {
-    schemaFb = Message.encode(Message.from(schema));
-    schemaMessages.set(schema, schemaFb);
-  }
+  const schemaFb = schemaMessage(schema);
   const plans: Plan[] = [];
   const metas: Uint8Array[] = [];
   let total = 8 + pad8(schemaFb.length) + 8; // schema message, end-of-stream marker
   for (const b of batches) {
-    if (b.fields.length !== schema.fields.length) {
-      throw new TypeError(
-        `internal: a record batch has ${b.fields.length} fields, the schema ${schema.fields.length}`,
-      );
-    }
-    const plan = new Plan();
-    for (const cols of b.fields) {
-      visit(plan, cols.map((c) => ({ col: c, start: 0, end: c.length })));
-    }
-    const meta = Message.encode(
-      Message.from(new BatchHeader(b.rows, plan.nodes, plan.regions, null), plan.bodyLength),
-    );
+    const plan = planBatch(schema, b);
+    const meta = batchMessage(b.rows, plan);
     plans.push(plan);
     metas.push(meta);
     total += 8 + pad8(meta.length) + plan.bodyLength;
@@ -128,28 +146,38 @@ export function* ipcStreamSteps(
     );
   }
   const view = new DataView(out.buffer, out.byteOffset, total);
-  let at = message(out, view, 0, schemaFb);
+  let at = writeMessage(out, view, 0, schemaFb);
   for (let i = 0; i < plans.length; i++) {
-    at = message(out, view, at, metas[i]);
-    const { regions, writers } = plans[i];
-    for (let j = 0; j < writers.length; j++) {
-      const { offset, length } = regions[j];
-      const w = writers[j];
-      out.fill(0, at + offset + length, at + pad8(offset + length)); // padding
-      if (w) {
-        w(out, at + offset);
-        yield;
-      }
-    }
+    at = writeMessage(out, view, at, metas[i]);
+    yield* writeBody(out, at, plans[i]);
     at += plans[i].bodyLength;
   }
-  view.setInt32(at, -1, true); // end of stream: continuation marker, then length 0
-  view.setInt32(at + 4, 0, true);
+  writeEndOfStream(view, at);
   return out;
 }
 
+/** Writes the body of a planned batch at `at` (buffers and their padding); pauses per buffer. */
+export function* writeBody(out: Uint8Array, at: number, plan: Plan): Generator<void, void, void> {
+  const { regions, writers } = plan;
+  for (let j = 0; j < writers.length; j++) {
+    const { offset, length } = regions[j];
+    const w = writers[j];
+    out.fill(0, at + offset + length, at + pad8(offset + length)); // padding
+    if (w) {
+      w(out, at + offset);
+      yield;
+    }
+  }
+}
+
+/** The end-of-stream marker at `at`: continuation marker, then length 0 (8 bytes). */
+export function writeEndOfStream(view: DataView, at: number): void {
+  view.setInt32(at, -1, true);
+  view.setInt32(at + 4, 0, true);
+}
+
 /** Writes the prefix and metadata of a message at `at`; returns where its body starts. */
-function message(out: Uint8Array, view: DataView, at: number, fb: Uint8Array): number {
+export function writeMessage(out: Uint8Array, view: DataView, at: number, fb: Uint8Array): number {
   view.setInt32(at, -1, true);
   view.setInt32(at + 4, pad8(fb.length), true);
   out.set(fb, at + 8);

@@ -145,8 +145,8 @@ export async function toIPCInSlices(
   }
 }
 
-/** The schema and record batches `toIPC()` writes. */
-function ipcBatches(
+/** The schema and record batches `toIPC()` writes (and `encodeArrowFile()`, ../arrow/file.ts). */
+export function ipcBatches(
   b: TableBuilder | readonly TableBuilder[],
   profile: Profile,
   opts: IPCOptions,
