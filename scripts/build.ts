@@ -43,8 +43,14 @@ export const targets: Record<Target, Spec> = {
       platform: "browser",
       conditions: ["workerd", "worker", "browser", "import"],
       mainFields: ["browser", "module", "main"],
-      // The S3 and Azure clients are never used on Workers (R2 goes through the binding).
-      external: ["@aws-sdk/client-s3", "@azure/storage-blob", "@azure/identity"],
+      // The S3 and Azure clients are never used on Workers (R2 goes through the binding), nor
+      // the AWS credential chain (SigV4 to an Iceberg catalog takes explicit keys there).
+      external: [
+        "@aws-sdk/client-s3",
+        "@aws-sdk/credential-provider-node",
+        "@azure/storage-blob",
+        "@azure/identity",
+      ],
     },
   },
   lambda: {

@@ -621,6 +621,7 @@ class Batcher implements BatchWriter {
       bytes: f.data!.length,
       minTimeNs: f.minTimeNs,
       durationMs: performance.now() - started,
+      data: f.data!,
     });
   }
 

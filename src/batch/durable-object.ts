@@ -17,6 +17,11 @@
  *   `batch.max_flush_attempts` failures the batch's raw requests are stored under
  *   `batch.dead_letter_prefix` (one object per request, re-sendable as is) and dropped.
  *
+ * - Iceberg mode (`catalog.mode = "iceberg"`): every file a flush stores goes on the object's
+ *   pending list (table `iceberg_pending`, written before the batch's requests are deleted, so a
+ *   stored file is never missing from it), and the alarm commits the list every
+ *   `commit_interval_secs` (../catalog/committer.ts: exactly once, with retries).
+ *
  * SQLite rows in a Durable Object are limited to 2 MB, so bodies are stored in 1 MiB chunks.
  */
 import type { Config } from "../config/types.ts";
@@ -32,6 +37,7 @@ import type { Writer, WriteRequest, WriterStats } from "./types.ts";
 import { bindingStorage } from "../storage/r2.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { loggerFor } from "../log/logger.ts";
+import { createIceberg, type IcebergCommitter, type KeyValueStore } from "../catalog/index.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Workers types used here (no @cloudflare/workers-types dependency)
@@ -197,6 +203,30 @@ interface Setup {
   config: Config;
   storage: StorageDriver;
   logger: Logger;
+  iceberg?: IcebergCommitter;
+}
+
+/** The pending list of an object, in its SQLite storage. */
+function sqlKeyValue(ctx: DurableObjectStateLike): KeyValueStore {
+  const sql = ctx.storage.sql;
+  return {
+    put(name, data) {
+      sql.exec("INSERT OR REPLACE INTO iceberg_pending (name, data) VALUES (?, ?)", name, data);
+      return Promise.resolve();
+    },
+    get(name) {
+      const [r] = sql.exec("SELECT data FROM iceberg_pending WHERE name = ?", name).toArray();
+      return Promise.resolve(r ? new Uint8Array(r.data as ArrayBuffer) : null);
+    },
+    list() {
+      const rows = sql.exec("SELECT name FROM iceberg_pending ORDER BY name").toArray();
+      return Promise.resolve(rows.map((r) => String(r.name)));
+    },
+    delete(name) {
+      sql.exec("DELETE FROM iceberg_pending WHERE name = ?", name);
+      return Promise.resolve();
+    },
+  };
 }
 
 /** The batching Durable Object (class name `OtlpBatcher` in wrangler.toml, SQLite storage). */
@@ -216,6 +246,9 @@ export class OtlpBatcher {
     sql.exec(`CREATE TABLE IF NOT EXISTS chunks (
       seq INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (seq, idx))`);
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS iceberg_pending (name TEXT PRIMARY KEY, data BLOB NOT NULL)`,
+    );
   }
 
   #init(): Setup {
@@ -225,7 +258,10 @@ export class OtlpBatcher {
     if (!wasm) throw new Error("internal: the Worker entry did not give the parquet-wasm module");
     initParquet(wasm);
     const storage = bindingStorage(config, this.#env, logger);
-    this.#setup = { config, storage, logger };
+    const iceberg = config.catalog.mode === "iceberg"
+      ? createIceberg({ config, storage, logger, pending: sqlKeyValue(this.#ctx) })
+      : undefined;
+    this.#setup = { config, storage, logger, iceberg };
     return this.#setup;
   }
 
@@ -344,7 +380,10 @@ export class OtlpBatcher {
     const sql = this.#ctx.storage.sql;
     const table = this.#meta("table") as TableName | undefined;
     const service = this.#meta("service") ?? "";
-    if (table === undefined || this.#status().requests === 0) return;
+    if (table === undefined || this.#status().requests === 0) {
+      await this.#commitIceberg(setup);
+      return;
+    }
     // The batch is fixed at its first attempt, so a retry encodes the same rows under the same keys.
     let end = this.#meta("batch_end");
     if (end === undefined) {
@@ -398,6 +437,27 @@ export class OtlpBatcher {
       logger.debug("batch done", { table, service, batch: batchNo, ms: Date.now() - startedMs });
     }
     await this.#schedule(config);
+    await this.#commitIceberg(setup);
+  }
+
+  /**
+   * Iceberg mode: commits the pending files once `commit_interval_secs` have passed since the
+   * last round, and sets the alarm for the next round while files are pending.
+   */
+  async #commitIceberg(setup: Setup): Promise<void> {
+    const { iceberg, config } = setup;
+    if (!iceberg) return;
+    const every = config.catalog.iceberg.commit_interval_secs * 1000;
+    const last = Number(this.#meta("iceberg_round_ms") ?? 0);
+    if (Date.now() - last >= every) {
+      await iceberg.commitAll();
+      this.#setMeta("iceberg_round_ms", String(Date.now()));
+    }
+    const [n] = this.#ctx.storage.sql.exec("SELECT count(*) AS n FROM iceberg_pending").toArray();
+    if (Number(n.n) === 0) return;
+    const at = Number(this.#meta("iceberg_round_ms") ?? Date.now()) + every;
+    const current = await this.#ctx.storage.getAlarm();
+    if (current === null || at < current) await this.#ctx.storage.setAlarm(at);
   }
 
   *#requests(
@@ -445,7 +505,7 @@ export class OtlpBatcher {
     batchNo: number,
     end: number,
   ): Promise<void> {
-    const { config, storage, logger } = setup;
+    const { config, storage, logger, iceberg } = setup;
     // Each hour's rows stay the requests' own builders, in order: the output encoder writes
     // them as one file without first copying them into one growing builder.
     const hours = new Map<number, { parts: TableBuilder[]; rows: number; minNs: bigint }>();
@@ -476,6 +536,18 @@ export class OtlpBatcher {
     const results = await Promise.allSettled(files.map((f) => storage.put(f.key, f.bytes)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
+    // On the pending list before the batch's requests are deleted (a failure retries the flush).
+    for (const f of files) {
+      await iceberg?.fileStored({
+        key: f.key,
+        table,
+        service: safeSegment(service),
+        rows: f.rows,
+        bytes: f.bytes.length,
+        minTimeNs: 0n,
+        data: f.bytes,
+      });
+    }
     const ageMs = Date.now() - firstStoredMs;
     for (const f of files) {
       logger.info("file stored", {

@@ -150,7 +150,10 @@ export async function createEncoder(
     const s = slot;
     return (async () => {
       // The hand-off of a big file is copied in slices of a few ms: requests go on meanwhile.
-      const ipc = await toIPCInSlices(rows, opts.profile, yieldToEventLoop, 5, { output });
+      const ipc = await toIPCInSlices(rows, opts.profile, yieldToEventLoop, 5, {
+        output,
+        iceberg: opts.iceberg,
+      });
       if (s.dead) return inThreadEncoder.encode(rows, opts);
       const id = nextId++;
       return await new Promise<Uint8Array>((resolve, reject) => {

@@ -41,6 +41,11 @@ export interface StoredFile {
    * encoding, storing it) until it was stored. For metrics; absent where not measured.
    */
   durationMs?: number;
+  /**
+   * The file's bytes, while the hook runs (a catalog reads its footer for the table's
+   * statistics); absent where the writer no longer has them (then read the object).
+   */
+  data?: Uint8Array;
 }
 
 /**

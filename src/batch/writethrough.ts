@@ -51,7 +51,7 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
     // Encoding and storing: the time this file added to its request's answer.
     file.durationMs = (file.durationMs ?? 0) + performance.now() - started;
     try {
-      await deps.hooks?.fileStored?.(file);
+      await deps.hooks?.fileStored?.({ ...file, data: bytes });
     } catch (e) {
       stats.flushFailures++;
       throw new StorageError(

@@ -258,6 +258,39 @@ const SPECS: Record<string, Spec> = {
   "retention.metrics_days": nonNegative,
   "output.format": { kind: "enum", values: ["parquet", "arrow"] },
   "arrow.compression": { kind: "enum", values: ARROW_COMPRESSIONS },
+  "catalog.mode": { kind: "enum", values: ["none", "iceberg"] },
+  "catalog.iceberg.uri": {
+    kind: "string",
+    check: (v) =>
+      checkUrl(
+        v,
+        'an http(s) URL of the REST catalog, such as "https://catalog.example.com/api/catalog"',
+      ),
+  },
+  "catalog.iceberg.namespace": { kind: "string", check: checkNamespace },
+  "catalog.iceberg.token": secret,
+  "catalog.iceberg.oauth2_client_secret": secret,
+  "catalog.iceberg.oauth2_server_uri": {
+    kind: "string",
+    check: (v) => checkUrl(v, "an http(s) URL of the OAuth2 token endpoint, or empty"),
+  },
+  "catalog.iceberg.sigv4_service": { kind: "string", check: checkSigningName },
+  "catalog.iceberg.sigv4_secret_access_key": secret,
+  "catalog.iceberg.sigv4_session_token": secret,
+  "catalog.iceberg.format_version": { kind: "int", min: 2, max: 3, expect: "2 or 3" },
+  "catalog.iceberg.timeout_secs": {
+    kind: "int",
+    min: 1,
+    max: 3600,
+    expect: "an integer from 1 to 3600",
+  },
+  "catalog.iceberg.commit_interval_secs": {
+    kind: "int",
+    min: 1,
+    max: 86400,
+    expect: "an integer from 1 to 86400",
+  },
+  "catalog.iceberg.pending_dir": nonEmpty,
 };
 
 interface KeyInfo {
@@ -357,6 +390,13 @@ export function loadConfig(input: LoadConfigInput): Config {
   // Keys that follow others unless set.
   if (!explicit.has("batch.wal_dir") && explicit.has("storage.fs.path")) {
     config.batch.wal_dir = config.storage.fs.path.replace(/\/+$/, "") + "/.wal";
+  }
+  if (!explicit.has("catalog.iceberg.pending_dir")) {
+    // Beside the write-ahead log: ./data/.wal → ./data/.iceberg-pending.
+    const wal = config.batch.wal_dir.replace(/\/+$/, "");
+    const cut = wal.lastIndexOf("/");
+    config.catalog.iceberg.pending_dir = (cut >= 0 ? wal.slice(0, cut + 1) : "") +
+      ".iceberg-pending";
   }
   if (config.storage.prefix && !config.storage.prefix.endsWith("/")) config.storage.prefix += "/";
   config.storage.prefix = config.storage.prefix.replace(/^\/+/, "");
@@ -690,6 +730,19 @@ function checkPrefix(v: string): string | null {
   return null;
 }
 
+function checkNamespace(v: string): string | null {
+  const expect = 'a namespace such as "otel" or "prod.otel" (levels separated by ".")';
+  return v === "" || v.split(".").some((l) => l.trim() === "") || hasBackslashOrControl(v)
+    ? expect
+    : null;
+}
+
+function checkSigningName(v: string): string | null {
+  return v === "" || /^[a-z0-9-]+$/.test(v)
+    ? null
+    : 'an AWS signing name such as "s3tables" (S3 Tables) or "glue" (Glue), or empty';
+}
+
 function checkUrl(v: string, expect: string): string | null {
   if (v === "") return null;
   try {
@@ -813,6 +866,7 @@ function validate(
       `server.metrics_auth = true needs credentials to check: set auth.bearer_token or auth.basic_username and auth.basic_password`,
     );
   }
+  validateCatalog(c, platform, p);
   const user = auth.basic_username, pass = auth.basic_password;
   if ((user === "") !== (pass === "")) {
     p(
@@ -828,6 +882,37 @@ function validate(
     p(
       `${ENV_BASIC_AUTH_ENABLED} = true needs auth.basic_username and auth.basic_password (OTLP2PARQUET_BASIC_AUTH_USERNAME, OTLP2PARQUET_BASIC_AUTH_PASSWORD)`,
     );
+  }
+}
+
+function validateCatalog(c: Config, platform: Platform, p: (msg: string) => void): void {
+  if (c.catalog.mode !== "iceberg") return;
+  const i = c.catalog.iceberg;
+  if (!i.uri) {
+    p(`catalog.mode = "iceberg" needs catalog.iceberg.uri, the REST catalog's endpoint (${
+      envName("catalog.iceberg.uri")
+    })`);
+  }
+  const kinds = [
+    i.token ? "catalog.iceberg.token" : "",
+    i.oauth2_client_id || i.oauth2_client_secret ? "catalog.iceberg.oauth2_*" : "",
+    i.sigv4_service ? "catalog.iceberg.sigv4_service" : "",
+  ].filter(Boolean);
+  if (kinds.length > 1) {
+    p(`catalog.iceberg: ${kinds.join(" and ")} are both set: choose one way to authenticate`);
+  }
+  if ((i.oauth2_client_id === "") !== (i.oauth2_client_secret === "")) {
+    p(`catalog.iceberg.oauth2_client_id and catalog.iceberg.oauth2_client_secret must be set together`);
+  }
+  if ((i.sigv4_access_key_id === "") !== (i.sigv4_secret_access_key === "")) {
+    p(`catalog.iceberg.sigv4_access_key_id and catalog.iceberg.sigv4_secret_access_key must be set together`);
+  }
+  if (platform === "workers" && i.sigv4_service && !i.sigv4_access_key_id) {
+    p(`catalog.iceberg.sigv4_service on Workers needs catalog.iceberg.sigv4_access_key_id and sigv4_secret_access_key (no AWS credential chain there)`);
+  }
+  // Data file paths name the bucket: a Worker's R2 binding does not tell it.
+  if (c.storage.backend === "r2" && !c.storage.r2.bucket) {
+    p(`catalog.mode = "iceberg" with storage.backend = "r2" needs storage.r2.bucket (the bucket's name, for the data files' s3:// paths)`);
   }
 }
 

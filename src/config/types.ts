@@ -164,6 +164,42 @@ export interface Config {
     /** Compression of the buffers of Arrow IPC files (`output.format = "arrow"`). */
     compression: ArrowCompression;
   };
+  catalog: {
+    /** "iceberg": every stored file is committed to an Iceberg REST catalog (src/catalog/). */
+    mode: "none" | "iceberg";
+    iceberg: {
+      /** The catalog's REST endpoint (required with mode = "iceberg"). */
+      uri: string;
+      /** Warehouse name or location the catalog knows (`GET /v1/config?warehouse=`). */
+      warehouse: string;
+      /** Namespace of the tables (levels separated by "."). */
+      namespace: string;
+      /** Bearer token (R2 Data Catalog, Nessie). */
+      token: string;
+      /** OAuth2 client credentials (Polaris, Lakekeeper). */
+      oauth2_client_id: string;
+      oauth2_client_secret: string;
+      oauth2_scope: string;
+      /** Token endpoint; empty: `{uri}/v1/oauth/tokens`. */
+      oauth2_server_uri: string;
+      /** AWS SigV4 signing name: "s3tables" (S3 Tables), "glue" (Glue); empty: no SigV4. */
+      sigv4_service: string;
+      sigv4_region: string;
+      /** Explicit AWS keys; empty: the AWS default credential chain. */
+      sigv4_access_key_id: string;
+      sigv4_secret_access_key: string;
+      sigv4_session_token: string;
+      /** Seconds between commits (one snapshot per table per commit). */
+      commit_interval_secs: number;
+      format_version: number;
+      /** Create the namespace and tables on first use. */
+      create_tables: boolean;
+      /** Timeout of one catalog request, in seconds. */
+      timeout_secs: number;
+      /** Server: directory of the pending list (files stored, not yet committed). */
+      pending_dir: string;
+    };
+  };
 }
 
 export type OutputFormat = "parquet" | "arrow";
@@ -266,6 +302,29 @@ export function defaultConfig(platform: Platform): Config {
     retention: { logs_days: 0, traces_days: 0, metrics_days: 0 },
     output: { format: "parquet" },
     arrow: { compression: "none" },
+    catalog: {
+      mode: "none",
+      iceberg: {
+        uri: "",
+        warehouse: "",
+        namespace: "otel",
+        token: "",
+        oauth2_client_id: "",
+        oauth2_client_secret: "",
+        oauth2_scope: "",
+        oauth2_server_uri: "",
+        sigv4_service: "",
+        sigv4_region: "us-east-1",
+        sigv4_access_key_id: "",
+        sigv4_secret_access_key: "",
+        sigv4_session_token: "",
+        commit_interval_secs: 60,
+        format_version: 2,
+        create_tables: true,
+        timeout_secs: 30,
+        pending_dir: "./data/.iceberg-pending",
+      },
+    },
   };
 }
 
@@ -276,6 +335,7 @@ export function parquetOptions(c: Config): ParquetOptions {
     rowGroupSize: c.parquet.row_group_size,
     profile: c.schema.profile,
     nestedDictionary: c.parquet.nested_dictionary,
+    iceberg: c.catalog.mode === "iceberg" ? (c.catalog.iceberg.format_version as 2 | 3) : undefined,
   };
 }
 

@@ -17,6 +17,7 @@ export type Command =
   | "compact"
   | "retention"
   | "connect"
+  | "iceberg"
   | "help"
   | "version";
 
@@ -26,6 +27,7 @@ const COMMANDS: readonly Command[] = [
   "compact",
   "retention",
   "connect",
+  "iceberg",
   "help",
   "version",
 ];
@@ -59,6 +61,8 @@ export interface ParsedArgs {
     grpc: boolean;
     format: "text" | "json";
   };
+  /** `iceberg`: the subcommand, and the key prefix of `register`. */
+  iceberg?: { sub: "status" } | { sub: "register"; prefix: string; rewrite: boolean };
 }
 
 const VALUE_FLAGS: Record<Command, readonly string[]> = {
@@ -67,6 +71,7 @@ const VALUE_FLAGS: Record<Command, readonly string[]> = {
   compact: ["--config", "--output", "--log-level", "--table", "--service", "--since", "--until"],
   retention: ["--config", "--output", "--log-level"],
   connect: ["--url", "--token", "--format"],
+  iceberg: ["--config", "--output", "--log-level"],
   help: [],
   version: [],
 };
@@ -76,6 +81,7 @@ const SWITCHES: Partial<Record<Command, readonly string[]>> = {
   compact: ["--dry-run"],
   retention: ["--dry-run"],
   connect: ["--grpc"],
+  iceberg: ["--rewrite"],
 };
 
 /** Parses the command line (without the program name). Throws `UsageError`. */
@@ -139,7 +145,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
         throw new UsageError(
           `Unknown command ${
             JSON.stringify(a)
-          }: expected serve, convert, compact, retention or connect`,
+          }: expected serve, convert, compact, retention, connect or iceberg`,
         );
       }
     }
@@ -184,6 +190,28 @@ export function parseArgs(argv: string[]): ParsedArgs {
       throw new UsageError(`Option --until (${until}) must be after --since (${since})`);
     }
     return parsed;
+  }
+  if (command === "iceberg") {
+    if (values.has("--output")) flags.output = values.get("--output");
+    const [sub, ...rest] = positionals;
+    if (sub === "status" && rest.length === 0 && !switches.has("--rewrite")) {
+      return { command, flags, files: [], iceberg: { sub } };
+    }
+    if (sub === "register" && rest.length === 1) {
+      return {
+        command,
+        flags,
+        files: [],
+        iceberg: { sub, prefix: rest[0], rewrite: switches.has("--rewrite") },
+      };
+    }
+    throw new UsageError(
+      sub === "register"
+        ? "iceberg register needs one PREFIX (the key prefix of the files to add, e.g. logs/)"
+        : `Unknown iceberg command ${
+          JSON.stringify(sub ?? "")
+        }: expected status or register PREFIX`,
+    );
   }
   const out = values.get("--out");
   if (!out) throw new UsageError("convert needs --out DIR (where the Parquet files go)");
@@ -257,6 +285,9 @@ Usage:
   otlp2parquet compact [options]          merge small files of hour partitions into large ones
   otlp2parquet retention [--dry-run]      delete hour partitions past [retention]
   otlp2parquet connect TARGET [options]   print configuration that sends a client's data here
+  otlp2parquet iceberg status             pending files and last commit per Iceberg table
+  otlp2parquet iceberg register PREFIX [--rewrite]
+                                          add stored files under PREFIX to the Iceberg tables
   otlp2parquet --help | --version
 
 serve options:
@@ -291,6 +322,12 @@ connect TARGET: otel-collector (Collector YAML), sdk (OTEL_EXPORTER_OTLP_* envir
   --token T           bearer token to send (auth.bearer_token)
   --grpc              OTLP/gRPC instead of OTLP/HTTP (the [grpc] listener, port 4317)
   --format json       sdk: a JSON object; claude-code: the "env" block of settings.json
+
+iceberg options (catalog.mode = "iceberg"; see README.md, "Iceberg tables"):
+  --config FILE       TOML config file (storage.*, catalog.* apply)
+  --output DIR        the filesystem root the files are under (selects the fs backend)
+  --rewrite           register: rewrite files written without a catalog into the tables'
+                      layout, in place (format_version 2: timestamps become microseconds)
 
   FILE is an OTLP Export*ServiceRequest as protobuf (.pb, .bin, .protobuf), JSON (.json) or
   JSON lines (.jsonl, .ndjson), optionally gzip- or zstd-compressed (.gz, .zst); the format is

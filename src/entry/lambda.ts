@@ -14,11 +14,15 @@ import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
+import type { IcebergCommitter } from "../catalog/index.ts";
 import { assemble, configure, metricsFor } from "./assemble.ts";
 
 type Handler = ReturnType<typeof handle>;
 
 let ready: Promise<Handler> | undefined;
+/** Iceberg mode: the committer of this instance (pending objects in the bucket). */
+let iceberg: IcebergCommitter | undefined;
+let lastRoundMs = 0;
 
 /** Where the wasm sits: next to the bundle in dist/lambda, or in node_modules when run unbundled. */
 function wasmBytes(): Uint8Array {
@@ -39,7 +43,24 @@ async function build(): Promise<Handler> {
   useNodeZstd(); // Node ≥ 22.15 runtimes have zstd
   const metrics = metricsFor(config);
   const storage = await createStorage(config, logger, metrics?.storage);
-  const { app } = await assemble(config, logger, { storage, inflate: createInflate(), metrics });
+  if (config.catalog.mode === "iceberg") {
+    // Stored files go on a pending list of small objects under _iceberg/pending/ (shared by all
+    // instances); commits run after an invocation once commit_interval_secs have passed, and on
+    // scheduled events (an EventBridge rule).
+    const { createIceberg, storageKeyValue, PENDING_PREFIX } = await import("../catalog/index.ts");
+    iceberg = createIceberg({
+      config,
+      storage,
+      logger,
+      pending: storageKeyValue(storage, PENDING_PREFIX),
+    });
+  }
+  const { app } = await assemble(config, logger, {
+    storage,
+    inflate: createInflate(),
+    metrics,
+    hooks: iceberg?.hooks,
+  });
   logger.info("otlp2parquet lambda ready", {
     version: VERSION,
     backend: config.storage.backend,
@@ -75,21 +96,37 @@ export const lifecycle = async () => {
   };
 };
 
-/** An EventBridge scheduled event (`source` "aws.events", `detail-type` "Scheduled Event"). */
+/** An EventBridge event (`source` "aws.events": a schedule), not an HTTP one. */
 function isScheduledEvent(event: unknown): boolean {
-  const e = event as { source?: unknown; "detail-type"?: unknown } | null;
-  return e?.source === "aws.events" && e["detail-type"] === "Scheduled Event";
+  return (event as { source?: unknown } | null)?.source === "aws.events";
 }
 
 /**
  * The Lambda handler: HTTP events go to the app (built once per instance, at cold start, and
- * reused); an EventBridge schedule pointed at this function runs `lifecycle`.
+ * reused). An EventBridge schedule pointed at this function commits the pending Iceberg files
+ * (catalog mode) and runs `lifecycle`, and answers what both did.
  */
 export const handler = async (event: Parameters<Handler>[0], context?: Parameters<Handler>[1]) => {
-  if (isScheduledEvent(event)) return await lifecycle() as never;
   ready ??= build().catch((e) => {
     ready = undefined; // let the next invocation try again (e.g. a transient storage failure)
     throw e;
   });
-  return (await ready)(event, context);
+  const app = await ready;
+  if (isScheduledEvent(event)) {
+    const rounds = iceberg ? await iceberg.commitAll() : [];
+    lastRoundMs = Date.now();
+    const run = await lifecycle();
+    return {
+      ...run,
+      iceberg: rounds.map((r) => ({ ...r, snapshotId: r.snapshotId?.toString() })),
+    } as never;
+  }
+  const res = await app(event, context);
+  // Commit in the invocation (an instance may be frozen right after it answers).
+  const every = iceberg ? iceberg.deps.config.catalog.iceberg.commit_interval_secs * 1000 : 0;
+  if (iceberg && Date.now() - lastRoundMs >= every) {
+    lastRoundMs = Date.now();
+    await iceberg.commitAll();
+  }
+  return res;
 };

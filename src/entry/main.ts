@@ -4,6 +4,7 @@
  *   otlp2parquet [serve] [--config FILE] [--port N] [--output DIR] [--log-level LEVEL]
  *   otlp2parquet convert FILE… --out DIR [--signal S] [--config FILE] [--log-level LEVEL]
  *   otlp2parquet connect otel-collector|sdk|claude-code|codex [--url URL] [--token T] [--grpc]
+ *   otlp2parquet iceberg status | register PREFIX [--config FILE] [--output DIR]
  *   otlp2parquet --help | --version
  *
  * Small and boring on purpose: read the arguments and the environment, load the configuration
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
     const tool = parsed.command !== "serve";
     if (tool && flags.logLevel === undefined) flags.logLevel = "warn";
     ({ config, logger } = configure({
-      platform: parsed.command === "convert" ? "server" : detectPlatform(env),
+      platform: parsed.command === "serve" ? detectPlatform(env) : "server",
       env,
       flags,
       readTextFile: rt.readTextFile,
@@ -81,6 +82,10 @@ async function main(): Promise<number> {
       logger,
       parsed,
     );
+  }
+  if (parsed.command === "iceberg") {
+    const { icebergCommand } = await import("./iceberg.ts");
+    return await icebergCommand(config, logger, parsed.iceberg!);
   }
   return await serve(config, logger, detectPlatform(env));
 }

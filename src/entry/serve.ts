@@ -19,6 +19,8 @@ import type { Logger } from "../log/log.ts";
 import { scheduleLifecycle } from "../lifecycle/schedule.node.ts";
 import { createStorage, describeStorage } from "../storage/index.ts";
 import { registerProcessMetrics } from "../metrics/process.node.ts";
+import type { StorageDriver } from "../storage/types.ts";
+import type { IcebergCommitter } from "../catalog/index.ts";
 import { VERSION } from "../version.ts";
 import { assemble, type Assembled, metricsFor } from "./assemble.ts";
 import * as rt from "./platform.ts";
@@ -75,6 +77,39 @@ export async function serve(
         error: errorText(e),
       }),
   );
+  // Iceberg: stored files go onto the pending list (hooks), commits run on a timer.
+  const iceberg = config.catalog.mode === "iceberg"
+    ? await icebergFor(config, logger, storage)
+    : undefined;
+  if (iceberg && metrics) {
+    metrics.addSource("catalog", () => iceberg.stats(), {
+      pendingFiles: {
+        name: "otlp2parquet_catalog_pending_files",
+        help: "Files stored and not yet committed to the Iceberg catalog.",
+        type: "gauge",
+      },
+      commits: {
+        name: "otlp2parquet_catalog_commits_total",
+        help: "Snapshots committed to the Iceberg catalog.",
+        type: "counter",
+      },
+      filesCommitted: {
+        name: "otlp2parquet_catalog_files_committed_total",
+        help: "Data files added to Iceberg tables.",
+        type: "counter",
+      },
+      commitFailures: {
+        name: "otlp2parquet_catalog_commit_failures_total",
+        help: "Catalog commits that failed (retried on the next round).",
+        type: "counter",
+      },
+      commitConflicts: {
+        name: "otlp2parquet_catalog_commit_conflicts_total",
+        help: "Catalog commits answered 409 (reloaded and retried).",
+        type: "counter",
+      },
+    });
+  }
   // Parquet encoding on worker threads (batching only: write-through answers after its encode).
   const encoder = config.batch.enabled && config.output.format === "parquet"
     ? await createEncoder(config.parquet.encode_threads, readParquetWasm(), logger)
@@ -88,6 +123,7 @@ export async function serve(
       // gzip/deflate bodies through node:zlib: faster per request than DecompressionStream.
       inflate: createInflate(),
       metrics,
+      hooks: iceberg?.hooks,
     });
   } catch (e) {
     logger.error("cannot start the writer", {
@@ -115,6 +151,7 @@ export async function serve(
     await writer.close().catch(() => {});
     return 1;
   }
+  iceberg?.start();
   const host = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
   logger.info("otlp2parquet listening", {
     url: `http://${host}:${listener.port}`,
@@ -151,6 +188,8 @@ export async function serve(
         await lifecycle?.stop();
         await listener.close();
         await writer.close();
+        // One last commit of what the flush stored (what it cannot commit stays pending).
+        await iceberg?.close();
         await encoder?.close();
         await storage.close?.();
         await checked;
@@ -171,6 +210,34 @@ export async function serve(
         resolve(1);
       }
     });
+  });
+}
+
+/**
+ * The Iceberg committer of a server: the pending list in `catalog.iceberg.pending_dir` (beside
+ * the write-ahead log), or as objects in the storage where files cannot be written (Deno
+ * Deploy); data file paths under the storage's URI (`file:///…` for the fs backend).
+ */
+export async function icebergFor(
+  config: Config,
+  logger: Logger,
+  storage: StorageDriver,
+): Promise<IcebergCommitter> {
+  const { createIceberg, storageKeyValue, storageRootUri, PENDING_PREFIX } = await import(
+    "../catalog/index.ts"
+  );
+  const { dirKeyValue } = await import("../catalog/pending-fs.node.ts");
+  const { resolve } = await import("node:path");
+  const pending = rt.canWriteFiles()
+    ? dirKeyValue(config.catalog.iceberg.pending_dir)
+    : storageKeyValue(storage, PENDING_PREFIX);
+  const fsPath = config.storage.backend === "fs" ? resolve(config.storage.fs.path) : undefined;
+  return createIceberg({
+    config,
+    storage,
+    logger,
+    pending,
+    rootUri: storageRootUri(config, fsPath),
   });
 }
 

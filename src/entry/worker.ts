@@ -22,6 +22,12 @@ import {
 import { bindingStorage } from "../storage/r2.ts";
 import { loggerFor } from "../log/logger.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
+import {
+  createIceberg,
+  type IcebergCommitter,
+  PENDING_PREFIX,
+  storageKeyValue,
+} from "../catalog/index.ts";
 import { assemble, metricsFor } from "./assemble.ts";
 
 /** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
@@ -31,6 +37,13 @@ setBatcherWasm(wasmModule as WebAssembly.Module);
 type WorkerEnv = Record<string, unknown>;
 
 let app: Promise<Hono> | undefined;
+/** Iceberg mode writing through: this isolate's committer (pending objects in the bucket). */
+let iceberg: IcebergCommitter | undefined;
+let lastRoundMs = 0;
+
+interface WaitUntil {
+  waitUntil(p: Promise<unknown>): void;
+}
 
 async function build(env: WorkerEnv): Promise<Hono> {
   const config = workerConfig(env);
@@ -43,18 +56,35 @@ async function build(env: WorkerEnv): Promise<Hono> {
   const writer = config.batch.enabled
     ? createDurableObjectWriter(batcherNamespace(env, config), logger)
     : undefined;
-  return (await assemble(config, logger, { storage, writer, metrics })).app;
+  // Iceberg: with batching, each Durable Object commits what it stores (its own storage holds
+  // the pending list); writing through, stored files go on a pending list of small objects
+  // under _iceberg/pending/, committed after requests once commit_interval_secs have passed and
+  // on the Cron Trigger (`scheduled`).
+  if (config.catalog.mode === "iceberg" && !config.batch.enabled) {
+    iceberg = createIceberg({
+      config,
+      storage,
+      logger,
+      pending: storageKeyValue(storage, PENDING_PREFIX),
+    });
+  }
+  return (await assemble(config, logger, { storage, writer, metrics, hooks: iceberg?.hooks }))
+    .app;
+}
+
+function ready(env: WorkerEnv): Promise<Hono> {
+  app ??= build(env).catch((e) => {
+    app = undefined;
+    throw e;
+  });
+  return app;
 }
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: unknown): Promise<Response> {
-    app ??= build(env).catch((e) => {
-      app = undefined;
-      throw e;
-    });
     let a: Hono;
     try {
-      a = await app;
+      a = await ready(env);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       console.error(message);
@@ -67,18 +97,31 @@ export default {
         headers: { "retry-after": "60" },
       });
     }
-    return a.fetch(request, env, ctx as never);
+    const res = await a.fetch(request, env, ctx as never);
+    if (iceberg) {
+      const every = iceberg.deps.config.catalog.iceberg.commit_interval_secs * 1000;
+      if (Date.now() - lastRoundMs >= every) {
+        lastRoundMs = Date.now();
+        (ctx as WaitUntil).waitUntil(iceberg.commitAll());
+      }
+    }
+    return res;
   },
 
   /**
-   * A Cron Trigger (wrangler.toml `[triggers] crons`): one lifecycle run, retention then
-   * compaction (`compaction.enabled`), bounded by `compaction.max_run_secs` and
-   * `max_input_bytes` (a Worker has 128 MB); the next trigger goes on where it stopped.
+   * A Cron Trigger (wrangler.toml `[triggers] crons`): the pending Iceberg files committed
+   * (writing through), then one lifecycle run, retention then compaction
+   * (`compaction.enabled`), bounded by `compaction.max_run_secs` and `max_input_bytes` (a
+   * Worker has 128 MB); the next trigger goes on where it stopped.
    */
-  scheduled(_event: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }): void {
+  async scheduled(_event: unknown, env: WorkerEnv, ctx: WaitUntil): Promise<void> {
+    await ready(env);
+    if (iceberg) {
+      lastRoundMs = Date.now();
+      ctx.waitUntil(iceberg.commitAll());
+    }
     const config = workerConfig(env);
     const logger = loggerFor(config, (line) => console.log(line));
-    initParquet(wasmModule as WebAssembly.Module);
     const storage = bindingStorage(config, env, logger);
     ctx.waitUntil(runLifecycle(storage, config, logger));
   },

@@ -539,7 +539,7 @@ Deno.test("the repository's config.toml loads and changes nothing", () => {
 
 Deno.test("the repository's config.toml documents every key with its server default", () => {
   // Uncomment `# key = value` lines: the result must be valid and equal the defaults.
-  const uncommented = repoToml.replace(/^# ([a-z_]+ = .*)$/gm, "$1");
+  const uncommented = repoToml.replace(/^# ([a-z0-9_]+ = .*)$/gm, "$1");
   const c = load({ env: { OTLP2PARQUET_CONFIG_CONTENT: uncommented } });
   deepStrictEqual(c, defaultConfig("server"));
   const documented = new Set<string>();
@@ -547,7 +547,7 @@ Deno.test("the repository's config.toml documents every key with its server defa
   for (const line of uncommented.split("\n")) {
     const s = /^\[([a-z0-9_.]+)\]$/.exec(line);
     if (s) section = s[1];
-    const k = /^([a-z_]+) = /.exec(line);
+    const k = /^([a-z0-9_]+) = /.exec(line);
     if (k) documented.add(`${section}.${k[1]}`);
   }
   deepStrictEqual(
@@ -558,11 +558,11 @@ Deno.test("the repository's config.toml documents every key with its server defa
   // Each documented key has a comment line right above it (or above its group).
   const lines = repoToml.split("\n");
   lines.forEach((l, i) => {
-    if (/^# [a-z_]+ = /.test(l)) {
+    if (/^# [a-z0-9_]+ = /.test(l)) {
       let j = i - 1;
-      while (j >= 0 && /^# [a-z_]+ = /.test(lines[j])) j--;
+      while (j >= 0 && /^# [a-z0-9_]+ = /.test(lines[j])) j--;
       ok(
-        j >= 0 && /^# \S/.test(lines[j]) && !/^# [a-z_]+ = /.test(lines[j]),
+        j >= 0 && /^# \S/.test(lines[j]) && !/^# [a-z0-9_]+ = /.test(lines[j]),
         `no comment above: ${l}`,
       );
     }

@@ -11,8 +11,12 @@
  * a message is `0xFFFFFFFF`, the metadata length (int32, padded so the body starts 8-aligned),
  * the flatbuffer `Message`, then the body; every buffer in a body starts at a multiple of 8.
  * No column has nulls, so validity buffers are empty.
+ *
+ * The schema may ask for other types than the builders hold (the data files of an Iceberg
+ * table, ../../catalog/schema.ts): nanosecond timestamps written as microseconds (divided,
+ * rounding down), UInt8 as Int32, UInt32 as Int64, UInt64 as Int64 (same bits).
  */
-import type * as arrow from "apache-arrow";
+import * as arrow from "apache-arrow";
 import {
   BufferRegion,
   FieldNode,
@@ -81,9 +85,9 @@ export function planBatch(schema: arrow.Schema, b: BatchColumns): Plan {
     );
   }
   const plan = new Plan();
-  for (const cols of b.fields) {
-    visit(plan, cols.map((c) => ({ col: c, start: 0, end: c.length })));
-  }
+  b.fields.forEach((cols, f) => {
+    visit(plan, cols.map((c) => ({ col: c, start: 0, end: c.length })), schema.fields[f].type);
+  });
   return plan;
 }
 
@@ -185,8 +189,11 @@ export function writeMessage(out: Uint8Array, view: DataView, at: number, fb: Ui
   return at + 8 + pad8(fb.length);
 }
 
-/** Adds the field nodes and buffers of one field (and its children) made of `parts`. */
-function visit(plan: Plan, parts: Part[]): void {
+/**
+ * Adds the field nodes and buffers of one field (and its children) made of `parts`, written as
+ * Arrow type `type`.
+ */
+function visit(plan: Plan, parts: Part[], type: arrow.DataType): void {
   let rows = 0;
   for (const p of parts) rows += p.end - p.start;
   plan.node(rows);
@@ -209,7 +216,7 @@ function visit(plan: Plan, parts: Part[]): void {
     });
   } else if (c instanceof ListCol) {
     plan.buffer(4 * (rows + 1), (out, at) => writeOffsets(out, at, rows, parts));
-    visit(plan, childParts(parts, (p) => (p.col as ListCol<Column>).child));
+    visit(plan, childParts(parts, (p) => (p.col as ListCol<Column>).child), type.children[0].type);
   } else if (c instanceof MapCol) {
     plan.buffer(4 * (rows + 1), (out, at) => writeOffsets(out, at, rows, parts));
     const keys = childParts(parts, (p) => (p.col as MapCol).keys);
@@ -217,8 +224,29 @@ function visit(plan: Plan, parts: Part[]): void {
     for (const p of keys) entries += p.end - p.start;
     plan.node(entries); // the entries struct
     plan.buffer(0, null);
-    visit(plan, keys);
-    visit(plan, keys.map((p, i) => ({ ...p, col: (parts[i].col as MapCol).values })));
+    const entryType = type.children[0].type as arrow.Struct;
+    visit(plan, keys, entryType.children[0].type);
+    visit(
+      plan,
+      keys.map((p, i) => ({ ...p, col: (parts[i].col as MapCol).values })),
+      entryType.children[1].type,
+    );
+  } else if (c instanceof I64Col && nsToUs(c.type, type)) {
+    plan.buffer(8 * rows, (out, at) => {
+      const dst = new Uint32Array(out.buffer, out.byteOffset + at, 2 * rows);
+      let k = 0;
+      for (const p of parts) {
+        const h = (p.col as I64Col).halves;
+        for (let i = p.start; i < p.end; i++, k += 2) {
+          // floor((hi·2^32 + lo) / 1000), exactly: hi % 1000 · 2^32 + lo < 2^53.
+          const hi = h[2 * i + 1], lo = h[2 * i];
+          const qhi = Math.floor(hi / 1000);
+          const rest = (hi - qhi * 1000) * 4294967296 + lo;
+          dst[k] = Math.floor(rest / 1000);
+          dst[k + 1] = qhi;
+        }
+      }
+    });
   } else if (c instanceof I64Col) {
     plan.buffer(8 * rows, (out, at) => {
       for (const p of parts) {
@@ -240,6 +268,21 @@ function visit(plan: Plan, parts: Part[]): void {
       }
       if ((k & 7) !== 0) out[at + (k >> 3)] = byte;
     });
+  } else if (c instanceof NumCol && widened(c, type)) {
+    const to = (type as arrow.Int).bitWidth;
+    plan.buffer((to / 8) * rows, (out, at) => {
+      // UInt8 → Int32, UInt32 → Int64 (high halves 0).
+      const dst = new Uint32Array(out.buffer, out.byteOffset + at, (to / 32) * rows);
+      const step = to / 32;
+      let k = 0;
+      for (const p of parts) {
+        const v = (p.col as NumCol<Uint32Array>).values;
+        for (let i = p.start; i < p.end; i++, k += step) {
+          dst[k] = v[i];
+          if (step === 2) dst[k + 1] = 0;
+        }
+      }
+    });
   } else if (c instanceof NumCol) {
     const width = c.values.BYTES_PER_ELEMENT;
     plan.buffer(width * rows, (out, at) => {
@@ -253,6 +296,18 @@ function visit(plan: Plan, parts: Part[]): void {
   } else {
     throw new TypeError(`internal: no IPC writer for column type ${c.type}`);
   }
+}
+
+/** Whether nanosecond column type `from` is written as microsecond type `to`. */
+function nsToUs(from: arrow.DataType, to: arrow.DataType): boolean {
+  return arrow.DataType.isTimestamp(from) && arrow.DataType.isTimestamp(to) &&
+    (from as arrow.Timestamp).unit === arrow.TimeUnit.NANOSECOND &&
+    (to as arrow.Timestamp).unit === arrow.TimeUnit.MICROSECOND;
+}
+
+/** Whether the values of `c` are written as wider integers of `to` (see the top). */
+function widened(c: { values: { BYTES_PER_ELEMENT: number } }, to: arrow.DataType): boolean {
+  return arrow.DataType.isInt(to) && (to as arrow.Int).bitWidth / 8 > c.values.BYTES_PER_ELEMENT;
 }
 
 /**

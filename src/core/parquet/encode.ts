@@ -12,6 +12,7 @@ import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from 
 export type { OutputBuffer } from "../arrow/ipc.ts";
 import { newTable, type Profile, type TableBuilder, type TableName } from "../tables.ts";
 import { VERSION } from "../../version.ts";
+import { type FormatVersion, icebergArrowSchema } from "../../catalog/schema.ts";
 
 export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
 export const CODECS: readonly Codec[] = ["zstd", "snappy", "gzip", "lz4_raw", "none"];
@@ -26,6 +27,12 @@ export interface ParquetOptions {
    * columns whose values repeat (see `PLAIN_COLUMNS`) are dictionary-encoded.
    */
   nestedDictionary?: boolean;
+  /**
+   * Write the file for an Iceberg table of this format version (`catalog.mode = "iceberg"`):
+   * Parquet field ids, signed integers, timestamps in microseconds (version 2) or nanoseconds
+   * (version 3); see ../../catalog/schema.ts. Absent: the ClickHouse-compatible types.
+   */
+  iceberg?: FormatVersion;
 }
 
 export const DEFAULT_PARQUET: ParquetOptions = {
@@ -55,13 +62,20 @@ const CODEC: Record<Codec, pw.Compression> = {
   none: pw.Compression.UNCOMPRESSED,
 };
 
-/** The Arrow schema written for a table builder's columns under `profile`. */
-export function arrowSchema(b: TableBuilder, profile: Profile): arrow.Schema {
-  const key = `${b.table}/${profile}`;
+/**
+ * The Arrow schema written for a table builder's columns under `profile` (for an Iceberg table
+ * of format version `iceberg`, when given).
+ */
+export function arrowSchema(
+  b: TableBuilder,
+  profile: Profile,
+  iceberg?: FormatVersion,
+): arrow.Schema {
+  const key = `${b.table}/${profile}/${iceberg ?? ""}`;
   let s = schemas.get(key);
   if (s === undefined) {
     // Column types are shared instances: one schema per table and profile serves every builder.
-    s = new arrow.Schema(
+    s = iceberg ? icebergArrowSchema(b.table, b.columns(profile), iceberg) : new arrow.Schema(
       b.columns(profile).map(([name, c]) => new arrow.Field(name, c.type, false)),
     );
     schemas.set(key, s);
@@ -104,6 +118,8 @@ export interface IPCOptions {
   batchRows?: number;
   /** Where to write the stream (see `OutputBuffer`); default a new buffer of its exact size. */
   output?: OutputBuffer;
+  /** The stream for an Iceberg table's data file (see `ParquetOptions.iceberg`). */
+  iceberg?: FormatVersion;
 }
 
 /**
@@ -154,7 +170,7 @@ export function ipcBatches(
   const batchRows = opts.batchRows ?? IPC_BATCH_ROWS;
   const parts = Array.isArray(b) ? b : [b as TableBuilder];
   if (parts.length === 0) throw new TypeError("internal: toIPC() needs at least one builder");
-  const schema = arrowSchema(parts[0], profile);
+  const schema = arrowSchema(parts[0], profile, opts.iceberg);
   const width = schema.fields.length;
   const batches: BatchColumns[] = [];
   let fields: Column[][] = [], rows = 0, bytes = 0;
@@ -257,7 +273,7 @@ export function encodeParquet(
   opts: ParquetOptions,
 ): Uint8Array {
   const table = Array.isArray(b) ? b[0].table : (b as TableBuilder).table;
-  return ipcToParquet(toIPC(b, opts.profile), table, opts);
+  return ipcToParquet(toIPC(b, opts.profile, { iceberg: opts.iceberg }), table, opts);
 }
 
 /**
