@@ -21,8 +21,9 @@
  * Nothing here runs on the request path: the writers' `fileStored` hook only adds the file to
  * the pending list, so a catalog outage never fails ingestion; the files wait, across restarts.
  *
- * The snapshot code takes an operation and the files it adds, so a compaction job can reuse it
- * for `replace` / `delete` snapshots (manifests of deleted entries are not written yet).
+ * Compaction and retention commit `replace` and `delete` snapshots through ./lifecycle.ts, on
+ * the same tables: a file some snapshot removed counts as committed here too (step 2), so a
+ * pending record left behind by a crash can never add a compacted or expired file back.
  */
 import type { Config } from "../config/types.ts";
 import type { StoredFile, WriterHooks } from "../batch/types.ts";
@@ -32,6 +33,7 @@ import { TABLE_NAMES, type TableName } from "../core/tables.ts";
 import { VERSION } from "../version.ts";
 import { FooterError } from "./footer.ts";
 import {
+  type ManifestFile,
   manifestFileOf,
   readManifest,
   readManifestList,
@@ -344,6 +346,16 @@ export class IcebergCommitter {
     return { table, committed, alreadyCommitted: already, snapshotId };
   }
 
+  /** Drops the cached state of `table` (a 409 or an unknown outcome: load it again). */
+  forget(table: TableName): void {
+    this.tables.delete(table);
+  }
+
+  /** Keeps `r` as `table`'s state (a commit's answer). */
+  remember(table: TableName, r: LoadTableResult): void {
+    this.tables.set(table, { result: r });
+  }
+
   /** The location engines read the object `key` at. */
   uriOf(key: string): string {
     return this.deps.rootUri + key;
@@ -454,19 +466,23 @@ export class IcebergCommitter {
     return paths;
   }
 
-  /** Data files a snapshot added (from its manifest list and the manifests it added). */
+  /**
+   * Data files a snapshot added or removed (from its manifest list and the manifests it wrote):
+   * a file a `replace` or `delete` removed was in the table before, so it is not added again.
+   */
   private async addedBy(s: Snapshot): Promise<Set<string>> {
     const id = String(s["snapshot-id"]);
     const cached = this.addedBySnapshot.get(id);
     if (cached) return cached;
     const out = new Set<string>();
-    const op = s.summary?.operation;
-    if (s["manifest-list"] && op !== "delete") {
+    if (s["manifest-list"]) {
       for (const m of readManifestList(await this.read(s["manifest-list"]))) {
         if (m.content !== 0 || String(m.added_snapshot_id) !== id) continue;
-        if (m.added_files_count === 0) continue;
+        if (m.added_files_count === 0 && m.deleted_files_count === 0) continue;
         for (const e of readManifest(await this.read(m.manifest_path))) {
-          if (e.status === 1) out.add(e.filePath);
+          if (e.status === 1 || (e.status === 2 && String(e.snapshotId) === id)) {
+            out.add(e.filePath);
+          }
         }
       }
     }
@@ -475,7 +491,8 @@ export class IcebergCommitter {
     return out;
   }
 
-  private async read(uri: string): Promise<Uint8Array> {
+  /** The bytes of `uri` (a manifest or manifest list in the storage). */
+  async read(uri: string): Promise<Uint8Array> {
     const key = this.keyOf(uri);
     if (key === null) {
       throw new CatalogError(
@@ -489,7 +506,7 @@ export class IcebergCommitter {
   }
 
   /** Where this table's manifests go: the table's metadata folder if it is in the storage. */
-  private metadataKey(table: TableName, r: LoadTableResult): string {
+  metadataKey(table: TableName, r: LoadTableResult): string {
     const loc = this.keyOf(r.metadata.location.replace(/\/+$/, "") + "/");
     return loc !== null ? `${loc}metadata/` : `_iceberg/${ICEBERG_TABLE[table]}/metadata/`;
   }
@@ -524,9 +541,11 @@ export class IcebergCommitter {
     });
     const manifestKey = `${dir}${batchId}-a${attempt}-m0.avro`;
     await this.deps.storage.put(manifestKey, manifest);
-    const carried = parent?.["manifest-list"]
-      ? readManifestList(await this.read(parent["manifest-list"]))
-      : [];
+    // The parent's manifests, but those with no live file left (a `replace` or `delete` wrote
+    // them for its deleted entries; the snapshots after it do not need them).
+    const carried =
+      (parent?.["manifest-list"] ? readManifestList(await this.read(parent["manifest-list"])) : [])
+        .filter((m) => !emptyManifest(m));
     const entry = manifestFileOf(
       this.uriOf(manifestKey),
       manifest.length,
@@ -634,8 +653,13 @@ export function currentSnapshotId(r: LoadTableResult): bigint | null {
   return BigInt(ref);
 }
 
+/** A data manifest without live entries (only deleted ones): not carried into a new list. */
+export function emptyManifest(m: ManifestFile): boolean {
+  return m.content === 0 && m.added_files_count === 0 && m.existing_files_count === 0;
+}
+
 /** A random positive 63-bit snapshot id. */
-function randomSnapshotId(): bigint {
+export function randomSnapshotId(): bigint {
   const b = crypto.getRandomValues(new Uint8Array(8));
   b[0] &= 0x7f;
   let v = 0n;

@@ -8,10 +8,17 @@ import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { IcebergCommitter } from "./committer.ts";
-import { type KeyValueStore, PendingList } from "./pending.ts";
+import { IcebergLifecycle } from "./lifecycle.ts";
+import { type KeyValueStore, memoryKeyValue, PendingList } from "./pending.ts";
 import { type Auth, RestCatalog } from "./rest.ts";
 
 export { IcebergCommitter, type IcebergStats } from "./committer.ts";
+export {
+  type DeleteResult,
+  IcebergLifecycle,
+  type PartitionRef,
+  type ReplaceResult,
+} from "./lifecycle.ts";
 export {
   type KeyValueStore,
   memoryKeyValue,
@@ -51,6 +58,20 @@ export function createIceberg(parts: IcebergParts): IcebergCommitter {
     }),
     logger: parts.logger,
   });
+}
+
+/**
+ * The tables as compaction and retention use them (`replace` and `delete` snapshots,
+ * ./lifecycle.ts), or undefined without `catalog.mode = "iceberg"`. They never use a pending
+ * list (their snapshots add only the files they write): `pending` defaults to one in memory.
+ */
+export function lifecycleCatalog(
+  parts: Omit<IcebergParts, "pending"> & { pending?: KeyValueStore },
+): IcebergLifecycle | undefined {
+  if (parts.config.catalog.mode !== "iceberg") return undefined;
+  return new IcebergLifecycle(
+    createIceberg({ ...parts, pending: parts.pending ?? memoryKeyValue() }),
+  );
 }
 
 /** The authentication `catalog.iceberg` asks for. */

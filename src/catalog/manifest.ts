@@ -377,3 +377,168 @@ function cmpUtf8(a: string, b: string): number {
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 }
+
+/** A manifest of the parent snapshot written again for a `replace` or `delete` snapshot. */
+export interface RewrittenManifest {
+  bytes: Uint8Array;
+  /** Its manifest list entry, but for `manifest_path` and `manifest_length` (filled by the caller). */
+  entry: Omit<ManifestFile, "manifest_path" | "manifest_length">;
+  /** The entries now DELETED: their files' sizes and record counts. */
+  deletedBytes: bigint;
+  deletedRows: bigint;
+  deletedPaths: string[];
+}
+
+/**
+ * The manifest `file` (listed as `m` in the parent's manifest list) written again for snapshot
+ * `snapshotId` (sequence number `sequenceNumber`) that removes the data files `remove` (paths),
+ * as the spec's "Manifest Entry Fields" and Iceberg's own writers have it: the entries of
+ * `remove` become DELETED (status 2, `snapshot_id` the new snapshot), every other live entry
+ * EXISTING (status 0, keeping the snapshot that added it), both with explicit data and file
+ * sequence numbers (an ADDED entry inherited them from `m`); entries already DELETED in `file`
+ * (an earlier snapshot's) are dropped. The Avro schema and key-value metadata (`schema`,
+ * `partition-spec`, …) are the file's own.
+ */
+export function rewriteManifest(
+  file: Uint8Array,
+  m: ManifestFile,
+  snapshotId: bigint,
+  sequenceNumber: bigint,
+  remove: ReadonlySet<string>,
+): RewrittenManifest {
+  const { schema, metadata, records } = readAvro(file);
+  const meta: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata)) if (!k.startsWith("avro.")) meta[k] = v;
+  const out: Record<string, unknown>[] = [];
+  let existing = 0, deleted = 0;
+  let existingRows = 0n, deletedRows = 0n, deletedBytes = 0n;
+  let minSeq: bigint | undefined;
+  const deletedPaths: string[] = [];
+  const summary = new PartitionSummary();
+  let rowId = m.first_row_id ?? undefined;
+  for (const r of records as Record<string, unknown>[]) {
+    const status = r.status as number;
+    if (status === 2) continue;
+    const df = r.data_file as Record<string, unknown>;
+    const inherit = status === 1;
+    const seq = (r.sequence_number as bigint | null | undefined) ??
+      (inherit ? m.sequence_number : null);
+    const fileSeq = (r.file_sequence_number as bigint | null | undefined) ??
+      (inherit ? m.sequence_number : null);
+    if (seq === null || fileSeq === null) {
+      throw new Error(
+        `manifest ${m.manifest_path}: an EXISTING entry of ${df.file_path} has no sequence number`,
+      );
+    }
+    const path = df.file_path as string;
+    const rows = BigInt(df.record_count as bigint | number);
+    const gone = remove.has(path);
+    const next: Record<string, unknown> = {
+      ...r,
+      status: gone ? 2 : 0,
+      snapshot_id: gone ? snapshotId : (r.snapshot_id as bigint | null) ?? m.added_snapshot_id,
+      sequence_number: seq,
+      file_sequence_number: fileSeq,
+    };
+    // v3: a row id inherited from the manifest (null in the entry) is written out.
+    if ("first_row_id" in df && df.first_row_id === null && rowId !== undefined) {
+      next.data_file = { ...df, first_row_id: rowId };
+      rowId += rows;
+    } else if (typeof df.first_row_id === "bigint" && rowId !== undefined) {
+      rowId = (df.first_row_id as bigint) + rows;
+    }
+    summary.add(df.partition as Record<string, unknown>);
+    if (gone) {
+      deleted++;
+      deletedRows += rows;
+      deletedBytes += BigInt(df.file_size_in_bytes as bigint | number);
+      deletedPaths.push(path);
+    } else {
+      existing++;
+      existingRows += rows;
+      if (minSeq === undefined || seq < minSeq) minSeq = seq;
+    }
+    out.push(next);
+  }
+  return {
+    bytes: writeAvro(schema, out, meta),
+    entry: {
+      partition_spec_id: m.partition_spec_id,
+      content: 0,
+      sequence_number: sequenceNumber,
+      min_sequence_number: minSeq ?? sequenceNumber,
+      added_snapshot_id: snapshotId,
+      added_files_count: 0,
+      existing_files_count: existing,
+      deleted_files_count: deleted,
+      added_rows_count: 0n,
+      existing_rows_count: existingRows,
+      deleted_rows_count: deletedRows,
+      partitions: summary.done(),
+      key_metadata: m.key_metadata,
+      first_row_id: m.first_row_id ?? null,
+    },
+    deletedBytes,
+    deletedRows,
+    deletedPaths,
+  };
+}
+
+/** Field summaries of partition tuples (string and int fields, as our partition spec has). */
+class PartitionSummary {
+  private fields: {
+    null: boolean;
+    lo?: string | number;
+    hi?: string | number;
+  }[] = [];
+
+  add(p: Record<string, unknown>): void {
+    Object.values(p).forEach((v, i) => {
+      const f = this.fields[i] ??= { null: false };
+      if (v === null || v === undefined) return void (f.null = true);
+      const x = typeof v === "bigint" ? Number(v) : v as string | number;
+      const lt = (a: string | number, b: string | number) =>
+        typeof a === "string" ? cmpUtf8(a, b as string) < 0 : (a as number) < (b as number);
+      if (f.lo === undefined || lt(x, f.lo)) f.lo = x;
+      if (f.hi === undefined || lt(f.hi, x)) f.hi = x;
+    });
+  }
+
+  done(): ManifestFile["partitions"] {
+    const bound = (v: string | number | undefined) => {
+      if (v === undefined) return null;
+      if (typeof v === "string") return new TextEncoder().encode(v);
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setInt32(0, v, true);
+      return b;
+    };
+    return this.fields.map((f) => ({
+      contains_null: f.null,
+      contains_nan: false,
+      lower_bound: bound(f.lo),
+      upper_bound: bound(f.hi),
+    }));
+  }
+}
+
+/**
+ * Whether the manifest `m` may hold data files of the partitions `parts` (service, hour), by its
+ * partition field summaries (our spec: identity(ServiceName), hour(time)). True when it cannot
+ * tell (no summaries, another spec).
+ */
+export function manifestMayHold(
+  m: ManifestFile,
+  parts: readonly { service: string; hour: number }[],
+): boolean {
+  const s = m.partitions;
+  if (m.partition_spec_id !== 0 || !s || s.length !== 2) return true;
+  const [svc, hr] = s;
+  if (!svc.lower_bound || !svc.upper_bound || !hr.lower_bound || !hr.upper_bound) return true;
+  const dec = new TextDecoder();
+  const sLo = dec.decode(svc.lower_bound), sHi = dec.decode(svc.upper_bound);
+  const int = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true);
+  const hLo = int(hr.lower_bound), hHi = int(hr.upper_bound);
+  return parts.some((p) =>
+    p.hour >= hLo && p.hour <= hHi && cmpUtf8(p.service, sLo) >= 0 && cmpUtf8(p.service, sHi) <= 0
+  );
+}

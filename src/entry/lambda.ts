@@ -84,7 +84,10 @@ export const lifecycle = async () => {
   });
   initParquet(wasmBytes());
   const storage = await createStorage(config, logger);
-  const r = await runLifecycle(storage, config, logger);
+  // Iceberg: retention and compaction commit `delete` / `replace` snapshots.
+  const { lifecycleCatalog } = await import("../catalog/index.ts");
+  const catalog = lifecycleCatalog({ config, storage, logger });
+  const r = await runLifecycle(storage, config, logger, Date.now, catalog);
   return {
     deleted: r.retention?.deleted ?? 0,
     compacted: r.compaction?.partitions.map((p) => ({

@@ -8,6 +8,20 @@ import { compact, compactionOptions, enforceRetention, retentionDays } from "../
 import type { Logger } from "../log/log.ts";
 import { createStorage } from "../storage/index.ts";
 import type { ParsedArgs } from "./args.ts";
+import type { StorageDriver } from "../storage/types.ts";
+import type { TableCatalog } from "../lifecycle/index.ts";
+
+/** Iceberg mode: the tables, as the server's committer names their files (./serve.ts). */
+async function tablesOf(
+  config: Config,
+  logger: Logger,
+  storage: StorageDriver,
+): Promise<TableCatalog | undefined> {
+  if (config.catalog.mode !== "iceberg") return undefined;
+  const { icebergFor } = await import("./serve.ts");
+  const { IcebergLifecycle } = await import("../catalog/index.ts");
+  return new IcebergLifecycle(await icebergFor(config, logger, storage));
+}
 
 const HOUR_MS = 3_600_000;
 
@@ -27,6 +41,7 @@ export async function compactCommand(
         sinceHour: args.sinceMs === undefined ? undefined : Math.floor(args.sinceMs / HOUR_MS),
         untilHour: args.untilMs === undefined ? undefined : Math.ceil(args.untilMs / HOUR_MS),
         dryRun: args.dryRun,
+        catalog: await tablesOf(config, logger, storage),
       }),
       logger,
     );
@@ -67,9 +82,14 @@ export async function retentionCommand(
   }
   const storage = await createStorage(config, logger);
   try {
-    const r = await enforceRetention(storage, { days, dryRun: args.dryRun }, logger);
+    const catalog = await tablesOf(config, logger, storage);
+    const r = await enforceRetention(storage, { days, dryRun: args.dryRun, catalog }, logger);
     for (const p of r.partitions) {
-      console.log(`${p.partition}: ${p.files.length} files${r.dryRun ? " (dry run)" : " deleted"}`);
+      console.log(
+        `${p.partition}: ${p.files.length} files${r.dryRun ? " (dry run)" : " deleted"}${
+          p.left?.length ? `; ${p.left.length} not in the Iceberg table left` : ""
+        }`,
+      );
     }
     const files = r.partitions.reduce((n, p) => n + p.files.length, 0);
     console.log(

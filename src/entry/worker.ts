@@ -25,6 +25,7 @@ import { runLifecycle } from "../lifecycle/index.ts";
 import {
   createIceberg,
   type IcebergCommitter,
+  lifecycleCatalog,
   PENDING_PREFIX,
   storageKeyValue,
 } from "../catalog/index.ts";
@@ -123,6 +124,9 @@ export default {
     const config = workerConfig(env);
     const logger = loggerFor(config, (line) => console.log(line));
     const storage = bindingStorage(config, env, logger);
-    ctx.waitUntil(runLifecycle(storage, config, logger));
+    // Iceberg: retention and compaction commit `delete` / `replace` snapshots (with batching
+    // too: they add only the files they write, the Durable Objects commit the rest).
+    const catalog = lifecycleCatalog({ config, storage, logger });
+    ctx.waitUntil(runLifecycle(storage, config, logger, Date.now, catalog));
   },
 };

@@ -22,6 +22,14 @@
  * Between 3 and 4 a reader that globs the partition sees a row twice (in its source and in the
  * output); compacted files are the ones whose name ends in `-c{n}.parquet`, and the marker lists
  * the sources they replace.
+ *
+ * With an Iceberg catalog (`catalog`, ../catalog/lifecycle.ts) table readers never see that
+ * window: only files the table's current snapshot lists are sources (a file still pending its
+ * append is left for a later run), and between 3 and 4 one `replace` snapshot removes the
+ * sources from the table and adds the outputs. The sources are deleted only once it is
+ * committed. A marker left by a dead run whose outputs are all stored commits (or finds
+ * committed) that snapshot before deleting the sources; if some source has left the table
+ * meanwhile (retention), the outputs, which no snapshot lists, are deleted instead.
  */
 import type { Logger } from "../log/log.ts";
 import type { ParquetOptions } from "../core/parquet/encode.ts";
@@ -30,6 +38,10 @@ import { TABLE_NAMES, tableDir, type TableName } from "../core/tables.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { compactedKey, type DataKey, parseDataKey } from "./keys.ts";
 import { mergeSorted, type ReadFile, readParquetFile } from "./merge.ts";
+import type { IcebergLifecycle } from "../catalog/lifecycle.ts";
+
+/** The table operations compaction and retention need with a catalog (../catalog/lifecycle.ts). */
+export type TableCatalog = Pick<IcebergLifecycle, "liveKeys" | "replace" | "delete">;
 
 /** Where markers live, under the storage prefix and outside every table dir. */
 export const MARKER_DIR = "_compaction/";
@@ -57,6 +69,8 @@ export interface CompactionOptions {
   parquet: ParquetOptions;
   /** Milliseconds clock. */
   now?: () => number;
+  /** The Iceberg tables the files are in (`catalog.mode = "iceberg"`; see the top). */
+  catalog?: TableCatalog;
 }
 
 export interface PartitionReport {
@@ -88,6 +102,8 @@ interface Marker {
   sources: string[];
   outputs: string[];
   createdMs: number;
+  /** Written with a catalog: the sources leave the table in a `replace` before their deletion. */
+  catalog?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -107,17 +123,37 @@ export async function compact(
     remaining: 0,
     dryRun: !!opts.dryRun,
   };
-  if (!opts.dryRun) report.recovered = await recover(storage, log);
+  if (!opts.dryRun) report.recovered = await recover(storage, log, opts.catalog);
 
   const partitions = await eligiblePartitions(storage, opts, now());
-  for (const [i, files] of partitions.entries()) {
+  for (const [i, listed] of partitions.entries()) {
     if (report.partitions.length >= opts.maxPartitions || now() - started >= opts.maxRunMs) {
       report.remaining = partitions.length - i;
       break;
     }
+    let files = listed;
+    if (opts.catalog) {
+      // Only files in the table: one not yet committed (pending) waits for a later run.
+      const { table, service, hour } = listed[0];
+      const live = await opts.catalog.liveKeys(table, [{ service, hour }]);
+      files = listed.filter((f) => live.has(f.key));
+      if (files.length < listed.length) {
+        log.debug("files not in the Iceberg table yet are left for a later run", {
+          partition: listed[0].partition,
+          files: listed.length - files.length,
+        });
+      }
+      if (!eligible(files, opts)) continue;
+    }
     report.partitions.push(await compactPartition(storage, files, opts, log));
   }
   return report;
+}
+
+/** A partition's small files are worth compacting (see `eligiblePartitions`). */
+function eligible(files: readonly Listed[], opts: CompactionOptions): boolean {
+  const compacted = files.filter((f) => f.compacted).length;
+  return files.length - compacted >= opts.minFiles || compacted >= 2;
 }
 
 /** A data file and its size in bytes (-1 when the driver's listing does not tell). */
@@ -158,10 +194,7 @@ async function eligiblePartitions(
     }
   }
   return [...byPartition.values()]
-    .filter((files) => {
-      const compacted = files.filter((f) => f.compacted).length;
-      return files.length - compacted >= opts.minFiles || compacted >= 2;
-    })
+    .filter((files) => eligible(files, opts))
     .sort((a, b) => a[0].hour - b[0].hour || (a[0].partition < b[0].partition ? -1 : 1));
 }
 
@@ -282,16 +315,44 @@ async function mergeGroup(
     outputs,
     createdMs: (opts.now ?? Date.now)(),
   };
+  if (opts.catalog) marker.catalog = true;
   const markerKey = `${MARKER_DIR}${partition}/${planId}.json`;
   await storage.put(markerKey, enc.encode(JSON.stringify(marker)));
   for (const [i, m] of merged.entries()) await storage.put(outputs[i], m.bytes);
+  if (opts.catalog) {
+    const r = await opts.catalog.replace(
+      table,
+      planId,
+      partRef(sources[0]),
+      sources,
+      outputs.map((key, i) => ({ key, bytes: merged[i].bytes })),
+      marker.createdMs,
+    );
+    if (r.kind === "gone") {
+      // A source left the table since the plan (retention): the outputs are in no snapshot.
+      for (const o of outputs) await storage.delete(o);
+      await storage.delete(markerKey);
+      return { files: group.length, bytes: total };
+    }
+  }
   for (const k of sources) await storage.delete(k);
   await storage.delete(markerKey);
   return { files: outputs.length, bytes: merged.reduce((n, m) => n + m.bytes.length, 0) };
 }
 
+/** The partition of a data file's key (service, hour). */
+function partRef(key: string): { service: string; hour: number } {
+  const k = parseDataKey(key);
+  if (!k) throw new Error(`internal: ${JSON.stringify(key)} is not a data file's key`);
+  return { service: k.service, hour: k.hour };
+}
+
 /** Finishes or undoes the compactions that earlier runs left half done; returns how many. */
-export async function recover(storage: StorageDriver, log: Logger): Promise<number> {
+export async function recover(
+  storage: StorageDriver,
+  log: Logger,
+  catalog?: TableCatalog,
+): Promise<number> {
   let n = 0;
   for (const key of await storage.list(MARKER_DIR)) {
     if (!key.endsWith(".json")) continue;
@@ -310,8 +371,37 @@ export async function recover(storage: StorageDriver, log: Logger): Promise<numb
       });
       continue;
     }
+    if (m.catalog && !catalog) {
+      log.error(
+        'a compaction marker written with the Iceberg catalog is left until catalog.mode is "iceberg" again',
+        { key },
+      );
+      continue;
+    }
     const present = new Set(await storage.list(`${m.partition}/`));
-    if (m.outputs.every((o) => present.has(o))) {
+    if (catalog && m.outputs.every((o) => present.has(o))) {
+      // Every output is stored: the replace snapshot (committed now, or found committed)
+      // before the sources go, or the outputs go when a source has left the table.
+      const table = parseDataKey(m.sources[0])!.table;
+      const r = await catalog.replace(
+        table,
+        key.slice(key.lastIndexOf("/") + 1, -".json".length),
+        partRef(m.sources[0]),
+        m.sources,
+        m.outputs.map((k) => ({ key: k })),
+        m.createdMs,
+      );
+      if (r.kind === "done") {
+        for (const s of m.sources) if (present.has(s)) await storage.delete(s);
+        log.info("compaction finished from its marker", { marker: key, outputs: m.outputs.length });
+      } else {
+        for (const o of m.outputs) await storage.delete(o);
+        log.info("compaction undone from its marker: sources left the table", {
+          marker: key,
+          missing: r.missing.length,
+        });
+      }
+    } else if (m.outputs.every((o) => present.has(o))) {
       // Every output is stored: finish (delete what is left of the sources).
       for (const s of m.sources) if (present.has(s)) await storage.delete(s);
       log.info("compaction finished from its marker", { marker: key, outputs: m.outputs.length });

@@ -10,10 +10,21 @@
 import { type Config, parquetOptions } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
-import { compact, type CompactionOptions, type CompactionReport } from "./compact.ts";
+import {
+  compact,
+  type CompactionOptions,
+  type CompactionReport,
+  type TableCatalog,
+} from "./compact.ts";
 import { enforceRetention, type RetentionReport } from "./retention.ts";
 
-export { compact, type CompactionOptions, type CompactionReport, recover } from "./compact.ts";
+export {
+  compact,
+  type CompactionOptions,
+  type CompactionReport,
+  recover,
+  type TableCatalog,
+} from "./compact.ts";
 export { enforceRetention, type RetentionOptions, type RetentionReport } from "./retention.ts";
 export { parseDataKey } from "./keys.ts";
 
@@ -57,18 +68,26 @@ export function lifecycleOn(config: Config): boolean {
   return config.compaction.enabled || retentionOn(config);
 }
 
-/** One scheduled run: retention (when a signal has a limit), then compaction (when enabled). */
+/**
+ * One scheduled run: retention (when a signal has a limit), then compaction (when enabled).
+ * With `catalog.mode = "iceberg"` the entry passes the tables (`catalog`): retention commits
+ * `delete` snapshots and compaction `replace` snapshots (../catalog/lifecycle.ts).
+ */
 export async function runLifecycle(
   storage: StorageDriver,
   config: Config,
   logger: Logger,
   now: () => number = Date.now,
+  catalog?: TableCatalog,
 ): Promise<LifecycleRun> {
+  if (config.catalog.mode === "iceberg" && !catalog) {
+    throw new Error('internal: catalog.mode = "iceberg" and no catalog for the lifecycle run');
+  }
   const retention = retentionOn(config)
-    ? await enforceRetention(storage, { days: retentionDays(config), now }, logger)
+    ? await enforceRetention(storage, { days: retentionDays(config), now, catalog }, logger)
     : null;
   const compaction = config.compaction.enabled
-    ? await compact(storage, compactionOptions(config, { now }), logger)
+    ? await compact(storage, compactionOptions(config, { now, catalog }), logger)
     : null;
   logger.info("lifecycle run done", {
     deleted_files: retention?.deleted ?? 0,

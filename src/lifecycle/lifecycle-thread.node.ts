@@ -12,6 +12,8 @@ import { loggerFor } from "../log/logger.ts";
 import { createStorage } from "../storage/index.ts";
 import { threadPort } from "../threads/thread.node.ts";
 import { runLifecycle } from "./index.ts";
+import { resolve } from "node:path";
+import { lifecycleCatalog, storageRootUri } from "../catalog/index.ts";
 
 export type ToLifecycle = { type: "run"; config: Config; wasm: Uint8Array };
 
@@ -26,7 +28,19 @@ port.listen(async (msg) => {
     const logger = loggerFor(msg.config);
     const storage = await createStorage(msg.config, logger);
     try {
-      const r = await runLifecycle(storage, msg.config, logger);
+      // Iceberg: `replace` / `delete` snapshots, data file paths as the server's committer has
+      // them (../entry/serve.ts `icebergFor`).
+      const c = msg.config;
+      const catalog = lifecycleCatalog({
+        config: c,
+        storage,
+        logger,
+        rootUri: storageRootUri(
+          c,
+          c.storage.backend === "fs" ? resolve(c.storage.fs.path) : undefined,
+        ),
+      });
+      const r = await runLifecycle(storage, c, logger, Date.now, catalog);
       port.post({
         type: "done",
         deleted: r.retention?.deleted ?? 0,
