@@ -5,7 +5,8 @@
  * invocations in separate processes (two instances) store files and leave one pending object
  * each under _iceberg/pending/; a scheduled event commits them; a second one finds nothing to
  * do. The current snapshot lists every stored file once (python3-avro over the manifests in
- * the bucket) and DuckDB reads back every acknowledged row.
+ * the bucket) and DuckDB reads back every acknowledged row. A scheduled event with compaction on
+ * then commits `replace` snapshots: the table lists exactly the compacted files.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
@@ -141,34 +142,64 @@ Deno.test({
       const [again] = await invoke(bundle, env, [SCHEDULED]);
       deepStrictEqual(again.iceberg, []);
 
-      const md = await readMetadata(cat.metadataPath("otel", "logs")!);
-      const id = (md.refs as Record<string, { "snapshot-id": string }>).main["snapshot-id"];
-      const snap = (md.snapshots as Record<string, unknown>[]).find((s) =>
-        s["snapshot-id"] === id
-      )!;
       const local = async (uri: string) => {
         const p = `${tmp}/${crypto.randomUUID()}.avro`;
         await Deno.writeFile(p, await get(keyOf(uri)));
         return p;
       };
-      const [ml] = await readAvroFiles([await local(snap["manifest-list"] as string)]);
-      const manifests = await readAvroFiles(
-        await Promise.all(ml.records.map((r) => local(r.manifest_path as string))),
-      );
-      const inSnapshot = manifests.flatMap((m) =>
-        m.records.map((e) => keyOf((e.data_file as { file_path: string }).file_path))
-      ).sort();
+      /** The current snapshot's live data files (python3-avro) and its summary. */
+      const current = async () => {
+        const md = await readMetadata(cat!.metadataPath("otel", "logs")!);
+        const id = (md.refs as Record<string, { "snapshot-id": string }>).main["snapshot-id"];
+        const snap = (md.snapshots as Record<string, unknown>[]).find((s) =>
+          s["snapshot-id"] === id
+        )!;
+        const [ml] = await readAvroFiles([await local(snap["manifest-list"] as string)]);
+        const manifests = await readAvroFiles(
+          await Promise.all(ml.records.map((r) => local(r.manifest_path as string))),
+        );
+        const keys = manifests.flatMap((m) =>
+          m.records.filter((e) => e.status !== 2).map((e) =>
+            keyOf((e.data_file as { file_path: string }).file_path)
+          )
+        ).sort();
+        return { keys, summary: snap.summary as Record<string, string> };
+      };
+      const rowsOf = async (keys: string[]) => {
+        const files = [];
+        for (const k of keys) {
+          const p = `${tmp}/${crypto.randomUUID()}.parquet`;
+          await Deno.writeFile(p, await get(k));
+          files.push(p);
+        }
+        const [{ n }] = await query(`SELECT count(*)::BIGINT AS n FROM ${readParquet(files)}`);
+        return Number(n);
+      };
       const stored = (await list("logs/")).filter((k) => k.endsWith(".parquet"));
-      deepStrictEqual(inSnapshot, stored, "every stored file once");
-      const files = [];
-      for (const k of stored) {
-        const p = `${tmp}/${crypto.randomUUID()}.parquet`;
-        await Deno.writeFile(p, await get(k));
-        files.push(p);
-      }
-      const [{ n }] = await query(`SELECT count(*)::BIGINT AS n FROM ${readParquet(files)}`);
-      strictEqual(Number(n), 3 + 4 + 5 + 6);
+      deepStrictEqual((await current()).keys, stored, "every stored file once");
+      strictEqual(await rowsOf(stored), 3 + 4 + 5 + 6);
       ok(cat.requests.includes("GET /v1/config"));
+
+      // Compaction on the schedule: one replace snapshot per partition, then the sources go;
+      // the table lists exactly the compacted files, with every row.
+      const [run] = await invoke(bundle, {
+        ...env,
+        OTLP2PARQUET_COMPACTION_ENABLED: "true",
+        OTLP2PARQUET_COMPACTION_MIN_FILES: "2",
+        OTLP2PARQUET_COMPACTION_MIN_AGE_SECS: "0",
+      }, [SCHEDULED]);
+      deepStrictEqual(
+        run.compacted.map((p: { files: number[] }) => p.files),
+        [[2, 1], [2, 1]],
+        JSON.stringify(run),
+      );
+      const after = (await list("logs/")).filter((k) => k.endsWith(".parquet"));
+      strictEqual(after.length, 2);
+      const cur = await current();
+      deepStrictEqual(cur.keys, after, "the table lists exactly the compacted files");
+      strictEqual(cur.summary.operation, "replace");
+      strictEqual(cur.summary["total-records"], String(3 + 4 + 5 + 6));
+      strictEqual(await rowsOf(after), 3 + 4 + 5 + 6);
     } finally {
       s3.destroy();
       await cat?.close();
