@@ -4,7 +4,8 @@
  * (tests/helpers/catalog.ts). Batching through the Durable Object (its SQLite storage holds the
  * pending list, its alarm commits) and writing through (pending objects in the bucket, commits
  * after requests): the current snapshot lists every stored file once (python3-avro reads the
- * manifests from the bucket), and DuckDB reads back every acknowledged row.
+ * manifests from the bucket), and DuckDB reads back every acknowledged row. The Cron Trigger
+ * (`scheduled`) then compacts in `replace` snapshots: the table lists exactly the compacted files.
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { Miniflare } from "miniflare";
@@ -112,6 +113,9 @@ for (const batching of [true, false]) {
           OTLP2PARQUET_CATALOG_ICEBERG_WAREHOUSE: "acct_otel-bucket",
           OTLP2PARQUET_CATALOG_ICEBERG_TOKEN: "r2-api-token",
           OTLP2PARQUET_CATALOG_ICEBERG_COMMIT_INTERVAL_SECS: "1",
+          OTLP2PARQUET_COMPACTION_ENABLED: "true",
+          OTLP2PARQUET_COMPACTION_MIN_FILES: "2",
+          OTLP2PARQUET_COMPACTION_MIN_AGE_SECS: "0",
         },
         r2Buckets: ["BUCKET"],
         cf: false,
@@ -144,6 +148,24 @@ for (const batching of [true, false]) {
         strictEqual(new Set(keys).size, keys.length, "no file twice");
         strictEqual(await rowsOf(bucket, keys, tmp), rows);
         ok(cat.requests.includes("GET /v1/config"));
+
+        // The Cron Trigger compacts: a replace snapshot per partition before the sources go;
+        // the table then lists exactly the compacted files, with every row.
+        const worker = await mf.getWorker();
+        await (worker as unknown as { scheduled(o: { cron: string }): Promise<unknown> })
+          .scheduled({ cron: "17 * * * *" });
+        await until("the compacted files alone in storage and table", async () => {
+          const stored = await parquetKeys(bucket!);
+          const snap = await snapshotKeys(cat, bucket!, tmp);
+          return stored.length === 2 && stored.every((k) => /-c0\.parquet$/.test(k)) &&
+            snap.join() === stored.join();
+        });
+        const md = await readMetadata(cat.metadataPath("otel", "logs")!);
+        const ops = (md.snapshots as { summary: Record<string, string> }[]).map((s) =>
+          s.summary.operation
+        );
+        strictEqual(ops.filter((o) => o === "replace").length, 2, ops.join());
+        strictEqual(await rowsOf(bucket, await snapshotKeys(cat, bucket, tmp), tmp), rows);
       } finally {
         await mf.dispose();
         await cat.close();
