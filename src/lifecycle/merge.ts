@@ -80,6 +80,11 @@ function sortRows(
   if (timeIdx < 0) {
     throw new TypeError(`Cannot merge ${table} files: no ${TIME_COLUMN[table]} column`);
   }
+  // Iceberg format version 2 files hold microseconds (catalog.mode = "iceberg"): names in µs.
+  const timeType = schema.fields[timeIdx].type as arrow.DataType;
+  const toNs = arrow.DataType.isTimestamp(timeType) && timeType.unit === arrow.TimeUnit.MICROSECOND
+    ? 1000n
+    : 1n;
   // Every batch's columns and its time values, in file order.
   const batches: arrow.Data<arrow.Struct>[] = [];
   for (const f of files) for (const b of f.batches) if (b.numRows > 0) batches.push(b.data);
@@ -121,7 +126,7 @@ function sortRows(
         out.push({
           bytes: ipcToParquet(ipc, table, opts),
           rows: picks.length,
-          minTimeNs: times[picks[0]],
+          minTimeNs: times[picks[0]] * toNs,
         });
       }
       return out;

@@ -25,6 +25,7 @@ import {
 import { dirKeyValue } from "../../src/catalog/pending-fs.node.ts";
 import { compact, MARKER_DIR } from "../../src/lifecycle/compact.ts";
 import { enforceRetention } from "../../src/lifecycle/retention.ts";
+import { parseDataKey } from "../../src/lifecycle/keys.ts";
 import { compactionOptions } from "../../src/lifecycle/index.ts";
 import { ensureParquet } from "../../bench/core.ts";
 import { config, HOUR_NS, ids, MemoryLogger, otlpRequest, T0 } from "../batch/helpers.ts";
@@ -55,7 +56,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(): Promise<Rig> {
+async function rig(formatVersion: 2 | 3 = 2): Promise<Rig> {
   await ensureParquet();
   const dir = await Deno.makeTempDir({ prefix: "iceberg-lifecycle-" });
   const data = `${dir}/data`;
@@ -67,6 +68,7 @@ async function rig(): Promise<Rig> {
     c.catalog.iceberg.uri = cat.url;
     c.catalog.iceberg.timeout_secs = 2;
     c.catalog.iceberg.pending_dir = `${dir}/pending`;
+    c.catalog.iceberg.format_version = formatVersion;
     c.compaction.min_files = 2;
     c.compaction.min_age_secs = 0;
   });
@@ -179,73 +181,81 @@ async function pendingUris(r: Rig): Promise<string[]> {
   return (await r.committer.deps.pending.all()).map((p) => root + p.file.key);
 }
 
-Deno.test({
-  name:
-    "compaction commits one replace snapshot: the table lists exactly the compacted files, same rows; pending files wait",
-  ignore: SKIP,
-  async fn() {
-    const r = await rig();
-    try {
-      const bodies = [
-        ...await r.send("checkout", 12, 20),
-        ...await r.send("cart", 3, 10),
-      ];
-      await r.committer.commitAll();
-      await assertTable(r, bodies);
-      const before = await currentFiles(r.cat.metadataPath("otel", "logs")!);
-      // Two more files stored, not committed yet: on the pending list only.
-      const late = await r.send("checkout", 2, 5);
-      const pending = await pendingUris(r);
-      strictEqual(pending.length, 2);
+for (const version of [2, 3] as const) {
+  Deno.test({
+    name:
+      `compaction commits one replace snapshot (format v${version}): the table lists exactly the compacted files, same rows; pending files wait`,
+    ignore: SKIP,
+    async fn() {
+      const r = await rig(version);
+      try {
+        const bodies = [
+          ...await r.send("checkout", 12, 20),
+          ...await r.send("cart", 3, 10),
+        ];
+        await r.committer.commitAll();
+        await assertTable(r, bodies);
+        const before = await currentFiles(r.cat.metadataPath("otel", "logs")!);
+        // Two more files stored, not committed yet: on the pending list only.
+        const late = await r.send("checkout", 2, 5);
+        const pending = await pendingUris(r);
+        strictEqual(pending.length, 2);
 
-      const report = await r.compact();
-      deepStrictEqual(
-        report.partitions.map((p) => [p.service, p.filesBefore, p.filesAfter]).sort(),
-        [["cart", 3, 1], ["checkout", 12, 1]],
-      );
-      // The table: the two compacted files only (the pending ones are not in it yet).
-      const stored = await storedParquet(r.data);
-      strictEqual(stored.length, 4, "2 compacted + 2 pending");
-      const compacted = stored.filter((u) => !pending.includes(u));
-      ok(compacted.every((u) => /-c0\.parquet$/.test(u)), compacted.join());
-      await assertTable(r, bodies, compacted);
-      const cur = await currentFiles(r.cat.metadataPath("otel", "logs")!);
-      strictEqual(cur.summary?.operation, "replace");
-      // Each source is a DELETED entry of the snapshot that removed it; nothing else is live.
-      const md = r.cat.table("otel", "logs")!;
-      const snaps = md.snapshots as { summary: Record<string, string>; "snapshot-id": string }[];
-      const replaces = snaps.filter((s) => s.summary.operation === "replace");
-      strictEqual(replaces.length, 2, "one replace per partition");
-      const sum = (k: string) => replaces.reduce((n, s) => n + Number(s.summary[k]), 0);
-      strictEqual(sum("deleted-data-files"), 15);
-      strictEqual(sum("added-data-files"), 2);
-      strictEqual(sum("deleted-records"), bodies.length);
-      strictEqual(sum("added-records"), bodies.length);
-      const entries = await entryStatuses(r);
-      const live = entries.filter((e) => e.status !== 2).map((e) => e.path).sort();
-      deepStrictEqual(live, compacted.sort());
-      // The last replace's own manifests: its deleted entries carry its snapshot id.
-      const last = String(md["current-snapshot-id"]);
-      const deleted = entries.filter((e) => e.status === 2);
-      ok(deleted.length > 0 && deleted.every((e) => e.snap === last), JSON.stringify(deleted));
-      ok(deleted.every((e) => before.paths.includes(e.path)));
+        const report = await r.compact();
+        deepStrictEqual(
+          report.partitions.map((p) => [p.service, p.filesBefore, p.filesAfter]).sort(),
+          [["cart", 3, 1], ["checkout", 12, 1]],
+        );
+        // The table: the two compacted files only (the pending ones are not in it yet).
+        const stored = await storedParquet(r.data);
+        strictEqual(stored.length, 4, "2 compacted + 2 pending");
+        const compacted = stored.filter((u) => !pending.includes(u));
+        ok(compacted.every((u) => /-c0\.parquet$/.test(u)), compacted.join());
+        for (const u of compacted) {
+          // Named by the first row's time in µs (v2 files hold µs, v3 ns).
+          const k = parseDataKey(u.slice(u.indexOf("/logs/") + 1))!;
+          const hourUs = BigInt(k.hour) * 3_600_000_000n;
+          ok(k.firstUs >= hourUs && k.firstUs < hourUs + 3_600_000_000n, u);
+        }
+        await assertTable(r, bodies, compacted);
+        const cur = await currentFiles(r.cat.metadataPath("otel", "logs")!);
+        strictEqual(cur.summary?.operation, "replace");
+        // Each source is a DELETED entry of the snapshot that removed it; nothing else is live.
+        const md = r.cat.table("otel", "logs")!;
+        const snaps = md.snapshots as { summary: Record<string, string>; "snapshot-id": string }[];
+        const replaces = snaps.filter((s) => s.summary.operation === "replace");
+        strictEqual(replaces.length, 2, "one replace per partition");
+        const sum = (k: string) => replaces.reduce((n, s) => n + Number(s.summary[k]), 0);
+        strictEqual(sum("deleted-data-files"), 15);
+        strictEqual(sum("added-data-files"), 2);
+        strictEqual(sum("deleted-records"), bodies.length);
+        strictEqual(sum("added-records"), bodies.length);
+        const entries = await entryStatuses(r);
+        const live = entries.filter((e) => e.status !== 2).map((e) => e.path).sort();
+        deepStrictEqual(live, compacted.sort());
+        // The last replace's own manifests: its deleted entries carry its snapshot id.
+        const last = String(md["current-snapshot-id"]);
+        const deleted = entries.filter((e) => e.status === 2);
+        ok(deleted.length > 0 && deleted.every((e) => e.snap === last), JSON.stringify(deleted));
+        ok(deleted.every((e) => before.paths.includes(e.path)));
 
-      // The pending files are committed on top; the next run compacts them with the rest.
-      await r.committer.commitAll();
-      await assertTable(r, [...bodies, ...late]);
-      const again = await r.compact();
-      deepStrictEqual(again.partitions.map((p) => [p.service, p.filesBefore, p.filesAfter]), [[
-        "checkout",
-        3,
-        1,
-      ]]);
-      await assertTable(r, [...bodies, ...late]);
-      strictEqual((await storedParquet(r.data)).length, 2);
-    } finally {
-      await r.close();
-    }
-  },
-});
+        // The pending files are committed on top; the next run compacts them with the rest.
+        await r.committer.commitAll();
+        await assertTable(r, [...bodies, ...late]);
+        const again = await r.compact();
+        deepStrictEqual(again.partitions.map((p) => [p.service, p.filesBefore, p.filesAfter]), [[
+          "checkout",
+          3,
+          1,
+        ]]);
+        await assertTable(r, [...bodies, ...late]);
+        strictEqual((await storedParquet(r.data)).length, 2);
+      } finally {
+        await r.close();
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "a compaction's replace under 409 contention and an applied-then-504 commit ends exact",
