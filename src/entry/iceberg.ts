@@ -48,9 +48,9 @@ export async function icebergCommand(
         const last = t.current
           ? `snapshot ${t.current.snapshotId} at ${new Date(t.current.atMs).toISOString()} (${
             t.current.summary.operation ?? "?"
-          }: +${t.current.summary["added-data-files"] ?? "?"} files, +${
-            t.current.summary["added-records"] ?? "?"
-          } records; total ${t.current.summary["total-records"] ?? "?"} records)`
+          }: ${changes(t.current.summary)}; total ${
+            t.current.summary["total-records"] ?? "?"
+          } records)`
           : t.error ?? "no snapshot yet";
         if (t.error && t.error !== "no such table yet") failed = true;
         console.log(`${t.table.padEnd(36)} pending ${String(t.pending).padStart(6)}  ${last}`);
@@ -133,6 +133,19 @@ export async function icebergCommand(
   } finally {
     await storage.close?.();
   }
+}
+
+/** "+N files, +M records" added, "-N files, -M records" removed (compaction, retention). */
+function changes(summary: Record<string, string>): string {
+  const out: string[] = [];
+  const added = summary["added-data-files"], deleted = summary["deleted-data-files"];
+  if (added !== undefined || deleted === undefined) {
+    out.push(`+${added ?? "?"} files, +${summary["added-records"] ?? "?"} records`);
+  }
+  if (deleted !== undefined) {
+    out.push(`-${deleted} files, -${summary["deleted-records"] ?? "?"} records`);
+  }
+  return out.join(", ");
 }
 
 /** The table whose folder holds `key` (`logs/…`, `metrics/gauge/…`). */

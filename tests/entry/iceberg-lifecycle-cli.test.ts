@@ -110,6 +110,13 @@ Deno.test({
       strictEqual(shop.length, 60);
       deepStrictEqual((await icebirdRows(meta())).map((r) => String(r.Body)).sort(), shop);
       strictEqual(await duckdbCount(cur.paths), 60);
+      const status = await cli(["iceberg", "status", "--output", out], env);
+      strictEqual(status.code, 0, status.err);
+      ok(
+        /otel\.logs\s+pending\s+0\s+snapshot \d+ at .*\(delete: -1 files, -30 records; total 60 records\)/
+          .test(status.out),
+        status.out,
+      );
     } finally {
       await cat.close();
       await Deno.remove(parent, { recursive: true });
