@@ -78,6 +78,8 @@ export class IcebergLifecycle {
   private readonly version: FormatVersion;
   /** Live entries of manifests by path (manifests never change once written). */
   private readonly entries = new Map<string, { status: number; path: string }[]>();
+  /** The last manifest list read (a run reads the same one for planning and committing). */
+  private list: { path: string; entries: ManifestFile[] } | undefined;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
 
@@ -257,8 +259,12 @@ export class IcebergLifecycle {
     const id = currentSnapshotId(r);
     if (id === null) return [];
     const s = (r.metadata.snapshots ?? []).find((x) => String(x["snapshot-id"]) === String(id));
-    if (!s?.["manifest-list"]) return [];
-    return readManifestList(await this.committer.read(s["manifest-list"]));
+    const path = s?.["manifest-list"];
+    if (!path) return [];
+    if (this.list?.path !== path) {
+      this.list = { path, entries: readManifestList(await this.committer.read(path)) };
+    }
+    return this.list.entries;
   }
 
   /** Live data file paths of `parts` in the current snapshot → index of their manifest. */
