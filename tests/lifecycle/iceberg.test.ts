@@ -32,6 +32,7 @@ import { config, HOUR_NS, ids, MemoryLogger, otlpRequest, T0 } from "../batch/he
 import { type CatalogServer, startCatalogServer } from "../helpers/catalog.ts";
 import { hasPythonAvro, longOf, readAvroFiles } from "../helpers/avro.ts";
 import { currentFiles, duckdbCount, icebirdRows, storedParquet } from "../helpers/iceberg.ts";
+import { query, readParquet } from "../helpers/duckdb.ts";
 import type { Config } from "../../src/config/types.ts";
 import type { StorageDriver } from "../../src/storage/types.ts";
 
@@ -196,6 +197,10 @@ for (const version of [2, 3] as const) {
         await r.committer.commitAll();
         await assertTable(r, bodies);
         const before = await currentFiles(r.cat.metadataPath("otel", "logs")!);
+        const rowsBefore = `before_v${version}`;
+        await query(
+          `CREATE TABLE ${rowsBefore} AS SELECT * FROM ${readParquet(before.paths.map(local))}`,
+        );
         // Two more files stored, not committed yet: on the pending list only.
         const late = await r.send("checkout", 2, 5);
         const pending = await pendingUris(r);
@@ -218,6 +223,16 @@ for (const version of [2, 3] as const) {
           ok(k.firstUs >= hourUs && k.firstUs < hourUs + 3_600_000_000n, u);
         }
         await assertTable(r, bodies, compacted);
+        // Every column of every row the same, none twice (DuckDB EXCEPT ALL both ways).
+        const after = readParquet(compacted.map(local));
+        for (
+          const q of [
+            `SELECT * FROM ${rowsBefore} EXCEPT ALL SELECT * FROM ${after}`,
+            `SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${rowsBefore}`,
+          ]
+        ) {
+          strictEqual(Number((await query(`SELECT count(*) AS n FROM (${q})`))[0].n), 0, q);
+        }
         const cur = await currentFiles(r.cat.metadataPath("otel", "logs")!);
         strictEqual(cur.summary?.operation, "replace");
         // Each source is a DELETED entry of the snapshot that removed it; nothing else is live.
