@@ -287,3 +287,60 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "the same requests over OTLP/HTTP and over OTLP/gRPC produce identical rows, column by column",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const svc = uniqueService("same");
+    const requests = [
+      { path: "/v1/logs", grpc: LOGS_EXPORT, body: logsPb(4, svc), table: "logs" as const },
+      { path: "/v1/traces", grpc: TRACE_EXPORT, body: tracesPb(3, svc), table: "traces" as const },
+      {
+        path: "/v1/metrics",
+        grpc: METRICS_EXPORT,
+        body: metricsPb(5, 0, svc),
+        table: "gauge" as const,
+      },
+    ];
+    const viaHttp = await startServer({ env: { OTLP2PARQUET_BATCH_ENABLED: "true" } });
+    const viaGrpc = await startServer({ env: { OTLP2PARQUET_BATCH_ENABLED: "true" } });
+    try {
+      for (const r of requests) {
+        const res = await fetch(`${viaHttp.url}${r.path}`, {
+          method: "POST",
+          body: r.body as BodyInit,
+          headers: { "content-type": "application/x-protobuf" },
+        });
+        await res.body?.cancel();
+        strictEqual(res.status, 200);
+      }
+      const answers = await grpcio(
+        viaGrpc.grpcAddr,
+        requests.map((r) => ({ path: r.grpc, message: r.body, compression: "gzip" })),
+      );
+      deepStrictEqual(answers.map((a) => a.code), ["OK", "OK", "OK"], JSON.stringify(answers));
+      strictEqual(await viaHttp.stop(), 0, viaHttp.log());
+      strictEqual(await viaGrpc.stop(), 0, viaGrpc.log());
+      for (const r of requests) {
+        const a = readParquet(await filesOf(viaHttp, r.table, svc));
+        const b = readParquet(await filesOf(viaGrpc, r.table, svc));
+        const n = await query(`SELECT count(*)::INT AS n FROM ${a}`);
+        ok(Number(n[0].n) > 0);
+        const m = await query(`SELECT count(*)::INT AS n FROM ${b}`);
+        strictEqual(m[0].n, n[0].n, r.table);
+        for (const [x, y] of [[a, b], [b, a]]) {
+          const diff = await query(
+            `SELECT count(*)::INT AS n FROM (SELECT * FROM ${x} EXCEPT ALL SELECT * FROM ${y})`,
+          );
+          strictEqual(diff[0].n, 0, `${r.table}: rows differ between HTTP and gRPC`);
+        }
+      }
+    } finally {
+      await viaHttp.kill();
+      await viaGrpc.kill();
+    }
+  },
+});
