@@ -27,6 +27,7 @@ import {
   TRACE_EXPORT,
 } from "../helpers/grpc.ts";
 import { filesOf, uniqueService, zstdRleBomb } from "../e2e/support.ts";
+import { parseExposition } from "../helpers/prometheus.ts";
 
 const DEBIAN_PYTHON = "/usr/bin/python3";
 const CLIENT = new URL("./client.py", import.meta.url).pathname;
@@ -279,6 +280,25 @@ Deno.test({
         secs: 1,
         type: "type.googleapis.com/google.rpc.RetryInfo",
       });
+      // The calls on /metrics, transport="grpc", with their status names.
+      const m = parseExposition(await (await fetch(`${srv.url}/metrics`)).text());
+      const route = LOGS_EXPORT;
+      strictEqual(
+        m.value("otlp2parquet_requests_total", { transport: "grpc", route, code: "OK" }),
+        1,
+      );
+      strictEqual(
+        m.value("otlp2parquet_requests_total", {
+          transport: "grpc",
+          route,
+          code: "RESOURCE_EXHAUSTED",
+        }),
+        1,
+      );
+      strictEqual(
+        m.value("otlp2parquet_records_received_total", { transport: "grpc", signal: "logs" }),
+        2,
+      );
       strictEqual(await srv.stop(), 0, srv.log());
       const n = await query(
         `SELECT count(*)::INT AS n FROM ${readParquet(await filesOf(srv, "logs", svc))}`,
