@@ -4,7 +4,8 @@
  * bundle, loaded on loopback by a bounded load generator in a process of its own
  * (./grpc-load.mjs, Node) with 100-record gzip'd logs requests at several concurrencies, the
  * same bodies and the same client code for both protocols. Per point: requests/s and p99 of
- * each, and gRPC ÷ HTTP. HTTP and gRPC points alternate on one server (less drift between
+ * each, and gRPC ÷ HTTP; also the server's CPU time per answered call (user + system, all
+ * threads, from /proc), which a busy shared machine disturbs less than requests/s. HTTP and gRPC points alternate on one server (less drift between
  * them on a shared machine). Writes bench/results/grpc-latest.json.
  *
  *   deno task bench:grpc [--seconds S] [--warmup S] [--runtime deno,bun,node] [--concurrency 1,16,64]
@@ -37,14 +38,34 @@ interface LoadResult {
   statuses: Record<string, number>;
 }
 
+/** What a point measured on one protocol. */
+export type Side = LoadResult & {
+  requestsPerSec: number;
+  /** Server CPU (user + system, all threads) per answered call, ms: steadier than req/s on a busy machine. */
+  cpuMsPerCall: number;
+};
+
+/** User + system CPU seconds of a process, all threads (Linux /proc; ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 export interface GrpcPoint {
   runtime: Runtime;
   concurrency: number;
   records: number;
-  http: LoadResult & { requestsPerSec: number };
-  grpc: LoadResult & { requestsPerSec: number };
+  http: Side;
+  grpc: Side;
   /** gRPC requests/s ÷ HTTP requests/s. */
   ratio: number;
+  /** gRPC server CPU per call ÷ HTTP's (below 1: gRPC costs the server less). */
+  cpuRatio: number;
 }
 
 async function load(
@@ -110,11 +131,17 @@ export async function runGrpc(opts: {
       try {
         const portOf = (p: Protocol) => p === "grpc" ? srv.grpcPort! : srv.port;
         for (const c of opts.concurrency) {
-          const res: Partial<Record<Protocol, LoadResult & { requestsPerSec: number }>> = {};
+          const res: Partial<Record<Protocol, Side>> = {};
           for (const p of ["http", "grpc"] as const) {
             if (opts.warmup > 0) await load(p, portOf(p), bodies, c, opts.warmup);
+            const cpu0 = cpuSeconds(srv.pid);
             const r = await load(p, portOf(p), bodies, c, opts.seconds);
-            res[p] = { ...r, requestsPerSec: r.ok / r.seconds };
+            const cpu = cpuSeconds(srv.pid) - cpu0;
+            res[p] = {
+              ...r,
+              requestsPerSec: r.ok / r.seconds,
+              cpuMsPerCall: r.ok > 0 ? (cpu * 1000) / r.ok : NaN,
+            };
           }
           const pt: GrpcPoint = {
             runtime,
@@ -123,6 +150,7 @@ export async function runGrpc(opts: {
             http: res.http!,
             grpc: res.grpc!,
             ratio: res.grpc!.requestsPerSec / res.http!.requestsPerSec,
+            cpuRatio: res.grpc!.cpuMsPerCall / res.http!.cpuMsPerCall,
           };
           points.push(pt);
           say(
@@ -132,7 +160,9 @@ export async function runGrpc(opts: {
               Math.round(pt.grpc.requestsPerSec)
             } req/s (p99 ${pt.grpc.p99Ms.toFixed(1)} ms, ${pt.grpc.failed} failed): gRPC/HTTP ${
               pt.ratio.toFixed(2)
-            }`,
+            }; server CPU per call: HTTP ${pt.http.cpuMsPerCall.toFixed(2)} ms, gRPC ${
+              pt.grpc.cpuMsPerCall.toFixed(2)
+            } ms (${pt.cpuRatio.toFixed(2)})`,
           );
         }
         await srv.stop();
@@ -159,8 +189,8 @@ export async function runGrpc(opts: {
 
 export function grpcTable(points: GrpcPoint[]): string {
   const rows = [
-    "| runtime | calls in flight | HTTP req/s | HTTP p99 ms | gRPC req/s | gRPC p99 ms | gRPC ÷ HTTP |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| runtime | calls in flight | HTTP req/s | HTTP p99 ms | gRPC req/s | gRPC p99 ms | gRPC ÷ HTTP | server CPU ms/call HTTP | gRPC | gRPC ÷ HTTP |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const p of points) {
     rows.push(
@@ -168,7 +198,9 @@ export function grpcTable(points: GrpcPoint[]): string {
         Math.round(p.http.requestsPerSec).toLocaleString("en-US")
       } | ${p.http.p99Ms.toFixed(1)} | ${
         Math.round(p.grpc.requestsPerSec).toLocaleString("en-US")
-      } | ${p.grpc.p99Ms.toFixed(1)} | ${p.ratio.toFixed(2)} |`,
+      } | ${p.grpc.p99Ms.toFixed(1)} | ${p.ratio.toFixed(2)} | ${
+        p.http.cpuMsPerCall.toFixed(2)
+      } | ${p.grpc.cpuMsPerCall.toFixed(2)} | ${p.cpuRatio.toFixed(2)} |`,
     );
   }
   return rows.join("\n");

@@ -75,6 +75,8 @@ export interface Server {
   readonly grpcPort: number | null;
   /** `127.0.0.1:GRPC_PORT`, what a gRPC client dials. */
   readonly grpcAddr: string;
+  /** The server's process id. */
+  readonly pid: number;
   /** The `--output` directory. */
   readonly output: string;
   /** The directory that holds `output` (a temporary directory owned by this server). */
@@ -219,6 +221,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
       port,
       grpcPort,
       grpcAddr: `127.0.0.1:${grpcPort}`,
+      pid: child.pid,
       output,
       parent,
       log: () => text,
