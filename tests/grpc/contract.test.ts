@@ -27,6 +27,7 @@ import {
   TRACE_EXPORT,
 } from "../helpers/grpc.ts";
 import { filesOf, uniqueService, zstdRleBomb } from "../e2e/support.ts";
+import { build } from "../../scripts/build.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
 
 const DEBIAN_PYTHON = "/usr/bin/python3";
@@ -106,8 +107,13 @@ async function retryDelaySecs(
   };
 }
 
-async function withGrpcServer(env: Record<string, string>, fn: (srv: Server) => Promise<void>) {
-  const srv = await startServer({ env: { OTLP2PARQUET_BATCH_ENABLED: "true", ...env } });
+async function withGrpcServer(
+  env: Record<string, string>,
+  fn: (srv: Server) => Promise<void>,
+  runtime: "deno" | "bun" | "node" = "deno",
+) {
+  if (runtime === "node") await build("node");
+  const srv = await startServer({ runtime, env: { OTLP2PARQUET_BATCH_ENABLED: "true", ...env } });
   try {
     ok(srv.grpcPort !== null, srv.log());
     await fn(srv);
@@ -116,145 +122,164 @@ async function withGrpcServer(env: Record<string, string>, fn: (srv: Server) => 
   }
 }
 
-Deno.test({
-  name: "gRPC contract with Python grpcio: OK, partial success, bad input, limits, auth, health",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await withGrpcServer({
-      OTLP2PARQUET_AUTH_BEARER_TOKEN: TOKEN,
-      OTLP2PARQUET_GRPC_MAX_RECV_MSG_BYTES: String(LIMIT),
-    }, async (srv) => {
-      const svc = uniqueService("grpcio");
-      const good = logsPb(3, svc);
-      const random = crypto.getRandomValues(new Uint8Array(256));
-      random[0] = 0x0a; // field 1, length-delimited: a length past the end
-      random[1] = 0xff;
-      const huge = new Uint8Array(LIMIT + 1000);
-      const zeros = new Uint8Array(8 * 1024 * 1024); // gzip'd: a few KB, 8 MiB once decompressed
-      const r = await grpcio(srv.grpcAddr, [
-        /* 0 */ { path: LOGS_EXPORT, message: good, metadata: AUTH },
-        /* 1 */ {
-          path: TRACE_EXPORT,
-          message: tracesPb(2, svc),
-          compression: "gzip",
-          metadata: AUTH,
-        },
-        /* 2 */ {
-          path: METRICS_EXPORT,
-          message: metricsPb(3, 1, svc),
-          compression: "deflate",
-          metadata: AUTH,
-        },
-        /* 3 */ { path: LOGS_EXPORT, message: good.slice(0, good.length - 5), metadata: AUTH },
-        /* 4 */ { path: LOGS_EXPORT, message: random, metadata: AUTH },
-        /* 5 */ { path: LOGS_EXPORT, message: huge, metadata: AUTH },
-        /* 6 */ { path: LOGS_EXPORT, message: zeros, compression: "gzip", metadata: AUTH },
-        /* 7 */ {
-          path: "/opentelemetry.proto.collector.logs.v1.LogsService/Push",
-          message: good,
-          metadata: AUTH,
-        },
-        /* 8 */ { path: "/no.Such/Service", message: good },
-        /* 9 */ { path: LOGS_EXPORT, message: good },
-        /* 10 */ { path: LOGS_EXPORT, message: good, metadata: [["authorization", "Bearer nope"]] },
-        /* 11 */ { path: HEALTH_CHECK, message: new Uint8Array(0) },
-        /* 12 */ { path: HEALTH_CHECK, message: new TextEncoder().encode("\x0a\x03foo") },
-        /* 13 */ { path: "/grpc.health.v1.Health/Watch", message: new Uint8Array(0) },
-        /* 14 */ {
-          path: LOGS_EXPORT,
-          message: logsPb(1, `${svc}-after`),
-          compression: "gzip",
-          metadata: AUTH,
-        },
-      ]);
-      const codes = r.map((x) => x.code);
-      deepStrictEqual(codes, [
-        "OK",
-        "OK",
-        "OK",
-        "INVALID_ARGUMENT",
-        "INVALID_ARGUMENT",
-        "RESOURCE_EXHAUSTED",
-        "RESOURCE_EXHAUSTED",
-        "UNIMPLEMENTED",
-        "UNIMPLEMENTED",
-        "UNAUTHENTICATED",
-        "UNAUTHENTICATED",
-        "OK",
-        "NOT_FOUND",
-        "UNIMPLEMENTED",
-        "OK",
-      ], JSON.stringify(r, null, 1));
-      // Full success: an empty Export*ServiceResponse.
-      deepStrictEqual([...r[0].response!], []);
-      // Partial success: one metric data point without a value.
-      const partial = await decodeExportResponsePb("metrics", r[2].response!);
-      const ps = partial.partialSuccess as Record<string, unknown> ??
-        partial.partial_success as Record<string, unknown>;
-      strictEqual(String(ps.rejected_data_points ?? ps.rejectedDataPoints), "1");
-      ok(
-        String(ps.error_message ?? ps.errorMessage).includes("without a value"),
-        JSON.stringify(ps),
-      );
-      // Bad data: what was wrong and where.
-      ok(r[3].details.startsWith("Cannot decode ExportLogsServiceRequest:"), r[3].details);
-      ok(/at byte \d+/.test(r[3].details), r[3].details);
-      ok(r[4].details.startsWith("Cannot decode ExportLogsServiceRequest:"), r[4].details);
-      // Over the limit, as sent and once decompressed: not retryable (no RetryInfo).
-      ok(r[5].details.includes(String(LIMIT)), r[5].details);
-      strictEqual(r[5].trailing["grpc-status-details-bin"], undefined);
-      ok(
-        r[6].details.includes(
-          "Decompressed gzip message is larger than the limit of 65536 bytes (grpc.max_recv_msg_bytes)",
-        ),
-        r[6].details,
-      );
-      strictEqual(r[6].trailing["grpc-status-details-bin"], undefined);
-      ok(r[9].details.includes("Missing credentials"), r[9].details);
-      ok(r[10].details.includes("bearer token is not accepted"), r[10].details);
-      // Health: SERVING (status = 1), unknown service NOT_FOUND.
-      deepStrictEqual([...r[11].response!], [0x08, 0x01]);
-      ok(r[12].details.includes('Unknown service "foo"'), r[12].details);
+for (const runtime of ["deno", "bun", "node"] as const) {
+  Deno.test({
+    name:
+      `gRPC contract on ${runtime} with Python grpcio: OK, partial success, bad input, limits, auth, health`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      await withGrpcServer({
+        OTLP2PARQUET_AUTH_BEARER_TOKEN: TOKEN,
+        OTLP2PARQUET_GRPC_MAX_RECV_MSG_BYTES: String(LIMIT),
+      }, async (srv) => {
+        const svc = uniqueService("grpcio");
+        const good = logsPb(3, svc);
+        const random = crypto.getRandomValues(new Uint8Array(256));
+        random[0] = 0x0a; // field 1, length-delimited: a length past the end
+        random[1] = 0xff;
+        const huge = new Uint8Array(LIMIT + 1000);
+        const zeros = new Uint8Array(8 * 1024 * 1024); // gzip'd: a few KB, 8 MiB once decompressed
+        const r = await grpcio(srv.grpcAddr, [
+          /* 0 */ { path: LOGS_EXPORT, message: good, metadata: AUTH },
+          /* 1 */ {
+            path: TRACE_EXPORT,
+            message: tracesPb(2, svc),
+            compression: "gzip",
+            metadata: AUTH,
+          },
+          /* 2 */ {
+            path: METRICS_EXPORT,
+            message: metricsPb(3, 1, svc),
+            compression: "deflate",
+            metadata: AUTH,
+          },
+          /* 3 */ { path: LOGS_EXPORT, message: good.slice(0, good.length - 5), metadata: AUTH },
+          /* 4 */ { path: LOGS_EXPORT, message: random, metadata: AUTH },
+          /* 5 */ { path: LOGS_EXPORT, message: huge, metadata: AUTH },
+          /* 6 */ { path: LOGS_EXPORT, message: zeros, compression: "gzip", metadata: AUTH },
+          /* 7 */ {
+            path: "/opentelemetry.proto.collector.logs.v1.LogsService/Push",
+            message: good,
+            metadata: AUTH,
+          },
+          /* 8 */ { path: "/no.Such/Service", message: good },
+          /* 9 */ { path: LOGS_EXPORT, message: good },
+          /* 10 */ {
+            path: LOGS_EXPORT,
+            message: good,
+            metadata: [["authorization", "Bearer nope"]],
+          },
+          /* 11 */ { path: HEALTH_CHECK, message: new Uint8Array(0) },
+          /* 12 */ { path: HEALTH_CHECK, message: new TextEncoder().encode("\x0a\x03foo") },
+          /* 13 */ { path: "/grpc.health.v1.Health/Watch", message: new Uint8Array(0) },
+          /* 14 */ {
+            path: LOGS_EXPORT,
+            message: logsPb(1, `${svc}-after`),
+            compression: "gzip",
+            metadata: AUTH,
+          },
+        ]);
+        const codes = r.map((x) => x.code);
+        deepStrictEqual(codes, [
+          "OK",
+          "OK",
+          "OK",
+          "INVALID_ARGUMENT",
+          "INVALID_ARGUMENT",
+          "RESOURCE_EXHAUSTED",
+          "RESOURCE_EXHAUSTED",
+          "UNIMPLEMENTED",
+          "UNIMPLEMENTED",
+          "UNAUTHENTICATED",
+          "UNAUTHENTICATED",
+          "OK",
+          "NOT_FOUND",
+          "UNIMPLEMENTED",
+          "OK",
+        ], JSON.stringify(r, null, 1));
+        // Full success: an empty Export*ServiceResponse.
+        deepStrictEqual([...r[0].response!], []);
+        // Partial success: one metric data point without a value.
+        const partial = await decodeExportResponsePb("metrics", r[2].response!);
+        const ps = partial.partialSuccess as Record<string, unknown> ??
+          partial.partial_success as Record<string, unknown>;
+        strictEqual(String(ps.rejected_data_points ?? ps.rejectedDataPoints), "1");
+        ok(
+          String(ps.error_message ?? ps.errorMessage).includes("without a value"),
+          JSON.stringify(ps),
+        );
+        // Bad data: what was wrong and where.
+        ok(r[3].details.startsWith("Cannot decode ExportLogsServiceRequest:"), r[3].details);
+        ok(/at byte \d+/.test(r[3].details), r[3].details);
+        ok(r[4].details.startsWith("Cannot decode ExportLogsServiceRequest:"), r[4].details);
+        // Over the limit, as sent and once decompressed: not retryable (no RetryInfo).
+        ok(r[5].details.includes(String(LIMIT)), r[5].details);
+        strictEqual(r[5].trailing["grpc-status-details-bin"], undefined);
+        ok(
+          r[6].details.includes(
+            "Decompressed gzip message is larger than the limit of 65536 bytes (grpc.max_recv_msg_bytes)",
+          ),
+          r[6].details,
+        );
+        strictEqual(r[6].trailing["grpc-status-details-bin"], undefined);
+        ok(r[9].details.includes("Missing credentials"), r[9].details);
+        ok(r[10].details.includes("bearer token is not accepted"), r[10].details);
+        // Health: SERVING (status = 1), unknown service NOT_FOUND.
+        deepStrictEqual([...r[11].response!], [0x08, 0x01]);
+        ok(r[12].details.includes('Unknown service "foo"'), r[12].details);
 
-      // zstd (the Collector offers it; grpcio does not): accepted, and its bomb refused.
-      const z = await grpcCall(srv.grpcAddr, LOGS_EXPORT, zstd(logsPb(2, `${svc}-zstd`)), {
-        encoding: "zstd",
-        metadata: { authorization: `Bearer ${TOKEN}` },
-      });
-      strictEqual(z.status, 0, z.message);
-      const bomb = await grpcCall(srv.grpcAddr, LOGS_EXPORT, zstdRleBomb(64), {
-        encoding: "zstd",
-        metadata: { authorization: `Bearer ${TOKEN}` },
-      });
-      strictEqual(bomb.status, 8, bomb.message);
-      const br = await grpcCall(srv.grpcAddr, LOGS_EXPORT, good, {
-        encoding: "br",
-        metadata: { authorization: `Bearer ${TOKEN}` },
-      });
-      strictEqual(br.status, 12, br.message);
-      ok(br.message.includes('Unsupported grpc-encoding "br"'), br.message);
-      ok(String(br.metadata["grpc-accept-encoding"]).includes("zstd"), JSON.stringify(br.metadata));
+        // zstd (the Collector offers it; grpcio does not): accepted, and its bomb refused.
+        const z = await grpcCall(srv.grpcAddr, LOGS_EXPORT, zstd(logsPb(2, `${svc}-zstd`)), {
+          encoding: "zstd",
+          metadata: { authorization: `Bearer ${TOKEN}` },
+        });
+        strictEqual(z.status, 0, z.message);
+        const bomb = await grpcCall(srv.grpcAddr, LOGS_EXPORT, zstdRleBomb(64), {
+          encoding: "zstd",
+          metadata: { authorization: `Bearer ${TOKEN}` },
+        });
+        strictEqual(bomb.status, 8, bomb.message);
+        const br = await grpcCall(srv.grpcAddr, LOGS_EXPORT, good, {
+          encoding: "br",
+          metadata: { authorization: `Bearer ${TOKEN}` },
+        });
+        strictEqual(br.status, 12, br.message);
+        ok(br.message.includes('Unsupported grpc-encoding "br"'), br.message);
+        ok(
+          String(br.metadata["grpc-accept-encoding"]).includes("zstd"),
+          JSON.stringify(br.metadata),
+        );
+        // Corrupt compressed data: INVALID_ARGUMENT naming the coding (not a crash, not INTERNAL).
+        for (const encoding of ["gzip", "deflate", "zstd"]) {
+          const bad = await grpcCall(srv.grpcAddr, LOGS_EXPORT, random, {
+            encoding,
+            metadata: { authorization: `Bearer ${TOKEN}` },
+          });
+          strictEqual(bad.status, 3, `${encoding}: ${bad.message}`);
+          ok(bad.message.startsWith(`Cannot decompress ${encoding} message`), bad.message);
+        }
 
-      // Still up; then a clean stop flushes, and exactly the accepted records are stored.
-      strictEqual(await srv.stop(), 0, srv.log());
-      const count = async (table: Parameters<typeof filesOf>[1], service: string) =>
-        (await query(
-          `SELECT count(*)::INT AS n FROM ${readParquet(await filesOf(srv, table, service))}`,
-        ))[0].n;
-      deepStrictEqual(
-        {
-          logs: await count("logs", svc),
-          traces: await count("traces", svc),
-          gauge: await count("gauge", svc),
-          after: await count("logs", `${svc}-after`),
-          zstd: await count("logs", `${svc}-zstd`),
-        },
-        { logs: 3, traces: 2, gauge: 3, after: 1, zstd: 2 },
-      );
-    });
-  },
-});
+        // Still up; then a clean stop flushes, and exactly the accepted records are stored.
+        strictEqual(await srv.stop(), 0, srv.log());
+        const count = async (table: Parameters<typeof filesOf>[1], service: string) =>
+          (await query(
+            `SELECT count(*)::INT AS n FROM ${readParquet(await filesOf(srv, table, service))}`,
+          ))[0].n;
+        deepStrictEqual(
+          {
+            logs: await count("logs", svc),
+            traces: await count("traces", svc),
+            gauge: await count("gauge", svc),
+            after: await count("logs", `${svc}-after`),
+            zstd: await count("logs", `${svc}-zstd`),
+          },
+          { logs: 3, traces: 2, gauge: 3, after: 1, zstd: 2 },
+        );
+      }, runtime);
+    },
+  });
+}
 
 Deno.test({
   name:
