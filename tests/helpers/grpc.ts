@@ -45,6 +45,8 @@ export async function grpcCall(
   opts: CallOptions = {},
 ): Promise<GrpcAnswer> {
   const session = http2.connect(`http://${addr}`);
+  // A connection error fails the call (its request's "error"); none is left uncaught.
+  session.on("error", () => {});
   try {
     return await callOn(session, path, message, opts);
   } finally {
