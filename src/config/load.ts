@@ -399,7 +399,7 @@ export function loadConfig(input: LoadConfigInput): Config {
     config.batch.wal_dir = config.storage.fs.path.replace(/\/+$/, "") + "/.wal";
   }
   if (!explicit.has("catalog.iceberg.pending_dir")) {
-    // Beside the write-ahead log: DIR/.wal → DIR/.iceberg-pending.
+    // Beside the write-ahead log: wal_dir {dir}/.wal gives {dir}/.iceberg-pending.
     const wal = config.batch.wal_dir.replace(/\/+$/, "");
     const cut = wal.lastIndexOf("/");
     config.catalog.iceberg.pending_dir = (cut >= 0 ? wal.slice(0, cut + 1) : "") +
