@@ -2,7 +2,7 @@
 # the OTLP2PARQUET_* environment).
 #
 #   docker build -t otlp2parquet .
-#   docker run -p 4318:4318 -v otlp-data:/data otlp2parquet
+#   docker run -p 4318:4318 -p 4317:4317 -v otlp-data:/data otlp2parquet
 #   docker run -p 4318:4318 -e OTLP2PARQUET_STORAGE_BACKEND=s3 -e OTLP2PARQUET_S3_BUCKET=b otlp2parquet
 #
 # It runs exactly what the test suite runs: `deno run … src/entry/main.ts serve`, with the npm
@@ -35,7 +35,7 @@ RUN deno cache src/entry/main.ts src/batch/encode-worker.node.ts src/lifecycle/l
  && chown -R deno:deno /data /app/.deno
 USER deno
 VOLUME /data
-EXPOSE 4318
+EXPOSE 4318 4317
 
 # GET /health on the port of OTLP2PARQUET_LISTEN_ADDR.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

@@ -244,6 +244,7 @@ async function start(
   const env: Record<string, string> = {
     NO_COLOR: "1",
     OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
+    OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
     OTLP2PARQUET_BATCH_ENABLED: target.startsWith("batching") ? "true" : "false",
     OTLP2PARQUET_BATCH_DURABILITY: target === "batching-memory" ? "memory" : "wal",
     OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${runtime}-${target}`,

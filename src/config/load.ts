@@ -41,6 +41,8 @@ export interface ConfigFlags {
   config?: string;
   /** `--port N`: replaces the port of `server.listen_addr`. */
   port?: number | string;
+  /** `--grpc-port N`: replaces the port of `grpc.listen_addr`. */
+  grpcPort?: number | string;
   /** `--output DIR`: filesystem root; also selects `storage.backend = "fs"`. */
   output?: string;
   /** `--log-level LEVEL`. */
@@ -146,6 +148,8 @@ const nonEmpty: Spec = {
 const SPECS: Record<string, Spec> = {
   "server.listen_addr": { kind: "string", check: checkListenAddr },
   "server.max_payload_bytes": positive,
+  "grpc.listen_addr": { kind: "string", check: checkListenAddr },
+  "grpc.max_recv_msg_bytes": positive,
   "server.log_level": {
     kind: "enum",
     values: ["error", "warn", "info", "debug"],
@@ -382,12 +386,15 @@ export function loadConfig(input: LoadConfigInput): Config {
   apply(envResult.layer);
 
   // 3. flags
-  apply(flagLayer(flags, config.server.listen_addr, problems));
+  apply(flagLayer(flags, config.server.listen_addr, config.grpc.listen_addr, problems));
 
   // 4. Azure's own environment names, for what is still unset.
   if (config.storage.backend === "azure") apply(azureStandardEnvLayer(env, config));
 
   // Keys that follow others unless set.
+  if (!explicit.has("grpc.max_recv_msg_bytes")) {
+    config.grpc.max_recv_msg_bytes = config.server.max_payload_bytes;
+  }
   if (!explicit.has("batch.wal_dir") && explicit.has("storage.fs.path")) {
     config.batch.wal_dir = config.storage.fs.path.replace(/\/+$/, "") + "/.wal";
   }
@@ -608,26 +615,33 @@ function azureStandardEnvLayer(env: Record<string, string | undefined>, config: 
   return layer;
 }
 
-function flagLayer(flags: ConfigFlags, listenAddr: string, problems: string[]): Layer {
+function flagLayer(
+  flags: ConfigFlags,
+  listenAddr: string,
+  grpcAddr: string,
+  problems: string[],
+): Layer {
   const layer: Layer = new Map();
-  if (flags.port !== undefined) {
-    const text = String(flags.port).trim();
+  const portFlag = (value: number | string, key: string, addr: string, flag: string) => {
+    const text = String(value).trim();
     const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
     if (!(port >= 0 && port <= 65535)) {
       problems.push(
-        `Invalid config: server.listen_addr port = ${
-          show(flags.port)
-        } (from --port): expected an integer from 0 to 65535`,
+        `Invalid config: ${key} port = ${
+          show(value)
+        } (from ${flag}): expected an integer from 0 to 65535`,
       );
     } else {
-      const host = splitHostPort(listenAddr)?.host ?? "0.0.0.0";
+      const host = splitHostPort(addr)?.host ?? "0.0.0.0";
       const hostText = host.includes(":") ? `[${host}]` : host;
-      layer.set("server.listen_addr", {
-        value: `${hostText}:${port}`,
-        source: "--port",
-        text: true,
-      });
+      layer.set(key, { value: `${hostText}:${port}`, source: flag, text: true });
     }
+  };
+  if (flags.port !== undefined) {
+    portFlag(flags.port, "server.listen_addr", listenAddr, "--port");
+  }
+  if (flags.grpcPort !== undefined) {
+    portFlag(flags.grpcPort, "grpc.listen_addr", grpcAddr, "--grpc-port");
   }
   if (flags.output !== undefined) {
     layer.set("storage.fs.path", { value: flags.output, source: "--output", text: true });
@@ -854,6 +868,15 @@ function validate(
   if (batch.enabled && batch.durability === "wal" && platform !== "server") {
     p(
       `batch.durability = "wal" needs a local disk, which ${platform} does not have: use "memory" or batch.enabled = false`,
+    );
+  }
+  if (c.grpc.enabled && platform !== "server") {
+    p(
+      `grpc.enabled = true is not available on ${
+        platform === "workers" ? "Cloudflare Workers" : "AWS Lambda"
+      }: ${
+        platform === "workers" ? "a Worker" : "a Lambda function"
+      } only receives HTTP requests routed to it and cannot listen on a port for OTLP/gRPC; send OTLP/HTTP (/v1/logs, /v1/traces, /v1/metrics) and set grpc.enabled = false`,
     );
   }
   if (storage.retry.max_delay_ms < storage.retry.base_delay_ms) {

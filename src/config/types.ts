@@ -26,6 +26,15 @@ export interface Config {
     /** Put /metrics, /dashboard and /api/stats behind the configured auth (default: open like /health). */
     metrics_auth: boolean;
   };
+  /** OTLP/gRPC (server mode only: Workers and Lambda cannot listen on a port). src/grpc/. */
+  grpc: {
+    /** Listen for OTLP/gRPC next to OTLP/HTTP. Default true on a server, false elsewhere. */
+    enabled: boolean;
+    /** `host:port` of the gRPC listener. Default `0.0.0.0:4317`. */
+    listen_addr: string;
+    /** Largest message accepted, after decompression. Default: `server.max_payload_bytes`. */
+    max_recv_msg_bytes: number;
+  };
   auth: {
     /** Bearer token clients must send (`Authorization: Bearer …`); empty disables. */
     bearer_token: string;
@@ -221,6 +230,16 @@ export function defaultConfig(platform: Platform): Config {
       shutdown_timeout_secs: 30,
       metrics: true,
       metrics_auth: false,
+    },
+    grpc: {
+      enabled: platform === "server",
+      listen_addr: "0.0.0.0:4317",
+      // Follows server.max_payload_bytes unless set (./load.ts).
+      max_recv_msg_bytes: platform === "workers"
+        ? 10 * MiB
+        : platform === "lambda"
+        ? 6 * MiB
+        : 20 * MiB,
     },
     auth: { bearer_token: "", basic_username: "", basic_password: "" },
     storage: {

@@ -66,7 +66,7 @@ export interface ParsedArgs {
 }
 
 const VALUE_FLAGS: Record<Command, readonly string[]> = {
-  serve: ["--config", "--port", "--output", "--log-level"],
+  serve: ["--config", "--port", "--grpc-port", "--output", "--log-level"],
   convert: ["--config", "--out", "--output", "--log-level", "--signal"],
   compact: ["--config", "--output", "--log-level", "--table", "--service", "--since", "--until"],
   retention: ["--config", "--output", "--log-level"],
@@ -159,6 +159,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const flags: ConfigFlags = {};
   if (values.has("--config")) flags.config = values.get("--config");
   if (values.has("--port")) flags.port = values.get("--port");
+  if (values.has("--grpc-port")) flags.grpcPort = values.get("--grpc-port");
   if (values.has("--log-level")) flags.logLevel = values.get("--log-level");
   if (command === "serve") {
     if (values.has("--output")) flags.output = values.get("--output");
@@ -280,7 +281,7 @@ export function usage(): string {
   return `otlp2parquet ${VERSION}: OpenTelemetry (OTLP/HTTP) logs, traces and metrics to Parquet
 
 Usage:
-  otlp2parquet [serve] [options]          run the OTLP/HTTP server (default port 4318)
+  otlp2parquet [serve] [options]          run the OTLP/HTTP (4318) and OTLP/gRPC (4317) server
   otlp2parquet convert FILE... --out DIR  convert OTLP files to Parquet
   otlp2parquet compact [options]          merge small files of hour partitions into large ones
   otlp2parquet retention [--dry-run]      delete hour partitions past [retention]
@@ -293,6 +294,8 @@ Usage:
 serve options:
   --config FILE       TOML config file (default ./config.toml when it exists)
   --port N            listen port (0 picks a free one); the host comes from server.listen_addr
+  --grpc-port N       OTLP/gRPC listen port (default 4317, 0 picks a free one); the host comes
+                      from grpc.listen_addr ([grpc] enabled = false turns the listener off)
   --output DIR        write Parquet files under DIR (selects the filesystem backend)
   --log-level LEVEL   error, warn, info or debug
 

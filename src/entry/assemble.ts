@@ -10,7 +10,7 @@
 import type { Config } from "../config/types.ts";
 import type { Writer } from "../batch/types.ts";
 import type { Inflate } from "../codec/index.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, readinessOf, type ReadyResult } from "../http/app.ts";
 import { assembleWriter, configure, type WriterParts } from "../ingest/assemble.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
@@ -41,6 +41,8 @@ export interface Assembled {
   writer: Writer;
   app: Hono;
   metrics?: ServiceMetrics;
+  /** The storage check behind /ready, for other transports (the gRPC health service). */
+  ready: () => Promise<ReadyResult>;
 }
 
 /**
@@ -67,7 +69,9 @@ export async function assemble(
     hooks: combineHooks(parts.hooks, metrics?.hooks),
   });
   if (metrics) writer = metrics.watchWriter(writer);
+  const ready = readinessOf(config, storage);
   const app = createApp({
+    ready,
     config,
     writer,
     storage,
@@ -76,5 +80,5 @@ export async function assemble(
     inflate: parts.inflate,
     metrics,
   });
-  return { storage, writer, app, metrics };
+  return { storage, writer, app, metrics, ready };
 }

@@ -1,7 +1,8 @@
 /**
  * The `serve` command on Deno, Bun and Node: assemble the pipeline with the server's parts
- * (write-ahead log files, encoder threads, node:zlib), listen, and on SIGINT / SIGTERM stop
- * accepting requests, finish those in flight, write out buffered data and exit.
+ * (write-ahead log files, encoder threads, node:zlib), listen (OTLP/HTTP, and OTLP/gRPC with
+ * `grpc.enabled`: ../grpc/server.node.ts), and on SIGINT / SIGTERM stop accepting requests on
+ * both ports, finish those in flight, write out buffered data and exit.
  *
  * Signals: a terminal's Ctrl-C reaches the whole process group, and a task runner in front of
  * the server (`npx deno task start`) forwards it once more, so the server sees the same stop
@@ -13,6 +14,7 @@ import type { Config } from "../config/types.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createInflate } from "../codec/zlib.node.ts";
+import { type GrpcListener, listenGrpc } from "../grpc/server.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import type { Logger } from "../log/log.ts";
@@ -136,6 +138,7 @@ export async function serve(
     return 1;
   }
   const { writer, app } = assembled;
+  const inflate = createInflate();
   const hp = splitHostPort(config.server.listen_addr)!;
   let listener: rt.Listener;
   try {
@@ -151,11 +154,35 @@ export async function serve(
     await writer.close().catch(() => {});
     return 1;
   }
+  let grpcListener: GrpcListener | undefined;
+  if (config.grpc.enabled) {
+    const g = splitHostPort(config.grpc.listen_addr)!;
+    try {
+      grpcListener = await listenGrpc(
+        { config, writer, logger, ready: assembled.ready, inflate, metrics: assembled.metrics },
+        g.host,
+        Number(g.port),
+      );
+    } catch (e) {
+      logger.error("cannot listen for OTLP/gRPC", {
+        addr: config.grpc.listen_addr,
+        error: errorText(e),
+        hint:
+          "set grpc.listen_addr (OTLP2PARQUET_GRPC_LISTEN_ADDR, --grpc-port) to a free port, or grpc.enabled = false",
+      });
+      await listener.close().catch(() => {});
+      await writer.close().catch(() => {});
+      await encoder?.close();
+      return 1;
+    }
+  }
   iceberg?.start();
   const host = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
+  const grpcHost = grpcListener?.host.includes(":") ? `[${grpcListener.host}]` : grpcListener?.host;
   logger.info("otlp2parquet listening", {
     url: `http://${host}:${listener.port}`,
     port: listener.port,
+    grpc: grpcListener ? `${grpcHost}:${grpcListener.port}` : "off",
     backend: config.storage.backend,
     storage: describeStorage(config),
     batching: config.batch.enabled,
@@ -186,7 +213,8 @@ export async function serve(
       const limit = config.server.shutdown_timeout_secs;
       const work = (async () => {
         await lifecycle?.stop();
-        await listener.close();
+        // Both ports stop accepting, the calls in flight are answered, then the flush.
+        await Promise.all([listener.close(), grpcListener?.close()]);
         await writer.close();
         // One last commit of what the flush stored (what it cannot commit stays pending).
         await iceberg?.close();

@@ -53,6 +53,11 @@ export interface AppDeps {
   inflate?: Inflate;
   /** Counts requests and records, and serves /metrics, /api/stats, /dashboard. */
   metrics?: ServiceMetrics;
+  /**
+   * The storage check /ready answers from (`readinessOf`), shared with other transports (the
+   * gRPC health service). Default: made here.
+   */
+  ready?: () => Promise<ReadyResult>;
 }
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
@@ -88,11 +93,7 @@ export function createApp(deps: AppDeps): Hono {
   const limit = config.server.max_payload_bytes;
   const auth = createAuthenticator(config.auth);
   const metrics = deps.metrics;
-  const ready = readiness(
-    storage,
-    () => Number(now() / 1_000_000n),
-    Math.min(READY_TIMEOUT_MS, config.storage.retry.timeout_ms),
-  );
+  const ready = deps.ready ?? readinessOf(config, storage, now);
 
   const app = new Hono<Env>({ strict: false });
 
@@ -304,7 +305,20 @@ function safeFormat(contentType: string | undefined): Format | null {
   }
 }
 
-type ReadyResult = { ok: true } | { ok: false; error: string };
+export type ReadyResult = { ok: true } | { ok: false; error: string };
+
+/** The storage check behind /ready (and the gRPC health service), cached and time-limited. */
+export function readinessOf(
+  config: Config,
+  storage: StorageDriver,
+  now: () => bigint = defaultNow,
+): () => Promise<ReadyResult> {
+  return readiness(
+    storage,
+    () => Number(now() / 1_000_000n),
+    Math.min(READY_TIMEOUT_MS, config.storage.retry.timeout_ms),
+  );
+}
 
 /**
  * `storage.check()` with its result reused for READY_CACHE_MS after it completes (concurrent

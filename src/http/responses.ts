@@ -63,7 +63,7 @@ export function grpcCode(status: number): number {
 const encoder = new TextEncoder();
 
 /** A tiny protobuf writer: just what the messages above need. */
-class PbWriter {
+export class PbWriter {
   private buf = new Uint8Array(64);
   private pos = 0;
 

@@ -209,6 +209,7 @@ Deno.test("otlp2parquet serve starts when storage is unusable, logs it, and /rea
       cwd: REPO,
       env: baseEnv({
         OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
+        OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
         OTLP2PARQUET_BATCH_ENABLED: "false",
       }),
       clearEnv: true,
@@ -256,6 +257,7 @@ Deno.test("otlp2parquet serve exits 1 naming the address when the port is taken"
     try {
       const r = await run(["serve", "--port", String(port), "--output", out], {
         OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:4318",
+        OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
         OTLP2PARQUET_BATCH_ENABLED: "false",
       });
       strictEqual(r.code, 1, r.stderr);

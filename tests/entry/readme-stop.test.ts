@@ -34,6 +34,7 @@ async function stopsCleanly(sig: "INT" | "TERM") {
       ...env,
       NO_COLOR: "1",
       OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
+      OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
       OTLP2PARQUET_STORAGE_PATH: data,
     },
     clearEnv: true,

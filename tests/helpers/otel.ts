@@ -1,6 +1,8 @@
 /**
  * Real OTLP clients for the e2e tests: the OpenTelemetry JS SDK with its OTLP/HTTP exporters,
- * protobuf (`exporter-*-otlp-proto`) or JSON (`exporter-*-otlp-http`), with or without gzip.
+ * protobuf (`exporter-*-otlp-proto`) or JSON (`exporter-*-otlp-http`), or its OTLP/gRPC
+ * exporters (`exporter-*-otlp-grpc`, protocol "grpc": `url` is `http://HOST:GRPC_PORT`), with or
+ * without gzip.
  *
  *   await sendLogs({ url: srv.url, protocol: "proto", gzip: true, service: "svc" }, ({ logger }) => {
  *     logger.emit({ body: "hello", severityNumber: SeverityNumber.INFO });
@@ -53,8 +55,12 @@ import { OTLPTraceExporter as TraceProto } from "@opentelemetry/exporter-trace-o
 import { OTLPTraceExporter as TraceJson } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPMetricExporter as MetricsProto } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { OTLPMetricExporter as MetricsJson } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPLogExporter as LogsGrpc } from "@opentelemetry/exporter-logs-otlp-grpc";
+import { OTLPTraceExporter as TraceGrpc } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { OTLPMetricExporter as MetricsGrpc } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { Metadata } from "@grpc/grpc-js";
 
-export type Protocol = "proto" | "json";
+export type Protocol = "proto" | "json" | "grpc";
 
 export interface ClientOptions {
   /** Server base URL, e.g. `http://127.0.0.1:4318` (the signal path is added). */
@@ -84,6 +90,19 @@ function exporterConfig(o: ClientOptions, path: string) {
     // deno-lint-ignore no-explicit-any
     compression: (o.gzip ? "gzip" : "none") as any,
     headers: o.headers ?? {},
+    timeoutMillis: 10_000,
+  };
+}
+
+/** The gRPC exporters' options: `url` is the server itself, headers go as metadata. */
+function grpcConfig(o: ClientOptions) {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(o.headers ?? {})) metadata.set(k.toLowerCase(), v);
+  return {
+    url: o.url,
+    // deno-lint-ignore no-explicit-any
+    compression: (o.gzip ? "gzip" : "none") as any,
+    metadata,
     timeoutMillis: 10_000,
   };
 }
@@ -160,7 +179,9 @@ export async function sendLogs(
   fn: (s: LogsScope) => void | Promise<void>,
   opts: { batch?: boolean; scope?: string; scopeVersion?: string } = {},
 ): Promise<Sent<SdkLogRecord[]>> {
-  const inner = o.protocol === "proto"
+  const inner = o.protocol === "grpc"
+    ? new LogsGrpc(grpcConfig(o))
+    : o.protocol === "proto"
     ? new LogsProto(exporterConfig(o, "/v1/logs"))
     : new LogsJson(exporterConfig(o, "/v1/logs"));
   const rec = new Recorder<SdkLogRecord[]>();
@@ -193,7 +214,9 @@ export async function sendSpans(
   fn: (tracer: Tracer) => void | Promise<void>,
   opts: { scope?: string; scopeVersion?: string } = {},
 ): Promise<Sent<ReadableSpan[]>> {
-  const inner = o.protocol === "proto"
+  const inner = o.protocol === "grpc"
+    ? new TraceGrpc(grpcConfig(o))
+    : o.protocol === "proto"
     ? new TraceProto(exporterConfig(o, "/v1/traces"))
     : new TraceJson(exporterConfig(o, "/v1/traces"));
   const rec = new Recorder<ReadableSpan[]>();
@@ -232,7 +255,11 @@ export async function sendMetrics(
     ? AggregationTemporality.DELTA
     : AggregationTemporality.CUMULATIVE;
   const cfg = { ...exporterConfig(o, "/v1/metrics"), temporalityPreference: temporality };
-  const inner = o.protocol === "proto" ? new MetricsProto(cfg) : new MetricsJson(cfg);
+  const inner = o.protocol === "grpc"
+    ? new MetricsGrpc({ ...grpcConfig(o), temporalityPreference: temporality })
+    : o.protocol === "proto"
+    ? new MetricsProto(cfg)
+    : new MetricsJson(cfg);
   const rec = new Recorder<ResourceMetrics>();
   const wrapped = rec.wrap(inner);
   const exporter: PushMetricExporter = {

@@ -71,6 +71,12 @@ export interface Server {
   /** `http://127.0.0.1:PORT` */
   readonly url: string;
   readonly port: number;
+  /** The OTLP/gRPC port (the start-up line's `grpc=HOST:PORT`), or null when gRPC is off. */
+  readonly grpcPort: number | null;
+  /** `127.0.0.1:GRPC_PORT`, what a gRPC client dials. */
+  readonly grpcAddr: string;
+  /** The server's process id. */
+  readonly pid: number;
   /** The `--output` directory. */
   readonly output: string;
   /** The directory that holds `output` (a temporary directory owned by this server). */
@@ -89,8 +95,16 @@ export interface Server {
 export const BASE_ENV: Record<string, string> = {
   OTLP2PARQUET_BATCH_ENABLED: "false",
   OTLP2PARQUET_LISTEN_ADDR: "127.0.0.1:0",
+  // OTLP/gRPC on a free port too (the default 0.0.0.0:4317 would collide between tests).
+  OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
   NO_COLOR: "1",
 };
+
+/** The gRPC port of a start-up line (`grpc=127.0.0.1:4317`), or null (none, or `grpc=off`). */
+export function parseGrpcPort(line: string): number | null {
+  const m = line.match(/\bgrpc=\S*:(\d{1,5})\b/);
+  return m ? Number(m[1]) : null;
+}
 
 /** Parses the port from a start-up line such as `listening on http://127.0.0.1:4318`. */
 export function parsePort(line: string): number | null {
@@ -135,6 +149,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   }).spawn();
 
   let text = "";
+  let grpcPort: number | null = null;
   let resolvePort!: (p: number) => void;
   const portFound = new Promise<number>((r) => (resolvePort = r));
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -149,7 +164,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
         const p = parsePort(line);
-        if (p !== null) resolvePort(p);
+        if (p !== null) {
+          grpcPort ??= parseGrpcPort(line);
+          resolvePort(p);
+        }
       }
     }
   };
@@ -201,6 +219,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
     return {
       url,
       port,
+      grpcPort,
+      grpcAddr: `127.0.0.1:${grpcPort}`,
+      pid: child.pid,
       output,
       parent,
       log: () => text,

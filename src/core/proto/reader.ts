@@ -41,11 +41,12 @@ export class WireReader {
   constructor(readonly buf: Uint8Array, readonly what: string) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.first = Math.min((4 - (buf.byteOffset & 3)) & 3, buf.length);
-    this.words = new Uint32Array(
-      buf.buffer,
-      buf.byteOffset + this.first,
-      (buf.length - this.first) >> 2,
-    );
+    const words = (buf.length - this.first) >> 2;
+    // No words (fewer than 4 bytes past the alignment): an empty array, since a view at an
+    // unaligned offset throws even with length 0 (a short message inside a larger buffer).
+    this.words = words > 0
+      ? new Uint32Array(buf.buffer, buf.byteOffset + this.first, words)
+      : new Uint32Array(0);
   }
 
   /** Throws the decoder's error: `Cannot decode <what>: <detail> at byte <at>`. */
