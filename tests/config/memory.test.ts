@@ -1,0 +1,81 @@
+/**
+ * `server.max_memory_bytes`: the settings it derives, the bound of docs/configuration.md
+ * ("Memory budget") they fit, and the messages when they cannot.
+ */
+import { match, ok, strictEqual } from "node:assert/strict";
+import { ConfigError, loadConfig, type LoadConfigInput } from "../../src/config/load.ts";
+import { memoryPlan } from "../../src/config/memory.ts";
+import { type Config, defaultConfig } from "../../src/config/types.ts";
+
+const MiB = 1024 * 1024;
+
+function load(env: Record<string, string>, platform: LoadConfigInput["platform"] = "server") {
+  return loadConfig({ platform, env });
+}
+
+function failure(env: Record<string, string>, platform: LoadConfigInput["platform"] = "server") {
+  try {
+    load(env, platform);
+  } catch (e) {
+    ok(e instanceof ConfigError, String(e));
+    return e.message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+Deno.test("the defaults' memory bound is the documented one (about 1.5 GiB)", () => {
+  const p = memoryPlan(defaultConfig("server"));
+  strictEqual(p.runtime, 176 * MiB);
+  strictEqual(p.inflight, 128 * MiB);
+  strictEqual(p.buffers, 512 * MiB);
+  strictEqual(p.file, 128 * MiB);
+  strictEqual(p.fileFactor, 6);
+  strictEqual(p.total, (176 + 128 + 512 + 768) * MiB);
+});
+
+Deno.test("max_memory_bytes derives the in-flight bound, the buffers and the file size", () => {
+  // The example of docs/configuration.md: 512 MiB, 8 MiB requests, one encoder thread.
+  const c: Config = load({
+    OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB),
+    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(8 * MiB),
+  });
+  strictEqual(c.server.max_inflight_bytes, 84 * MiB);
+  strictEqual(c.batch.max_buffered_bytes, 126 * MiB);
+  strictEqual(c.batch.max_bytes, 21 * MiB);
+  const p = memoryPlan(c);
+  ok(p.total <= 512 * MiB, `bound ${p.total}`);
+  // Set explicitly, a value is kept (and counted).
+  const d = load({
+    OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB),
+    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(8 * MiB),
+    OTLP2PARQUET_BATCH_MAX_BUFFERED_BYTES: String(64 * MiB),
+  });
+  strictEqual(d.batch.max_buffered_bytes, 64 * MiB);
+  strictEqual(d.server.max_inflight_bytes, 84 * MiB);
+  ok(d.batch.max_bytes > 21 * MiB && memoryPlan(d).total <= 512 * MiB);
+});
+
+Deno.test("a budget the settings cannot fit stops start-up, naming each part", () => {
+  const small = failure({ OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(100 * MiB) });
+  match(small, /server\.max_memory_bytes = 104857600 \(100 MiB\) is below what the process needs/);
+  match(small, /176 MiB/);
+  // 512 MiB with the default 20 MiB requests: one request's rows (40 MiB) need 240 MiB to encode.
+  const tight = failure({ OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB) });
+  match(tight, /is too small for these settings, which need/);
+  match(tight, /runtime 176 MiB \+ request bodies in flight 84 MiB \+ buffers 126 MiB/);
+  match(tight, /encoder 240 MiB \(6 × 40 MiB/);
+  match(tight, /lower server\.max_payload_bytes/);
+  const explicit = failure({
+    OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(1024 * MiB),
+    OTLP2PARQUET_BATCH_MAX_BUFFERED_BYTES: String(2048 * MiB),
+  });
+  match(explicit, /buffers 2048 MiB \(batch\.max_buffered_bytes\)/);
+  match(
+    failure({ OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB) }, "lambda"),
+    /server\.max_memory_bytes is for the server/,
+  );
+  match(
+    failure({ OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: "-1" }),
+    /server\.max_memory_bytes/,
+  );
+});
