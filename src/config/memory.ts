@@ -8,24 +8,25 @@
  *              (as read, and its copy in the write-ahead log's buffer), plus its decompressed
  *              form; one request of the largest size is always let in
  *   buffers  = batch.max_buffered_bytes
- *   file     = max(batch.max_bytes, 2 × server.max_payload_bytes)   rows of one file at most
+ *   file     = max(min(batch.max_bytes, batch.max_buffered_bytes), 2 × server.max_payload_bytes)
+ *              the rows of one file at most
  *   encoder  = file × (3 × E + T + 2)                        parquet-wasm's working memory (about
  *              3× a file's rows per encoder, kept: its linear memory only grows) and the Arrow
  *              IPC copies of the files being handed over
- *   bound    = runtime + inflight + buffers + encoder
+ *   headroom = (inflight + buffers + encoder) / 2            garbage not yet collected, allocator
+ *              slack (measured under overload with glibc's default malloc settings: peak RSS up
+ *              to about 1.4× the live bytes)
+ *   bound    = runtime + inflight + buffers + encoder + headroom
  *
- * With a budget M, the settings not set explicitly are derived so that the bound fits:
+ * With a budget M, the settings not set explicitly are derived so that the bound fits: of
+ * rest = M − runtime, a third is the headroom and two ninths each go to
+ * `server.max_inflight_bytes`, `batch.max_buffered_bytes` and the encoder (`batch.max_bytes` at
+ * most that share divided by 3 × E + T + 2); start-up fails, naming every part, when the bound
+ * of the final settings is above M.
  *
- *   rest                     = M − runtime
- *   server.max_inflight_bytes = rest / 4
- *   batch.max_buffered_bytes  = rest × 3 / 8
- *   batch.max_bytes           = min(batch.max_bytes, (rest − both above) / (3 × E + T + 2))
- *
- * and start-up fails, naming every part, when the bound of the final settings is above M.
  * A buffer is written out before a request would take it past `batch.max_bytes` (several files),
  * so one encode needs at most its share; a single request's rows (about twice its body) make a
- * file of their own. (The bound counts memory the process holds live; the runtime part leaves
- * room for garbage not yet collected.)
+ * file of their own.
  */
 import type { Config } from "./types.ts";
 
@@ -48,12 +49,16 @@ export const ROWS_PER_BODY_BYTE = 2;
  */
 export const INFLIGHT_PER_BODY_BYTE = 3;
 
+/** Headroom per byte of the live parts (in flight, buffers, encoder). */
+export const HEADROOM = 1 / 2;
+
 export interface MemoryPlan {
   /** The part of each bound, bytes. */
   runtime: number;
   inflight: number;
   buffers: number;
   encoder: number;
+  headroom: number;
   /** Largest rows of one file. */
   file: number;
   /** What one file's rows count for in `encoder`. */
@@ -82,14 +87,16 @@ export function memoryPlan(c: Config): MemoryPlan {
     : oneRequest;
   const fileFactor = encoderFactor(c.batch.enabled ? threads : 0);
   const encoder = file * fileFactor;
+  const headroom = Math.floor((inflight + buffers + encoder) * HEADROOM);
   return {
     runtime,
     inflight,
     buffers,
     encoder,
+    headroom,
     file,
     fileFactor,
-    total: runtime + inflight + buffers + encoder,
+    total: runtime + inflight + buffers + encoder + headroom,
   };
 }
 
@@ -120,11 +127,11 @@ export function applyMemoryBudget(
     return;
   }
   const floor = (n: number) => Math.max(1, Math.floor(n));
-  if (!explicit.has("server.max_inflight_bytes")) c.server.max_inflight_bytes = floor(rest / 4);
-  if (!explicit.has("batch.max_buffered_bytes")) {
-    c.batch.max_buffered_bytes = floor((rest * 3) / 8);
-  }
-  const left = rest - c.server.max_inflight_bytes -
+  const share = rest / (1 + HEADROOM) / 3;
+  if (!explicit.has("server.max_inflight_bytes")) c.server.max_inflight_bytes = floor(share);
+  if (!explicit.has("batch.max_buffered_bytes")) c.batch.max_buffered_bytes = floor(share);
+  // What the live parts may take (the rest less the headroom), less what two of them took.
+  const left = rest / (1 + HEADROOM) - c.server.max_inflight_bytes -
     (c.batch.enabled ? c.batch.max_buffered_bytes : 0);
   if (!explicit.has("batch.max_bytes") && left > 0) {
     c.batch.max_bytes = floor(Math.min(c.batch.max_bytes, left / encoderFactor(threads)));
@@ -142,8 +149,10 @@ export function applyMemoryBudget(
       } (batch.max_buffered_bytes) + encoder ${mib(plan.encoder)} (${plan.fileFactor} × ${
         mib(plan.file)
       }, the rows of one file: batch.max_bytes${
-        plan.file === oneRequest ? `, or two requests' worth of server.max_payload_bytes` : ""
-      }). Raise server.max_memory_bytes, or lower server.max_payload_bytes, batch.max_buffered_bytes or batch.max_bytes`,
+        plan.file === oneRequest ? `, or one request's rows, 2 × server.max_payload_bytes` : ""
+      }) + headroom ${
+        mib(plan.headroom)
+      } (half of those three). Raise server.max_memory_bytes, or lower server.max_payload_bytes, batch.max_buffered_bytes or batch.max_bytes`,
     );
   }
 }

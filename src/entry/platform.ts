@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { preReadBodies, preReserved } from "../http/body.ts";
+import { preReadBodies, preRefused, preReserved } from "../http/body.ts";
 import { type Admission, WIRE_COPIES } from "../http/admission.ts";
 
 export type RuntimeName = "deno" | "bun" | "node";
@@ -224,8 +224,10 @@ async function nodeListener(
     let reserved = 0;
     if (admission && req.method === "POST") {
       const need = WIRE_COPIES * length;
-      if (admission.refuse(length) !== null || !admission.inflight.tryReserve(need)) {
-        toApp(req, res);
+      const refused = admission.refuse(length) ??
+        (admission.inflight.tryReserve(need) ? null : admission.inflight.full(need));
+      if (refused !== null) {
+        answerRefused(handler, req, res, refused);
         return;
       }
       reserved = need;
@@ -270,6 +272,42 @@ async function nodeListener(
       if (!req.readableEnded) release();
     });
   };
+}
+
+/**
+ * Answers a request refused from its headers: the app's answer to a body-less copy of it (marked
+ * refused, so the app says why, counts it and logs it like any other), while the body is read
+ * and dropped, so the client gets the answer and keeps its connection. (@hono/node-server would
+ * close a connection whose unread body takes more than 500 ms to drain, and the client would
+ * see a reset instead of the 429.)
+ */
+function answerRefused(
+  handler: FetchHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  refused: Error,
+): void {
+  req.resume();
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i].toLowerCase();
+    // A Request without a body may not declare one.
+    if (name === "content-length" || name === "transfer-encoding") continue;
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+    method: req.method,
+    headers,
+  });
+  preRefused.set(request, refused);
+  Promise.resolve(handler(request)).then(async (answer) => {
+    const body = new Uint8Array(await answer.arrayBuffer());
+    const out: Record<string, string> = {};
+    answer.headers.forEach((v, k) => (out[k] = v));
+    out["content-length"] = String(body.length);
+    res.writeHead(answer.status, out);
+    res.end(body);
+  }, () => res.destroy());
 }
 
 const PRE_READ = Symbol("otlp2parquet.preReadBody");

@@ -33,6 +33,7 @@ import {
   formatOfContentType,
   type Inflate,
   parseContentEncoding,
+  preRefused,
   preReserved,
   readBody,
   sniffFormat,
@@ -230,6 +231,8 @@ export function createApp(deps: AppDeps): Hono {
     reservation: Reservation,
   ): Promise<Response> {
     const info = c.get("info");
+    const refusedBefore = preRefused.get(req);
+    if (refusedBefore) throw refusedBefore;
     const pre = preReserved.get(req);
     if (pre !== undefined) {
       // The runtime entry checked and reserved before it read the body.

@@ -102,6 +102,13 @@ export const preReadBodies: WeakMap<Request, Uint8Array> = new WeakMap();
  */
 export const preReserved: WeakMap<Request, number> = new WeakMap();
 
+/**
+ * Requests the runtime entry refused from their headers (Node: it answers them itself with the
+ * app's answer to a body-less copy, and discards the body, so the connection stays usable):
+ * the app answers with this error, whatever it would decide now.
+ */
+export const preRefused: WeakMap<Request, Error> = new WeakMap();
+
 /** The `Content-Length` a request declares, or -1 (none, or not a plain number). */
 export function declaredLength(headers: Headers): number {
   const declared = headers.get("content-length");

@@ -23,36 +23,38 @@ function failure(env: Record<string, string>, platform: LoadConfigInput["platfor
   throw new Error("expected a ConfigError");
 }
 
-Deno.test("the defaults' memory bound is the documented one (about 1.5 GiB)", () => {
+Deno.test("the defaults' memory bound is the documented one (about 2.2 GiB)", () => {
   const p = memoryPlan(defaultConfig("server"));
   strictEqual(p.runtime, 176 * MiB);
   strictEqual(p.inflight, 128 * MiB);
   strictEqual(p.buffers, 512 * MiB);
   strictEqual(p.file, 128 * MiB);
   strictEqual(p.fileFactor, 6);
-  strictEqual(p.total, (176 + 128 + 512 + 768) * MiB);
+  strictEqual(p.headroom, ((128 + 512 + 768) * MiB) / 2);
+  strictEqual(p.total, (176 + 128 + 512 + 768) * MiB + p.headroom);
 });
 
 Deno.test("max_memory_bytes derives the in-flight bound, the buffers and the file size", () => {
-  // The example of docs/configuration.md: 512 MiB, 8 MiB requests, one encoder thread.
+  // The example of docs/configuration.md: 512 MiB, 5 MiB requests, one encoder thread.
   const c: Config = load({
     OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB),
-    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(8 * MiB),
+    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(5 * MiB),
   });
-  strictEqual(c.server.max_inflight_bytes, 84 * MiB);
-  strictEqual(c.batch.max_buffered_bytes, 126 * MiB);
-  strictEqual(c.batch.max_bytes, 21 * MiB);
+  const share = Math.floor((336 * MiB * 2) / 9);
+  strictEqual(c.server.max_inflight_bytes, share);
+  strictEqual(c.batch.max_buffered_bytes, share);
+  ok(Math.abs(c.batch.max_bytes - share / 6) <= 1, `max_bytes ${c.batch.max_bytes}`);
   const p = memoryPlan(c);
   ok(p.total <= 512 * MiB, `bound ${p.total}`);
   // Set explicitly, a value is kept (and counted).
   const d = load({
     OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB),
-    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(8 * MiB),
+    OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(5 * MiB),
     OTLP2PARQUET_BATCH_MAX_BUFFERED_BYTES: String(64 * MiB),
   });
   strictEqual(d.batch.max_buffered_bytes, 64 * MiB);
-  strictEqual(d.server.max_inflight_bytes, 84 * MiB);
-  ok(d.batch.max_bytes > 21 * MiB && memoryPlan(d).total <= 512 * MiB);
+  strictEqual(d.server.max_inflight_bytes, share);
+  ok(d.batch.max_bytes > share / 6 && memoryPlan(d).total <= 512 * MiB);
 });
 
 Deno.test("a budget the settings cannot fit stops start-up, naming each part", () => {
@@ -62,8 +64,9 @@ Deno.test("a budget the settings cannot fit stops start-up, naming each part", (
   // 512 MiB with the default 20 MiB requests: one request's rows (40 MiB) need 240 MiB to encode.
   const tight = failure({ OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(512 * MiB) });
   match(tight, /is too small for these settings, which need/);
-  match(tight, /runtime 176 MiB \+ request bodies in flight 84 MiB \+ buffers 126 MiB/);
+  match(tight, /runtime 176 MiB \+ request bodies in flight 74\.7 MiB \+ buffers 74\.7 MiB/);
   match(tight, /encoder 240 MiB \(6 × 40 MiB/);
+  match(tight, /headroom 194\.7 MiB/);
   match(tight, /lower server\.max_payload_bytes/);
   const explicit = failure({
     OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(1024 * MiB),
