@@ -3,11 +3,13 @@
  * (`server.max_memory_bytes`) derives. docs/configuration.md ("Memory budget") states the same.
  *
  *   T        = parquet.encode_threads                        (encoders E = max(T, 1))
- *   runtime  = 128 MiB + T × 48 MiB                          process, code, each thread's own heap
+ *   runtime  = 160 MiB + T × 48 MiB                          process, code, decode buffers kept for
+ *              the next requests (32 MiB), each thread's own heap
  *   inflight = max(server.max_inflight_bytes, 3 × server.max_payload_bytes)   a body counts twice
  *              (as read, and its copy in the write-ahead log's buffer), plus its decompressed
  *              form; one request of the largest size is always let in
- *   buffers  = batch.max_buffered_bytes
+ *   buffers  = batch.max_buffered_bytes + min(128 MiB, batch.max_buffered_bytes / 4)   and the
+ *              memory of encoded files kept for the next merges of small requests
  *   file     = max(min(batch.max_bytes, batch.max_buffered_bytes), 2 × server.max_payload_bytes)
  *              the rows of one file at most
  *   encoder  = file × (3 × E + T + 2)                        parquet-wasm's working memory (about
@@ -20,7 +22,8 @@
  *
  * With a budget M, the settings not set explicitly are derived so that the bound fits: of
  * rest = M − runtime, a third is the headroom and two ninths each go to
- * `server.max_inflight_bytes`, `batch.max_buffered_bytes` and the encoder (`batch.max_bytes` at
+ * `server.max_inflight_bytes`, the buffers (`batch.max_buffered_bytes` = 4/5 of that share) and
+ * the encoder (`batch.max_bytes` at
  * most that share divided by 3 × E + T + 2); start-up fails, naming every part, when the bound
  * of the final settings is above M.
  *
@@ -32,8 +35,18 @@ import type { Config } from "./types.ts";
 
 const MiB = 1024 * 1024;
 
-/** Resident memory of the process before any request: runtime, code, parquet-wasm, metrics. */
-export const RUNTIME_BYTES = 128 * MiB;
+/**
+ * Resident memory of the process before any request (runtime, code, parquet-wasm, metrics:
+ * 128 MiB measured) and the decode buffers it keeps (32 MiB, ../core/otlp/sizing.ts).
+ */
+export const RUNTIME_BYTES = 160 * MiB;
+/** Memory of encoded files kept for merges: a quarter of the buffers, at most this (../batch/batcher.ts). */
+export const ARENA_POOL_BYTES = 128 * MiB;
+
+/** What buffers of `max_buffered_bytes` hold at most, with the memory kept for merges. */
+export function buffersBytes(maxBuffered: number): number {
+  return maxBuffered + Math.min(ARENA_POOL_BYTES, maxBuffered / 4);
+}
 /** Each encoder thread's own heap and parquet-wasm instance. */
 export const THREAD_BYTES = 48 * MiB;
 /** parquet-wasm's linear memory per byte of a file's rows, once grown (measured 2.9×). */
@@ -80,7 +93,7 @@ export function memoryPlan(c: Config): MemoryPlan {
     c.server.max_inflight_bytes,
     INFLIGHT_PER_BODY_BYTE * c.server.max_payload_bytes,
   );
-  const buffers = c.batch.enabled ? c.batch.max_buffered_bytes : 0;
+  const buffers = c.batch.enabled ? Math.floor(buffersBytes(c.batch.max_buffered_bytes)) : 0;
   const oneRequest = ROWS_PER_BODY_BYTE * c.server.max_payload_bytes;
   const file = c.batch.enabled
     ? Math.max(Math.min(c.batch.max_bytes, c.batch.max_buffered_bytes), oneRequest)
@@ -129,10 +142,13 @@ export function applyMemoryBudget(
   const floor = (n: number) => Math.max(1, Math.floor(n));
   const share = rest / (1 + HEADROOM) / 3;
   if (!explicit.has("server.max_inflight_bytes")) c.server.max_inflight_bytes = floor(share);
-  if (!explicit.has("batch.max_buffered_bytes")) c.batch.max_buffered_bytes = floor(share);
+  if (!explicit.has("batch.max_buffered_bytes")) {
+    // buffersBytes(x) = 1.25 x below 512 MiB of buffers (a budget that large leaves room anyway).
+    c.batch.max_buffered_bytes = floor(share / 1.25);
+  }
   // What the live parts may take (the rest less the headroom), less what two of them took.
   const left = rest / (1 + HEADROOM) - c.server.max_inflight_bytes -
-    (c.batch.enabled ? c.batch.max_buffered_bytes : 0);
+    (c.batch.enabled ? buffersBytes(c.batch.max_buffered_bytes) : 0);
   if (!explicit.has("batch.max_bytes") && left > 0) {
     c.batch.max_bytes = floor(Math.min(c.batch.max_bytes, left / encoderFactor(threads)));
   }
@@ -146,9 +162,9 @@ export function applyMemoryBudget(
         mib(plan.runtime)
       } + request bodies in flight ${mib(plan.inflight)} + buffers ${
         mib(plan.buffers)
-      } (batch.max_buffered_bytes) + encoder ${mib(plan.encoder)} (${plan.fileFactor} × ${
-        mib(plan.file)
-      }, the rows of one file: batch.max_bytes${
+      } (batch.max_buffered_bytes and the memory kept for merges) + encoder ${
+        mib(plan.encoder)
+      } (${plan.fileFactor} × ${mib(plan.file)}, the rows of one file: batch.max_bytes${
         plan.file === oneRequest ? `, or one request's rows, 2 × server.max_payload_bytes` : ""
       }) + headroom ${
         mib(plan.headroom)
