@@ -242,8 +242,6 @@ export function createApp(deps: AppDeps): Hono {
       const declared = declaredLength(req.headers);
       const refused = refusal(writer, inflight, declared);
       if (refused) {
-        // Not read: cancelling tells the runtime the rest is not wanted.
-        req.body?.cancel().catch(() => {});
         throw refused;
       }
       if (declared > 0 && declared <= limit) reservation.add(WIRE_COPIES * declared);
