@@ -7,7 +7,9 @@
  *   GET  /ready                                storage reachable: 200, or 503 naming the problem
  *   GET  /metrics, /api/stats, /dashboard      with `deps.metrics` (../metrics/routes.ts)
  *
- * Export pipeline: auth → content type → body (size-limited) → decompression (size-limited)
+ * Export pipeline: auth → content type → admission from the headers (429 + Retry-After while the
+ * buffers or the request bytes in flight are full, before the body is read: ./admission.ts)
+ * → body (size-limited) → decompression (size-limited)
  * → `ingest` (decode + partition, synchronous CPU work, then writer.write; ../ingest/) → 200
  * with an Export*ServiceResponse. Every error becomes a google.rpc.Status body in one place
  * (`onError`, with `classifyFailure` deciding the status), encoded like the request (protobuf
