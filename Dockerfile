@@ -21,8 +21,12 @@ RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 # ---- runtime ------------------------------------------------------------------------------------
 FROM denoland/deno:debian-${DENO_VERSION}
 WORKDIR /app
+# glibc malloc: few arenas, and big buffers (request bodies, columns) mapped on their own, so
+# freed memory goes back to the system (docs/configuration.md, Memory budget).
 ENV DENO_DIR=/app/.deno \
     DENO_NO_UPDATE_CHECK=1 \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     OTLP2PARQUET_LISTEN_ADDR=0.0.0.0:4318 \
     OTLP2PARQUET_STORAGE_PATH=/data \
     OTLP2PARQUET_BATCH_WAL_DIR=/data/.wal

@@ -123,6 +123,19 @@ export const ROWS: [string, PanelSpec[]][] = [
       ],
     },
     {
+      title: "Request bytes in flight vs limit, memory bound",
+      unit: "bytes",
+      targets: [
+        { expr: `sum(otlp2parquet_inflight_bytes{${I}})`, legend: "in flight" },
+        { expr: `sum(otlp2parquet_inflight_limit_bytes{${I}})`, legend: "limit (429 past it)" },
+        { expr: `sum(otlp2parquet_memory_bound_bytes{${I}})`, legend: "memory bound" },
+        {
+          expr: `sum(rate(otlp2parquet_inflight_rejected_total{${I}}[$__rate_interval]))`,
+          legend: "rejected / s (in-flight bound)",
+        },
+      ],
+    },
+    {
       title: "Buffered rows, open buffers, files waiting",
       unit: "short",
       targets: [

@@ -128,6 +128,8 @@ interface Buffer {
   minTimeNs: bigint;
   /** First data record the rows came from (null without a log). */
   firstPos: Pos | null;
+  /** The `apply()` call that last added rows (one record's rows never go to two files). */
+  lastApply: number;
   firstAt: number;
 }
 
@@ -279,6 +281,7 @@ class Batcher implements BatchWriter {
   private watermark: Pos | null = null;
   private replay: ReplayState | null = null;
   private openBytes = 0;
+  private applies = 0;
   private bufferedBytes = 0;
   private bufferedRows = 0;
   private pendingBytes = 0;
@@ -384,9 +387,21 @@ class Batcher implements BatchWriter {
 
   /** Throws `BackpressureError` when `size` more bytes would pass a bound. */
   private admit(size: number): void {
+    const refused = this.admission(size);
+    if (refused) throw refused;
+  }
+
+  /**
+   * The `BackpressureError` `write()` would throw now for `size` more bytes of rows, or null:
+   * cheap, so the HTTP layer asks before it reads a request's body (see `Writer.admission`).
+   */
+  admission(size: number): BackpressureError | null {
+    if (this.stopped) {
+      return new BackpressureError("Cannot accept records: the writer is shutting down", 5, 503);
+    }
     const failing = this.failures > 0;
     if (this.wal && this.wal.bytes >= this.cfg.max_wal_bytes) {
-      throw new BackpressureError(
+      return new BackpressureError(
         `Cannot accept records: the write-ahead log holds ${this.wal.bytes} bytes (batch.max_wal_bytes = ${this.cfg.max_wal_bytes})${
           failing ? `; storage is failing: ${message(this.lastError)}` : ""
         }`,
@@ -397,7 +412,7 @@ class Batcher implements BatchWriter {
     const held = this.bufferedBytes + this.pendingBytes;
     if (held > 0 && held + size > this.cfg.max_buffered_bytes) {
       if (failing) {
-        throw new BackpressureError(
+        return new BackpressureError(
           `Cannot accept records: buffers are full (${held} bytes, batch.max_buffered_bytes = ${this.cfg.max_buffered_bytes}) and storage is failing: ${
             message(this.lastError)
           }`,
@@ -405,12 +420,13 @@ class Batcher implements BatchWriter {
           503,
         );
       }
-      throw new BackpressureError(
+      return new BackpressureError(
         `Cannot accept records: buffers are full (${held} bytes, batch.max_buffered_bytes = ${this.cfg.max_buffered_bytes})`,
         1,
         429,
       );
     }
+    return null;
   }
 
   private retryAfterSecs(): number {
@@ -422,6 +438,9 @@ class Batcher implements BatchWriter {
    * the parts' `byteSize()` when the caller has them.
    */
   private apply(parts: Partition[], pos: Pos | null, sizes?: readonly number[]): void {
+    // What a buffer sealed before this record's rows join it covers.
+    const before = this.watermark;
+    const applyId = ++this.applies;
     if (pos) this.watermark = pos;
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
@@ -434,6 +453,16 @@ class Batcher implements BatchWriter {
       }
       const size = sizes?.[i] ?? p.rows.byteSize();
       let b = this.open.get(key);
+      if (
+        b && !covered && b.bytes > 0 && b.bytes + size > this.cfg.max_bytes &&
+        b.lastApply !== applyId
+      ) {
+        // These rows would take the buffer past batch.max_bytes: write it out first, so no file
+        // (and no encode) holds more than that, unless one request's rows alone do. Its seal
+        // covers the records before this one (its rows from this record go to the next file).
+        this.seal(b, "bytes", undefined, before);
+        b = undefined;
+      }
       if (!b) {
         b = {
           key,
@@ -448,10 +477,12 @@ class Batcher implements BatchWriter {
           bytes: 0,
           minTimeNs: p.minTimeNs,
           firstPos: pos,
+          lastApply: 0,
           firstAt: this.now(),
         };
         this.open.set(key, b);
       } else if (p.minTimeNs < b.minTimeNs) b.minTimeNs = p.minTimeNs;
+      b.lastApply = applyId;
       addChunk(b, p.rows, size, this.arenas);
       b.bytes += size;
       this.openBytes += size;
@@ -484,7 +515,7 @@ class Batcher implements BatchWriter {
   }
 
   /** Turns an open buffer into a file to store; with a log, logs its seal record first. */
-  private seal(b: Buffer, reason: FlushReason, known?: SealInfo): void {
+  private seal(b: Buffer, reason: FlushReason, known?: SealInfo, upTo?: Pos | null): void {
     this.open.delete(b.key);
     this.openBytes -= b.bytes;
     const id = known?.id ??
@@ -504,7 +535,7 @@ class Batcher implements BatchWriter {
       bytes: b.bytes,
       minTimeNs: b.minTimeNs,
       minSeg: b.firstPos?.seg ?? 0,
-      upTo: known?.upTo ?? this.watermark,
+      upTo: known?.upTo ?? (upTo !== undefined ? upTo : this.watermark),
       seal: known || !this.wal ? "ok" : null,
       reason,
       firstAt: b.firstAt,

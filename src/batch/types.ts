@@ -73,6 +73,12 @@ export interface Writer {
   close(): Promise<void>;
   /** Counters for the metrics endpoint (the batching writer has them). */
   stats?(): WriterStats;
+  /**
+   * The `BackpressureError` `write()` would reject with now for about `bytes` more bytes of
+   * rows, or null. Cheap: the HTTP layer asks from a request's headers, before reading its
+   * body, and answers 429 / 503 straight away (the batching writer has it).
+   */
+  admission?(bytes: number): BackpressureError | null;
 }
 
 /** What a writer has done so far and holds now. */

@@ -11,6 +11,7 @@
  * `Deno.env`/`process.env` or the disk. Every problem is a `ConfigError` whose message names the
  * key, where the value came from, the value and what is allowed.
  */
+import { applyMemoryBudget } from "./memory.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { CODECS } from "../core/parquet/encode.ts";
 import {
@@ -150,6 +151,8 @@ const SPECS: Record<string, Spec> = {
   "server.max_payload_bytes": positive,
   "grpc.listen_addr": { kind: "string", check: checkListenAddr },
   "grpc.max_recv_msg_bytes": positive,
+  "server.max_inflight_bytes": positive,
+  "server.max_memory_bytes": nonNegative,
   "server.log_level": {
     kind: "enum",
     values: ["error", "warn", "info", "debug"],
@@ -413,6 +416,15 @@ export function loadConfig(input: LoadConfigInput): Config {
     config.auth.basic_password = "";
   }
 
+  if (problems.length === 0 && config.server.max_memory_bytes > 0) {
+    if (platform === "server") {
+      applyMemoryBudget(config, explicit, (m) => problems.push(`Invalid config: ${m}`));
+    } else {
+      problems.push(
+        `Invalid config: server.max_memory_bytes is for the server (Deno, Bun, Node); on ${platform} the platform sets the memory (leave it 0)`,
+      );
+    }
+  }
   if (problems.length === 0) validate(config, platform, envResult.basicAuthEnabled, problems);
   if (problems.length) throw new ConfigError(problems);
   return config;

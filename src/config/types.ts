@@ -17,6 +17,18 @@ export interface Config {
     listen_addr: string;
     /** Largest request body accepted, after decompression. Server 20 MiB, Workers 10 MiB, Lambda 6 MiB. */
     max_payload_bytes: number;
+    /**
+     * Bound of request bytes in flight (as read, decompressed, and their copy for the write-ahead
+     * log); past it requests get 429 + Retry-After from their headers, before their body is read.
+     * Server 128 MiB (or derived from `max_memory_bytes`), Workers and Lambda 32 MiB.
+     */
+    max_inflight_bytes: number;
+    /**
+     * Memory budget of the whole process (server); 0 = none. When set, `max_inflight_bytes`,
+     * `batch.max_buffered_bytes` and `batch.max_bytes` are derived from it unless set
+     * (../config/memory.ts), and start-up fails when the settings cannot fit.
+     */
+    max_memory_bytes: number;
     log_level: LogLevel;
     log_format: "text" | "json";
     /** Seconds a graceful shutdown may spend flushing before it gives up (the WAL keeps the data). */
@@ -225,6 +237,8 @@ export function defaultConfig(platform: Platform): Config {
         : platform === "lambda"
         ? 6 * MiB
         : 20 * MiB,
+      max_inflight_bytes: platform === "server" ? 128 * MiB : 32 * MiB,
+      max_memory_bytes: 0,
       log_level: "info",
       log_format: "text",
       shutdown_timeout_secs: 30,

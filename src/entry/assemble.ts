@@ -10,7 +10,9 @@
 import type { Config } from "../config/types.ts";
 import type { Writer } from "../batch/types.ts";
 import type { Inflate } from "../codec/index.ts";
-import { createApp, readinessOf, type ReadyResult } from "../http/app.ts";
+import { createApp, readinessOf, type ReadyResult, refusal } from "../http/app.ts";
+import { type Admission, InflightBudget } from "../http/admission.ts";
+import { memoryPlan } from "../config/memory.ts";
 import { assembleWriter, configure, type WriterParts } from "../ingest/assemble.ts";
 import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
@@ -43,6 +45,8 @@ export interface Assembled {
   metrics?: ServiceMetrics;
   /** The storage check behind /ready, for other transports (the gRPC health service). */
   ready: () => Promise<ReadyResult>;
+  /** The in-flight budget and the header check, for a runtime entry that pre-reads bodies. */
+  admission: Admission;
 }
 
 /**
@@ -70,9 +74,40 @@ export async function assemble(
   });
   if (metrics) writer = metrics.watchWriter(writer);
   const ready = readinessOf(config, storage);
+  const inflight = new InflightBudget(config.server.max_inflight_bytes);
+  const w = writer;
+  const admission: Admission = { inflight, refuse: (declared) => refusal(w, inflight, declared) };
+  metrics?.addSource("memory", () => ({
+    inflightBytes: inflight.bytes,
+    inflightLimit: inflight.limit,
+    inflightRejected: inflight.rejected,
+    bound: memoryPlan(config).total,
+  }), {
+    inflightBytes: {
+      name: "otlp2parquet_inflight_bytes",
+      help: "Request bytes in flight (read, decompressed, being logged), as reserved.",
+      type: "gauge",
+    },
+    inflightLimit: {
+      name: "otlp2parquet_inflight_limit_bytes",
+      help: "The bound of request bytes in flight (server.max_inflight_bytes).",
+      type: "gauge",
+    },
+    inflightRejected: {
+      name: "otlp2parquet_inflight_rejected_total",
+      help: "Requests answered 429 because the in-flight bound was reached.",
+      type: "counter",
+    },
+    bound: {
+      name: "otlp2parquet_memory_bound_bytes",
+      help: "The memory bound the settings allow (docs/configuration.md, Memory budget).",
+      type: "gauge",
+    },
+  });
   const app = createApp({
     ready,
     config,
+    inflight,
     writer,
     storage,
     logger,
@@ -80,5 +115,5 @@ export async function assemble(
     inflate: parts.inflate,
     metrics,
   });
-  return { storage, writer, app, metrics, ready };
+  return { storage, writer, app, metrics, ready, admission };
 }

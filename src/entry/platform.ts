@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { preReadBodies } from "../http/body.ts";
+import { preReadBodies, preRefused, preReserved } from "../http/body.ts";
+import { type Admission, WIRE_COPIES } from "../http/admission.ts";
 
 export type RuntimeName = "deno" | "bun" | "node";
 
@@ -112,6 +113,7 @@ export async function listen(
   port: number,
   onError: (e: unknown) => void,
   bodyLimit = 0,
+  admission?: Admission,
 ): Promise<Listener> {
   switch (runtimeName()) {
     case "deno": {
@@ -152,7 +154,7 @@ export async function listen(
     }
     case "node": {
       const { createServer } = await import("node:http");
-      const server = createServer(await nodeListener(handler, bodyLimit));
+      const server = createServer(await nodeListener(handler, bodyLimit, admission));
       return await new Promise<Listener>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, hostname, () => {
@@ -182,12 +184,27 @@ type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
  * about 100 µs per request: a bare Hono endpoint did 7,700 requests/s that way and 32,000 this
  * way (bench, 100-record gzip'd requests). Other requests take the adapter's path unchanged.
  */
-async function nodeListener(handler: FetchHandler, bodyLimit: number): Promise<NodeListener> {
+async function nodeListener(
+  handler: FetchHandler,
+  bodyLimit: number,
+  admission?: Admission,
+): Promise<NodeListener> {
   const { getRequestListener } = await import("@hono/node-server");
-  const fetch = (req: Request, env: { incoming: object }) => {
-    const body = (env.incoming as { [PRE_READ]?: Uint8Array })[PRE_READ];
+  const fetch = async (req: Request, env: { incoming: object }) => {
+    const incoming = env.incoming as { [PRE_READ]?: Uint8Array; [RESERVED]?: number };
+    const body = incoming[PRE_READ];
     if (body !== undefined) preReadBodies.set(req, body);
-    return handler(req, env);
+    const reserved = incoming[RESERVED];
+    if (reserved === undefined) return await handler(req, env);
+    incoming[RESERVED] = undefined;
+    preReserved.set(req, reserved);
+    try {
+      return await handler(req, env);
+    } finally {
+      // Not taken over by an export handler (another route): released here.
+      if (preReserved.get(req) !== undefined) admission!.inflight.release(reserved);
+      preReserved.delete(req);
+    }
   };
   // One listener for both: a pre-read request's stream has ended (and destroyed itself), so the
   // adapter's clean-up of unread bodies leaves it alone.
@@ -202,6 +219,24 @@ async function nodeListener(handler: FetchHandler, bodyLimit: number): Promise<N
       toApp(req, res);
       return;
     }
+    // Cheap rejection: a request the app would refuse from its headers goes to it unread, and
+    // the bytes of one it takes are reserved before they are read.
+    let reserved = 0;
+    if (admission && req.method === "POST") {
+      const need = WIRE_COPIES * length;
+      const refused = admission.refuse(length) ??
+        (admission.inflight.tryReserve(need) ? null : admission.inflight.full(need));
+      if (refused !== null) {
+        answerRefused(handler, req, res, refused);
+        return;
+      }
+      reserved = need;
+      (req as { [RESERVED]?: number })[RESERVED] = need;
+    }
+    const release = () => {
+      if (reserved > 0) admission!.inflight.release(reserved);
+      reserved = 0;
+    };
     // Copied into a buffer of its own (never a view into Node's shared pool or socket buffers).
     // Up to PREALLOCATE bytes it is made at once; a bigger declared length only gets memory as
     // its bytes arrive.
@@ -225,14 +260,58 @@ async function nodeListener(handler: FetchHandler, bodyLimit: number): Promise<N
       (req as { [PRE_READ]?: Uint8Array })[PRE_READ] = at === body.length
         ? body
         : body.slice(0, at);
+      reserved = 0; // the app's now (see `fetch` above)
       toApp(req, res);
     });
     // A client that goes away mid-body: nothing was accepted, nothing to answer.
-    req.once("error", () => res.destroy());
+    req.once("error", () => {
+      release();
+      res.destroy();
+    });
+    req.once("close", () => {
+      if (!req.readableEnded) release();
+    });
   };
 }
 
+/**
+ * Answers a request refused from its headers: the app's answer to a body-less copy of it (marked
+ * refused, so the app says why, counts it and logs it like any other), while the body is read
+ * and dropped, so the client gets the answer and keeps its connection. (@hono/node-server would
+ * close a connection whose unread body takes more than 500 ms to drain, and the client would
+ * see a reset instead of the 429.)
+ */
+function answerRefused(
+  handler: FetchHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  refused: Error,
+): void {
+  req.resume();
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i].toLowerCase();
+    // A Request without a body may not declare one.
+    if (name === "content-length" || name === "transfer-encoding") continue;
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+    method: req.method,
+    headers,
+  });
+  preRefused.set(request, refused);
+  Promise.resolve(handler(request)).then(async (answer) => {
+    const body = new Uint8Array(await answer.arrayBuffer());
+    const out: Record<string, string> = {};
+    answer.headers.forEach((v, k) => (out[k] = v));
+    out["content-length"] = String(body.length);
+    res.writeHead(answer.status, out);
+    res.end(body);
+  }, () => res.destroy());
+}
+
 const PRE_READ = Symbol("otlp2parquet.preReadBody");
+const RESERVED = Symbol("otlp2parquet.reservedBytes");
 /**
  * Bodies up to this many bytes get their whole buffer before the first byte arrives (bigger ones
  * grow by doubling): a thousand clients that declare big bodies and trickle them in hold 64 MB,

@@ -148,6 +148,7 @@ export async function serve(
       Number(hp.port),
       (e) => logger.error("unhandled error in request", { error: errorText(e) }),
       config.server.max_payload_bytes,
+      assembled.admission,
     );
   } catch (e) {
     logger.error("cannot listen", { addr: config.server.listen_addr, error: errorText(e) });

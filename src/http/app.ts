@@ -7,7 +7,9 @@
  *   GET  /ready                                storage reachable: 200, or 503 naming the problem
  *   GET  /metrics, /api/stats, /dashboard      with `deps.metrics` (../metrics/routes.ts)
  *
- * Export pipeline: auth → content type → body (size-limited) → decompression (size-limited)
+ * Export pipeline: auth → content type → admission from the headers (429 + Retry-After while the
+ * buffers or the request bytes in flight are full, before the body is read: ./admission.ts)
+ * → body (size-limited) → decompression (size-limited)
  * → `ingest` (decode + partition, synchronous CPU work, then writer.write; ../ingest/) → 200
  * with an Export*ServiceResponse. Every error becomes a google.rpc.Status body in one place
  * (`onError`, with `classifyFailure` deciding the status), encoded like the request (protobuf
@@ -28,13 +30,18 @@ import { classifyFailure, ingest } from "../ingest/index.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
 import {
+  declaredLength,
   decodeContent,
   formatOfContentType,
   type Inflate,
   parseContentEncoding,
+  preRefused,
+  preReserved,
   readBody,
   sniffFormat,
 } from "./body.ts";
+import { InflightBudget, Reservation, WIRE_COPIES } from "./admission.ts";
+import { ROWS_PER_BODY_BYTE } from "../config/memory.ts";
 import { exportResponse, type ResponseFormat, statusResponse } from "./responses.ts";
 
 export interface AppDeps {
@@ -58,6 +65,30 @@ export interface AppDeps {
    * gRPC health service). Default: made here.
    */
   ready?: () => Promise<ReadyResult>;
+  /**
+   * The bound on request bytes in flight (`server.max_inflight_bytes`), shared with the runtime
+   * entry that may pre-read bodies (src/entry/platform.ts). Default: made from the config.
+   */
+  inflight?: InflightBudget;
+}
+
+/**
+ * Whether a request of `declared` body bytes (-1: unknown) may be read now: null, or the
+ * `BackpressureError` to answer with (429 / 503 + Retry-After) from its headers alone. The
+ * buffers are asked for room for this body's rows and those of every body in flight.
+ */
+export function refusal(
+  writer: Writer,
+  inflight: InflightBudget,
+  declared: number,
+): Error | null {
+  const pressure = writer.admission?.(ROWS_PER_BODY_BYTE * Math.max(0, declared) + inflight.bytes);
+  if (pressure) return pressure;
+  const need = WIRE_COPIES * declared;
+  if (declared > 0 && inflight.bytes > 0 && inflight.bytes + need > inflight.limit) {
+    return inflight.full(need);
+  }
+  return null;
 }
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
@@ -93,6 +124,7 @@ export function createApp(deps: AppDeps): Hono {
   const limit = config.server.max_payload_bytes;
   const auth = createAuthenticator(config.auth);
   const metrics = deps.metrics;
+  const inflight = deps.inflight ?? new InflightBudget(config.server.max_inflight_bytes);
   const ready = deps.ready ?? readinessOf(config, storage, now);
 
   const app = new Hono<Env>({ strict: false });
@@ -177,15 +209,51 @@ export function createApp(deps: AppDeps): Hono {
     const req = c.req.raw;
     const contentType = req.headers.get("content-type");
     info.contentType = contentType ?? undefined;
-    let format: Format | null = formatOfContentType(contentType);
+    const format: Format | null = formatOfContentType(contentType);
     if (format) c.set("format", responseFormatOf(format));
     const encodingHeader = req.headers.get("content-encoding");
     info.encoding = encodingHeader ?? undefined;
     const encodings: Coding[] = parseContentEncoding(encodingHeader);
 
-    const raw = await readBody(req, limit);
+    // Cheap rejection: from the headers, before a byte of the body is read.
+    const reservation = new Reservation(inflight);
+    try {
+      return await admitted(c, signal, req, encodings, format, receivedAtNs, reservation);
+    } finally {
+      reservation.release();
+    }
+  }
+
+  async function admitted(
+    c: Context<Env>,
+    signal: Signal,
+    req: Request,
+    encodings: Coding[],
+    format: Format | null,
+    receivedAtNs: bigint,
+    reservation: Reservation,
+  ): Promise<Response> {
+    const info = c.get("info");
+    const refusedBefore = preRefused.get(req);
+    if (refusedBefore) throw refusedBefore;
+    const pre = preReserved.get(req);
+    if (pre !== undefined) {
+      // The runtime entry checked and reserved before it read the body.
+      preReserved.delete(req);
+      reservation.adopt(pre);
+    } else {
+      const declared = declaredLength(req.headers);
+      const refused = refusal(writer, inflight, declared);
+      if (refused) {
+        throw refused;
+      }
+      if (declared > 0 && declared <= limit) reservation.add(WIRE_COPIES * declared);
+    }
+    const raw = await readBody(req, limit, (n) => reservation.add(WIRE_COPIES * n));
     info.bytes = raw.length;
     const body = await decodeContent(raw, encodings, limit, deps.inflate);
+    // The decompressed copy is in flight too (a bomb is cut off at the limit first).
+    if (body !== raw) reservation.add(body.length);
     info.decodedBytes = body.length;
     metrics?.decompressed("http", signal, body.length);
     if (!format) {

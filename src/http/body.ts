@@ -97,10 +97,35 @@ const bodyTooLarge = (limit: number) =>
 export const preReadBodies: WeakMap<Request, Uint8Array> = new WeakMap();
 
 /**
- * The request body, at most `limit` bytes: 413 straight away when `Content-Length` says more,
- * and as soon as the streamed bytes pass it (the rest is not read).
+ * In-flight bytes (./admission.ts) the runtime entry reserved for a pre-read body, by request:
+ * the app takes the reservation over (and releases it when the request is done).
  */
-export async function readBody(req: Request, limit: number): Promise<Uint8Array> {
+export const preReserved: WeakMap<Request, number> = new WeakMap();
+
+/**
+ * Requests the runtime entry refused from their headers (Node: it answers them itself with the
+ * app's answer to a body-less copy, and discards the body, so the connection stays usable):
+ * the app answers with this error, whatever it would decide now.
+ */
+export const preRefused: WeakMap<Request, Error> = new WeakMap();
+
+/** The `Content-Length` a request declares, or -1 (none, or not a plain number). */
+export function declaredLength(headers: Headers): number {
+  const declared = headers.get("content-length");
+  return declared !== null && /^\s*\d+\s*$/.test(declared) ? Number(declared) : -1;
+}
+
+/**
+ * The request body, at most `limit` bytes: 413 straight away when `Content-Length` says more,
+ * and as soon as the streamed bytes pass it (the rest is not read). `reserve` is told of every
+ * chunk of a body streamed without a `Content-Length` before it is kept (it throws to cut the
+ * body off: the in-flight budget, ./admission.ts); a declared length is reserved by the caller.
+ */
+export async function readBody(
+  req: Request,
+  limit: number,
+  reserve?: (bytes: number) => void,
+): Promise<Uint8Array> {
   const pre = preReadBodies.get(req);
   if (pre !== undefined) {
     preReadBodies.delete(req);
@@ -108,8 +133,7 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
     return pre;
   }
   const headers = req.headers;
-  const declared = headers.get("content-length");
-  const length = declared !== null && /^\s*\d+\s*$/.test(declared) ? Number(declared) : -1;
+  const length = declaredLength(headers);
   if (length > limit) {
     // Do not read it; cancelling tells the runtime the rest is not wanted.
     await req.body?.cancel().catch(() => {});
@@ -136,6 +160,14 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
       if (total > limit) {
         await reader.cancel().catch(() => {});
         throw tooLarge(bodyTooLarge(limit));
+      }
+      if (reserve && length < 0) {
+        try {
+          reserve(value.length);
+        } catch (e) {
+          await reader.cancel().catch(() => {});
+          throw e;
+        }
       }
       chunks.push(value);
     }

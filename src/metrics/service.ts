@@ -454,6 +454,7 @@ export class ServiceMetrics {
       flush: () => writer.flush(),
       close: () => writer.close(),
       stats: writer.stats ? () => writer.stats!() : undefined,
+      admission: writer.admission ? (bytes: number) => writer.admission!(bytes) : undefined,
     };
   }
 

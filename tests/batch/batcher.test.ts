@@ -131,10 +131,12 @@ Deno.test("a buffer is written when it reaches batch.max_rows", async () => {
   });
 });
 
-Deno.test("a buffer is written when it reaches batch.max_bytes", async () => {
+Deno.test("a buffer is written before a request would take it past batch.max_bytes", async () => {
   await withWriter({ max_bytes: 20_000 }, async ({ writer, storage, logger }) => {
     const one = request("svc", ids("probe", 10)).partitions[0].rows.byteSize();
-    const perFile = Math.ceil(20_000 / one);
+    // As many requests as fit in 20,000 bytes: the next one starts the next file.
+    const perFile = Math.floor(20_000 / one);
+    ok(perFile > 1 && perFile * one < 20_000, `requests of ${one} bytes`);
     for (let i = 0; i < perFile + 1; i++) await writer.write(request("svc", ids(`r${i}`, 10)));
     await until(() => storage.objects.size === 1, 5000, "one file");
     const f = logger.stored()[0];

@@ -401,3 +401,42 @@ Deno.test("with the real decoders, replay rewrites a file stored before the cras
     await cleanup();
   }
 });
+
+Deno.test("a buffer written out before a request would pass batch.max_bytes replays to the same files", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const one = request("svc", ids("probe", 10)).partitions[0].rows.byteSize();
+    // Two requests fit, the third starts a new file (its seal covers the records before it).
+    const batch = { max_bytes: Math.floor(2.5 * one) };
+    const storage = new TestStorage();
+    const w1 = await open(dir, storage, batch);
+    let crashed: Promise<void> | undefined;
+    storage.beforePut = () => {
+      crashed ??= w1.abort();
+      return new Promise(() => {}); // the process is gone: the put never finishes
+    };
+    for (let i = 0; i < 3; i++) await w1.write(request("svc", ids(`r${i}`, 10)));
+    await until(() => crashed !== undefined, 5000, "the crash");
+    await crashed;
+    const seals = await sealRecords(dir);
+    strictEqual(seals.length, 1);
+    storage.beforePut = undefined;
+
+    const w2 = await open(dir, storage, batch);
+    await w2.close();
+    const files = [...storage.objects.entries()];
+    strictEqual(files.length, 2);
+    const sealed = files.find(([k]) => k.endsWith(`-${seals[0][0]}.parquet`));
+    ok(sealed, `${files.map(([k]) => k)} has id ${seals[0][0]}`);
+    // The logged seal's file holds the first two requests, exactly; the third is the other file.
+    deepStrictEqual(
+      [...new Set(readBodies(sealed[1]).map((b) => b.replace(/-\d+$/, "")))].sort(),
+      ["r0", "r1"],
+    );
+    const c = counts(storage.bodies());
+    strictEqual(c.size, 30);
+    ok([...c.values()].every((n) => n === 1));
+  } finally {
+    await cleanup();
+  }
+});
