@@ -16,6 +16,7 @@ import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { combineHooks, ServiceMetrics } from "../metrics/service.ts";
 import { VERSION } from "../version.ts";
+import { createForwarder, type Forwarder, type ForwarderOptions } from "../forward/index.ts";
 import type { Hono } from "hono";
 
 export { configure };
@@ -29,6 +30,12 @@ export interface PlatformParts extends WriterParts {
    * files runs after `hooks` (catalogs).
    */
   metrics?: ServiceMetrics;
+  /**
+   * How `[[forward]]` destinations are served here: servers pass `mode: "queue"` with the
+   * queue's files and gRPC; the default is best effort (Workers, Lambda: the entry hands the
+   * sends to `waitUntil`).
+   */
+  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender">;
 }
 
 /** The metrics of `config`, or undefined when `server.metrics` is off. */
@@ -41,6 +48,8 @@ export interface Assembled {
   writer: Writer;
   app: Hono;
   metrics?: ServiceMetrics;
+  /** The forwarder, when `[[forward]]` destinations are configured. */
+  forwarder?: Forwarder;
 }
 
 /**
@@ -67,6 +76,19 @@ export async function assemble(
     hooks: combineHooks(parts.hooks, metrics?.hooks),
   });
   if (metrics) writer = metrics.watchWriter(writer);
+  let forwarder: Forwarder | undefined;
+  try {
+    forwarder = await createForwarder({
+      destinations: config.forward,
+      logger,
+      registry: metrics?.registry,
+      mode: "best-effort",
+      ...parts.forward,
+    });
+  } catch (e) {
+    await writer.close().catch(() => {});
+    throw e;
+  }
   const app = createApp({
     config,
     writer,
@@ -75,6 +97,7 @@ export async function assemble(
     version: VERSION,
     inflate: parts.inflate,
     metrics,
+    forwarder,
   });
-  return { storage, writer, app, metrics };
+  return { storage, writer, app, metrics, forwarder };
 }

@@ -22,6 +22,7 @@ import { registerProcessMetrics } from "../metrics/process.node.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import type { IcebergCommitter } from "../catalog/index.ts";
 import { VERSION } from "../version.ts";
+import { forwardQueueDir } from "../config/forward.ts";
 import { assemble, type Assembled, metricsFor } from "./assemble.ts";
 import * as rt from "./platform.ts";
 
@@ -124,6 +125,14 @@ export async function serve(
       inflate: createInflate(),
       metrics,
       hooks: iceberg?.hooks,
+      // [[forward]]: a queue per destination on disk beside the write-ahead log (in memory
+      // where files cannot be written), gRPC through @grpc/grpc-js.
+      forward: config.forward.length === 0 ? undefined : {
+        mode: "queue",
+        dir: rt.canWriteFiles() ? forwardQueueDir(config.batch.wal_dir) : undefined,
+        fs: rt.canWriteFiles() ? createWalFs() : undefined,
+        grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
+      },
     });
   } catch (e) {
     logger.error("cannot start the writer", {
@@ -135,7 +144,7 @@ export async function serve(
     await encoder?.close();
     return 1;
   }
-  const { writer, app } = assembled;
+  const { writer, app, forwarder } = assembled;
   const hp = splitHostPort(config.server.listen_addr)!;
   let listener: rt.Listener;
   try {
@@ -188,6 +197,8 @@ export async function serve(
         await lifecycle?.stop();
         await listener.close();
         await writer.close();
+        // The forward queues stay on disk for the next start.
+        await forwarder?.close();
         // One last commit of what the flush stored (what it cannot commit stays pending).
         await iceberg?.close();
         await encoder?.close();
