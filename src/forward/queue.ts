@@ -215,6 +215,10 @@ export class ForwardQueue {
   private active: Segment | null = null;
 
   private newSegment(): Segment {
+    // Segments all done (the last one, until now) go.
+    while (this.segs.length > 0 && this.segs[0].entries.length === 0) {
+      this.retire(this.segs.shift()!);
+    }
     const seg: Segment = {
       seq: this.nextSeq++,
       entries: [],

@@ -1,0 +1,126 @@
+/**
+ * `protocol = "grpc"`: A (the real server, default configuration) forwards over OTLP/gRPC to
+ * an in-test gRPC server built with @grpc/grpc-js. That server is a stand-in: otlp2parquet has
+ * no gRPC receiver yet, and the test needs one that answers UNAVAILABLE with a RetryInfo and
+ * INVALID_ARGUMENT on cue. It decodes what it gets with protobufjs (the oracle, over proto/).
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import type { Server } from "../helpers/server.ts";
+import { otlpRoot } from "../e2e/proto.ts";
+import { logsBody, postLogs, sample, startA, until } from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** google.rpc.Status { code, details: [Any RetryInfo { retry_delay { seconds } }] }. */
+function retryStatus(code: number, seconds: number): Buffer {
+  const type = new TextEncoder().encode("type.googleapis.com/google.rpc.RetryInfo");
+  const duration = [0x08, seconds];
+  const info = [0x0a, duration.length, ...duration];
+  const any = [0x0a, type.length, ...type, 0x12, info.length, ...info];
+  return Buffer.from([0x08, code, 0x1a, any.length, ...any]);
+}
+
+Deno.test(
+  "gRPC destination: UNAVAILABLE with RetryInfo is retried, INVALID_ARGUMENT dropped and counted",
+  opts,
+  async () => {
+    const root = await otlpRoot();
+    const Req = root.lookupType("opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest");
+    const kept: string[] = [];
+    const metadata: string[] = [];
+    let calls = 0;
+    const server = new grpc.Server();
+    const pass = (b: Buffer) => b;
+    server.register<Buffer, Buffer>(
+      "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+      (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        calls++;
+        metadata.push(String(call.metadata.get("x-tenant")[0] ?? ""));
+        // deno-lint-ignore no-explicit-any
+        const req = Req.toObject(Req.decode(call.request)) as any;
+        const bodies: string[] = [];
+        for (const rl of req.resourceLogs ?? []) {
+          for (const sl of rl.scopeLogs ?? []) {
+            for (const lr of sl.logRecords ?? []) bodies.push(lr.body?.stringValue ?? "");
+          }
+        }
+        if (calls === 1) {
+          const md = new grpc.Metadata();
+          md.set("grpc-status-details-bin", retryStatus(14, 1));
+          cb({ code: grpc.status.UNAVAILABLE, details: "warming up", metadata: md });
+          return;
+        }
+        if (bodies.some((b) => b.startsWith("bad"))) {
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: "bad record" });
+          return;
+        }
+        kept.push(...bodies);
+        cb(null, Buffer.alloc(0));
+      },
+      pass,
+      pass,
+      "unary",
+    );
+    const port = await new Promise<number>((res, rej) =>
+      server.bindAsync(
+        "127.0.0.1:0",
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => e ? rej(e) : res(p),
+      )
+    );
+    let a: Server | undefined;
+    const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-fwd-grpc-" });
+    try {
+      a = await startA(
+        `[[forward]]
+name = "grpc"
+endpoint = "http://127.0.0.1:${port}"
+protocol = "grpc"
+headers = { "x-tenant" = "t1" }
+signals = ["logs"]
+`,
+        { output: `${dir}/a`, wal: `${dir}/a-wal` },
+      );
+      const srvA = a;
+      const expected: string[] = [];
+      for (const tag of ["g1", "g2", "bad1", "g3"]) {
+        strictEqual(await postLogs(a.url, logsBody("grpc", tag, 2)), 200);
+        if (!tag.startsWith("bad")) {
+          expected.push(`${tag}-0`, `${tag}-1`);
+        }
+      }
+      await until(
+        "the queue drained",
+        async () =>
+          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="grpc"') === 0 &&
+          await sample(
+              srvA,
+              "otlp2parquet_forward_records_total",
+              'destination="grpc",outcome="sent"',
+            ) === 6,
+        [a],
+      );
+      deepStrictEqual([...kept].sort(), expected.sort());
+      strictEqual(
+        await sample(
+          srvA,
+          "otlp2parquet_forward_records_total",
+          'destination="grpc",outcome="rejected"',
+        ),
+        2,
+      );
+      ok(await sample(srvA, "otlp2parquet_forward_send_failures_total", 'destination="grpc"') >= 1);
+      ok(
+        metadata.every((m) => m === "t1"),
+        JSON.stringify(metadata),
+      );
+      ok(a.log().includes("status=INVALID_ARGUMENT"), a.log());
+      strictEqual(await a.stop(), 0);
+    } finally {
+      await a?.kill();
+      server.forceShutdown();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
