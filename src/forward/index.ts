@@ -50,7 +50,7 @@ const DROP_LOG_EVERY_MS = 10_000;
 export interface AcceptedRequest {
   signal: Signal;
   format: Format;
-  /** The decompressed body (copied here: the caller may reuse its memory). */
+  /** The decompressed body (kept, never changed: the caller must not reuse its memory). */
   body: Uint8Array;
   records: number;
 }
@@ -148,12 +148,15 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
   if (opts.mode === "queue") { for (const d of dests) d.start(); }
   return {
     accepted(req) {
-      let body: Uint8Array | undefined;
       const sends: Promise<void>[] = [];
       for (const d of dests) {
         if (!d.config.signals.includes(req.signal)) continue;
-        body ??= req.body.slice();
-        const item = { signal: req.signal, format: req.format, body, records: req.records };
+        const item = {
+          signal: req.signal,
+          format: req.format,
+          body: req.body,
+          records: req.records,
+        };
         if (opts.mode === "queue") d.queue.push(item);
         else sends.push(d.sendNow(item));
       }

@@ -186,6 +186,8 @@ export class ForwardQueue {
     ) {
       seg = this.newSegment();
     }
+    // With files, the body is kept as a view into its frame (one copy for both).
+    const framed = this.opts.fs ? frame(item) : undefined;
     const e: Entry = {
       id: this.nextId++,
       seq: seg.seq,
@@ -195,7 +197,7 @@ export class ForwardQueue {
       records: item.records,
       bytes: item.body.length,
       queuedAt: this.now(),
-      body: item.body,
+      body: framed ? framed.subarray(FRAME + META) : item.body,
     };
     seg.entries.push(e);
     seg.total++;
@@ -203,8 +205,8 @@ export class ForwardQueue {
     this.bytes += e.bytes;
     this.memBytes += e.bytes;
     this.length++;
-    if (this.opts.fs) {
-      this.pendingFrames.push(frame(item));
+    if (framed) {
+      this.pendingFrames.push(framed);
       this.scheduleWrite();
     }
     this.trim();
