@@ -95,15 +95,33 @@ for (const protocol of ["http/protobuf", "http/json"]) {
 }
 
 Deno.test(
-  "B down, then up: A keeps answering 200, the breaker opens and closes, nothing is lost",
+  "B stopped under load, then started again: A keeps answering 200, the breaker opens and closes, nothing is lost",
   opts,
   async () => {
     const root = await tempDir("outage");
     const port = freePort();
     let a: Server | undefined, b: Server | undefined;
     try {
+      b = await startB(port, `${root}/b`, `${root}/b-wal`);
       a = await startA(forwardToml(port), { output: `${root}/a`, wal: `${root}/a-wal` });
       const srvA = a;
+      for (let i = 0; i < 10; i++) {
+        strictEqual(await postLogs(a.url, logsBody("outage", `up${i}`, 10)), 200);
+      }
+      await until(
+        "the first 10 requests reached B",
+        async () =>
+          await sample(
+            srvA,
+            "otlp2parquet_forward_records_total",
+            'destination="b",outcome="sent"',
+          ) ===
+            100,
+        [a, b],
+      );
+      // B goes away (stopped cleanly: what it had is stored), A stays under load.
+      strictEqual(await b.stop(), 0);
+      await b.kill();
       // B is not running: every answer of A is still 200.
       const statuses: number[] = [];
       for (let i = 0; i < 40; i++) {
@@ -130,7 +148,7 @@ Deno.test(
       ok(await sample(srvA, "otlp2parquet_forward_queue_bytes", 'destination="b"') > 0);
       strictEqual(
         await sample(srvA, "otlp2parquet_forward_records_total", 'destination="b",outcome="sent"'),
-        0,
+        100,
       );
 
       b = await startB(port, `${root}/b`, `${root}/b-wal`);
@@ -139,14 +157,14 @@ Deno.test(
           srvA,
           "otlp2parquet_forward_records_total",
           'destination="b",outcome="sent"',
-        ) === 600, [a, b]);
+        ) === 700, [a, b]);
       strictEqual(await sample(srvA, "otlp2parquet_forward_breaker_state", 'destination="b"'), 0);
       strictEqual(await sample(srvA, "otlp2parquet_forward_queue_bytes", 'destination="b"'), 0);
       ok(await sample(srvA, "otlp2parquet_forward_breaker_opened_total", 'destination="b"') >= 1);
       ok(a.log().includes("circuit breaker closed"), a.log());
       strictEqual(await a.stop(), 0);
       strictEqual(await b.stop(), 0);
-      await assertSameLogs(`${root}/a`, `${root}/b`, 600);
+      await assertSameLogs(`${root}/a`, `${root}/b`, 700);
     } finally {
       await stopAll([a, b]);
       await Deno.remove(root, { recursive: true }).catch(() => {});
