@@ -7,11 +7,16 @@
  * compared, so a noisy neighbour on a shared machine hurts both alike.
  *
  *   deno run -A bench/forward.ts [--duration S] [--warmup S] [--records N] [--connections C]
- *                                [--rounds R] [--no-write]
+ *                                [--rounds R] [--destination server|bare] [--no-write]
+ *
+ * `--destination bare` forwards to the bare endpoint of bench/http.ts (./bare.ts: reads the
+ * body, answers 200) instead of a second otlp2parquet: on a small shared machine B's own
+ * ingestion competes with A for the same cores, and the bare sink shows what forwarding costs
+ * A alone.
  *
  * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx; for the forwarding runs also
  * what A had sent to B and what was still queued when the load stopped, and how long the queue
- * took to drain. Results: bench/results/forward-latest.json.
+ * took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
  */
 import { generateRequest } from "./gen.ts";
 import { type Server, startServer } from "../tests/helpers/server.ts";
@@ -27,6 +32,9 @@ const RECORDS = arg("records", 100);
 const CONNECTIONS = arg("connections", 16);
 const ROUNDS = arg("rounds", 2);
 const BODIES = 32;
+const DESTINATION = args.includes("--destination")
+  ? args[args.indexOf("--destination") + 1]
+  : "server";
 
 interface Run {
   target: "none" | "forward";
@@ -89,6 +97,41 @@ async function metric(srv: Server, name: string): Promise<number> {
   return line ? Number(line.split(" ").pop()) : 0;
 }
 
+/** ./bare.ts as the destination: the same `Server` shape (url, stop, kill). */
+async function startBare(): Promise<Pick<Server, "url" | "stop" | "kill">> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", new URL("./bare.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!/:(\d+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`bench/bare.ts exited: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  const port = Number(/:(\d+)/.exec(text)![1]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      return (await status).code;
+    },
+    async kill() {
+      if (!exited) child.kill("SIGKILL");
+      await status;
+    },
+  };
+}
+
 async function main() {
   const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-bench-fwd-" });
   for (let i = 0; i < BODIES; i++) {
@@ -96,7 +139,9 @@ async function main() {
     await Deno.writeFile(`${dir}/body-${i}.bin`, await gzip(g.protobuf));
   }
   const env = { OTLP2PARQUET_BATCH_ENABLED: "true", OTLP2PARQUET_BATCH_MAX_AGE_SECS: "10" };
-  const b = await startServer({ env, logLevel: "info" });
+  const b = DESTINATION === "bare"
+    ? await startBare()
+    : await startServer({ env, logLevel: "info" });
   const runs: Run[] = [];
   try {
     const config = `${dir}/forward.toml`;
@@ -163,6 +208,7 @@ async function main() {
   const none = best("none"), fwd = best("forward");
   const summary = {
     date: new Date().toISOString(),
+    destination: DESTINATION,
     records: RECORDS,
     connections: CONNECTIONS,
     durationSecs: DURATION,
@@ -176,7 +222,7 @@ async function main() {
   );
   if (!args.includes("--no-write")) {
     await Deno.writeTextFile(
-      new URL("./results/forward-latest.json", import.meta.url),
+      new URL(`./results/forward-${DESTINATION}-latest.json`, import.meta.url),
       JSON.stringify(summary, null, 2) + "\n",
     );
   }

@@ -40,7 +40,8 @@ export const FORWARD_ENV_PREFIX = "OTLP2PARQUET_FORWARD_";
 const MiB = 1024 * 1024;
 const SIGNALS: readonly Signal[] = ["logs", "traces", "metrics"];
 const PROTOCOLS: readonly ForwardProtocol[] = ["http/protobuf", "http/json", "grpc"];
-const KEYS = [
+/** The keys of a `[[forward]]` entry. */
+export const FORWARD_KEYS = [
   "name",
   "endpoint",
   "protocol",
@@ -52,6 +53,7 @@ const KEYS = [
   "failure_threshold",
   "open_secs",
 ] as const;
+const KEYS = FORWARD_KEYS;
 type Key = typeof KEYS[number];
 
 export function forwardDefaults(): Omit<ForwardConfig, "name" | "endpoint"> {
