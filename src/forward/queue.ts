@@ -17,7 +17,8 @@
  * start, every segment is read up to its first bad record (a torn tail) and appending goes to
  * a new segment. Bodies stay in memory up to `MEMORY_BYTES`; past that they are read back from
  * their segment when their turn comes. Without a directory (Workers, Lambda, no write access)
- * the same queue lives in memory only.
+ * the same queue lives in memory only. Appends are fsync'd at most once a second
+ * (`SYNC_EVERY_MS`), so a process crash loses nothing and a power loss at most that second.
  */
 import { crc32 } from "../batch/checksum.ts";
 import type { WalFile, WalFs } from "../batch/wal/wal.ts";
@@ -30,6 +31,8 @@ const FRAME = 8;
 const META = 6;
 /** A segment past this is closed and a new one started. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
+/** The queue files are fsync'd at most this often (and when closed). */
+export const SYNC_EVERY_MS = 1000;
 /** Bodies kept in memory (the rest are read back from disk). */
 export const MEMORY_BYTES = 32 * 1024 * 1024;
 
@@ -100,6 +103,8 @@ export class ForwardQueue {
   /** Requests queued. */
   length = 0;
   private readonly now: () => number;
+  private lastSync = 0;
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(private readonly opts: QueueOptions) {
     this.now = opts.now ?? Date.now;
@@ -326,7 +331,10 @@ export class ForwardQueue {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w();
     await this.settle();
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
     for (const s of this.segs) {
+      await s.file?.sync().catch(() => {});
       await s.file?.close().catch(() => {});
       await s.ack?.close().catch(() => {});
       s.file = s.ack = undefined;
@@ -400,7 +408,22 @@ export class ForwardQueue {
         n += p.length;
       }
       await seg.file.write(out);
-      await seg.file.sync();
+      // fsync at most once a second: a process crash loses nothing written (the page cache
+      // keeps it), a power loss at most the last second; the write-ahead log's own fsyncs,
+      // which the clients' answers wait for, do not queue behind these.
+      const now = this.now();
+      if (now - this.lastSync >= SYNC_EVERY_MS) {
+        this.lastSync = now;
+        await seg.file.sync();
+      } else if (this.syncTimer === undefined) {
+        // …and once more after the last append of a burst.
+        const file = seg.file;
+        this.syncTimer = setTimeout(() => {
+          this.syncTimer = undefined;
+          this.lastSync = this.now();
+          file.sync().catch(() => {});
+        }, SYNC_EVERY_MS);
+      }
       // Past the memory budget, bodies are read back from disk when needed.
       if (this.memBytes > MEMORY_BYTES) this.releaseBodies();
     }
