@@ -35,7 +35,7 @@ export interface PlatformParts extends WriterParts {
    * queue's files and gRPC; the default is best effort (Workers, Lambda: the entry hands the
    * sends to `waitUntil`).
    */
-  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender">;
+  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender" | "gzip">;
 }
 
 /** The metrics of `config`, or undefined when `server.metrics` is off. */

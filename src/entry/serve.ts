@@ -12,7 +12,7 @@ import { detectPlatform, splitHostPort } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
-import { createInflate } from "../codec/zlib.node.ts";
+import { createGzip, createInflate } from "../codec/zlib.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import type { Logger } from "../log/log.ts";
@@ -132,6 +132,7 @@ export async function serve(
         dir: rt.canWriteFiles() ? forwardQueueDir(config.batch.wal_dir) : undefined,
         fs: rt.canWriteFiles() ? createWalFs() : undefined,
         grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
+        gzip: createGzip(),
       },
     });
   } catch (e) {

@@ -28,6 +28,7 @@ import type { ForwardConfig } from "../config/forward.ts";
 import { describeForward } from "../config/forward.ts";
 import type { WalFs } from "../batch/wal/wal.ts";
 import type { Format } from "../core/otlp/types.ts";
+import type { Coding } from "../codec/index.ts";
 import type { Signal } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
 import type { Registry } from "../metrics/registry.ts";
@@ -52,6 +53,11 @@ export interface AcceptedRequest {
   format: Format;
   /** The decompressed body (kept, never changed: the caller must not reuse its memory). */
   body: Uint8Array;
+  /**
+   * The body as it came when it was compressed: queued instead of `body` when it has one
+   * coding (fewer bytes to write and keep), and sent as it is when it fits the destination.
+   */
+  encoded?: { encodings: readonly Coding[]; bytes: Uint8Array };
   records: number;
 }
 
@@ -67,6 +73,8 @@ export interface ForwarderOptions {
   fs?: WalFs;
   /** gRPC destinations (servers): ./grpc.node.ts's `grpcSender`, imported by the entry. */
   grpcSender?: (dest: ForwardConfig) => Promise<Sender>;
+  /** gzip for outgoing bodies; servers pass node:zlib's, off the main thread. */
+  gzip?: (data: Uint8Array) => Promise<Uint8Array>;
   /** For tests: a fetch of their own. */
   fetch?: typeof fetch;
 }
@@ -109,7 +117,7 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
   for (const d of opts.destinations) {
     const sender = d.protocol === "grpc"
       ? await grpcOrFail(opts, d)
-      : httpSender(d, opts.fetch ?? ((...a) => fetch(...a)));
+      : httpSender(d, opts.fetch ?? ((...a) => fetch(...a)), opts.gzip);
     const durable = opts.mode === "queue" && opts.fs !== undefined && opts.dir !== undefined;
     const dest = new Destination(d, sender, opts.logger);
     dest.queue = await ForwardQueue.open({
@@ -149,14 +157,13 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
   return {
     accepted(req) {
       const sends: Promise<void>[] = [];
+      const one = req.encoded?.encodings.length === 1 ? req.encoded : undefined;
+      const base = { signal: req.signal, format: req.format, records: req.records };
       for (const d of dests) {
         if (!d.config.signals.includes(req.signal)) continue;
-        const item = {
-          signal: req.signal,
-          format: req.format,
-          body: req.body,
-          records: req.records,
-        };
+        const item = one
+          ? { ...base, body: one.bytes, coding: one.encodings[0] }
+          : { ...base, body: req.body };
         if (opts.mode === "queue") d.queue.push(item);
         else sends.push(d.sendNow(item));
       }
@@ -385,7 +392,7 @@ class Destination {
 
   private async send(batch: Entry[]): Promise<SendResult> {
     try {
-      const items = batch.map((e) => ({ format: e.format, body: e.body! }));
+      const items = batch.map((e) => ({ format: e.format, body: e.body!, coding: e.coding }));
       return await this.sender.send(outgoing(batch[0].signal, items));
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.
@@ -398,7 +405,9 @@ class Destination {
   }
 
   /** Best-effort mode: one request sent now (one retry), dropped when it cannot go. */
-  async sendNow(item: { signal: Signal; format: Format; body: Uint8Array; records: number }) {
+  async sendNow(
+    item: { signal: Signal; format: Format; body: Uint8Array; coding?: Coding; records: number },
+  ) {
     if (this.breaker.waitMs() > 0) {
       this.counts.droppedRequests++;
       this.counts.droppedRecords += item.records;

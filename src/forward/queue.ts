@@ -8,8 +8,9 @@
  * restart or a crash loses nothing already written:
  *
  *   {seq:10}.fq    8 bytes magic "O2PFWD01", then records: u32 LE length, u32 LE CRC-32,
- *                  payload = u8 signal, u8 format, u32 LE records, the request body
- *                  (decompressed, in the format it came in)
+ *                  payload = u8 signal, u8 format | coding << 4, u32 LE records, the
+ *                  request body as it came (in its format; compressed when it was, with
+ *                  one gzip, deflate or zstd coding: fewer bytes to write and to keep)
  *   {seq:10}.ack   u32 LE values appended: how many records of that segment are done (sent,
  *                  rejected or dropped); the last whole value counts
  *
@@ -24,6 +25,7 @@ import { crc32 } from "../batch/checksum.ts";
 import type { WalFile, WalFs } from "../batch/wal/wal.ts";
 import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
+import type { Coding } from "../codec/index.ts";
 
 const MAGIC = new TextEncoder().encode("O2PFWD01");
 const HEADER = MAGIC.length;
@@ -40,11 +42,15 @@ const SIGNAL_CODE: Record<Signal, number> = { logs: 1, traces: 2, metrics: 3 };
 const SIGNAL_OF: Signal[] = ["logs", "logs", "traces", "metrics"];
 const FORMAT_CODE: Record<Format, number> = { protobuf: 1, json: 2, jsonl: 3 };
 const FORMAT_OF: Format[] = ["protobuf", "protobuf", "json", "jsonl"];
+const CODING_CODE: Record<Coding, number> = { gzip: 1, deflate: 2, zstd: 3 };
+const CODING_OF: (Coding | undefined)[] = [undefined, "gzip", "deflate", "zstd"];
 
 export interface QueueItem {
   signal: Signal;
   format: Format;
+  /** The body, compressed with `coding` when that is set. */
   body: Uint8Array;
+  coding?: Coding;
   /** Records (log records, spans, data points) the request holds. */
   records: number;
 }
@@ -56,6 +62,8 @@ export interface Entry {
   readonly idx: number;
   readonly signal: Signal;
   readonly format: Format;
+  /** How `body` is compressed (none when unset). */
+  readonly coding?: Coding;
   readonly records: number;
   readonly bytes: number;
   /** When it was queued (epoch ms; for entries read back at start, when they were read). */
@@ -155,6 +163,7 @@ export class ForwardQueue {
           idx: i,
           signal: r.signal,
           format: r.format,
+          coding: r.coding,
           records: r.records,
           bytes: r.body.length,
           queuedAt: this.now(),
@@ -199,6 +208,7 @@ export class ForwardQueue {
       idx: seg.total,
       signal: item.signal,
       format: item.format,
+      coding: item.coding,
       records: item.records,
       bytes: item.body.length,
       queuedAt: this.now(),
@@ -512,7 +522,7 @@ function frame(item: QueueItem): Uint8Array {
   const out = new Uint8Array(FRAME + len);
   const v = new DataView(out.buffer);
   out[FRAME] = SIGNAL_CODE[item.signal];
-  out[FRAME + 1] = FORMAT_CODE[item.format];
+  out[FRAME + 1] = FORMAT_CODE[item.format] | ((item.coding ? CODING_CODE[item.coding] : 0) << 4);
   v.setUint32(FRAME + 2, item.records >>> 0, true);
   out.set(item.body, FRAME + META);
   v.setUint32(0, len, true);
@@ -521,10 +531,8 @@ function frame(item: QueueItem): Uint8Array {
 }
 
 /** The records of a segment file, up to the first bad one (a torn tail). */
-export function parseSegment(
-  bytes: Uint8Array,
-): { signal: Signal; format: Format; records: number; body: Uint8Array }[] {
-  const out: { signal: Signal; format: Format; records: number; body: Uint8Array }[] = [];
+export function parseSegment(bytes: Uint8Array): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
   if (bytes.length < HEADER || MAGIC.some((b, i) => bytes[i] !== b)) return out;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = HEADER;
@@ -532,17 +540,24 @@ export function parseSegment(
     const len = v.getUint32(at, true), sum = v.getUint32(at + 4, true);
     const start = at + FRAME, end = start + len;
     if (len < META || end > bytes.length || crc32(bytes, start, end) !== sum) break;
-    const signal = SIGNAL_OF[bytes[start]], format = FORMAT_OF[bytes[start + 1]];
-    if (bytes[start] < 1 || bytes[start] > 3 || bytes[start + 1] < 1 || bytes[start + 1] > 3) {
-      break;
-    }
+    const sig = bytes[start], fmt = bytes[start + 1] & 0x0f, cod = bytes[start + 1] >> 4;
+    if (sig < 1 || sig > 3 || fmt < 1 || fmt > 3 || cod > 3) break;
     out.push({
-      signal,
-      format,
+      signal: SIGNAL_OF[sig],
+      format: FORMAT_OF[fmt],
+      coding: CODING_OF[cod],
       records: v.getUint32(start + 2, true),
       body: bytes.subarray(start + META, end),
     });
     at = end;
   }
   return out;
+}
+
+export interface ParsedRecord {
+  signal: Signal;
+  format: Format;
+  coding?: Coding;
+  records: number;
+  body: Uint8Array;
 }

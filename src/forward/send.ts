@@ -17,6 +17,7 @@ import { jsonToProtobuf } from "../core/otlp/json.ts";
 import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
 import { protobufToJson } from "./json.ts";
+import { type Coding, decompressTrusted } from "../codec/index.ts";
 
 export type SendResult =
   | { kind: "ok"; rejected: number; message: string }
@@ -29,6 +30,8 @@ export interface Outgoing {
   protobuf: () => Uint8Array;
   /** The request as OTLP/JSON. */
   json: () => string;
+  /** The bytes as queued, when it is one gzip'd protobuf request (sent as they are). */
+  gzippedProtobuf?: Uint8Array;
 }
 
 /** What sends an export; `http.ts`-style for OTLP/HTTP, ./grpc.node.ts for gRPC. */
@@ -40,11 +43,22 @@ export interface Sender {
 /** The outgoing request of queued bodies of one signal. */
 export function outgoing(
   signal: Signal,
-  items: readonly { format: Format; body: Uint8Array }[],
+  queued: readonly { format: Format; body: Uint8Array; coding?: Coding }[],
 ): Outgoing {
+  const single = queued.length === 1 && queued[0].format === "protobuf" &&
+      queued[0].coding === "gzip"
+    ? queued[0].body
+    : undefined;
+  let plain: { format: Format; body: Uint8Array }[] | undefined;
+  const decoded = () =>
+    plain ??= queued.map((i) => ({
+      format: i.format,
+      body: i.coding ? decompressTrusted(i.body, [i.coding]) : i.body,
+    }));
   let pb: Uint8Array | undefined;
   const protobuf = () => {
     if (pb) return pb;
+    const items = decoded();
     const parts = items.map((i) =>
       i.format === "protobuf" ? i.body : jsonToProtobuf(signal, i.body, i.format, 64)
     );
@@ -59,11 +73,13 @@ export function outgoing(
     }
     return pb;
   };
-  const json = () =>
-    items.length === 1 && items[0].format === "json"
+  const json = () => {
+    const items = decoded();
+    return items.length === 1 && items[0].format === "json"
       ? new TextDecoder().decode(items[0].body)
       : protobufToJson(signal, protobuf());
-  return { signal, protobuf, json };
+  };
+  return { signal, protobuf, json, gzippedProtobuf: single };
 }
 
 export const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -71,19 +87,30 @@ export const RETRY_STATUS = new Set([429, 502, 503, 504]);
 export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
 /** An OTLP/HTTP sender over `fetch` (every platform has it). */
-export function httpSender(dest: ForwardConfig, fetchFn: typeof fetch = fetch): Sender {
+export function httpSender(
+  dest: ForwardConfig,
+  fetchFn: typeof fetch = fetch,
+  gzipFn: (b: Uint8Array) => Promise<Uint8Array> = gzip,
+): Sender {
   const json = dest.protocol === "http/json";
   return {
     async send(out) {
       const url = `${dest.endpoint}/v1/${out.signal}`;
-      let body: Uint8Array = json ? new TextEncoder().encode(out.json()) : out.protobuf();
       const headers: Record<string, string> = {
         ...dest.headers,
         "content-type": json ? "application/json" : "application/x-protobuf",
       };
-      if (dest.compression === "gzip") {
-        body = await gzip(body);
+      let body: Uint8Array;
+      if (!json && dest.compression === "gzip" && out.gzippedProtobuf) {
+        // One request that came as gzip'd protobuf: sent as it came, no work.
+        body = out.gzippedProtobuf;
         headers["content-encoding"] = "gzip";
+      } else {
+        body = json ? new TextEncoder().encode(out.json()) : out.protobuf();
+        if (dest.compression === "gzip") {
+          body = await gzipFn(body);
+          headers["content-encoding"] = "gzip";
+        }
       }
       let res: Response;
       try {

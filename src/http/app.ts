@@ -212,7 +212,13 @@ export function createApp(deps: AppDeps): Hono {
     info.rejected = result.rejected;
     metrics?.ingested("http", signal, result.records, result.rejected);
     if (forwarder && result.records > 0) {
-      const sending = forwarder.accepted({ signal, format, body, records: result.records });
+      const sending = forwarder.accepted({
+        signal,
+        format,
+        body,
+        encoded: encodings.length > 0 ? { encodings, bytes: raw } : undefined,
+        records: result.records,
+      });
       if (sending) waitUntil(c, sending);
     }
     return exportResponse(signal, c.get("format"), result.rejected, result.message);

@@ -5,6 +5,7 @@
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { sendLogs } from "../helpers/otel.ts";
+import { gzip } from "../e2e/support.ts";
 import type { Server } from "../helpers/server.ts";
 import { parseSegment } from "../../src/forward/queue.ts";
 import {
@@ -71,13 +72,31 @@ for (const protocol of ["http/protobuf", "http/json"]) {
         for (let i = 0; i < 10; i++) {
           strictEqual(await postLogs(a.url, logsBody("fwd-json", `json${i}`, 5)), 200);
         }
+        // gzip'd requests are queued as they came: protobuf ones go on untouched (http/protobuf),
+        // JSON ones are decompressed and converted.
+        const gz = await sendLogs(
+          { url: a.url, protocol: "proto", gzip: true, service: "fwd-sdk-gz" },
+          ({ logger }) => {
+            for (let i = 0; i < 10; i++) logger.emit({ body: `gz-${i}`, attributes: { i } });
+          },
+        );
+        strictEqual(gz.sent.length, 10);
+        for (let i = 0; i < 5; i++) {
+          const r = await fetch(`${a.url}/v1/logs`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "content-encoding": "gzip" },
+            body: (await gzip(logsBody("fwd-json-gz", `jgz${i}`, 5))) as BodyInit,
+          });
+          await r.body?.cancel();
+          strictEqual(r.status, 200);
+        }
         const srvA = a;
-        await until("A has forwarded all 30 requests", async () =>
+        await until("A has forwarded all 45 requests", async () =>
           await sample(
               srvA,
               "otlp2parquet_forward_records_total",
               'destination="b",outcome="sent"',
-            ) === 70 &&
+            ) === 105 &&
           await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"') === 0, [
           a,
           b,
@@ -85,7 +104,7 @@ for (const protocol of ["http/protobuf", "http/json"]) {
         // SIGTERM flushes both writers' buffers into files.
         strictEqual(await a.stop(), 0);
         strictEqual(await b.stop(), 0);
-        await assertSameLogs(`${root}/a`, `${root}/b`, 70);
+        await assertSameLogs(`${root}/a`, `${root}/b`, 105);
       } finally {
         await stopAll([a, b]);
         await Deno.remove(root, { recursive: true }).catch(() => {});

@@ -156,14 +156,16 @@ Deno.test("queue on disk: read back after a restart, done entries skipped, torn 
     }
     deepStrictEqual(rest, [2, 3, 4, 5, 6, 7, 8, 9].map((i) => `request-${i}`));
     // New pushes go to a new segment; the old one goes once all of it is done.
-    q2.push({ signal: "logs", format: "json", body: body(10), records: 1 });
+    q2.push({ signal: "logs", format: "json", body: body(10), coding: "zstd", records: 1 });
     await q2.settle();
     await q2.close();
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".fq"));
     deepStrictEqual(names, ["0000000002.fq"]);
     const q3 = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs });
     strictEqual(q3.length, 1);
-    strictEqual((await q3.take(1 << 20, 1))![0].format, "json");
+    const back = (await q3.take(1 << 20, 1))![0];
+    strictEqual(back.format, "json");
+    strictEqual(back.coding, "zstd", "the coding of a body queued as it came is kept");
     await q3.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
