@@ -53,10 +53,10 @@ function chunkSize(data: Uint8Array, format: string, limit: number): number {
 }
 
 /**
- * gzip for outgoing bodies (forwarding, ../forward/send.ts): node:zlib's asynchronous gzip,
- * which compresses on libuv's thread pool instead of the main thread (CompressionStream
- * compresses on the calling thread), at level 1: the remote is on a network, not a disk, and
- * level 1 is several times faster than the default for a few percent more bytes.
+ * gzip for outgoing bodies (forwarding, ../forward/send.ts): node:zlib's asynchronous gzip
+ * (on Node and Bun it compresses on libuv's thread pool; Deno's node:zlib still spends part of
+ * it on the calling thread) at level 1: several times faster than the default level for a few
+ * percent more bytes on the wire.
  */
 export function createGzip(): (data: Uint8Array) => Promise<Uint8Array> {
   return (data) =>
