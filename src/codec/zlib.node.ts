@@ -5,7 +5,7 @@
  * limit. Measured on Deno 2.9 against `DecompressionStream`: 26 vs 45 µs for a 2.4 KB gzip'd
  * request, 120 vs 171 µs for 15 KB.
  */
-import { gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
+import { constants, gunzipSync, gzip, inflateRawSync, inflateSync } from "node:zlib";
 import type { Inflate } from "../http/body.ts";
 
 /** zlib's default output chunk, used without a size hint. */
@@ -50,4 +50,22 @@ function chunkSize(data: Uint8Array, format: string, limit: number): number {
   const size = (data[n - 4] | (data[n - 3] << 8) | (data[n - 2] << 16) | (data[n - 1] << 24)) >>> 0;
   // +1: room to see the end of the stream without starting another chunk.
   return Math.max(64, Math.min(size + 1, limit + 1, n * MAX_RATIO));
+}
+
+/**
+ * gzip for outgoing bodies (forwarding, ../forward/send.ts): node:zlib's asynchronous gzip
+ * (on Node and Bun it compresses on libuv's thread pool; Deno's node:zlib still spends part of
+ * it on the calling thread) at level 1: several times faster than the default level for a few
+ * percent more bytes on the wire.
+ */
+export function createGzip(): (data: Uint8Array) => Promise<Uint8Array> {
+  return (data) =>
+    new Promise((resolve, reject) =>
+      gzip(
+        data,
+        { level: constants.Z_BEST_SPEED },
+        (err, out) =>
+          err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)),
+      )
+    );
 }

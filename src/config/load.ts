@@ -24,6 +24,7 @@ import {
 } from "../storage/azure-names.ts";
 import { ARROW_COMPRESSIONS } from "../core/arrow/file.ts";
 import { type Config, defaultConfig, type Platform } from "./types.ts";
+import { FORWARD_ENV_PREFIX, loadForward } from "./forward.ts";
 
 /** Bad configuration. `problems` holds one line per problem (the message joins them). */
 export class ConfigError extends Error {
@@ -378,11 +379,21 @@ export function loadConfig(input: LoadConfigInput): Config {
   };
 
   // 1. config.toml, or the same as an object
-  if (input.object) apply(objectLayer(input.object.value, input.object.source, problems));
-  else {
+  let forwardDoc: unknown, forwardSource = "the configuration";
+  if (input.object) {
+    apply(objectLayer(input.object.value, input.object.source, problems));
+    forwardDoc = input.object.value.forward;
+    forwardSource = input.object.source;
+  } else {
     const file = readConfigText(input, flags);
-    if (file) apply(tomlLayer(file.text, file.source, problems));
+    if (file) {
+      const doc = parseTomlText(file.text, file.source);
+      apply(objectLayer(doc, file.source, problems));
+      forwardDoc = doc.forward;
+      forwardSource = file.source;
+    }
   }
+  config.forward = loadForward(forwardDoc, forwardSource, env, problems);
 
   // 2. environment
   const envResult = envLayer(env, problems);
@@ -487,7 +498,7 @@ function readConfigText(
   }
 }
 
-function tomlLayer(text: string, source: string, problems: string[]): Layer {
+function parseTomlText(text: string, source: string): Record<string, unknown> {
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text, { integersAsBigInt: "asNeeded" }) as Record<string, unknown>;
@@ -496,7 +507,7 @@ function tomlLayer(text: string, source: string, problems: string[]): Layer {
     const first = errorMessage(e).split("\n")[0];
     throw new ConfigError(`Invalid config: cannot parse ${source}${where}: ${first}`);
   }
-  return objectLayer(doc, source, problems);
+  return doc;
 }
 
 /** The keys of a config.toml-shaped object (a parsed TOML document, or library options). */
@@ -507,6 +518,7 @@ function objectLayer(doc: Record<string, unknown>, source: string, problems: str
       if (v === undefined) continue;
       const s = [...segs, k];
       const path = s.join(".");
+      if (path === "forward") continue; // [[forward]]: ./forward.ts
       const alias = TOML_ALIASES[path];
       if (KEYS.has(path) || alias) {
         const target = alias ?? path;
@@ -566,6 +578,7 @@ function envLayer(
     const raw = env[name];
     if (raw === undefined || raw === "") continue; // empty means unset
     if (name === ENV_CONFIG || name === ENV_CONFIG_CONTENT) continue;
+    if (name.startsWith(FORWARD_ENV_PREFIX)) continue; // ./forward.ts
     if (name === ENV_BASIC_AUTH_ENABLED) {
       const b = parseBool(raw);
       if (b === null) {

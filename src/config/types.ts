@@ -6,6 +6,9 @@
 import type { Codec, ParquetOptions } from "../core/parquet/encode.ts";
 import type { ArrowCompression, ArrowFileOptions } from "../core/arrow/file.ts";
 import type { Profile } from "../core/tables.ts";
+import type { ForwardConfig } from "./forward.ts";
+
+export type { ForwardConfig };
 
 export type Platform = "server" | "workers" | "lambda";
 export type LogLevel = "error" | "warn" | "info" | "debug";
@@ -221,6 +224,8 @@ export interface Config {
       pending_dir: string;
     };
   };
+  /** `[[forward]]`: OTLP destinations every accepted request is also sent to (./forward.ts). */
+  forward: ForwardConfig[];
 }
 
 export type OutputFormat = "parquet" | "arrow";
@@ -335,6 +340,7 @@ export function defaultConfig(platform: Platform): Config {
     retention: { logs_days: 0, traces_days: 0, metrics_days: 0 },
     output: { format: "parquet" },
     arrow: { compression: "none" },
+    forward: [],
     catalog: {
       mode: "none",
       iceberg: {

@@ -5,6 +5,7 @@
 import { type ConfigFlags, configKeys, ENV_ALIASES, envName } from "../config/load.ts";
 import { TABLE_NAMES, type TableName } from "../core/tables.ts";
 import { VERSION } from "../version.ts";
+import { FORWARD_KEYS, forwardEnvName } from "../config/forward.ts";
 
 /** A command line that cannot be run; exit code 2. */
 export class UsageError extends TypeError {
@@ -278,6 +279,7 @@ function timeOption(flag: string, v: string): number {
 export function usage(): string {
   const aliases = Object.entries(ENV_ALIASES).map(([n, k]) => `  ${n.padEnd(36)} ${k}`);
   const vars = configKeys().map((k) => `  ${envName(k).padEnd(52)} ${k}`);
+  const forward = FORWARD_KEYS.map((k) => `  ${forwardEnvName(k).padEnd(52)} [[forward]] ${k}`);
   return `otlp2parquet ${VERSION}: OpenTelemetry (OTLP/HTTP) logs, traces and metrics to Parquet
 
 Usage:
@@ -342,6 +344,9 @@ Configuration (later wins): defaults < config.toml < environment < options.
 
 Environment variables, one per config key (OTLP2PARQUET_<SECTION>_<KEY>):
 ${vars.join("\n")}
+
+One forward destination ([[forward]] in the file for more):
+${forward.join("\n")}
 
 Also accepted (names of the Rust otlp2parquet):
 ${aliases.join("\n")}

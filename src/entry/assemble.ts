@@ -18,6 +18,7 @@ import type { Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { combineHooks, ServiceMetrics } from "../metrics/service.ts";
 import { VERSION } from "../version.ts";
+import { createForwarder, type Forwarder, type ForwarderOptions } from "../forward/index.ts";
 import type { Hono } from "hono";
 
 export { configure };
@@ -31,6 +32,12 @@ export interface PlatformParts extends WriterParts {
    * files runs after `hooks` (catalogs).
    */
   metrics?: ServiceMetrics;
+  /**
+   * How `[[forward]]` destinations are served here: servers pass `mode: "queue"` with the
+   * queue's files and gRPC; the default is best effort (Workers, Lambda: the entry hands the
+   * sends to `waitUntil`).
+   */
+  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender" | "gzip">;
 }
 
 /** The metrics of `config`, or undefined when `server.metrics` is off. */
@@ -47,6 +54,8 @@ export interface Assembled {
   ready: () => Promise<ReadyResult>;
   /** The in-flight budget and the header check, for a runtime entry that pre-reads bodies. */
   admission: Admission;
+  /** The forwarder, when `[[forward]]` destinations are configured. */
+  forwarder?: Forwarder;
 }
 
 /**
@@ -104,6 +113,19 @@ export async function assemble(
       type: "gauge",
     },
   });
+  let forwarder: Forwarder | undefined;
+  try {
+    forwarder = await createForwarder({
+      destinations: config.forward,
+      logger,
+      registry: metrics?.registry,
+      mode: "best-effort",
+      ...parts.forward,
+    });
+  } catch (e) {
+    await writer.close().catch(() => {});
+    throw e;
+  }
   const app = createApp({
     ready,
     config,
@@ -114,6 +136,7 @@ export async function assemble(
     version: VERSION,
     inflate: parts.inflate,
     metrics,
+    forwarder,
   });
-  return { storage, writer, app, metrics, ready, admission };
+  return { storage, writer, app, metrics, ready, admission, forwarder };
 }

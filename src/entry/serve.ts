@@ -13,7 +13,7 @@ import { detectPlatform, splitHostPort } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
-import { createInflate } from "../codec/zlib.node.ts";
+import { createGzip, createInflate } from "../codec/zlib.node.ts";
 import { type GrpcListener, listenGrpc } from "../grpc/server.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
@@ -24,6 +24,7 @@ import { registerProcessMetrics } from "../metrics/process.node.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import type { IcebergCommitter } from "../catalog/index.ts";
 import { VERSION } from "../version.ts";
+import { forwardQueueDir } from "../config/forward.ts";
 import { assemble, type Assembled, metricsFor } from "./assemble.ts";
 import * as rt from "./platform.ts";
 
@@ -126,6 +127,15 @@ export async function serve(
       inflate: createInflate(),
       metrics,
       hooks: iceberg?.hooks,
+      // [[forward]]: a queue per destination on disk beside the write-ahead log (in memory
+      // where files cannot be written), gRPC through @grpc/grpc-js.
+      forward: config.forward.length === 0 ? undefined : {
+        mode: "queue",
+        dir: rt.canWriteFiles() ? forwardQueueDir(config.batch.wal_dir) : undefined,
+        fs: rt.canWriteFiles() ? createWalFs() : undefined,
+        grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
+        gzip: createGzip(),
+      },
     });
   } catch (e) {
     logger.error("cannot start the writer", {
@@ -137,7 +147,7 @@ export async function serve(
     await encoder?.close();
     return 1;
   }
-  const { writer, app } = assembled;
+  const { writer, app, forwarder } = assembled;
   const inflate = createInflate();
   const hp = splitHostPort(config.server.listen_addr)!;
   let listener: rt.Listener;
@@ -160,7 +170,15 @@ export async function serve(
     const g = splitHostPort(config.grpc.listen_addr)!;
     try {
       grpcListener = await listenGrpc(
-        { config, writer, logger, ready: assembled.ready, inflate, metrics: assembled.metrics },
+        {
+          config,
+          writer,
+          logger,
+          ready: assembled.ready,
+          inflate,
+          metrics: assembled.metrics,
+          forwarder,
+        },
         g.host,
         Number(g.port),
       );
@@ -217,6 +235,8 @@ export async function serve(
         // Both ports stop accepting, the calls in flight are answered, then the flush.
         await Promise.all([listener.close(), grpcListener?.close()]);
         await writer.close();
+        // The forward queues stay on disk for the next start.
+        await forwarder?.close();
         // One last commit of what the flush stored (what it cannot commit stays pending).
         await iceberg?.close();
         await encoder?.close();

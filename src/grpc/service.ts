@@ -45,6 +45,7 @@ import type { ReadyResult } from "../http/app.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
 import type { Logger } from "../log/log.ts";
 import type { ServiceMetrics } from "../metrics/service.ts";
+import type { Forwarder } from "../forward/index.ts";
 
 /** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const Status = {
@@ -120,6 +121,8 @@ export interface GrpcServiceDeps {
   metrics?: ServiceMetrics;
   /** Current time, epoch nanoseconds. Default: the clock. */
   now?: () => bigint;
+  /** Told of every accepted export, as the HTTP app tells it (../forward/). */
+  forwarder?: Forwarder;
 }
 
 export interface GrpcService {
@@ -195,16 +198,26 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
     metrics?.decompressed("grpc", signal, body.length);
     const coding = codingOf(call.encoding);
     try {
+      const encoded = coding && coding !== "identity"
+        ? { encodings: [coding], bytes: call.bytes }
+        : undefined;
       const result = await ingest(writer, {
         signal,
         format: "protobuf",
         body,
-        encoded: coding && coding !== "identity"
-          ? { encodings: [coding], bytes: call.bytes }
-          : undefined,
+        encoded,
         receivedAtNs,
       });
       metrics?.ingested("grpc", signal, result.records, result.rejected);
+      if (deps.forwarder && result.records > 0) {
+        void deps.forwarder.accepted({
+          signal,
+          format: "protobuf",
+          body,
+          encoded,
+          records: result.records,
+        });
+      }
       return { code: Status.OK, response: encodeExportResponse(result.rejected, result.message) };
     } catch (err) {
       const f = classifyFailure(err);

@@ -26,6 +26,7 @@ import type { Fields, Logger } from "../log/log.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { mountObservability } from "../metrics/routes.ts";
 import type { ServiceMetrics } from "../metrics/service.ts";
+import type { Forwarder } from "../forward/index.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./auth.ts";
@@ -70,6 +71,12 @@ export interface AppDeps {
    * entry that may pre-read bodies (src/entry/platform.ts). Default: made from the config.
    */
   inflight?: InflightBudget;
+  /**
+   * Told of every accepted request after its answer is decided (../forward/): it queues the
+   * body for the `[[forward]]` destinations and never throws; a promise it returns (best-effort
+   * mode on Workers) goes to the execution context's `waitUntil`.
+   */
+  forwarder?: Forwarder;
 }
 
 /**
@@ -124,6 +131,7 @@ export function createApp(deps: AppDeps): Hono {
   const limit = config.server.max_payload_bytes;
   const auth = createAuthenticator(config.auth);
   const metrics = deps.metrics;
+  const forwarder = deps.forwarder;
   const inflight = deps.inflight ?? new InflightBudget(config.server.max_inflight_bytes);
   const ready = deps.ready ?? readinessOf(config, storage, now);
 
@@ -272,6 +280,16 @@ export function createApp(deps: AppDeps): Hono {
     info.records = result.records;
     info.rejected = result.rejected;
     metrics?.ingested("http", signal, result.records, result.rejected);
+    if (forwarder && result.records > 0) {
+      const sending = forwarder.accepted({
+        signal,
+        format,
+        body,
+        encoded: encodings.length > 0 ? { encodings, bytes: raw } : undefined,
+        records: result.records,
+      });
+      if (sending) waitUntil(c, sending);
+    }
     return exportResponse(signal, c.get("format"), result.rejected, result.message);
   }
 
@@ -324,6 +342,18 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   return app as unknown as Hono;
+}
+
+/** Hands `p` to the execution context's `waitUntil` where there is one (Workers). */
+function waitUntil(c: Context<Env>, p: Promise<unknown>): void {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    // no execution context (servers, Lambda): the promise runs on by itself
+  }
+  if (ctx) ctx.waitUntil(p);
+  else p.catch(() => {});
 }
 
 /** Export routes and their signal (requests to them feed the dashboard's rates and latency). */

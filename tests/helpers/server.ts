@@ -31,6 +31,8 @@ export interface ServerOptions {
   logLevel?: "error" | "warn" | "info" | "debug";
   /** `--config FILE`. */
   config?: string;
+  /** `--port`. Default 0 (any free port). */
+  port?: number;
   /** More command-line arguments after the ones above. */
   args?: string[];
   /**
@@ -123,7 +125,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
   const [exec, lead] = opts.exec
     ? [opts.exec, []]
     : command(opts.runtime ?? defaultRuntime(), opts.permissions);
-  const args = [...lead, "serve", "--port", "0"];
+  const args = [...lead, "serve", "--port", String(opts.port ?? 0)];
   if (opts.output !== false) args.push("--output", output);
   args.push("--log-level", opts.logLevel ?? "info");
   if (opts.config) args.push("--config", opts.config);

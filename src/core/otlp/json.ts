@@ -21,7 +21,7 @@ import type { Signal } from "../tables.ts";
 import { utf8ErrorAt } from "../proto/reader.ts";
 import { DecodeError } from "./types.ts";
 
-type Kind =
+export type Kind =
   | "string"
   | "bytes"
   | "fixed64"
@@ -37,7 +37,7 @@ type Kind =
   | "any"
   | "message";
 
-interface Field {
+export interface Field {
   json: string;
   snake: string;
   no: number;
@@ -48,7 +48,7 @@ interface Field {
 }
 
 /** The fields of a message, and each field by its JSON name and by its proto (snake_case) name. */
-type Message = Field[] & { byName: Map<string, Field> };
+export type Message = Field[] & { byName: Map<string, Field> };
 
 type Spec = [json: string, no: number, kind: Kind, sub?: Message | Record<string, number>];
 
@@ -282,6 +282,11 @@ const REQUESTS: Record<Signal, { name: string; fields: Message }> = {
     fields: request("resourceMetrics", "scopeMetrics", "metrics", Metric),
   },
 };
+
+/** The message table of a signal's request (the wire format, for ../../forward/json.ts). */
+export function requestFields(signal: Signal): Message {
+  return REQUESTS[signal].fields;
+}
 
 /** The protobuf name of a signal's request message. */
 export function requestName(signal: Signal): string {

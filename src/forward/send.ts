@@ -1,0 +1,291 @@
+/**
+ * One export to a forward destination, and what its answer means:
+ *
+ *   ok       2xx / gRPC OK (a partial success's rejected records are counted and logged)
+ *   retry    429, 502, 503, 504, other 5xx, a network error or timeout; gRPC UNAVAILABLE,
+ *            RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE,
+ *            DATA_LOSS: sent again after the remote's Retry-After / RetryInfo, or a backoff
+ *   reject   other 4xx, other gRPC codes: the remote will never take it; dropped, counted
+ *
+ * The body is built for the destination's protocol: the queued requests (one signal) turned
+ * into protobuf and concatenated (concatenated protobuf messages of one type merge into one
+ * request), then as OTLP/JSON for `http/json` (./json.ts), gzip when `compression = "gzip"`.
+ * A lone OTLP/JSON request to an `http/json` destination goes as it came.
+ */
+import type { ForwardConfig } from "../config/forward.ts";
+import { jsonToProtobuf } from "../core/otlp/json.ts";
+import type { Format } from "../core/otlp/types.ts";
+import type { Signal } from "../core/tables.ts";
+import { protobufToJson } from "./json.ts";
+import { type Coding, decompressTrusted } from "../codec/index.ts";
+
+export type SendResult =
+  | { kind: "ok"; rejected: number; message: string }
+  | { kind: "retry"; status: string; message: string; retryAfterMs?: number }
+  | { kind: "reject"; status: string; message: string };
+
+export interface Outgoing {
+  signal: Signal;
+  /** Protobuf bytes of one Export*ServiceRequest (the queued requests merged). */
+  protobuf: () => Uint8Array;
+  /** The request as OTLP/JSON. */
+  json: () => string;
+  /** The bytes as queued, when it is one gzip'd protobuf request (sent as they are). */
+  gzippedProtobuf?: Uint8Array;
+}
+
+/** What sends an export; `http.ts`-style for OTLP/HTTP, ./grpc.node.ts for gRPC. */
+export interface Sender {
+  send(out: Outgoing): Promise<SendResult>;
+  close(): void;
+}
+
+/** The outgoing request of queued bodies of one signal. */
+export function outgoing(
+  signal: Signal,
+  queued: readonly { format: Format; body: Uint8Array; coding?: Coding }[],
+): Outgoing {
+  const single = queued.length === 1 && queued[0].format === "protobuf" &&
+      queued[0].coding === "gzip"
+    ? queued[0].body
+    : undefined;
+  let plain: { format: Format; body: Uint8Array }[] | undefined;
+  const decoded = () =>
+    plain ??= queued.map((i) => ({
+      format: i.format,
+      body: i.coding ? decompressTrusted(i.body, [i.coding]) : i.body,
+    }));
+  let pb: Uint8Array | undefined;
+  const protobuf = () => {
+    if (pb) return pb;
+    const items = decoded();
+    const parts = items.map((i) =>
+      i.format === "protobuf" ? i.body : jsonToProtobuf(signal, i.body, i.format, 64)
+    );
+    if (parts.length === 1) return (pb = parts[0]);
+    let n = 0;
+    for (const p of parts) n += p.length;
+    pb = new Uint8Array(n);
+    n = 0;
+    for (const p of parts) {
+      pb.set(p, n);
+      n += p.length;
+    }
+    return pb;
+  };
+  const json = () => {
+    const items = decoded();
+    return items.length === 1 && items[0].format === "json"
+      ? new TextDecoder().decode(items[0].body)
+      : protobufToJson(signal, protobuf());
+  };
+  return { signal, protobuf, json, gzippedProtobuf: single };
+}
+
+export const RETRY_STATUS = new Set([429, 502, 503, 504]);
+/** The longest Retry-After honoured (a remote asking for more is asked again sooner). */
+export const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** An OTLP/HTTP sender over `fetch` (every platform has it). */
+export function httpSender(
+  dest: ForwardConfig,
+  fetchFn: typeof fetch = fetch,
+  gzipFn: (b: Uint8Array) => Promise<Uint8Array> = gzip,
+): Sender {
+  const json = dest.protocol === "http/json";
+  return {
+    async send(out) {
+      const url = `${dest.endpoint}/v1/${out.signal}`;
+      const headers: Record<string, string> = {
+        ...dest.headers,
+        "content-type": json ? "application/json" : "application/x-protobuf",
+      };
+      let body: Uint8Array;
+      if (!json && dest.compression === "gzip" && out.gzippedProtobuf) {
+        // One request that came as gzip'd protobuf: sent as it came, no work.
+        body = out.gzippedProtobuf;
+        headers["content-encoding"] = "gzip";
+      } else {
+        body = json ? new TextEncoder().encode(out.json()) : out.protobuf();
+        if (dest.compression === "gzip") {
+          body = await gzipFn(body);
+          headers["content-encoding"] = "gzip";
+        }
+      }
+      let res: Response;
+      try {
+        res = await fetchFn(url, {
+          method: "POST",
+          headers,
+          body: body as BodyInit,
+          signal: AbortSignal.timeout(dest.timeout_ms),
+        });
+      } catch (e) {
+        const timedOut = e instanceof Error &&
+          (e.name === "TimeoutError" || e.name === "AbortError");
+        return {
+          kind: "retry",
+          status: timedOut ? "timeout" : "network",
+          message: timedOut
+            ? `no answer within ${dest.timeout_ms} ms`
+            : `cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}`,
+        };
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer().catch(() => new ArrayBuffer(0)));
+      const status = String(res.status);
+      if (res.ok) {
+        const partial = partialSuccess(out.signal, bytes, res.headers.get("content-type") ?? "");
+        return { kind: "ok", ...partial };
+      }
+      const message = errorMessage(bytes, res.headers.get("content-type") ?? "") ||
+        res.statusText || `HTTP ${res.status}`;
+      if (RETRY_STATUS.has(res.status) || res.status >= 500) {
+        return {
+          kind: "retry",
+          status,
+          message,
+          retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
+        };
+      }
+      return { kind: "reject", status, message };
+    },
+    close() {},
+  };
+}
+
+/** Retry-After as seconds or an HTTP date → milliseconds (undefined when absent or invalid). */
+export function parseRetryAfter(v: string | null, now = Date.now()): number | undefined {
+  if (!v) return undefined;
+  const t = v.trim();
+  if (/^\d+$/.test(t)) return Math.min(MAX_RETRY_AFTER_MS, Number(t) * 1000);
+  const d = Date.parse(t);
+  return Number.isNaN(d) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, d - now));
+}
+
+async function gzip(b: Uint8Array): Promise<Uint8Array> {
+  const s = new Blob([b as BlobPart]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+const REJECTED_KEY: Record<Signal, string> = {
+  logs: "rejectedLogRecords",
+  traces: "rejectedSpans",
+  metrics: "rejectedDataPoints",
+};
+
+/** `partial_success` of an Export*ServiceResponse (protobuf or JSON). */
+export function partialSuccess(
+  signal: Signal,
+  bytes: Uint8Array,
+  contentType: string,
+): { rejected: number; message: string } {
+  if (bytes.length === 0) return { rejected: 0, message: "" };
+  try {
+    if (contentType.includes("json")) {
+      const v = JSON.parse(new TextDecoder().decode(bytes));
+      const p = v?.partialSuccess ?? v?.partial_success;
+      if (!p) return { rejected: 0, message: "" };
+      const n = Number(p[REJECTED_KEY[signal]] ?? p[snake(REJECTED_KEY[signal])] ?? 0);
+      return {
+        rejected: Number.isFinite(n) ? n : 0,
+        message: String(p.errorMessage ?? p.error_message ?? ""),
+      };
+    }
+    // protobuf: field 1 partial_success { 1: rejected (varint), 2: error_message }
+    const top = fields(bytes);
+    const ps = top.get(1);
+    if (!(ps instanceof Uint8Array)) return { rejected: 0, message: "" };
+    const inner = fields(ps);
+    const rej = inner.get(1);
+    const msg = inner.get(2);
+    return {
+      rejected: typeof rej === "number" ? rej : 0,
+      message: msg instanceof Uint8Array ? new TextDecoder().decode(msg) : "",
+    };
+  } catch {
+    return { rejected: 0, message: "" };
+  }
+}
+
+function snake(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+}
+
+/** The message of a google.rpc.Status answer (protobuf or JSON), else the text. */
+function errorMessage(bytes: Uint8Array, contentType: string): string {
+  if (bytes.length === 0) return "";
+  try {
+    if (contentType.includes("protobuf")) {
+      const m = fields(bytes).get(2);
+      return m instanceof Uint8Array ? new TextDecoder().decode(m).slice(0, 300) : "";
+    }
+    const text = new TextDecoder().decode(bytes.subarray(0, 2000));
+    if (contentType.includes("json")) {
+      const v = JSON.parse(new TextDecoder().decode(bytes));
+      if (typeof v?.message === "string") return v.message.slice(0, 300);
+    }
+    return text.slice(0, 300);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The last value of each field of a protobuf message: varints as numbers, length-delimited as
+ * bytes (enough for the small answers read here).
+ */
+export function fields(b: Uint8Array): Map<number, number | Uint8Array> {
+  const out = new Map<number, number | Uint8Array>();
+  let p = 0;
+  const varint = () => {
+    let v = 0, mul = 1;
+    for (;;) {
+      if (p >= b.length) throw new Error("truncated");
+      const c = b[p++];
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+    }
+  };
+  while (p < b.length) {
+    const tag = varint();
+    const no = Math.floor(tag / 8), wire = tag & 7;
+    if (wire === 0) out.set(no, varint());
+    else if (wire === 2) {
+      const n = varint();
+      out.set(no, b.subarray(p, p + n));
+      p += n;
+    } else if (wire === 1) p += 8;
+    else if (wire === 5) p += 4;
+    else throw new Error("wire type");
+  }
+  return out;
+}
+
+/** Every value of field `no` that is length-delimited (repeated messages). */
+export function repeated(b: Uint8Array, no: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let p = 0;
+  const varint = () => {
+    let v = 0, mul = 1;
+    for (;;) {
+      const c = b[p++];
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+    }
+  };
+  while (p < b.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const n = varint();
+      if (Math.floor(tag / 8) === no) out.push(b.subarray(p, p + n));
+      p += n;
+    } else if (wire === 1) p += 8;
+    else if (wire === 5) p += 4;
+    else break;
+  }
+  return out;
+}

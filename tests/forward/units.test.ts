@@ -1,0 +1,206 @@
+/**
+ * The parts of forwarding on their own: the circuit breaker's transitions, the queue on disk
+ * (read back after a restart, a torn tail, the bound with the oldest dropped), protobuf →
+ * OTLP/JSON against protobufjs (the oracle, over proto/), Retry-After and RetryInfo parsing.
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { backoffMs, Breaker } from "../../src/forward/breaker.ts";
+import { ForwardQueue, parseSegment } from "../../src/forward/queue.ts";
+import { protobufToJson } from "../../src/forward/json.ts";
+import { jsonToProtobuf } from "../../src/core/otlp/json.ts";
+import { parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import { retryInfoMs } from "../../src/forward/grpc.node.ts";
+import { createWalFs } from "../../src/batch/wal/fs.node.ts";
+import { generateRequest } from "../../bench/gen.ts";
+import { otlpRoot } from "../e2e/proto.ts";
+import type { Signal } from "../../src/core/tables.ts";
+
+Deno.test("breaker: closed → open after the threshold → half-open after open_secs → closed", () => {
+  let now = 1000;
+  const b = new Breaker(3, 5000, () => now);
+  strictEqual(b.waitMs(), 0);
+  strictEqual(b.failure(), false);
+  strictEqual(b.failure(), false);
+  strictEqual(b.state, "closed");
+  b.success(); // a success in between resets the count
+  strictEqual(b.failure(), false);
+  strictEqual(b.failure(), false);
+  strictEqual(b.failure(), true);
+  strictEqual(b.state, "open");
+  strictEqual(b.waitMs(), 5000);
+  now += 4999;
+  strictEqual(b.waitMs(), 1);
+  now += 1;
+  strictEqual(b.waitMs(), 0);
+  strictEqual(b.state, "half-open");
+  // The probe fails: open again, for longer when the remote asked for it.
+  strictEqual(b.failure(60_000), true);
+  strictEqual(b.state, "open");
+  strictEqual(b.waitMs(), 60_000);
+  now += 60_000;
+  strictEqual(b.waitMs(), 0);
+  strictEqual(b.success(), "half-open");
+  strictEqual(b.state, "closed");
+  strictEqual(b.opened, 2);
+});
+
+Deno.test("backoff doubles from 200 ms to 30 s", () => {
+  strictEqual(backoffMs(1, () => 0.5), 200);
+  strictEqual(backoffMs(2, () => 0.5), 400);
+  strictEqual(backoffMs(20, () => 0.5), 30_000);
+  ok(backoffMs(3, () => 0) >= 640 && backoffMs(3, () => 1) <= 960);
+});
+
+Deno.test("Retry-After (seconds, HTTP date), RetryInfo and partial success are read", () => {
+  strictEqual(parseRetryAfter("7"), 7000);
+  strictEqual(parseRetryAfter(new Date(10_000 + 3000).toUTCString(), 10_000), 3000);
+  strictEqual(parseRetryAfter("soon"), undefined);
+  strictEqual(parseRetryAfter(null), undefined);
+  strictEqual(parseRetryAfter("999999"), 15 * 60_000);
+  // google.rpc.Status { code 14, details [Any { RetryInfo { retry_delay { seconds 2, nanos 5e8 } } }] }
+  const enc = new TextEncoder();
+  const type = enc.encode("type.googleapis.com/google.rpc.RetryInfo");
+  const duration = [0x08, 2, 0x10, ...varint(500_000_000)];
+  const retryInfo = [0x0a, duration.length, ...duration];
+  const any = [0x0a, type.length, ...type, 0x12, retryInfo.length, ...retryInfo];
+  const status = new Uint8Array([0x08, 14, 0x1a, any.length, ...any]);
+  strictEqual(retryInfoMs(status), 2500);
+  strictEqual(retryInfoMs(new Uint8Array([0x08, 14])), undefined);
+  deepStrictEqual(
+    partialSuccess(
+      "traces",
+      enc.encode('{"partialSuccess":{"rejectedSpans":"4","errorMessage":"x"}}'),
+      "application/json",
+    ),
+    { rejected: 4, message: "x" },
+  );
+  // ExportLogsServiceResponse { partial_success { rejected_log_records 3, error_message "old" } }
+  const ps = [0x08, 3, 0x12, 3, ...enc.encode("old")];
+  deepStrictEqual(
+    partialSuccess("logs", new Uint8Array([0x0a, ps.length, ...ps]), "application/x-protobuf"),
+    { rejected: 3, message: "old" },
+  );
+});
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+const TYPES: Record<Signal, string> = {
+  logs: "opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest",
+  traces: "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest",
+  metrics: "opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest",
+};
+
+Deno.test("protobuf → OTLP/JSON → protobuf keeps every field (protobufjs decodes both the same)", async () => {
+  const root = await otlpRoot();
+  for (const signal of ["logs", "traces", "metrics"] as const) {
+    for (const seed of [1, 2, 3]) {
+      const g = generateRequest(signal, { records: 40, seed });
+      const json = protobufToJson(signal, g.protobuf);
+      const back = jsonToProtobuf(signal, new TextEncoder().encode(json), "json", 64);
+      const T = root.lookupType(TYPES[signal]);
+      const opts = { longs: String, bytes: String, enums: Number, defaults: false };
+      deepStrictEqual(
+        T.toObject(T.decode(back), opts),
+        T.toObject(T.decode(g.protobuf), opts),
+        `${signal} seed ${seed}`,
+      );
+      // OTLP/JSON conventions: hex ids, 64-bit integers as strings.
+      if (signal === "traces") {
+        const span = JSON.parse(json).resourceSpans[0].scopeSpans[0].spans[0];
+        ok(/^[0-9a-f]{32}$/.test(span.traceId), span.traceId);
+        ok(/^\d+$/.test(span.startTimeUnixNano), span.startTimeUnixNano);
+      }
+    }
+  }
+});
+
+Deno.test("queue on disk: read back after a restart, done entries skipped, torn tail ignored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-fq-" });
+  const fs = createWalFs();
+  try {
+    const q = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs });
+    const body = (i: number) => new TextEncoder().encode(`request-${i}`.padEnd(100, "."));
+    for (let i = 0; i < 10; i++) {
+      q.push({ signal: i % 2 ? "traces" : "logs", format: "protobuf", body: body(i), records: i });
+    }
+    const first = await q.take(1 << 20, 100);
+    strictEqual(first!.length, 1, "one signal per take: logs, then traces");
+    q.done(first![0].id);
+    const two = await q.take(1 << 20, 100);
+    q.done(two![0].id);
+    await q.close();
+    // A torn write at the end of the segment (a crash mid-append).
+    const seg = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".fq"))!.name;
+    const f = await Deno.open(`${dir}/${seg}`, { append: true });
+    await f.write(new Uint8Array([50, 0, 0, 0, 1, 2, 3]));
+    f.close();
+    strictEqual(parseSegment(await Deno.readFile(`${dir}/${seg}`)).length, 10);
+
+    const q2 = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs });
+    strictEqual(q2.recovered, 8);
+    strictEqual(q2.length, 8);
+    const rest: string[] = [];
+    while ((q2.length as number) > 0) {
+      const t = (await q2.take(1 << 20, 1))!;
+      rest.push(new TextDecoder().decode(t[0].body!).replace(/\.+$/, ""));
+      strictEqual(t[0].records, Number(rest.at(-1)!.split("-")[1]));
+      q2.done(t[0].id);
+    }
+    deepStrictEqual(rest, [2, 3, 4, 5, 6, 7, 8, 9].map((i) => `request-${i}`));
+    // New pushes go to a new segment; the old one goes once all of it is done.
+    q2.push({ signal: "logs", format: "json", body: body(10), coding: "zstd", records: 1 });
+    await q2.settle();
+    await q2.close();
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".fq"));
+    deepStrictEqual(names, ["0000000002.fq"]);
+    const q3 = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs });
+    strictEqual(q3.length, 1);
+    const back = (await q3.take(1 << 20, 1))![0];
+    strictEqual(back.format, "json");
+    strictEqual(back.coding, "zstd", "the coding of a body queued as it came is kept");
+    await q3.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("queue bound: the oldest are dropped and counted, on disk too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-fq-" });
+  const fs = createWalFs();
+  try {
+    const drops: number[] = [];
+    const q = await ForwardQueue.open({
+      maxBytes: 5000,
+      dir,
+      fs,
+      onDrop: (d) => drops.push(d.records),
+    });
+    for (let i = 0; i < 100; i++) {
+      q.push({
+        signal: "logs",
+        format: "protobuf",
+        body: new Uint8Array(1000).fill(i),
+        records: 1,
+      });
+    }
+    strictEqual(q.length, 5);
+    strictEqual(q.bytes, 5000);
+    strictEqual(drops.reduce((a, b) => a + b, 0), 95);
+    const t = await q.take(1 << 20, 100);
+    deepStrictEqual(t!.map((e) => e.body![0]), [95, 96, 97, 98, 99]);
+    await q.close();
+    const q2 = await ForwardQueue.open({ maxBytes: 5000, dir, fs });
+    strictEqual(q2.length, 5, "what was dropped stays dropped after a restart");
+    await q2.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
