@@ -178,6 +178,7 @@ export async function serve(
           inflate,
           metrics: assembled.metrics,
           forwarder,
+          inflight: assembled.admission.inflight,
         },
         g.host,
         Number(g.port),

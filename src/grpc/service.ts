@@ -41,7 +41,8 @@ import {
 } from "../codec/index.ts";
 import { createAuthenticator } from "../http/auth.ts";
 import { encodeExportResponse, PbWriter } from "../http/responses.ts";
-import type { ReadyResult } from "../http/app.ts";
+import { type ReadyResult, refusal } from "../http/app.ts";
+import { type InflightBudget, Reservation, WIRE_COPIES } from "../http/admission.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
 import type { Logger } from "../log/log.ts";
 import type { ServiceMetrics } from "../metrics/service.ts";
@@ -123,6 +124,12 @@ export interface GrpcServiceDeps {
   now?: () => bigint;
   /** Told of every accepted export, as the HTTP app tells it (../forward/). */
   forwarder?: Forwarder;
+  /**
+   * The in-flight budget HTTP requests reserve from (`server.max_inflight_bytes`): a call
+   * reserves its message (and its decompressed copy) there and is refused with
+   * RESOURCE_EXHAUSTED + RetryInfo when it or the buffers are full, as HTTP answers 429.
+   */
+  inflight?: InflightBudget;
 }
 
 export interface GrpcService {
@@ -193,11 +200,19 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
         };
       }
     }
-    const body = await decode(call);
-    if (!(body instanceof Uint8Array)) return body;
-    metrics?.decompressed("grpc", signal, body.length);
-    const coding = codingOf(call.encoding);
+    const reservation = deps.inflight ? new Reservation(deps.inflight) : undefined;
     try {
+      if (deps.inflight && reservation) {
+        // grpc-js has read the message already; what is bounded here is everything after.
+        const refused = refusal(writer, deps.inflight, call.bytes.length);
+        if (refused) throw refused;
+        reservation.add(WIRE_COPIES * call.bytes.length);
+      }
+      const body = await decode(call);
+      if (!(body instanceof Uint8Array)) return body;
+      if (body !== call.bytes) reservation?.add(body.length);
+      metrics?.decompressed("grpc", signal, body.length);
+      const coding = codingOf(call.encoding);
       const encoded = coding && coding !== "identity"
         ? { encodings: [coding], bytes: call.bytes }
         : undefined;
@@ -232,7 +247,7 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
           };
         case "unavailable":
           return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
-        case "internal":
+        default:
           logger.error("unexpected error while handling a gRPC call", {
             path: call.path,
             error: err instanceof Error ? err.message : String(err),
@@ -240,6 +255,8 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
           });
           return { code: Status.INTERNAL, message: f.message };
       }
+    } finally {
+      reservation?.release();
     }
   }
 
