@@ -3,7 +3,7 @@
  * decode reuses, and the bulk fill of the columns rows repeat from their resource and scope.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import type { Column } from "../../src/core/columns.ts";
+import type { Column } from "../../src/core/columns/index.ts";
 import {
   learnSizes,
   reservedBytes,

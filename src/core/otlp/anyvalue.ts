@@ -25,7 +25,7 @@
  *   7 bytes_value   bytes
  * KeyValue: 1 key string, 2 value AnyValue
  */
-import type { Utf8Col } from "../columns.ts";
+import type { Utf8Col } from "../columns/index.ts";
 import type { WireReader } from "../proto/reader.ts";
 
 const B64 = new TextEncoder().encode(

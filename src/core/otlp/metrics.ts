@@ -39,10 +39,11 @@
  *
  * Repeated numbers are accepted packed and unpacked, as protobuf parsers must.
  */
-import type { I64Col, NumCol } from "../columns.ts";
+import type { I64Col, NumCol } from "../columns/index.ts";
 import type { GaugeColumns, TableBuilder } from "../tables.ts";
 import type { WireReader } from "../proto/reader.ts";
-import { fillBytes, ProtoCtx } from "./proto.ts";
+import { fillBytes } from "../columns/index.ts";
+import { ProtoCtx } from "./proto.ts";
 import { learnSizes, sizedTable } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 

@@ -38,7 +38,17 @@ import {
   kvValS,
   readKeyValue,
 } from "./anyvalue.ts";
-import { type Column, ListCol, MapCol, type NumCol, Utf8Col } from "../columns.ts";
+import {
+  type Column,
+  fillBytes,
+  fillEntries,
+  fillMap,
+  ListCol,
+  MapCol,
+  type NumCol,
+  repeatLast,
+  Utf8Col,
+} from "../columns/index.ts";
 import { WireReader } from "../proto/reader.ts";
 import type { DecodeOptions } from "./types.ts";
 
@@ -272,17 +282,6 @@ export class AttrRow {
 const STRIDE = 6;
 /** The sign bit of an int32, flipped in the key prefixes so signed order is byte order. */
 const SIGN = -0x80000000;
-
-/** Appends the last `count` values of `col` again, as one block. */
-function repeatLast(col: Utf8Col, count: number): void {
-  const len = col.length, first = len - count;
-  const start = col.offsets[first], end = col.offsets[len], size = end - start;
-  col.reserve(size, count);
-  col.data.copyWithin(end, start, end);
-  const off = col.offsets;
-  for (let k = 1; k <= count; k++) off[len + k] = off[first + k] + size;
-  col.length = len + count;
-}
 
 /** The scratch objects a decode needs, kept for the next request (see `ProtoCtx.release`). */
 interface Scratch {
@@ -816,74 +815,6 @@ function lookup(keys: Utf8Col, first: number, end: number, key: Uint8Array): num
     if (j === key.length) return i;
   }
   return -1;
-}
-
-/** Appends `rows` values, each the bytes `src[s, e)`. */
-export function fillBytes(col: Utf8Col, src: Uint8Array, s: number, e: number, rows: number): void {
-  const n = e - s, len = col.length;
-  col.reserve(n * rows, rows);
-  const off = col.offsets, at = off[len];
-  if (n > 0) repeatBlock(col.data, src, s, e, at, rows);
-  for (let i = 1; i <= rows; i++) off[len + i] = at + i * n;
-  col.length = len + rows;
-}
-
-/** Writes `src[s, e)` at `dst[at]`, `times` times in a row. */
-function repeatBlock(
-  dst: Uint8Array,
-  src: Uint8Array,
-  s: number,
-  e: number,
-  at: number,
-  times: number,
-): void {
-  const n = e - s, total = n * times;
-  if (total <= 64) {
-    for (let t = 0, o = at; t < times; t++) for (let i = s; i < e; i++) dst[o++] = src[i];
-    return;
-  }
-  if (n > 32) dst.set(src.subarray(s, e), at);
-  else for (let i = 0; i < n; i++) dst[at + i] = src[s + i];
-  // Double the copied run until it covers every repetition.
-  for (let done = n; done < total;) {
-    const c = done < total - done ? done : total - done;
-    dst.copyWithin(at + done, at, at + c);
-    done += c;
-  }
-}
-
-/** Appends `rows` rows to `map`, each a copy of row `row` of `src` (an empty map when -1). */
-function fillMap(map: MapCol, src: MapCol, row: number, rows: number): void {
-  const mLen = map.length;
-  if (mLen + rows + 1 > map.offsets.length) {
-    // Room for the row offsets (an empty row each first, then rewritten below).
-    for (let i = 0; i < rows; i++) map.endSortedRow();
-    map.length = mLen;
-  }
-  const mo = map.offsets, base = map.keys.length;
-  const first = row < 0 ? 0 : src.offsets[row];
-  const count = row < 0 ? 0 : src.offsets[row + 1] - first;
-  if (count > 0) {
-    fillEntries(map.keys, src.keys, first, count, rows);
-    fillEntries(map.values, src.values, first, count, rows);
-  }
-  for (let i = 1; i <= rows; i++) mo[mLen + i] = base + i * count;
-  map.length = mLen + rows;
-}
-
-/** Appends values `[first, first + count)` of `src` to `col`, `rows` times over. */
-function fillEntries(col: Utf8Col, src: Utf8Col, first: number, count: number, rows: number): void {
-  const so = src.offsets, s = so[first], e = so[first + count], n = e - s;
-  const len = col.length;
-  col.reserve(n * rows, count * rows);
-  const off = col.offsets, at = off[len];
-  if (n > 0) repeatBlock(col.data, src.data, s, e, at, rows);
-  let k = len;
-  for (let i = 0; i < rows; i++) {
-    const shift = at + i * n - s;
-    for (let j = 1; j <= count; j++) off[++k] = so[first + j] + shift;
-  }
-  col.length = len + count * rows;
 }
 
 /** Collects the string columns of `c` (itself, or inside a map or a list) into `out`. */
