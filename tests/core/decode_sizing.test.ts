@@ -11,7 +11,7 @@ import {
   sizedTable,
   wasSized,
 } from "../../src/core/otlp/sizing.ts";
-import { pooledScratchBytes } from "../../src/core/otlp/proto.ts";
+import { pooledScratchBytes } from "../../src/core/otlp/scratch.ts";
 import { DecodeError } from "../../src/core/otlp/types.ts";
 import type { Signal } from "../../src/core/tables.ts";
 import { generateRequest } from "../../bench/gen.ts";
