@@ -33,6 +33,7 @@
 import { fillBytes, fillMap, type MapCol, type NumCol, type Utf8Col } from "../columns/index.ts";
 import type { Signal, TableBuilder } from "../tables.ts";
 import type { ProtoCtx } from "./context.ts";
+import type { WireReader } from "../proto/reader.ts";
 import { cachedResource, lookup, rememberResource, resourceHash } from "./resource-cache.ts";
 import { learnSizes, sizedTable, wasSized } from "./sizing.ts";
 import type { Decoded } from "./types.ts";
@@ -302,16 +303,22 @@ export class Envelope {
 }
 
 /**
- * Number of records (field 2 of every Scope*) in the request `ctx` reads, found by skipping
- * over them. Throws `DecodeError` on malformed framing, as decoding would.
+ * Calls `visit(s, e)` for each record message `[s, e)` of the request `r` reads (field 2 of
+ * every Scope*), skipping everything else, until `visit` returns false. `strict`: a top-level
+ * field other than 1 (resource_*) stops the walk too. Returns whether it went to the end.
+ * Throws `DecodeError` on malformed framing, as decoding would.
  */
-export function countRecords(ctx: ProtoCtx): number {
-  const r = ctx.r, total = ctx.buf.length;
-  let n = 0;
+export function eachRecord(
+  r: WireReader,
+  visit: (s: number, e: number) => boolean,
+  strict: boolean,
+): boolean {
+  const total = r.buf.length;
   r.pos = 0;
   while (r.pos < total) {
     const tag = r.tag(total);
     if (tag !== 0x0a) {
+      if (strict) return false;
       r.skip(tag, total);
       continue;
     }
@@ -325,11 +332,28 @@ export function countRecords(ctx: ProtoCtx): number {
       const se = r.len(re);
       while (r.pos < se) {
         const t2 = r.tag(se);
-        if (t2 === 0x12) n++;
-        r.skip(t2, se);
+        if (t2 !== 0x12) {
+          r.skip(t2, se);
+          continue;
+        }
+        const e = r.len(se);
+        if (!visit(r.pos, e)) return false;
+        r.pos = e;
       }
+      r.pos = se;
     }
+    r.pos = re;
   }
+  return true;
+}
+
+/** Number of records in the request `ctx` reads (see `eachRecord`). */
+export function countRecords(ctx: ProtoCtx): number {
+  let n = 0;
+  eachRecord(ctx.r, () => {
+    n++;
+    return true;
+  }, false);
   return n;
 }
 
