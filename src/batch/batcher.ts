@@ -29,7 +29,7 @@ import type { DecodeOptions, Format } from "../core/otlp/types.ts";
 import { encodeParquet } from "../core/parquet/encode.ts";
 import { type OutputEncoder, outputEncoder, prepareOutput } from "./output.ts";
 import { objectKey, type Partition } from "../core/partition.ts";
-import { ArenaPool, type Column, inArenaOf } from "../core/columns.ts";
+import { ArenaPool, type Column, inArenaOf } from "../core/columns/index.ts";
 import { newTable, type Signal, type TableBuilder, type TableName } from "../core/tables.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/log.ts";

@@ -20,7 +20,7 @@
  * `AttrMap` → `map<string, string>`, `List<T>` → `list<T>`; every field required.
  */
 import * as arrow from "apache-arrow";
-import type { Column } from "../core/columns.ts";
+import type { Column } from "../core/columns/index.ts";
 import { newTable, type Profile, type TableName, TIME_COLUMN } from "../core/tables.ts";
 
 export type FormatVersion = 2 | 3;

@@ -7,7 +7,7 @@
  *
  * (the storage layer adds the configured prefix).
  */
-import type { Column, I64Col, Utf8Col } from "./columns.ts";
+import type { Column, I64Col, Utf8Col } from "./columns/index.ts";
 import { TableBuilder, tableDir, type TableName, TIME_COLUMN } from "./tables.ts";
 import { shareRows } from "./otlp/sizing.ts";
 

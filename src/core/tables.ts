@@ -2,7 +2,7 @@
  * The output tables of docs/schema.md, column by column and in order. A table builder always holds
  * every column of the extended profile; the default profile writes the leading columns only.
  */
-import { col, type Column } from "./columns.ts";
+import { col, type Column } from "./columns/index.ts";
 
 export type Signal = "logs" | "traces" | "metrics";
 export type MetricTable = "gauge" | "sum" | "histogram" | "exponential_histogram" | "summary";

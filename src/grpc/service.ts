@@ -40,7 +40,8 @@ import {
   SizeLimitError,
 } from "../codec/index.ts";
 import { createAuthenticator } from "../http/auth.ts";
-import { encodeExportResponse, PbWriter } from "../http/responses.ts";
+import { encodeExportResponse } from "../http/responses.ts";
+import { PbWriter } from "../core/proto/writer.ts";
 import { type ReadyResult, refusal } from "../http/app.ts";
 import { type InflightBudget, Reservation, WIRE_COPIES } from "../http/admission.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";

@@ -16,6 +16,7 @@
  *
  * JSON follows the proto3 JSON mapping OTLP uses: lowerCamelCase names, int64 as a string.
  */
+import { PbWriter } from "../core/proto/writer.ts";
 import type { Signal } from "../core/tables.ts";
 
 /** How a response body is encoded. */
@@ -57,54 +58,6 @@ export function grpcCode(status: number): number {
       return GrpcCode.UNAVAILABLE;
     default:
       return GrpcCode.INTERNAL;
-  }
-}
-
-const encoder = new TextEncoder();
-
-/** A tiny protobuf writer: just what the messages above need. */
-export class PbWriter {
-  private buf = new Uint8Array(64);
-  private pos = 0;
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-  }
-
-  /** An unsigned varint; `v` is a non-negative integer (number or bigint). */
-  varint(v: number | bigint): this {
-    let x = BigInt(v);
-    if (x < 0n) x = BigInt.asUintN(64, x); // int32/int64 negatives take ten bytes
-    this.ensure(10);
-    while (x >= 0x80n) {
-      this.buf[this.pos++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    this.buf[this.pos++] = Number(x);
-    return this;
-  }
-
-  tag(field: number, wireType: 0 | 2): this {
-    return this.varint((field << 3) | wireType);
-  }
-
-  bytes(field: number, data: Uint8Array): this {
-    this.tag(field, 2).varint(data.length);
-    this.ensure(data.length);
-    this.buf.set(data, this.pos);
-    this.pos += data.length;
-    return this;
-  }
-
-  string(field: number, s: string): this {
-    return this.bytes(field, encoder.encode(s));
-  }
-
-  finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
   }
 }
 

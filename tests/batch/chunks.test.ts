@@ -8,7 +8,7 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { type BatchWriter, createBatchWriter } from "../../src/batch/batcher.ts";
 import type { WriteRequest } from "../../src/batch/types.ts";
 import type { Config } from "../../src/config/types.ts";
-import { ArenaPool, type Utf8Col } from "../../src/core/columns.ts";
+import { ArenaPool, type Utf8Col } from "../../src/core/columns/index.ts";
 import { convertRequest } from "../../src/core/convert.ts";
 import { decodeBufferStats } from "../../src/core/otlp/sizing.ts";
 import { generateRequest } from "../../bench/gen.ts";

@@ -17,7 +17,7 @@ import {
   MapCol,
   NumCol,
   Utf8Col,
-} from "../../src/core/columns.ts";
+} from "../../src/core/columns/index.ts";
 import { convertRequest } from "../../src/core/convert.ts";
 import { initParquet } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
@@ -67,7 +67,7 @@ function appendDefault(c: Column): void {
   if (c instanceof Utf8Col) c.appendEmpty();
   else if (c instanceof NumCol) c.append(0);
   else if (c instanceof I64Col) c.append(0, 0);
-  else if (c instanceof MapCol) c.appendEmptyRow();
+  else if (c instanceof MapCol) c.endSortedRow();
   else if (c instanceof BoolCol) c.append(false);
   else if (c instanceof ListCol) c.endRow();
   else throw new TypeError(`unknown column kind ${c.constructor.name}`);

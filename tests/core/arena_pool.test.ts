@@ -3,7 +3,7 @@
  * byte budget; buffers not of a class's size are not kept.
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { ArenaPool, classSize, isClassSize } from "../../src/core/columns.ts";
+import { ArenaPool, classSize, isClassSize } from "../../src/core/columns/index.ts";
 
 Deno.test("class sizes hold what was asked, at most 9% (and 8 bytes) more, and are fixed points", () => {
   for (let b = 1; b < 50_000_000; b += 1 + Math.floor(b / 97)) {

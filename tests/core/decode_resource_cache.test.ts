@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual, match, throws } from "node:assert/strict";
 import { decode } from "../../src/core/otlp/index.ts";
-import { resourceHash } from "../../src/core/otlp/proto.ts";
+import { resourceHash } from "../../src/core/otlp/resource-cache.ts";
 import { DecodeError } from "../../src/core/otlp/types.ts";
 import { encodePb, readTable, type Req } from "./fixtures.ts";
 

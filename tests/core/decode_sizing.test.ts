@@ -3,7 +3,7 @@
  * decode reuses, and the bulk fill of the columns rows repeat from their resource and scope.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import type { Column } from "../../src/core/columns.ts";
+import type { Column } from "../../src/core/columns/index.ts";
 import {
   learnSizes,
   reservedBytes,
@@ -11,7 +11,7 @@ import {
   sizedTable,
   wasSized,
 } from "../../src/core/otlp/sizing.ts";
-import { pooledScratchBytes } from "../../src/core/otlp/proto.ts";
+import { pooledScratchBytes } from "../../src/core/otlp/scratch.ts";
 import { DecodeError } from "../../src/core/otlp/types.ts";
 import type { Signal } from "../../src/core/tables.ts";
 import { generateRequest } from "../../bench/gen.ts";

@@ -11,7 +11,7 @@ import {
   MapCol,
   NumCol,
   Utf8Col,
-} from "../../src/core/columns.ts";
+} from "../../src/core/columns/index.ts";
 import { decode } from "../../src/core/otlp/index.ts";
 import type { Decoded, Format } from "../../src/core/otlp/types.ts";
 import type { Signal, TableBuilder, TableName } from "../../src/core/tables.ts";

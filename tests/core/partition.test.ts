@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { generateRequest } from "../../bench/gen.ts";
-import { MapCol, Utf8Col } from "../../src/core/columns.ts";
+import { MapCol, Utf8Col } from "../../src/core/columns/index.ts";
 import { decode } from "../../src/core/otlp/index.ts";
 import { toIPC, toRecordBatch } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
@@ -79,10 +79,9 @@ Deno.test("a slice encodes like a copy of the same rows and survives appends on 
   const attrs = (t.cols as unknown as { SpanAttributes: MapCol }).SpanAttributes;
   const name = (t.cols as unknown as { SpanName: Utf8Col }).SpanName;
   name.appendString("appended after the slice");
-  attrs.beginRow();
-  attrs.keyString("k");
-  attrs.pendingValues.appendString("v");
-  attrs.endRow();
+  attrs.keys.appendString("k");
+  attrs.values.appendString("v");
+  attrs.endSortedRow();
   deepStrictEqual(rows(p.rows), before);
 
   // …and appending to the slice (what a batch buffer does) copies instead of writing into the

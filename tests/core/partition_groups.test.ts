@@ -3,7 +3,7 @@
  * of one service in two hours, and service names that recur across calls (a cache of their text).
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import type { Utf8Col } from "../../src/core/columns.ts";
+import type { Utf8Col } from "../../src/core/columns/index.ts";
 import { decode } from "../../src/core/otlp/index.ts";
 import { partition } from "../../src/core/partition.ts";
 import { encodePb, type Req } from "./fixtures.ts";

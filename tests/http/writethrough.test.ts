@@ -14,7 +14,7 @@ import {
   MapCol,
   NumCol,
   Utf8Col,
-} from "../../src/core/columns.ts";
+} from "../../src/core/columns/index.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
 import { StorageError } from "../../src/storage/types.ts";
@@ -33,7 +33,7 @@ function request(rows: [service: string, timeNs: bigint, body: string][]): Write
       else if (c instanceof Utf8Col) c.appendEmpty();
       else if (c instanceof NumCol) c.append(0);
       else if (c instanceof I64Col) c.append(0, 0);
-      else if (c instanceof MapCol) c.appendEmptyRow();
+      else if (c instanceof MapCol) c.endSortedRow();
       else if (c instanceof BoolCol) c.append(false);
       else if (c instanceof ListCol) c.endRow();
     }

@@ -23,7 +23,15 @@ import {
   Message,
   RecordBatch as BatchHeader,
 } from "apache-arrow/ipc/metadata/message";
-import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns.ts";
+import {
+  BoolCol,
+  type Column,
+  I64Col,
+  ListCol,
+  MapCol,
+  NumCol,
+  Utf8Col,
+} from "../columns/index.ts";
 
 /**
  * One record batch: `fields[f]` lists the builders whose rows make field `f`, in row order (the
@@ -312,7 +320,7 @@ function widened(c: { values: { BYTES_PER_ELEMENT: number } }, to: arrow.DataTyp
 
 /**
  * The child rows of list-like `parts`: the child of a ListCol/MapCol holds exactly its elements,
- * numbered from `offsets[0]` (see columns.ts).
+ * numbered from `offsets[0]` (see ../columns/index.ts).
  */
 function childParts(parts: Part[], child: (p: Part) => Column): Part[] {
   return parts.map((p) => {

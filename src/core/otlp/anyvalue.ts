@@ -25,7 +25,7 @@
  *   7 bytes_value   bytes
  * KeyValue: 1 key string, 2 value AnyValue
  */
-import type { Utf8Col } from "../columns.ts";
+import type { Utf8Col } from "../columns/index.ts";
 import type { WireReader } from "../proto/reader.ts";
 
 const B64 = new TextEncoder().encode(
@@ -532,16 +532,13 @@ export class AnyValueWriter {
         continue;
       }
       const end = r.len(e);
-      readKeyValue(r, end);
-      if (this.kvTop + 4 > this.kv.length) {
+      if (this.kvTop + KV_RANGE > this.kv.length) {
         const next = new Int32Array(this.kv.length * 2);
         next.set(this.kv);
         this.kv = next;
       }
-      this.kv[this.kvTop++] = kvKeyS;
-      this.kv[this.kvTop++] = kvKeyE;
-      this.kv[this.kvTop++] = kvValS;
-      this.kv[this.kvTop++] = kvValE;
+      readKeyValue(r, end, this.kv, this.kvTop);
+      this.kvTop += KV_RANGE;
       r.pos = end;
     }
     const n = (this.kvTop - base) >> 2;
@@ -568,17 +565,17 @@ export class AnyValueWriter {
   }
 }
 
-/** Result of `readKeyValue()`: key range and value range (empty range when absent). */
-export let kvKeyS = 0, kvKeyE = 0, kvValS = 0, kvValE = 0;
+/** Ints `readKeyValue()` writes: key start, key end, value start, value end. */
+export const KV_RANGE = 4;
 
 /**
- * Reads the KeyValue at `[r.pos, end)` into `kvKeyS/kvKeyE` (validated UTF-8) and
- * `kvValS/kvValE` (the AnyValue's bytes, for `AnyValueWriter.append`). Fields may come in any
- * order; the last occurrence wins.
+ * Reads the KeyValue at `[r.pos, end)` and writes its key range (validated UTF-8) and value
+ * range (the AnyValue's bytes, for `AnyValueWriter.append`; empty ranges when absent) to
+ * `out[at, at + KV_RANGE)`. Fields may come in any order; the last occurrence wins.
  *
  * KeyValue: 1 key string, 2 value AnyValue
  */
-export function readKeyValue(r: WireReader, end: number): void {
+export function readKeyValue(r: WireReader, end: number, out: Int32Array, at: number): void {
   let ks = r.pos, ke = r.pos, vs0 = r.pos, ve0 = r.pos;
   while (r.pos < end) {
     const tag = r.tag(end);
@@ -590,8 +587,8 @@ export function readKeyValue(r: WireReader, end: number): void {
       vs0 = r.start;
     } else r.skip(tag, end);
   }
-  kvKeyS = ks;
-  kvKeyE = ke;
-  kvValS = vs0;
-  kvValE = ve0;
+  out[at] = ks;
+  out[at + 1] = ke;
+  out[at + 2] = vs0;
+  out[at + 3] = ve0;
 }

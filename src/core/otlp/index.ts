@@ -1,10 +1,18 @@
 /**
- * Entry points of the decoders: OTLP protobuf straight into columns (./logs.ts, ./traces.ts,
- * ./metrics.ts); OTLP/JSON and JSONL converted to protobuf first (./json.ts), so both encodings
- * share one set of column semantics.
+ * OTLP request bodies → column builders. This is the folder's entry: `decode()` and
+ * `detectSignal()`.
+ *
+ * Protobuf goes straight into columns: ./envelope.ts walks the resources, scopes and records
+ * once for every signal, and the record decoders (./logs.ts, ./traces.ts, ./metrics.ts) read
+ * their own messages, with ./context.ts (the decode context: reader, scratch, ids),
+ * ./attr-row.ts (attributes sorted into maps), ./anyvalue.ts (AnyValue as text),
+ * ./resource-cache.ts (resources seen before), ./scratch.ts (objects pooled across requests)
+ * and ./sizing.ts (builders sized from the last request). OTLP/JSON and JSONL are converted to
+ * protobuf first (./json.ts), so both encodings share one set of column semantics.
  */
 import type { Signal } from "../tables.ts";
 import { utf8ErrorAt, WireReader } from "../proto/reader.ts";
+import { eachRecord } from "./envelope.ts";
 import { jsonToProtobuf } from "./json.ts";
 import { decodeLogsProto } from "./logs.ts";
 import { decodeMetricsProto } from "./metrics.ts";
@@ -73,6 +81,8 @@ const SIGNALS: Record<number, Signal> = {
   [TRACES]: "traces",
   [METRICS]: "metrics",
 };
+/** Records `detectProtobuf` looks at, at the most. */
+const MAX_SNIFFED_RECORDS = 100;
 
 /**
  * Expected wire type per field number of a record, and the length an id field must have
@@ -163,40 +173,16 @@ function recordSignals(r: WireReader, s: number, e: number): number {
 function detectProtobuf(body: Uint8Array): Signal | null {
   const r = new WireReader(body, "request");
   let candidates = LOGS | TRACES | METRICS, seen = 0;
+  let found: Signal | null = null;
   try {
-    const total = body.length;
-    r.pos = 0;
-    while (r.pos < total) {
-      const tag = r.tag(total);
-      if (tag !== 0x0a) return null; // only field 1 (resource_*) exists in a request
-      const re = r.len(total);
-      while (r.pos < re) {
-        const t = r.tag(re);
-        if (t !== 0x12) {
-          r.skip(t, re);
-          continue;
-        }
-        const se = r.len(re);
-        while (r.pos < se) {
-          const t2 = r.tag(se);
-          if (t2 !== 0x12) {
-            r.skip(t2, se);
-            continue;
-          }
-          const e = r.len(se);
-          const s = r.pos;
-          const m = e > s ? recordSignals(r, s, e) : 0;
-          r.pos = e;
-          if (m !== 0) candidates &= m;
-          if (SIGNALS[candidates]) return SIGNALS[candidates];
-          if (candidates === 0 || ++seen >= 100) return null;
-        }
-        r.pos = se;
-      }
-      r.pos = re;
-    }
+    eachRecord(r, (s, e) => {
+      const m = e > s ? recordSignals(r, s, e) : 0;
+      if (m !== 0) candidates &= m;
+      found = SIGNALS[candidates] ?? null;
+      return found === null && candidates !== 0 && ++seen < MAX_SNIFFED_RECORDS;
+    }, true); // only field 1 (resource_*) exists in a request
   } catch {
     return null;
   }
-  return null;
+  return found;
 }

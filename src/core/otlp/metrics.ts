@@ -1,6 +1,6 @@
 /**
  * ExportMetricsServiceRequest (protobuf) → one row per data point in the gauge, sum, histogram,
- * exponential_histogram and summary tables. Resources and scopes: ./proto.ts.
+ * exponential_histogram and summary tables. Resources and scopes: ./envelope.ts.
  *
  * Metric (metrics.proto)
  *   1 name string, 2 description string, 3 unit string,
@@ -39,10 +39,12 @@
  *
  * Repeated numbers are accepted packed and unpacked, as protobuf parsers must.
  */
-import type { I64Col, NumCol } from "../columns.ts";
+import type { I64Col, NumCol } from "../columns/index.ts";
 import type { GaugeColumns, TableBuilder } from "../tables.ts";
 import type { WireReader } from "../proto/reader.ts";
-import { fillBytes, ProtoCtx } from "./proto.ts";
+import { fillBytes } from "../columns/index.ts";
+import { ProtoCtx, SPAN_ID_BYTES, TRACE_ID_BYTES } from "./context.ts";
+import { Envelope } from "./envelope.ts";
 import { learnSizes, sizedTable } from "./sizing.ts";
 import type { Decoded, DecodeOptions } from "./types.ts";
 
@@ -106,12 +108,12 @@ export class MetricTables {
   }
 
   /** Fills the resource's and scope's columns of the rows the scope added to each table. */
-  fillScope(ctx: ProtoCtx): void {
+  fillScope(env: Envelope): void {
     for (
       const t of [this.gauge, this.sum, this.histogram, this.exponential_histogram, this.summary]
     ) {
       if (t !== undefined) {
-        ctx.fillScope(t.cols, t.cols.TimeUnix.length - t.cols.ServiceName.length);
+        env.fillScope(t.cols, t.cols.TimeUnix.length - t.cols.ServiceName.length);
       }
     }
   }
@@ -136,12 +138,13 @@ export class MetricTables {
 
 export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decoded {
   const ctx = new ProtoCtx(body, "ExportMetricsServiceRequest", opts);
+  const env = new Envelope(ctx);
   const out = new MetricTables(body.length);
   const r = ctx.r;
   // The current metric: name, description, unit ranges.
   const m: MetricRanges = { nameS: 0, nameE: 0, descS: 0, descE: 0, unitS: 0, unitE: 0 };
 
-  ctx.walk((start, end) => {
+  env.walk((start, end) => {
     let kind = 0, dataS = 0, dataE = 0;
     m.nameS =
       m.nameE =
@@ -244,7 +247,7 @@ export function decodeMetricsProto(body: Uint8Array, opts: DecodeOptions): Decod
     }
     out.records += points - missing;
     if (missing > 0) out.reject(ctx.text(m.nameS, m.nameE), missing);
-  }, () => out.fillScope(ctx));
+  }, () => out.fillScope(env));
   const d = out.result();
   ctx.release();
   return d;
@@ -382,8 +385,8 @@ function exemplars(ctx: ProtoCtx, c: ExemplarCols, start: number, end: number, t
     ctx.subAttrs.flush(c["Exemplars.FilteredAttributes"].child);
     c["Exemplars.TimeUnix"].child.append(lo, hi);
     c["Exemplars.Value"].child.append(value);
-    ctx.id(c["Exemplars.SpanId"].child, spanS, spanE, 8, "Exemplar.span_id");
-    ctx.id(c["Exemplars.TraceId"].child, traceS, traceE, 16, "Exemplar.trace_id");
+    ctx.id(c["Exemplars.SpanId"].child, spanS, spanE, SPAN_ID_BYTES, "Exemplar.span_id");
+    ctx.id(c["Exemplars.TraceId"].child, traceS, traceE, TRACE_ID_BYTES, "Exemplar.trace_id");
     r.pos = e;
   }
   c["Exemplars.FilteredAttributes"].endRow();

@@ -27,7 +27,7 @@ import {
   MapCol,
   NumCol,
   Utf8Col,
-} from "../columns.ts";
+} from "../columns/index.ts";
 import { newTable, type TableBuilder, type TableName } from "../tables.ts";
 
 /** Margin over the learned rate (buffers vary a little between similar requests). */

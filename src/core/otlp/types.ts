@@ -1,6 +1,6 @@
 /**
  * What every decoder (protobuf, OTLP/JSON, JSONL; logs, traces, metrics) returns, and its
- * error type. Decoders append rows straight into `TableBuilder` columns (see ../columns.ts):
+ * error type. Decoders append rows straight into `TableBuilder` columns (see ../columns/index.ts):
  * no JS object per record on the protobuf path.
  */
 import type { TableBuilder } from "../tables.ts";
