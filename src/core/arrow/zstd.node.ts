@@ -5,13 +5,17 @@
  */
 import * as zlib from "node:zlib";
 import { setArrowCompressor } from "./codecs.ts";
+import { setParquetZstd } from "../parquet/codecs.ts";
 
 interface ZstdZlib {
   zstdCompressSync?: (data: Uint8Array, opts?: { params?: Record<number, number> }) => Uint8Array;
   constants: Record<string, number>;
 }
 
-/** Registers node:zlib's zstd for Arrow IPC files; returns whether this runtime has it. */
+/**
+ * Registers node:zlib's zstd for Arrow IPC files and for the native Parquet encoder's pages
+ * (at the level it asks for); returns whether this runtime has it.
+ */
 export function useNodeZstd(): boolean {
   const z = zlib as unknown as ZstdZlib;
   const compress = z.zstdCompressSync;
@@ -21,6 +25,13 @@ export function useNodeZstd(): boolean {
   setArrowCompressor("zstd", (data) => {
     const params: Record<number, number> = {};
     if (level !== undefined) params[level] = 3;
+    if (pledged !== undefined) params[pledged] = data.length;
+    const out = compress(data, { params });
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  });
+  setParquetZstd((data, lvl) => {
+    const params: Record<number, number> = {};
+    if (level !== undefined) params[level] = lvl;
     if (pledged !== undefined) params[pledged] = data.length;
     const out = compress(data, { params });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
