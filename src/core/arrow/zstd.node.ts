@@ -1,14 +1,18 @@
 /**
  * The runtime's zstd for Arrow IPC buffers (./codecs.ts): node:zlib's `zstdCompressSync`, which
  * Deno 2.9, Bun 1.4 and Node ≥ 22.15 have and Node 20 does not. Level 3 (zstd's default); the
- * input size is pledged, without which Deno compresses small buffers much worse.
+ * input size is pledged (the `pledgedSrcSize` option), without which Deno compresses small
+ * buffers much worse.
  */
 import * as zlib from "node:zlib";
 import { setArrowCompressor } from "./codecs.ts";
 import { setParquetZstd } from "../parquet/codecs.ts";
 
 interface ZstdZlib {
-  zstdCompressSync?: (data: Uint8Array, opts?: { params?: Record<number, number> }) => Uint8Array;
+  zstdCompressSync?: (
+    data: Uint8Array,
+    opts?: { params?: Record<number, number>; pledgedSrcSize?: number },
+  ) => Uint8Array;
   constants: Record<string, number>;
 }
 
@@ -21,19 +25,16 @@ export function useNodeZstd(): boolean {
   const compress = z.zstdCompressSync;
   if (typeof compress !== "function") return false;
   const level = z.constants.ZSTD_c_compressionLevel;
-  const pledged = z.constants.ZSTD_c_pledgedSrcSize;
   setArrowCompressor("zstd", (data) => {
     const params: Record<number, number> = {};
     if (level !== undefined) params[level] = 3;
-    if (pledged !== undefined) params[pledged] = data.length;
-    const out = compress(data, { params });
+    const out = compress(data, { params, pledgedSrcSize: data.length });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   });
   setParquetZstd((data, lvl) => {
     const params: Record<number, number> = {};
     if (level !== undefined) params[level] = lvl;
-    if (pledged !== undefined) params[pledged] = data.length;
-    const out = compress(data, { params });
+    const out = compress(data, { params, pledgedSrcSize: data.length });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   });
   return true;
