@@ -15,6 +15,7 @@ import { VERSION } from "../../version.ts";
 import { type FormatVersion, icebergArrowSchema } from "../../catalog/schema.ts";
 import { CODEC_ID, writeParquetFile } from "./writer.ts";
 import { DEFAULT_ZSTD_LEVEL, pageCompressor } from "./codecs.ts";
+import { ipcColumns } from "./ipc-columns.ts";
 
 /**
  * Which Parquet encoder writes files (`parquet.encoder`): "native" is ours (./writer.ts, fed
@@ -383,9 +384,14 @@ function statisticsColumns(table: TableName, profile: Profile): ReadonlySet<stri
 
 /**
  * Parquet bytes of the Arrow IPC stream `ipc` (made by `toIPC()`) for table `table`: the
- * parquet-wasm half of `encodeParquet()`, which an encoder worker runs on its own thread.
+ * parquet-wasm half of `encodeParquet()`, which an encoder worker runs on its own thread (or
+ * the native encoder over the stream's buffers, when `opts` choose it: ./ipc-columns.ts).
  */
 export function ipcToParquet(ipc: Uint8Array, table: TableName, opts: ParquetOptions): Uint8Array {
+  if (usesNative(opts)) {
+    const { schema, rows, fields } = ipcColumns(ipc);
+    return writeColumns(schema, fields, rows, table, opts);
+  }
   if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
   // writeParquet consumes (frees) both the wasm table and the properties.
   const t = pw.Table.fromIPCStream(ipc);
