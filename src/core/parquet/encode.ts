@@ -49,6 +49,10 @@ export interface ParquetOptions {
   encoder?: ParquetEncoder;
   /** zstd level of the native encoder (default `DEFAULT_ZSTD_LEVEL`). */
   zstdLevel?: number;
+  /** Native encoder: data page size it aims at (default 1 MiB; tests make it small). */
+  pageBytes?: number;
+  /** Native encoder: dictionary size past which pages are PLAIN (default 1 MiB). */
+  dictionaryBytes?: number;
 }
 
 export const DEFAULT_PARQUET: ParquetOptions = {
@@ -362,6 +366,8 @@ export function writeColumns(
   return writeParquetFile(schema, fields, rows, {
     codec: compress ? { id: CODEC_ID[opts.codec], compress } : null,
     rowGroupRows: opts.rowGroupSize,
+    pageBytes: opts.pageBytes,
+    dictionaryBytes: opts.dictionaryBytes,
     dictionary: (path) => path.length === 1 ? !plain.has(path[0]) : nested,
     statistics: statisticsColumns(table, opts.profile),
     metadata: [
