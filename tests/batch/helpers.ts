@@ -29,11 +29,11 @@ import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 import type { Fields, Logger } from "../../src/log/log.ts";
 import type { ConvertFn } from "../../src/batch/batcher.ts";
-import { useNodeZstd } from "../../src/core/arrow/zstd.node.ts";
+import { useNodeParquetZstd } from "../../src/core/arrow/zstd.node.ts";
 import type { ParquetEncoder } from "../../src/core/parquet/encode.ts";
 
 // The native Parquet encoder's zstd, as the server entries register it.
-useNodeZstd();
+useNodeParquetZstd();
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),

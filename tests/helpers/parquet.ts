@@ -5,9 +5,9 @@
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
 import { initParquet } from "../../src/core/parquet/encode.ts";
-import { useNodeZstd } from "../../src/core/arrow/zstd.node.ts";
+import { useNodeParquetZstd } from "../../src/core/arrow/zstd.node.ts";
 
-useNodeZstd(); // the native Parquet encoder's zstd, as the server entries register it
+useNodeParquetZstd(); // the native Parquet encoder's zstd, as the server entries register it
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),

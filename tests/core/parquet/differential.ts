@@ -12,9 +12,9 @@ import { generateRequest } from "../../../bench/gen.ts";
 import { decode } from "../../../src/core/otlp/index.ts";
 import { partition } from "../../../src/core/partition.ts";
 import type { TableBuilder, TableName } from "../../../src/core/tables.ts";
-import { useNodeZstd } from "../../../src/core/arrow/zstd.node.ts";
+import { useNodeParquetZstd } from "../../../src/core/arrow/zstd.node.ts";
 
-useNodeZstd();
+useNodeParquetZstd();
 
 /** A canonical string of a value as a reader returned it (NaN, −0, bigints, dates kept apart). */
 export function canon(v: unknown): string {
