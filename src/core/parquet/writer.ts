@@ -620,6 +620,35 @@ function levels2(parts: readonly Part[], items: readonly Part[], rows: number): 
 
 const MAX_LOAD = 0.5;
 
+/** A hash of `src[s, e)`, four bytes at a time. */
+function hashBytes(src: Uint8Array, s: number, e: number): number {
+  let h = Math.imul(e - s, 0x9e3779b1);
+  let i = s;
+  for (; i + 4 <= e; i += 4) {
+    h = Math.imul(
+      h ^ (src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)),
+      0x5bd1e995,
+    );
+    h ^= h >>> 15;
+  }
+  for (; i < e; i++) h = Math.imul(h ^ src[i], 0x01000193);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * Whether the `n` byte strings from value `a` equal the `n` from value `b` (same lengths, same
+ * bytes; each run is contiguous in `data`).
+ */
+function sameRun(off: Int32Array, data: Uint8Array, a: number, b: number, n: number): boolean {
+  const sa = off[a], sb = off[b], len = off[a + n] - sa;
+  if (off[b + n] - sb !== len) return false;
+  for (let k = 1; k < n; k++) if (off[a + k] - sa !== off[b + k] - sb) return false;
+  for (let k = 0; k < len; k++) if (data[sa + k] !== data[sb + k]) return false;
+  return true;
+}
+
 /** A dictionary of byte strings: open addressing over a hash of the bytes. */
 class BytesDict {
   slots = new Int32Array(1 << 10);
@@ -632,10 +661,7 @@ class BytesDict {
 
   /** Index of `src[s, e)`, added if new. */
   index(src: Uint8Array, s: number, e: number): number {
-    let h = 0x811c9dc5;
-    for (let i = s; i < e; i++) h = Math.imul(h ^ src[i], 0x01000193);
-    h ^= h >>> 15;
-    let slot = h & this.mask;
+    let slot = hashBytes(src, s, e) & this.mask;
     const slots = this.slots, off = this.off, data = this.data, n = e - s;
     for (;;) {
       const x = slots[slot];
@@ -680,10 +706,7 @@ class BytesDict {
     this.mask = size - 1;
     const off = this.off, data = this.data;
     for (let idx = 0; idx < this.count; idx++) {
-      let h = 0x811c9dc5;
-      for (let i = off[idx]; i < off[idx + 1]; i++) h = Math.imul(h ^ data[i], 0x01000193);
-      h ^= h >>> 15;
-      let slot = h & this.mask;
+      let slot = hashBytes(data, off[idx], off[idx + 1]) & this.mask;
       while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
       this.slots[slot] = idx + 1;
     }
@@ -1034,9 +1057,27 @@ function writeChunk(
     if (dictOn) {
       encoding = RLE_DICTIONARY;
       const idx = indices!;
-      if (kind === "bytes") {
+      if (kind === "bytes" && lv) {
+        // A row whose entries equal the previous row's (resource and scope attributes, mostly)
+        // takes its indices after an exact comparison.
+        const d = dict as BytesDict, off = v.off!, data = v.data!, rv = lv.rowValue;
+        for (let r = row; r < end; r++) {
+          const a = rv[r], b = rv[r + 1], n = b - a;
+          if (n === 0) continue;
+          const p = r > 0 ? rv[r - 1] : -1;
+          if (p >= 0 && a - p === n && sameRun(off, data, p, a, n)) {
+            idx.copyWithin(a, p, a);
+            continue;
+          }
+          for (let i = a; i < b; i++) idx[i] = d.index(data, off[i], off[i + 1]);
+        }
+      } else if (kind === "bytes") {
+        // A value equal to the previous one takes its index.
         const d = dict as BytesDict, off = v.off!, data = v.data!;
-        for (let i = v0; i < v1; i++) idx[i] = d.index(data, off[i], off[i + 1]);
+        for (let i = v0; i < v1; i++) {
+          if (i > 0 && sameRun(off, data, i - 1, i, 1)) idx[i] = idx[i - 1];
+          else idx[i] = d.index(data, off[i], off[i + 1]);
+        }
       } else if (kind === "i32") {
         const d = dict as WordDict, a = v.i32!;
         for (let i = v0; i < v1; i++) idx[i] = d.index(a[i] >>> 0, 0);
