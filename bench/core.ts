@@ -10,10 +10,15 @@
  *   toIPC      partitions → Arrow IPC stream bytes                (src/core/arrow/ipc.ts)
  *   fromIPC    IPC bytes → parquet-wasm Table (copy into wasm memory, IPC read)
  *   write      parquet-wasm writeParquet of the already built wasm Table  ← encode floor
- *   encode     toIPC + fromIPC + write (src/core/parquet/encode.ts encodeParquet)
+ *   encode     encodeParquet with the default parquet.encoder ("auto": the native encoder,
+ *              src/core/parquet/writer.ts, where the runtime has zstd; else toIPC + fromIPC + write)
  *   e2e        request bytes → Parquet bytes (convertRequest + encodeParquet per partition)
  *   e2eJson    the same from OTLP/JSON bytes
  *   jsonParse  V8 JSON.parse of the OTLP/JSON text                  ← decode floor
+ *
+ * Writers, per table (the same partitions, the same run): the native encoder's write from the
+ * builders against parquet-wasm's `write` (of a prebuilt wasm Table) and its whole encode
+ * (toIPC + fromIPC + write), with the ratios and the files' sizes.
  *
  * Small requests (`--small 10,100`, default): many requests of 10 and 100 records (16 seeded
  * variants in turn) decoded, and decoded + split into partitions, one after another: µs per
@@ -37,6 +42,7 @@
  * Results go to bench/results/latest.json unless --no-write.
  */
 import process from "node:process";
+import { useNodeParquetZstd } from "../src/core/arrow/zstd.node.ts";
 import { convertRequest } from "../src/core/convert.ts";
 import { decode } from "../src/core/otlp/index.ts";
 import type { Decoded } from "../src/core/otlp/types.ts";
@@ -136,6 +142,8 @@ export interface SignalResult {
   jsonBytes: number;
   partitions: number;
   parquetBytes: number;
+  /** Native encoder vs parquet-wasm per table (see the top). */
+  writers: WriterResult[];
   stages: StageResult[];
   /** e2e / (jsonParse + write), best runs. */
   floorRatio: number;
@@ -179,6 +187,28 @@ export interface CoreResults {
   issueTargets?: TargetCheck[];
 }
 
+/** One table's files written by the native encoder and by parquet-wasm, in one run. */
+export interface WriterResult {
+  table: string;
+  rows: number;
+  /** Best of the runs, ms: native encodeParquet; parquet-wasm write (prebuilt Table); its encode. */
+  nativeMs: number;
+  wasmWriteMs: number;
+  wasmEncodeMs: number;
+  nativeBytes: number;
+  wasmBytes: number;
+  /** Median process CPU ms of the same runs (steadier than wall time on a busy machine). */
+  nativeCpuMs: number;
+  wasmWriteCpuMs: number;
+  /** wasmWriteMs / nativeMs and wasmEncodeMs / nativeMs (target ≥ 2). */
+  writeRatio: number;
+  encodeRatio: number;
+  /** wasmWriteCpuMs / nativeCpuMs. */
+  writeCpuRatio: number;
+  /** nativeBytes / wasmBytes (target ≤ 1.01). */
+  bytesRatio: number;
+}
+
 /** The 1-minute load average, or null where /proc/loadavg does not exist. */
 export function loadAverage(): number | null {
   try {
@@ -194,6 +224,7 @@ const RECEIVED_AT = 1741944413_000_000_000n;
 let wasmReady = false;
 export async function ensureParquet(): Promise<void> {
   if (wasmReady) return;
+  useNodeParquetZstd(); // the native encoder's zstd, as the server entries register it
   const bytes = await Deno.readFile(
     new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm")),
   );
@@ -346,6 +377,14 @@ export async function benchSignal(g: GeneratedRequest, o: CoreOptions): Promise<
     0,
   );
   add("encode", time(o, () => 0, () => parts.map((p) => encodeParquet(p.rows, po))), 0);
+  const writers = benchWriters(parts, o);
+  for (const w of writers) {
+    log(
+      `${w.table}: native ${w.nativeMs.toFixed(2)} ms vs parquet-wasm write ${
+        w.wasmWriteMs.toFixed(2)
+      } ms (×${w.writeRatio.toFixed(2)}), bytes ×${w.bytesRatio.toFixed(4)}`,
+    );
+  }
 
   const e2eRun = (body: Uint8Array, format: "protobuf" | "json") => () => {
     const c = convertRequest(signal, body, format, decodeOpts());
@@ -362,12 +401,87 @@ export async function benchSignal(g: GeneratedRequest, o: CoreOptions): Promise<
     jsonBytes: jsonBytes.length,
     partitions: parts.length,
     parquetBytes,
+    writers,
     stages,
     floorRatio: e2e.bestMs / (parse.bestMs + write.bestMs),
     overheadRatio: (decode_.bestMs + convert.bestMs + toIpc.bestMs + fromIpc.bestMs) / write.bestMs,
     memory: await memoryOf(signal, protobuf),
     small: o.small.map((n) => benchSmall(signal, n, o)),
   };
+}
+
+/** The native encoder against parquet-wasm on the same partitions, per table. */
+function benchWriters(parts: Partition[], o: CoreOptions): WriterResult[] {
+  const po = o.parquet;
+  const byTable = new Map<string, Partition[]>();
+  for (const p of parts) {
+    const l = byTable.get(p.rows.table) ?? [];
+    l.push(p);
+    byTable.set(p.rows.table, l);
+  }
+  const out: WriterResult[] = [];
+  for (const [table, ps] of byTable) {
+    const best = (t: Timing) => Math.min(...t.wall);
+    let nativeBytes = 0, wasmBytes = 0;
+    const nt = time(
+      o,
+      () => 0,
+      () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "native" })),
+      (outs) => (nativeBytes = outs.reduce((n, b) => n + b.length, 0)),
+    );
+    const native = best(nt);
+    const ipcs = ps.map((p) => toIPC(p.rows, po.profile));
+    const wt = time(
+      o,
+      () => ipcs.map((b) => pw.Table.fromIPCStream(b)),
+      (ts) => ts.map((t, i) => pw.writeParquet(t, writerProperties(po, ps[i].rows.table))),
+      (outs) => (wasmBytes = outs.reduce((n, b) => n + b.length, 0)),
+    );
+    const wasmWrite = best(wt);
+    const wasmEncode = best(time(
+      o,
+      () => 0,
+      () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "wasm" })),
+    ));
+    out.push({
+      table,
+      rows: ps.reduce((n, p) => n + p.rows.length, 0),
+      nativeMs: native,
+      wasmWriteMs: wasmWrite,
+      wasmEncodeMs: wasmEncode,
+      nativeCpuMs: median(nt.cpu),
+      wasmWriteCpuMs: median(wt.cpu),
+      writeCpuRatio: median(wt.cpu) / median(nt.cpu),
+      nativeBytes,
+      wasmBytes,
+      writeRatio: wasmWrite / native,
+      encodeRatio: wasmEncode / native,
+      bytesRatio: nativeBytes / wasmBytes,
+    });
+  }
+  return out;
+}
+
+/** The per-table writer comparison as a Markdown table. */
+export function writersTable(r: CoreResults): string {
+  const lines = [
+    "| table | rows | native ms | parquet-wasm write ms | its encode ms | × write | × encode | × write (CPU) | native KiB | parquet-wasm KiB | bytes × |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const s of r.signals) {
+    for (const w of s.writers ?? []) {
+      lines.push(
+        `| ${w.table} | ${fmtInt(w.rows)} | ${fmt1(w.nativeMs)} | ${fmt1(w.wasmWriteMs)} | ${
+          fmt1(w.wasmEncodeMs)
+        } | ${w.writeRatio.toFixed(2)} | ${w.encodeRatio.toFixed(2)} | ${
+          w.writeCpuRatio.toFixed(2)
+        } | ${fmtInt(w.nativeBytes / 1024)} | ${fmtInt(w.wasmBytes / 1024)} | ${
+          w.bytesRatio.toFixed(4)
+        } |`,
+      );
+    }
+  }
+  return lines.join("\n");
 }
 
 /**
@@ -676,6 +790,10 @@ if (import.meta.main) {
       `load average ${r.loadAverage.before} → ${r.loadAverage.after}`,
   );
   console.log(coreTable(r));
+  console.log(
+    `\nThe native Parquet encoder against parquet-wasm, same partitions, same run (${r.options.codec}):\n`,
+  );
+  console.log(writersTable(r));
   if (r.threads) {
     console.log(
       `\nA stream of ${r.options.records}-record requests, request bytes to Parquet bytes, with the server's encoder (parquet.encode_threads):\n`,

@@ -1,6 +1,6 @@
 /**
  * The Parquet encoder thread (started by ./encoder.node.ts): receives Arrow IPC streams, answers
- * with Parquet bytes. parquet-wasm runs here, so a flush neither stalls the server's event loop nor
+ * with Parquet bytes. parquet-wasm (or the native encoder, `parquet.encoder`) runs here, so a flush neither stalls the server's event loop nor
  * waits for it. Web Worker API on Deno and Bun, `node:worker_threads` on Node.
  *
  * Messages in:  { type: "init", wasm: Uint8Array }  then  { type: "job", id, ipc, table, opts }
@@ -11,6 +11,7 @@
 import { initParquet, ipcToParquet, type ParquetOptions } from "../core/parquet/encode.ts";
 import type { TableName } from "../core/tables.ts";
 import { threadPort } from "../threads/thread.node.ts";
+import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 
 export type ToWorker =
   | { type: "init"; wasm: Uint8Array }
@@ -31,6 +32,7 @@ p.listen((msg) => {
   if (msg.type === "init") {
     try {
       initParquet(msg.wasm);
+      useNodeZstd(); // the native encoder's zstd (parquet.encoder), where node:zlib has it
       p.post({ type: "ready" });
     } catch (e) {
       p.post({ type: "init-error", error: text(e) });

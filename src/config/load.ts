@@ -13,7 +13,7 @@
  */
 import { applyMemoryBudget } from "./memory.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { CODECS } from "../core/parquet/encode.ts";
+import { CODECS, PARQUET_ENCODERS } from "../core/parquet/encode.ts";
 import {
   ACCOUNT_NAME,
   ACCOUNT_NAME_RULE,
@@ -254,6 +254,8 @@ const SPECS: Record<string, Spec> = {
   "batch.dead_letter_prefix": { kind: "string", check: checkPrefix },
   "batch.max_flush_attempts": { kind: "int", min: 1, max: 100, expect: "an integer from 1 to 100" },
   "parquet.compression": { kind: "enum", values: CODECS },
+  "parquet.encoder": { kind: "enum", values: PARQUET_ENCODERS },
+  "parquet.zstd_level": { kind: "int", min: 1, max: 22, expect: "an integer from 1 to 22" },
   "parquet.row_group_size": positive,
   "parquet.encode_threads": { kind: "int", min: 0, max: 64, expect: "an integer from 0 to 64" },
   "schema.profile": { kind: "enum", values: ["default", "extended"] },

@@ -3,7 +3,7 @@
  * OTLP2PARQUET_* environment, then CLI flags) and validation live in ./load.ts; this file is
  * the shape and the defaults. `config.toml` at the repository root documents every key.
  */
-import type { Codec, ParquetOptions } from "../core/parquet/encode.ts";
+import type { Codec, ParquetEncoder, ParquetOptions } from "../core/parquet/encode.ts";
 import type { ArrowCompression, ArrowFileOptions } from "../core/arrow/file.ts";
 import type { Profile } from "../core/tables.ts";
 import type { ForwardConfig } from "./forward.ts";
@@ -142,6 +142,13 @@ export interface Config {
   };
   parquet: {
     compression: Codec;
+    /**
+     * Which encoder writes Parquet: "auto" (ours wherever its codec runs, parquet-wasm
+     * elsewhere), "native" (ours; start-up fails where its codec cannot run) or "wasm".
+     */
+    encoder: ParquetEncoder;
+    /** zstd level of the native encoder (1–22). */
+    zstd_level: number;
     row_group_size: number;
     /**
      * Dictionary-encode the entries of maps and lists (attribute keys and values, event names,
@@ -316,6 +323,8 @@ export function defaultConfig(platform: Platform): Config {
     },
     parquet: {
       compression: "zstd",
+      encoder: "auto",
+      zstd_level: 1,
       row_group_size: 122_880,
       nested_dictionary: true,
       encode_threads: platform === "server" ? 1 : 0,
@@ -374,6 +383,8 @@ export function parquetOptions(c: Config): ParquetOptions {
     rowGroupSize: c.parquet.row_group_size,
     profile: c.schema.profile,
     nestedDictionary: c.parquet.nested_dictionary,
+    encoder: c.parquet.encoder,
+    zstdLevel: c.parquet.zstd_level,
     iceberg: c.catalog.mode === "iceberg" ? (c.catalog.iceberg.format_version as 2 | 3) : undefined,
   };
 }

@@ -9,7 +9,8 @@
 import { readFileSync } from "node:fs";
 import { handle } from "hono/aws-lambda";
 import { createInflate } from "../codec/zlib.node.ts";
-import { initParquet } from "../core/parquet/encode.ts";
+import { initParquet, usesNative } from "../core/parquet/encode.ts";
+import { parquetOptions } from "../config/types.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import { createStorage } from "../storage/index.ts";
 import { VERSION } from "../version.ts";
@@ -41,6 +42,9 @@ async function build(): Promise<Handler> {
   });
   initParquet(wasmBytes());
   useNodeZstd(); // Node ≥ 22.15 runtimes have zstd
+  // parquet.encoder = "native" where its codec cannot run (zstd without the runtime's) is refused
+  // here, not at the first flush; "auto" falls back to parquet-wasm.
+  usesNative(parquetOptions(config));
   const metrics = metricsFor(config);
   const storage = await createStorage(config, logger, metrics?.storage);
   if (config.catalog.mode === "iceberg") {

@@ -10,7 +10,8 @@
  * one; a second signal after that exits at once (the write-ahead log keeps the data).
  */
 import { detectPlatform, splitHostPort } from "../config/load.ts";
-import type { Config } from "../config/types.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
+import { encoderName, usesNative } from "../core/parquet/encode.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createGzip, createInflate } from "../codec/zlib.node.ts";
@@ -41,6 +42,12 @@ export async function serve(
     initParquetFromDisk();
   } catch (e) {
     logger.error("cannot load parquet-wasm", { error: errorText(e) });
+    return 1;
+  }
+  try {
+    usesNative(parquetOptions(config)); // parquet.encoder = "native" where it cannot run: refused
+  } catch (e) {
+    logger.error("invalid config", { error: errorText(e) });
     return 1;
   }
   if (!rt.canWriteFiles()) {
@@ -207,6 +214,9 @@ export async function serve(
     storage: describeStorage(config),
     batching: config.batch.enabled,
     encoder: encoder?.where ?? "main thread",
+    parquet_encoder: config.output.format === "parquet"
+      ? encoderName(parquetOptions(config))
+      : undefined,
     platform,
     runtime: rt.runtimeName(),
     version: VERSION,

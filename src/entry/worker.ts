@@ -11,7 +11,8 @@
 // WebAssembly.Module (the CompiledWasm rule); the package's typings describe its instance exports.
 import wasmModule from "parquet-wasm/esm/parquet_wasm_bg.wasm";
 import type { Hono } from "hono";
-import { initParquet } from "../core/parquet/encode.ts";
+import { initParquet, usesNative } from "../core/parquet/encode.ts";
+import { parquetOptions } from "../config/types.ts";
 import {
   batcherNamespace,
   createDurableObjectWriter,
@@ -50,6 +51,9 @@ async function build(env: WorkerEnv): Promise<Hono> {
   const config = workerConfig(env);
   const logger = loggerFor(config, (line) => console.log(line));
   initParquet(wasmModule as WebAssembly.Module);
+  // parquet.encoder = "native" where its codec cannot run (zstd without the runtime's) is refused
+  // here, not at the first flush; "auto" falls back to parquet-wasm.
+  usesNative(parquetOptions(config));
   // Counters of this isolate only (README: "Metrics on Workers and Lambda").
   const metrics = metricsFor(config);
   const storage = bindingStorage(config, env, logger, metrics?.storage);

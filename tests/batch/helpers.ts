@@ -29,6 +29,11 @@ import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 import type { Fields, Logger } from "../../src/log/log.ts";
 import type { ConvertFn } from "../../src/batch/batcher.ts";
+import { useNodeParquetZstd } from "../../src/core/arrow/zstd.node.ts";
+import type { ParquetEncoder } from "../../src/core/parquet/encode.ts";
+
+// The native Parquet encoder's zstd, as the server entries register it.
+useNodeParquetZstd();
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),
@@ -123,6 +128,8 @@ export function config(
   const c = defaultConfig("server");
   c.batch = { ...c.batch, enabled: true, ...batch };
   c.server.shutdown_timeout_secs = 5;
+  // The suite runs with either Parquet encoder: TEST_PARQUET_ENCODER=wasm|native (default auto).
+  c.parquet.encoder = (Deno.env.get("TEST_PARQUET_ENCODER") ?? "auto") as ParquetEncoder;
   more(c);
   return c;
 }

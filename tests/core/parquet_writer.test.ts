@@ -58,7 +58,15 @@ Deno.test("encodeParquet() dictionary-encodes repeated strings and writes unique
   for (const c of PLAIN_COLUMNS.logs.filter((c) => cols.has(c))) {
     ok(!encodings(c).some((e) => DICT.includes(e)), `${c} should be plain: ${encodings(c)}`);
   }
-  for (const [path, c] of cols) strictEqual(c.codec, "ZSTD", path);
+  // The native encoder stores a chunk uncompressed when zstd would not make it smaller (tiny
+  // chunks: one dictionary entry, a run of one index); every other chunk is zstd.
+  for (const [path, c] of cols) {
+    ok(
+      c.codec === "ZSTD" || (c.codec === "UNCOMPRESSED" && c.total_compressed_size < 256n),
+      `${path}: ${c.codec}, ${c.total_compressed_size} B`,
+    );
+  }
+  ok([...cols.values()].filter((c) => c.codec === "ZSTD").length >= 5);
 });
 
 Deno.test("encodeParquet() writes statistics for the one-value-per-row columns and none inside maps and lists", async () => {

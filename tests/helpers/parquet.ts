@@ -5,6 +5,9 @@
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
 import { initParquet } from "../../src/core/parquet/encode.ts";
+import { useNodeParquetZstd } from "../../src/core/arrow/zstd.node.ts";
+
+useNodeParquetZstd(); // the native Parquet encoder's zstd, as the server entries register it
 
 initParquet(
   Deno.readFileSync(new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"))),

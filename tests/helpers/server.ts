@@ -138,6 +138,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
     ...inherited,
     ...BASE_ENV,
     OTLP2PARQUET_BATCH_WAL_DIR: `${parent}/wal`,
+    // The suite runs with either Parquet encoder: TEST_PARQUET_ENCODER=wasm|native (default auto).
+    ...(Deno.env.get("TEST_PARQUET_ENCODER")
+      ? { OTLP2PARQUET_PARQUET_ENCODER: Deno.env.get("TEST_PARQUET_ENCODER")! }
+      : {}),
     ...opts.env,
   };
   const child = new Deno.Command(exec, {

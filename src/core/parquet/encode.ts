@@ -7,12 +7,24 @@
  */
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
-import type { Column } from "../columns.ts";
+import type { Column } from "../columns/index.ts";
 import { type BatchColumns, ipcStream, ipcStreamSteps, type OutputBuffer } from "../arrow/ipc.ts";
 export type { OutputBuffer } from "../arrow/ipc.ts";
 import { newTable, type Profile, type TableBuilder, type TableName } from "../tables.ts";
 import { VERSION } from "../../version.ts";
 import { type FormatVersion, icebergArrowSchema } from "../../catalog/schema.ts";
+import { CODEC_ID, writeParquetFile } from "./writer.ts";
+import { DEFAULT_ZSTD_LEVEL, pageCompressor } from "./codecs.ts";
+import { ipcColumns } from "./ipc-columns.ts";
+
+/**
+ * Which Parquet encoder writes files (`parquet.encoder`): "native" is ours (./writer.ts, fed
+ * straight from the column builders), "wasm" is parquet-wasm (through an Arrow IPC stream),
+ * "auto" is ours wherever its codec runs (zstd needs the runtime's: Deno, Bun, Node ≥ 22.15)
+ * and parquet-wasm elsewhere (Node 20 and Workers with zstd; lz4_raw everywhere).
+ */
+export type ParquetEncoder = "auto" | "native" | "wasm";
+export const PARQUET_ENCODERS: readonly ParquetEncoder[] = ["auto", "native", "wasm"];
 
 export type Codec = "zstd" | "snappy" | "gzip" | "lz4_raw" | "none";
 export const CODECS: readonly Codec[] = ["zstd", "snappy", "gzip", "lz4_raw", "none"];
@@ -33,6 +45,14 @@ export interface ParquetOptions {
    * (version 3); see ../../catalog/schema.ts. Absent: the ClickHouse-compatible types.
    */
   iceberg?: FormatVersion;
+  /** Which encoder writes the file (default "auto"). */
+  encoder?: ParquetEncoder;
+  /** zstd level of the native encoder (default `DEFAULT_ZSTD_LEVEL`). */
+  zstdLevel?: number;
+  /** Native encoder: data page size it aims at (default 1 MiB; tests make it small). */
+  pageBytes?: number;
+  /** Native encoder: dictionary size past which pages are PLAIN (default 1 MiB). */
+  dictionaryBytes?: number;
 }
 
 export const DEFAULT_PARQUET: ParquetOptions = {
@@ -272,15 +292,112 @@ export function encodeParquet(
   b: TableBuilder | readonly TableBuilder[],
   opts: ParquetOptions,
 ): Uint8Array {
+  if (usesNative(opts)) return nativeParquet(b, opts);
   const table = Array.isArray(b) ? b[0].table : (b as TableBuilder).table;
   return ipcToParquet(toIPC(b, opts.profile, { iceberg: opts.iceberg }), table, opts);
 }
 
 /**
+ * Whether `opts` are written by the native encoder here: "native" always (throws if its codec
+ * cannot run on this runtime), "auto" when the codec can, "wasm" never.
+ */
+export function usesNative(opts: ParquetOptions): boolean {
+  const enc = opts.encoder ?? "auto";
+  if (enc === "wasm") return false;
+  const ok = pageCompressor(opts.codec) !== undefined;
+  if (!ok && enc === "native") throw new Error(nativeUnavailable(opts.codec));
+  return ok;
+}
+
+/** Why the native encoder cannot write `codec` on this runtime. */
+export function nativeUnavailable(codec: Codec): string {
+  return codec === "zstd"
+    ? 'parquet.encoder = "native" with zstd needs the runtime\'s zstd (node:zlib zstdCompressSync: Deno, Bun, Node ≥ 22.15; Node 20 and Cloudflare Workers have none): use parquet.encoder = "auto" or "wasm", or parquet.compression = "snappy", "gzip" or "none"'
+    : `parquet.encoder = "native" does not write ${codec}: use parquet.encoder = "auto" or "wasm", or parquet.compression = "zstd", "snappy", "gzip" or "none"`;
+}
+
+/** The encoder `opts` get on this runtime, for the start-up line ("native" or "parquet-wasm"). */
+export function encoderName(opts: ParquetOptions): string {
+  try {
+    return usesNative(opts) ? "native" : "parquet-wasm";
+  } catch {
+    return "unavailable";
+  }
+}
+
+/** `encodeParquet()` by the native encoder (./writer.ts), whatever `opts.encoder` says. */
+export function nativeParquet(
+  b: TableBuilder | readonly TableBuilder[],
+  opts: ParquetOptions,
+): Uint8Array {
+  const parts = Array.isArray(b) ? b : [b as TableBuilder];
+  if (parts.length === 0) {
+    throw new TypeError("internal: encodeParquet() needs at least one builder");
+  }
+  const table = parts[0].table;
+  const schema = arrowSchema(parts[0], opts.profile, opts.iceberg);
+  const width = schema.fields.length;
+  const fields: Column[][] = Array.from({ length: width }, () => []);
+  let rows = 0;
+  for (const p of parts) {
+    if (p.table !== table) {
+      throw new TypeError(`internal: encodeParquet() got ${table} and ${p.table} rows together`);
+    }
+    p.assertAligned();
+    const cols = p.columns(opts.profile);
+    for (let f = 0; f < width; f++) fields[f].push(cols[f][1]);
+    rows += p.length;
+  }
+  return writeColumns(schema, fields, rows, table, opts);
+}
+
+/** The native encoder over columns already laid out per field (also for IPC input, ./ipc-columns.ts). */
+export function writeColumns(
+  schema: arrow.Schema,
+  fields: readonly (readonly Column[])[],
+  rows: number,
+  table: TableName,
+  opts: ParquetOptions,
+): Uint8Array {
+  const compress = pageCompressor(opts.codec, opts.zstdLevel ?? DEFAULT_ZSTD_LEVEL);
+  if (compress === undefined) throw new Error(nativeUnavailable(opts.codec));
+  const plain = new Set(PLAIN_COLUMNS[table]);
+  const nested = opts.nestedDictionary !== false;
+  return writeParquetFile(schema, fields, rows, {
+    codec: compress ? { id: CODEC_ID[opts.codec], compress } : null,
+    rowGroupRows: opts.rowGroupSize,
+    pageBytes: opts.pageBytes,
+    dictionaryBytes: opts.dictionaryBytes,
+    dictionary: (path) => path.length === 1 ? !plain.has(path[0]) : nested,
+    statistics: statisticsColumns(table, opts.profile),
+    metadata: [
+      ["otlp2parquet.table", table],
+      ["otlp2parquet.version", VERSION],
+      ["otlp2parquet.schema_profile", opts.profile],
+    ],
+    createdBy: `otlp2parquet version ${VERSION}`,
+  });
+}
+
+const statSets = new Map<string, ReadonlySet<string>>();
+
+function statisticsColumns(table: TableName, profile: Profile): ReadonlySet<string> {
+  const key = `${table}/${profile}`;
+  let s = statSets.get(key);
+  if (s === undefined) statSets.set(key, s = new Set(flatColumns(table, profile)));
+  return s;
+}
+
+/**
  * Parquet bytes of the Arrow IPC stream `ipc` (made by `toIPC()`) for table `table`: the
- * parquet-wasm half of `encodeParquet()`, which an encoder worker runs on its own thread.
+ * parquet-wasm half of `encodeParquet()`, which an encoder worker runs on its own thread (or
+ * the native encoder over the stream's buffers, when `opts` choose it: ./ipc-columns.ts).
  */
 export function ipcToParquet(ipc: Uint8Array, table: TableName, opts: ParquetOptions): Uint8Array {
+  if (usesNative(opts)) {
+    const { schema, rows, fields } = ipcColumns(ipc);
+    return writeColumns(schema, fields, rows, table, opts);
+  }
   if (!initialised) throw new Error("internal: parquet-wasm is not initialised (call initParquet)");
   // writeParquet consumes (frees) both the wasm table and the properties.
   const t = pw.Table.fromIPCStream(ipc);
