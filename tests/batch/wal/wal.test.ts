@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { crc32, hash64Hex } from "../../src/batch/checksum.ts";
+import { crc32, hash64Hex } from "../../../src/batch/checksum.ts";
 import {
   decodePayload,
   encodePayload,
@@ -10,8 +10,8 @@ import {
   segmentSeq,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal/index.ts";
-import { CountingWalFs, tempDir } from "./helpers.ts";
+} from "../../../src/batch/wal/index.ts";
+import { CountingWalFs, tempDir } from "../helpers.ts";
 
 const enc = new TextEncoder();
 
