@@ -27,7 +27,8 @@ import type { WriteRequest } from "../../src/batch/types.ts";
 import type { WalFile, WalFs } from "../../src/batch/wal/index.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
-import type { Fields, Logger } from "../../src/log/log.ts";
+import { MemoryLogger } from "../helpers/logger.ts";
+import { HOUR_NS, T0 } from "../helpers/time.ts";
 import type { ConvertFn } from "../../src/batch/batcher.ts";
 
 initParquet(
@@ -37,9 +38,8 @@ initParquet(
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** 2024-05-01T10:00:00Z in ns. */
-export const T0 = 1_714_557_600_000_000_000n;
-export const HOUR_NS = 3_600_000_000_000n;
+/** 2024-05-01T10:00:00Z in ns, and an hour (tests/helpers/time.ts). */
+export { HOUR_NS, T0 };
 
 interface FixtureBody {
   service: string;
@@ -234,26 +234,8 @@ export class CountingWalFs implements WalFs {
   }
 }
 
-/** A logger that keeps lines for assertions. */
-export class MemoryLogger implements Logger {
-  readonly lines: { level: string; msg: string; fields?: Fields }[] = [];
-  readonly debugEnabled = false;
-  debug(msg: string, fields?: Fields) {
-    this.lines.push({ level: "debug", msg, fields });
-  }
-  info(msg: string, fields?: Fields) {
-    this.lines.push({ level: "info", msg, fields });
-  }
-  warn(msg: string, fields?: Fields) {
-    this.lines.push({ level: "warn", msg, fields });
-  }
-  error(msg: string, fields?: Fields) {
-    this.lines.push({ level: "error", msg, fields });
-  }
-  stored(): Fields[] {
-    return this.lines.filter((l) => l.msg === "file stored").map((l) => l.fields!);
-  }
-}
+/** A logger that keeps its lines (tests/helpers/logger.ts). */
+export { MemoryLogger };
 
 /** A temporary WAL directory, removed by the returned cleanup. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
