@@ -12,6 +12,7 @@ import {
   type WalRecord,
 } from "../../../src/batch/wal/index.ts";
 import { CountingWalFs, tempDir } from "../helpers.ts";
+import { cat } from "../../helpers/proto.ts";
 
 const enc = new TextEncoder();
 
@@ -83,17 +84,10 @@ Deno.test("segment names sort by sequence number and parse back", () => {
 });
 
 function segment(records: WalRecord[]): Uint8Array {
-  const parts = [
+  return cat(
     segmentHeader(new Uint8Array(8).fill(7)),
     ...records.map((r) => frameRecord(encodePayload(r))),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  );
 }
 
 Deno.test("parseSegment() reads every record of a clean segment", () => {
