@@ -14,6 +14,7 @@ import {
   Utf8Col,
 } from "../../src/core/columns.ts";
 import { decode } from "../../src/core/otlp/index.ts";
+import { toRecordBatch } from "../../src/core/parquet/encode.ts";
 import type { Decoded, Format } from "../../src/core/otlp/types.ts";
 import type { Signal, TableBuilder, TableName } from "../../src/core/tables.ts";
 
@@ -149,3 +150,15 @@ export function row(t: Record<string, unknown[]>, i: number): Record<string, unk
 
 // Hand-made protobuf (for field orders and encodings protobufjs does not produce).
 export { cat, fld, protoType };
+
+/** The rows of a table as Arrow reads them back (toRecordBatch, extended), one JSON line each. */
+export function recordBatchRows(t: TableBuilder): string[] {
+  const batch = toRecordBatch(t, "extended");
+  const out: string[] = [];
+  for (let i = 0; i < batch.numRows; i++) {
+    out.push(
+      JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
+    );
+  }
+  return out;
+}

@@ -103,6 +103,18 @@ export async function stopExtraProxy(port: number): Promise<void> {
   await s3Script("proxy-stop", String(port));
 }
 
+/**
+ * `stopExtraProxy` that blocks: for an `unload` listener (which cannot await), so a proxy shared
+ * by a file's tests is stopped when the file ends, whichever of its tests ran or failed.
+ */
+export function stopExtraProxySync(port: number): void {
+  new Deno.Command("bash", {
+    args: [SCRIPT, "proxy-stop", String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+}
+
 /** A free TCP port on 127.0.0.1 (closed again, so it refuses connections until used). */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

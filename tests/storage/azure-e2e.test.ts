@@ -31,7 +31,6 @@ import {
   createContainer,
   deleteContainer,
   freePort,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
 import { logsRequest, parseKey, postJson, sv, text, uniqueService } from "../e2e/support.ts";
 
@@ -392,5 +391,3 @@ azureTest(
     });
   },
 );
-
-stopAzuriteTest(az);

@@ -12,7 +12,6 @@ import {
   azuriteOptions,
   createContainer,
   deleteContainer,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
 import { outageUnderLoad, tempDir } from "../batch/helpers.ts";
 
@@ -48,5 +47,3 @@ azureTest(
     }
   },
 );
-
-stopAzuriteTest(az);
