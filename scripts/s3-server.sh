@@ -15,18 +15,25 @@
 #   scripts/s3-server.sh proxy-stop PORT
 #
 # S3 settings: endpoint http://127.0.0.1:8080, path-style, region us-east-1, access key
-# `test:tester`, secret `testing`. Config, rings, data and logs live in $OTLP2PARQUET_SWIFT_DIR
+# `test:tester`, secret `testing`. Config, rings, data and logs live in $O2P_TEST_SWIFT_DIR
 # (default ${TMPDIR:-/tmp}/otlp2parquet-swift). Idempotent: a running server is reused, and
 # concurrent callers are serialised with flock.
+#
+# O2P_TEST_SWIFT_PORTS="PROXY,MEMCACHED,OBJECT,CONTAINER,ACCOUNT" moves the five ports (default
+# 8080,11211,6010,6011,6012): the test task (scripts/test.ts) runs a private server on free ports
+# in a private O2P_TEST_SWIFT_DIR and stops it when the run ends.
 set -euo pipefail
 
-DIR="${OTLP2PARQUET_SWIFT_DIR:-${TMPDIR:-/tmp}/otlp2parquet-swift}"
+DIR="${O2P_TEST_SWIFT_DIR:-${OTLP2PARQUET_SWIFT_DIR:-${TMPDIR:-/tmp}/otlp2parquet-swift}}"
 HOST=127.0.0.1
-PROXY_PORT=8080
-MEMCACHED_PORT=11211
-OBJECT_PORT=6010
-CONTAINER_PORT=6011
-ACCOUNT_PORT=6012
+IFS=, read -r PROXY_PORT MEMCACHED_PORT OBJECT_PORT CONTAINER_PORT ACCOUNT_PORT \
+  <<<"${O2P_TEST_SWIFT_PORTS:-8080,11211,6010,6011,6012}"
+for port in "$PROXY_PORT" "$MEMCACHED_PORT" "$OBJECT_PORT" "$CONTAINER_PORT" "$ACCOUNT_PORT"; do
+  [[ "$port" =~ ^[0-9]+$ ]] || {
+    echo "s3-server: O2P_TEST_SWIFT_PORTS must be five port numbers, got \"${O2P_TEST_SWIFT_PORTS:-}\"" >&2
+    exit 1
+  }
+done
 RUN_USER="$(id -un)"
 
 die() { echo "s3-server: $*" >&2; exit 1; }

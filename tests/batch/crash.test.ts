@@ -6,7 +6,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import { type Server, startServer } from "../helpers/server.ts";
-import { convertRequest } from "../../src/core/convert.ts";
 
 const RECORDS_PER_REQUEST = 20;
 const SENDERS = 6;
@@ -58,20 +57,9 @@ function load(url: string, acked: Set<string>, next: () => number) {
   };
 }
 
-/** Until the OTLP decoders land, src/core/otlp/ is a stub that decodes nothing. */
-function decodersMissing(): boolean {
-  try {
-    convertRequest("logs", new TextEncoder().encode(body(["probe"])), "json", { receivedAtNs: 1n });
-    return false;
-  } catch (e) {
-    return e instanceof Error && /not implemented/.test(e.message);
-  }
-}
-
 Deno.test({
   name:
     "SIGKILL under load, restarted several times: every acknowledged record stored exactly once",
-  ignore: decodersMissing(),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {

@@ -6,6 +6,7 @@
  * log rows (Body = id) by `convertFixture`: deterministic like `convertRequest`, and independent
  * of the OTLP decoders. The same body always gives the same rows, which is what replay relies on.
  */
+import { ok, strictEqual } from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm/esm";
 import { parquetMetadata } from "hyparquet";
@@ -23,14 +24,15 @@ import { initParquet } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
 import { newTable } from "../../src/core/tables.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
-import type { WriteRequest } from "../../src/batch/types.ts";
+import { BackpressureError, type WriteRequest } from "../../src/batch/types.ts";
 import type { WalFile, WalFs } from "../../src/batch/wal/index.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
-import type { Fields, Logger } from "../../src/log/log.ts";
-import type { ConvertFn } from "../../src/batch/batcher.ts";
 import { useNodeParquetZstd } from "../../src/core/arrow/zstd.node.ts";
 import type { ParquetEncoder } from "../../src/core/parquet/encode.ts";
+import { MemoryLogger } from "../helpers/logger.ts";
+import { HOUR_NS, T0 } from "../helpers/time.ts";
+import { type ConvertFn, createBatchWriter } from "../../src/batch/batcher.ts";
 
 // The native Parquet encoder's zstd, as the server entries register it.
 useNodeParquetZstd();
@@ -42,9 +44,8 @@ initParquet(
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** 2024-05-01T10:00:00Z in ns. */
-export const T0 = 1_714_557_600_000_000_000n;
-export const HOUR_NS = 3_600_000_000_000n;
+/** 2024-05-01T10:00:00Z in ns, and an hour (tests/helpers/time.ts). */
+export { HOUR_NS, T0 };
 
 interface FixtureBody {
   service: string;
@@ -241,26 +242,8 @@ export class CountingWalFs implements WalFs {
   }
 }
 
-/** A logger that keeps lines for assertions. */
-export class MemoryLogger implements Logger {
-  readonly lines: { level: string; msg: string; fields?: Fields }[] = [];
-  readonly debugEnabled = false;
-  debug(msg: string, fields?: Fields) {
-    this.lines.push({ level: "debug", msg, fields });
-  }
-  info(msg: string, fields?: Fields) {
-    this.lines.push({ level: "info", msg, fields });
-  }
-  warn(msg: string, fields?: Fields) {
-    this.lines.push({ level: "warn", msg, fields });
-  }
-  error(msg: string, fields?: Fields) {
-    this.lines.push({ level: "error", msg, fields });
-  }
-  stored(): Fields[] {
-    return this.lines.filter((l) => l.msg === "file stored").map((l) => l.fields!);
-  }
-}
+/** A logger that keeps its lines (tests/helpers/logger.ts). */
+export { MemoryLogger };
 
 /** A temporary WAL directory, removed by the returned cleanup. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -284,5 +267,76 @@ export async function until(cond: () => boolean, ms = 5000, what = "condition"):
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
+  }
+}
+
+/**
+ * A storage outage under load, for a real driver: the batching writer (write-ahead log in
+ * `walDir`) takes requests, the storage server is stopped (`stop`) while requests keep coming,
+ * then started again (`start`). Clients get 503 with Retry-After (BackpressureError), never a
+ * success for data that is not durable, and afterwards every acknowledged row is stored exactly
+ * once. `duringOutage` adds checks once the 503s came (e.g. on the log lines).
+ */
+export async function outageUnderLoad(opts: {
+  storage: StorageDriver;
+  walDir: string;
+  stop: () => Promise<void>;
+  start: () => Promise<void>;
+  duringOutage?: (logger: MemoryLogger) => void;
+}): Promise<void> {
+  const { storage } = opts;
+  const logger = new MemoryLogger();
+  const writer = await createBatchWriter({
+    config: config({ wal_dir: opts.walDir, max_rows: 100, max_buffered_bytes: 120_000 }),
+    storage,
+    logger,
+    walFs: new CountingWalFs(),
+    convert: convertFixture,
+    retryBaseMs: 50,
+    retryMaxMs: 200,
+  });
+  const acked: string[] = [];
+  const statuses = new Map<number, number>();
+  let n = 0;
+  const send = async () => {
+    const batch = ids(`r${n++}`, 10);
+    try {
+      await writer.write(request("svc", batch));
+      acked.push(...batch);
+    } catch (e) {
+      ok(e instanceof BackpressureError, String(e));
+      ok(e.retryAfterSecs >= 1 && e.retryAfterSecs <= 30);
+      statuses.set(e.status, (statuses.get(e.status) ?? 0) + 1);
+    }
+  };
+  try {
+    for (let i = 0; i < 30; i++) await send();
+    await until(() => writer.stats().filesWritten >= 2, 10_000, "files before the outage");
+
+    await opts.stop(); // the storage server goes away
+    for (let i = 0; i < 400 && !statuses.has(503); i++) {
+      await send();
+      if (i % 10 === 0) await sleep(20);
+    }
+    ok(statuses.has(503), `no 503 during the outage: ${JSON.stringify([...statuses])}`);
+    ok(writer.stats().flushFailures > 0);
+    opts.duringOutage?.(logger);
+
+    await opts.start(); // back
+    // The files sealed during the outage are stored (an open buffer may still hold rows).
+    await until(() => writer.stats().pendingFiles === 0, 20_000, "the backlog to be stored");
+    for (let i = 0; i < 10; i++) await send();
+    await writer.close();
+
+    const keys = await storage.list("logs/");
+    const stored: string[] = [];
+    for (const k of keys) stored.push(...readBodies((await storage.get(k))!));
+    const counts = new Map<string, number>();
+    for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
+    ok([...counts.values()].every((c) => c === 1), "a row stored twice");
+    strictEqual(acked.filter((id) => !counts.has(id)).length, 0, "acknowledged rows missing");
+    strictEqual(stored.length, acked.length);
+  } finally {
+    await writer.abort();
   }
 }

@@ -9,8 +9,7 @@ import type { HttpResults, PointResult } from "../../bench/http.ts";
 import { coreTargets, httpTargets, targetsTable } from "../../bench/targets.ts";
 import { walkBench } from "../../bench/walk.ts";
 import { decode } from "../../src/core/otlp/index.ts";
-import { toRecordBatch } from "../../src/core/parquet/encode.ts";
-import type { TableBuilder } from "../../src/core/tables.ts";
+import { recordBatchRows } from "../core/fixtures.ts";
 
 const SIGNALS: GenSignal[] = ["logs", "traces", "metrics"];
 
@@ -34,16 +33,7 @@ Deno.test("the generator's protobuf and OTLP/JSON encodings of a request decode 
   }
 });
 
-function rows(t: TableBuilder): string[] {
-  const batch = toRecordBatch(t, "extended");
-  const out: string[] = [];
-  for (let i = 0; i < batch.numRows; i++) {
-    out.push(
-      JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
-    );
-  }
-  return out;
-}
+const rows = recordBatchRows;
 
 Deno.test("a tiny core benchmark run reports every stage, ratio and memory figure", async () => {
   const r = await runCore({ records: 30, runs: 1, warmup: 0, print: false });

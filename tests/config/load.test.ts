@@ -11,34 +11,15 @@ import {
   ENV_ALIASES,
   envName,
   loadConfig,
-  type LoadConfigInput,
 } from "../../src/config/load.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
+import { failure, includesAll, load } from "../helpers/config.ts";
 
 const MiB = 1024 * 1024;
 
 /** A file reader over an in-memory directory (the loader itself never touches the disk). */
 function files(map: Record<string, string>): (path: string) => string | null {
   return (path) => map[path] ?? null;
-}
-
-function load(input: Partial<LoadConfigInput> = {}): Config {
-  return loadConfig({ platform: "server", env: {}, ...input });
-}
-
-/** The ConfigError message of a load that must fail. */
-function failure(input: Partial<LoadConfigInput>): string {
-  try {
-    load(input);
-  } catch (e) {
-    ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
-    return e.message;
-  }
-  throw new Error("expected loadConfig() to throw ConfigError");
-}
-
-function includesAll(msg: string, parts: string[]): void {
-  for (const p of parts) ok(msg.includes(p), `message lacks ${JSON.stringify(p)}:\n${msg}`);
 }
 
 Deno.test("loadConfig() with nothing set gives the server defaults", () => {

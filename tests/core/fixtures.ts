@@ -2,7 +2,8 @@
  * Test helpers for the decoders: protobufjs (loaded from our proto/ files) as an encoding
  * oracle, OTLP/JSON made from the same messages, and column read-back.
  */
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
+import { cat, fld, otlpProtos, protoType } from "../helpers/proto.ts";
 import {
   BoolCol,
   type Column,
@@ -13,30 +14,17 @@ import {
   Utf8Col,
 } from "../../src/core/columns/index.ts";
 import { decode } from "../../src/core/otlp/index.ts";
+import { toRecordBatch } from "../../src/core/parquet/encode.ts";
 import type { Decoded, Format } from "../../src/core/otlp/types.ts";
 import type { Signal, TableBuilder, TableName } from "../../src/core/tables.ts";
 
-const protoDir = new URL("../../proto/", import.meta.url).pathname;
-
-const root = new protobuf.Root();
-root.resolvePath = (_origin: string, target: string) => protoDir + target;
-root.loadSync([
-  "opentelemetry/proto/collector/logs/v1/logs_service.proto",
-  "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-  "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
-  "google/rpc/status.proto",
-]);
-root.resolveAll();
+const root = otlpProtos();
 
 const TYPES: Record<Signal, protobuf.Type> = {
   logs: root.lookupType("opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest"),
   traces: root.lookupType("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"),
   metrics: root.lookupType("opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest"),
 };
-
-export function protoType(name: string): protobuf.Type {
-  return root.lookupType(name);
-}
 
 /**
  * A request in protobufjs object form: camelCase keys, 64-bit values as decimal strings,
@@ -160,50 +148,17 @@ export function row(t: Record<string, unknown[]>, i: number): Record<string, unk
   return out;
 }
 
-// ---- hand-made protobuf (for field orders and encodings protobufjs does not produce)
+// Hand-made protobuf (for field orders and encodings protobufjs does not produce).
+export { cat, fld, protoType };
 
-function varintBytes(v: bigint): number[] {
-  let u = BigInt.asUintN(64, v);
-  const out: number[] = [];
-  while (u > 0x7fn) {
-    out.push(Number(u & 0x7fn) | 0x80);
-    u >>= 7n;
-  }
-  out.push(Number(u));
-  return out;
-}
-
-/**
- * One field: wire type 0 takes a number/bigint (varint), 1 a bigint (fixed64) or a number
- * (double), 5 a number (fixed32), 2 bytes or a string.
- */
-export function fld(no: number, wt: number, v: number | bigint | Uint8Array | string): Uint8Array {
-  const tag = varintBytes(BigInt((no << 3) | wt));
-  let body: number[];
-  if (wt === 0) body = varintBytes(BigInt(v as number | bigint));
-  else if (wt === 1) {
-    const b = new Uint8Array(8);
-    const dv = new DataView(b.buffer);
-    if (typeof v === "bigint") dv.setBigUint64(0, BigInt.asUintN(64, v), true);
-    else dv.setFloat64(0, v as number, true);
-    body = [...b];
-  } else if (wt === 5) {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v as number, true);
-    body = [...b];
-  } else {
-    const b = typeof v === "string" ? new TextEncoder().encode(v) : v as Uint8Array;
-    body = [...varintBytes(BigInt(b.length)), ...b];
-  }
-  return new Uint8Array([...tag, ...body]);
-}
-
-export function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+/** The rows of a table as Arrow reads them back (toRecordBatch, extended), one JSON line each. */
+export function recordBatchRows(t: TableBuilder): string[] {
+  const batch = toRecordBatch(t, "extended");
+  const out: string[] = [];
+  for (let i = 0; i < batch.numRows; i++) {
+    out.push(
+      JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
+    );
   }
   return out;
 }

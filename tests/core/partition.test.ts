@@ -7,22 +7,14 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { generateRequest } from "../../bench/gen.ts";
 import { MapCol, Utf8Col } from "../../src/core/columns/index.ts";
 import { decode } from "../../src/core/otlp/index.ts";
-import { toIPC, toRecordBatch } from "../../src/core/parquet/encode.ts";
+import { toIPC } from "../../src/core/parquet/encode.ts";
 import { partition } from "../../src/core/partition.ts";
 import type { TableBuilder } from "../../src/core/tables.ts";
+import { recordBatchRows } from "./fixtures.ts";
 
 const opts = { receivedAtNs: 1n };
 
-function rows(t: TableBuilder): string[] {
-  const batch = toRecordBatch(t, "extended");
-  const out: string[] = [];
-  for (let i = 0; i < batch.numRows; i++) {
-    out.push(
-      JSON.stringify(batch.get(i)?.toJSON(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)),
-    );
-  }
-  return out;
-}
+const rows = recordBatchRows;
 
 /** Rows of `t` grouped by ServiceName in first-seen order: what partition() must produce. */
 function expectedGroups(t: TableBuilder): Map<string, string[]> {

@@ -190,7 +190,8 @@ export const TRACES_REQ: Req = {
   }],
 };
 
-export const T0 = "1700000000000000000";
+/** The time of the data points in the requests above (ns). */
+export const POINT_NS = "1700000000000000000";
 
 export const METRICS_REQ: Req = {
   resourceMetrics: [{
@@ -221,7 +222,7 @@ export const METRICS_REQ: Req = {
                 asDouble: 21.5,
                 attributes: [kv("room", str("a"))],
                 startTimeUnixNano: "1",
-                timeUnixNano: T0,
+                timeUnixNano: POINT_NS,
                 flags: 1,
                 exemplars: [
                   {
@@ -234,9 +235,9 @@ export const METRICS_REQ: Req = {
                   { asDouble: 0.25 },
                 ],
               },
-              { asInt: "-9007199254740993", timeUnixNano: T0 },
-              { timeUnixNano: T0 }, // no value: rejected
-              { asInt: "9223372036854775807", timeUnixNano: T0 },
+              { asInt: "-9007199254740993", timeUnixNano: POINT_NS },
+              { timeUnixNano: POINT_NS }, // no value: rejected
+              { asInt: "9223372036854775807", timeUnixNano: POINT_NS },
             ],
           },
         },
@@ -247,10 +248,10 @@ export const METRICS_REQ: Req = {
             aggregationTemporality: 2,
             isMonotonic: true,
             dataPoints: [
-              { asInt: "10", timeUnixNano: T0 },
-              { timeUnixNano: T0 },
-              { timeUnixNano: T0, flags: 1 },
-              { asDouble: NaN, timeUnixNano: T0 },
+              { asInt: "10", timeUnixNano: POINT_NS },
+              { timeUnixNano: POINT_NS },
+              { timeUnixNano: POINT_NS, flags: 1 },
+              { asDouble: NaN, timeUnixNano: POINT_NS },
             ],
           },
         },
@@ -267,11 +268,11 @@ export const METRICS_REQ: Req = {
                 explicitBounds: [1, 10],
                 min: 0.5,
                 max: 9,
-                timeUnixNano: T0,
+                timeUnixNano: POINT_NS,
                 startTimeUnixNano: "1699999999000000000",
                 exemplars: [{ asDouble: 3, traceId: TID, spanId: SID }],
               },
-              { count: "18446744073709551615", timeUnixNano: T0 },
+              { count: "18446744073709551615", timeUnixNano: POINT_NS },
             ],
           },
         },
@@ -290,7 +291,7 @@ export const METRICS_REQ: Req = {
               max: 4,
               zeroThreshold: 1e-9,
               flags: 1,
-              timeUnixNano: T0,
+              timeUnixNano: POINT_NS,
             }],
           },
         },
@@ -302,15 +303,15 @@ export const METRICS_REQ: Req = {
                 count: "3",
                 sum: 7.5,
                 quantileValues: [{ quantile: 0.5, value: 2 }, { quantile: 0.99, value: 5 }],
-                timeUnixNano: T0,
+                timeUnixNano: POINT_NS,
                 attributes: [kv("z", { intValue: "1" }), kv("a", { boolValue: true })],
               },
-              { timeUnixNano: T0 },
+              { timeUnixNano: POINT_NS },
             ],
           },
         },
         { name: "no-data" },
-        { name: "none", gauge: { dataPoints: [{ timeUnixNano: T0 }] } },
+        { name: "none", gauge: { dataPoints: [{ timeUnixNano: POINT_NS }] } },
       ],
     }],
   }],

@@ -18,6 +18,7 @@ import {
   PbReader,
   post,
   PROTO_TYPE,
+  RECORD_NS,
   rowsOf,
   sv,
   text,
@@ -25,10 +26,8 @@ import {
   zstdRaw,
 } from "./support.ts";
 
-const T0 = "1700000000123456789";
-
 function oneLog(service: string, body: string) {
-  return logsRequest(service, [{ timeUnixNano: T0, body: sv(body) }]);
+  return logsRequest(service, [{ timeUnixNano: RECORD_NS, body: sv(body) }]);
 }
 
 async function bodies(srv: Parameters<typeof filesOf>[0], service: string): Promise<string[]> {
@@ -132,9 +131,9 @@ Deno.test("a gauge point without a value is counted in partial_success (JSON), t
       name: "e2e.partial",
       gauge: {
         dataPoints: [
-          { timeUnixNano: T0, asDouble: 1.5 },
-          { timeUnixNano: T0 },
-          { timeUnixNano: T0, asInt: "3" },
+          { timeUnixNano: RECORD_NS, asDouble: 1.5 },
+          { timeUnixNano: RECORD_NS },
+          { timeUnixNano: RECORD_NS, asInt: "3" },
         ],
       },
     }]);

@@ -8,35 +8,12 @@
  * strings); hex `traceId`/`spanId`/`parentSpanId` are turned into bytes first (protobufjs's
  * `fromObject` would read them as base64).
  */
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
+import { otlpProtos } from "../helpers/proto.ts";
 
-const PROTO_DIR = new URL("../../proto/", import.meta.url).pathname;
-let root: Promise<protobuf.Root> | undefined;
-
-async function protoFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}${dir.endsWith("/") ? "" : "/"}${e.name}`;
-    if (e.isDirectory) out.push(...await protoFiles(p));
-    else if (e.name.endsWith(".proto")) out.push(p);
-  }
-  return out.sort();
-}
-
-/** Every .proto file under proto/, parsed into one resolved root. */
+/** Every .proto file under proto/, parsed into one resolved root (tests/helpers/proto.ts). */
 export function otlpRoot(): Promise<protobuf.Root> {
-  root ??= (async () => {
-    const files = await protoFiles(PROTO_DIR);
-    if (files.length === 0) throw new Error(`no .proto files under ${PROTO_DIR}`);
-    const r = new protobuf.Root();
-    for (const f of files) protobuf.parse(await Deno.readTextFile(f), r, { keepCase: false });
-    r.resolveAll();
-    if (!protobuf.util.Long) {
-      throw new Error("protobufjs has no Long: 64-bit values would be rounded");
-    }
-    return r;
-  })();
-  return root;
+  return Promise.resolve(otlpProtos());
 }
 
 const ID_KEYS = new Set(["traceId", "spanId", "parentSpanId"]);

@@ -9,6 +9,7 @@ import { parquetReadObjects } from "hyparquet";
 import { decompress as zstdDecompress } from "fzstd";
 import { describe, listFiles, listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import type { Server } from "../helpers/server.ts";
+import { Pb, PbReader } from "../helpers/proto.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Expected schema (docs/schema.md), as DuckDB types.
@@ -455,6 +456,9 @@ export async function compress(
 // ---------------------------------------------------------------------------------------------
 // OTLP/JSON builders.
 
+/** The time of the hand-built e2e records (ns, with every digit significant). */
+export const RECORD_NS = "1700000000123456789";
+
 export type JsonAny = Record<string, unknown>;
 
 export function kv(key: string, value: JsonAny): JsonAny {
@@ -513,93 +517,7 @@ export function uniqueService(tag: string): string {
 // ---------------------------------------------------------------------------------------------
 // A tiny protobuf writer and reader (wire format only), for hand-built and broken requests.
 
-/** A message under construction: call field methods in order, then `.bytes()`. */
-export class Pb {
-  #parts: number[] = [];
-
-  #varint(v: bigint | number): void {
-    let n = BigInt.asUintN(64, BigInt(v));
-    while (n >= 0x80n) {
-      this.#parts.push(Number(n & 0x7fn) | 0x80);
-      n >>= 7n;
-    }
-    this.#parts.push(Number(n));
-  }
-  #tag(field: number, wire: number): void {
-    this.#varint((field << 3) | wire);
-  }
-  varint(field: number, v: bigint | number): this {
-    this.#tag(field, 0);
-    this.#varint(v);
-    return this;
-  }
-  fixed64(field: number, v: bigint): this {
-    this.#tag(field, 1);
-    let n = BigInt.asUintN(64, v);
-    for (let i = 0; i < 8; i++) {
-      this.#parts.push(Number(n & 0xffn));
-      n >>= 8n;
-    }
-    return this;
-  }
-  double(field: number, v: number): this {
-    this.#tag(field, 1);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, v, true);
-    this.#parts.push(...b);
-    return this;
-  }
-  bytes(field: number, v: Uint8Array): this {
-    this.#tag(field, 2);
-    this.#varint(v.length);
-    for (const x of v) this.#parts.push(x);
-    return this;
-  }
-  string(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
-  }
-  message(field: number, m: Pb | Uint8Array): this {
-    return this.bytes(field, m instanceof Pb ? m.finish() : m);
-  }
-  finish(): Uint8Array {
-    return Uint8Array.from(this.#parts);
-  }
-}
-
-export class PbReader {
-  #pos = 0;
-  constructor(readonly buf: Uint8Array) {}
-  done(): boolean {
-    return this.#pos >= this.buf.length;
-  }
-  varint(): bigint {
-    let v = 0n, shift = 0n;
-    for (;;) {
-      const b = this.buf[this.#pos++];
-      if (b === undefined) throw new Error("truncated varint in answer");
-      v |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return v;
-      shift += 7n;
-    }
-  }
-  tag(): [number, number] {
-    const t = Number(this.varint());
-    return [t >>> 3, t & 7];
-  }
-  bytes(): Uint8Array {
-    const n = Number(this.varint());
-    const out = this.buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
-  }
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.#pos += 8;
-    else if (wire === 2) this.bytes();
-    else if (wire === 5) this.#pos += 4;
-    else throw new Error(`unsupported wire type ${wire} in answer`);
-  }
-}
+export { Pb, PbReader };
 
 /** KeyValue { 1 key string, 2 value AnyValue }, AnyValue { 1 string_value }. */
 export function pbStringAttr(key: string, value: string): Pb {

@@ -1,6 +1,9 @@
 /**
  * The real S3 server for tests: OpenStack Swift with s3api, started by scripts/s3-server.sh on
- * 127.0.0.1:8080 (once per test process; reused when it is already up).
+ * first use (once per test process; reused when it is already up). Under the test task
+ * (scripts/test.ts) it is a private server on free ports, named by O2P_TEST_S3_ENDPOINT (and
+ * O2P_TEST_SWIFT_DIR, O2P_TEST_SWIFT_PORTS for the script), which the task stops when the run
+ * ends; a bare `deno test` uses the shared one on 127.0.0.1:8080.
  *
  * When Swift is not installed the S3 tests are skipped with a message saying how to enable
  * them; under CI=true they never skip: a missing Swift fails the test file.
@@ -11,8 +14,9 @@
 import type * as S3 from "@aws-sdk/client-s3";
 import type { S3StorageOptions } from "../../src/storage/s3.ts";
 
-export const SWIFT_PORT = 8080;
-export const S3_ENDPOINT = `http://127.0.0.1:${SWIFT_PORT}`;
+/** The S3 endpoint of the test server: the test task's private one, else 127.0.0.1:8080. */
+export const S3_ENDPOINT = Deno.env.get("O2P_TEST_S3_ENDPOINT") ?? "http://127.0.0.1:8080";
+export const SWIFT_PORT = Number(new URL(S3_ENDPOINT).port);
 export const S3_REGION = "us-east-1";
 export const S3_ACCESS_KEY_ID = "test:tester";
 export const S3_SECRET_ACCESS_KEY = "testing";
@@ -87,7 +91,7 @@ export async function s3Script(...args: string[]): Promise<string> {
 
 /**
  * An extra Swift proxy on its own port over the same storage: a fault test can stop and start
- * "the S3 server" without disturbing other tests that use port 8080. `region` is the signing
+ * "the S3 server" without disturbing other tests that use the main one. `region` is the signing
  * region it expects (default us-east-1; the GCS preset signs for "auto").
  */
 export async function startExtraProxy(port: number, region?: string): Promise<void> {
@@ -97,6 +101,18 @@ export async function startExtraProxy(port: number, region?: string): Promise<vo
 
 export async function stopExtraProxy(port: number): Promise<void> {
   await s3Script("proxy-stop", String(port));
+}
+
+/**
+ * `stopExtraProxy` that blocks: for an `unload` listener (which cannot await), so a proxy shared
+ * by a file's tests is stopped when the file ends, whichever of its tests ran or failed.
+ */
+export function stopExtraProxySync(port: number): void {
+  new Deno.Command("bash", {
+    args: [SCRIPT, "proxy-stop", String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
 }
 
 /** A free TCP port on 127.0.0.1 (closed again, so it refuses connections until used). */

@@ -285,3 +285,45 @@ function raceTimeout<T>(p: Promise<T>, ms: number, msg: () => string): Promise<T
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** GET /ready: its status and body. */
+export async function getReady(srv: Server): Promise<{ status: number; body: string }> {
+  const r = await fetch(`${srv.url}/ready`);
+  return { status: r.status, body: await r.text() };
+}
+
+/** Polls /ready (its result is cached about a second) until it answers `status`, for `ms`. */
+export async function untilReady(srv: Server, status: number, ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await getReady(srv);
+    if (r.status === status) return r.body;
+    if (Date.now() > deadline) {
+      throw new Error(`/ready answered ${r.status}, not ${status}: ${r.body}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Waits up to `ms` for a server log line matching `re` and returns it. */
+export async function untilLogged(srv: Server, re: RegExp, ms = 10_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const line = srv.log().split("\n").find((l) => re.test(l));
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`no log line matching ${re}:\n${srv.log()}`);
+    await sleep(100);
+  }
+}

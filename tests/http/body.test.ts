@@ -11,6 +11,7 @@ import {
 import { isZlib } from "../../src/codec/index.ts";
 import { ZSTD_MAX_WINDOW, zstdFrames } from "../../src/codec/zstd.ts";
 import { createInflate } from "../../src/codec/zlib.node.ts";
+import { pseudoRandomBytes } from "../storage/conformance.ts";
 import {
   gzip,
   jsonBytes,
@@ -37,15 +38,7 @@ function httpStatus(e: unknown, status: number, pattern?: RegExp): boolean {
 
 /** Pseudo-random bytes that compress poorly. */
 function noise(n: number, seed = 7): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return pseudoRandomBytes(n, seed);
 }
 
 /** A stream of `total` bytes in `chunk`-sized pieces that counts what was pulled. */

@@ -2,26 +2,29 @@
  * Shared pieces of the HTTP tests: the app wired to the memory store and the write-through
  * writer, OTLP request fixtures (OTLP/JSON objects and hand-encoded protobuf), compressors
  * (node:zlib, including zstd: Deno's node:zlib has zstdCompressSync, so no extra dependency),
- * and protobufjs as the oracle that decodes our google.rpc.Status and Export*ServiceResponse
- * bodies (from proto/ when the files are there, else from the same definitions inline).
+ * and protobufjs over proto/ as the oracle that decodes our google.rpc.Status and
+ * Export*ServiceResponse bodies.
  */
 import zlib from "node:zlib";
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
+import { otlpProtos, Pb } from "../helpers/proto.ts";
+import { T0 } from "../helpers/time.ts";
 import "../helpers/parquet.ts";
 import type { Hono } from "hono";
 import { createApp } from "../../src/http/app.ts";
 import { createWriteThroughWriter } from "../../src/batch/writethrough.ts";
 import type { Writer } from "../../src/batch/types.ts";
 import { type Config, defaultConfig } from "../../src/config/types.ts";
-import type { Fields, Logger } from "../../src/log/log.ts";
+import type { Logger } from "../../src/log/log.ts";
+import { TestLogger } from "../helpers/logger.ts";
 import { createMemoryStorage, type MemoryStorage } from "../../src/storage/memory.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** 2024-05-01T10:00:00Z in epoch ns. */
-export const T0 = 1_714_557_600_000_000_000n;
+/** 2024-05-01T10:00:00Z in epoch ns (tests/helpers/time.ts). */
+export { T0 };
 
 /** Server defaults, write-through, with `mutate` applied. */
 export function testConfig(mutate: (c: Config) => void = () => {}): Config {
@@ -31,26 +34,8 @@ export function testConfig(mutate: (c: Config) => void = () => {}): Config {
   return c;
 }
 
-/** A logger that keeps its lines. */
-export class TestLogger implements Logger {
-  readonly lines: { level: string; msg: string; fields?: Fields }[] = [];
-  constructor(readonly debugEnabled = true) {}
-  debug(msg: string, fields?: Fields) {
-    this.lines.push({ level: "debug", msg, fields });
-  }
-  info(msg: string, fields?: Fields) {
-    this.lines.push({ level: "info", msg, fields });
-  }
-  warn(msg: string, fields?: Fields) {
-    this.lines.push({ level: "warn", msg, fields });
-  }
-  error(msg: string, fields?: Fields) {
-    this.lines.push({ level: "error", msg, fields });
-  }
-  find(msg: string): { level: string; msg: string; fields?: Fields }[] {
-    return this.lines.filter((l) => l.msg === msg);
-  }
-}
+/** A logger that keeps its lines (tests/helpers/logger.ts). */
+export { TestLogger };
 
 /** The memory store with switches: failing puts (StorageError or a plain Error) and checks. */
 export class SwitchStorage implements StorageDriver {
@@ -207,46 +192,6 @@ export const jsonlBytes = (...os: unknown[]) =>
 // ---------------------------------------------------------------------------------------------
 // Hand-encoded protobuf fixtures (wire format; field numbers from opentelemetry/proto v1)
 
-class Pb {
-  private parts: number[] = [];
-  private raw(v: bigint | number): void {
-    let n = BigInt.asUintN(64, BigInt(v));
-    while (n >= 0x80n) {
-      this.parts.push(Number(n & 0x7fn) | 0x80);
-      n >>= 7n;
-    }
-    this.parts.push(Number(n));
-  }
-  varint(field: number, v: bigint | number): this {
-    this.raw(field << 3);
-    this.raw(v);
-    return this;
-  }
-  fixed64(field: number, v: bigint): this {
-    this.raw((field << 3) | 1);
-    let n = BigInt.asUintN(64, v);
-    for (let i = 0; i < 8; i++, n >>= 8n) this.parts.push(Number(n & 0xffn));
-    return this;
-  }
-  double(field: number, v: number): this {
-    this.raw((field << 3) | 1);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, v, true);
-    this.parts.push(...b);
-    return this;
-  }
-  bytes(field: number, v: Uint8Array | Pb | string): this {
-    const b = typeof v === "string" ? enc.encode(v) : v instanceof Pb ? v.finish() : v;
-    this.raw((field << 3) | 2);
-    this.raw(b.length);
-    for (const x of b) this.parts.push(x);
-    return this;
-  }
-  finish(): Uint8Array {
-    return Uint8Array.from(this.parts);
-  }
-}
-
 /** Resource { 1 attributes KeyValue { 1 key, 2 value AnyValue { 1 string_value } } } */
 const pbResource = (service: string) =>
   new Pb().bytes(1, new Pb().bytes(1, "service.name").bytes(2, new Pb().bytes(1, service)));
@@ -316,60 +261,12 @@ export const ZSTD_PARAMS = zlib.constants as unknown as Record<string, number>;
 // ---------------------------------------------------------------------------------------------
 // protobufjs as the oracle for response bodies
 
-const INLINE_PROTOS = [
-  `syntax = "proto3"; package google.protobuf;
-   message Any { string type_url = 1; bytes value = 2; }`,
-  `syntax = "proto3"; package google.rpc;
-   message Status { int32 code = 1; string message = 2; repeated google.protobuf.Any details = 3; }`,
-  ...([["logs", "Logs", "rejected_log_records"], ["trace", "Trace", "rejected_spans"], [
-    "metrics",
-    "Metrics",
-    "rejected_data_points",
-  ]] as const).map(([pkg, name, field]) =>
-    `syntax = "proto3"; package opentelemetry.proto.collector.${pkg}.v1;
-     message Export${name}ServiceResponse { Export${name}PartialSuccess partial_success = 1; }
-     message Export${name}PartialSuccess { int64 ${field} = 1; string error_message = 2; }`
-  ),
-];
-
-let root: Promise<protobuf.Root> | undefined;
-
-async function protoFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      const p = `${dir}/${e.name}`;
-      if (e.isDirectory) out.push(...await protoFiles(p));
-      else if (e.name.endsWith(".proto")) out.push(p);
-    }
-  } catch {
-    // no proto/ yet
-  }
-  return out.sort();
-}
-
-/** The project's proto/ definitions when present and complete, else the inline ones. */
+/**
+ * The project's proto/ definitions with the field names as written (snake_case), from
+ * tests/helpers/proto.ts: a broken or incomplete proto/ fails the tests that decode with it.
+ */
 export function protoRoot(): Promise<protobuf.Root> {
-  root ??= (async () => {
-    const files = await protoFiles(new URL("../../proto", import.meta.url).pathname);
-    if (files.length > 0) {
-      try {
-        const r = new protobuf.Root();
-        for (const f of files) protobuf.parse(await Deno.readTextFile(f), r, { keepCase: true });
-        r.resolveAll();
-        r.lookupType("google.rpc.Status");
-        r.lookupType("opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse");
-        return r;
-      } catch {
-        // fall through to the inline definitions
-      }
-    }
-    const r = new protobuf.Root();
-    for (const text of INLINE_PROTOS) protobuf.parse(text, r, { keepCase: true });
-    r.resolveAll();
-    return r;
-  })();
-  return root;
+  return Promise.resolve(otlpProtos({ keepCase: true }));
 }
 
 export interface StatusMsg {

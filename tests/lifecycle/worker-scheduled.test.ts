@@ -12,6 +12,7 @@ import { parseDataKey } from "../../src/lifecycle/keys.ts";
 import { createFsStorage } from "../../src/storage/fs.node.ts";
 import { createMemoryStorage } from "../../src/storage/memory.ts";
 import { readParquet } from "../helpers/parquet.ts";
+import { r2Keys, type R2Objects, workerModules } from "../helpers/worker.ts";
 import { writeSmallFiles } from "./fixtures.ts";
 
 Deno.env.set("WRANGLER_SEND_METRICS", "false");
@@ -20,23 +21,8 @@ const FILES = 2000;
 const HEAP_MB = 96;
 const WASM_MAX = 32 * 1024 * 1024;
 
-interface R2Like {
+interface R2Like extends R2Objects {
   put(key: string, value: Uint8Array): Promise<unknown>;
-  list(o?: { prefix?: string; cursor?: string }): Promise<
-    { objects: { key: string }[]; truncated: boolean; cursor?: string }
-  >;
-  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-}
-
-async function allKeys(bucket: R2Like, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await bucket.list({ prefix, cursor });
-    keys.push(...page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return keys.sort();
 }
 
 Deno.test({
@@ -48,14 +34,8 @@ Deno.test({
     const rows = await writeSmallFiles(small, "edge", FILES, 1);
     strictEqual(small.objects.size, FILES);
     const { bundle } = await build("worker");
-    const dir = bundle.slice(0, bundle.lastIndexOf("/"));
     const mf = new Miniflare({
-      modules: [
-        { type: "ESModule", path: bundle },
-        { type: "CompiledWasm", path: `${dir}/parquet_wasm_bg.wasm` },
-      ],
-      modulesRoot: dir,
-      compatibilityDate: "2025-09-01",
+      ...workerModules(bundle),
       r2Buckets: ["BUCKET"],
       bindings: {
         CF_WORKER: "1",
@@ -70,7 +50,7 @@ Deno.test({
       const worker = await mf.getWorker();
       await (worker as unknown as { scheduled(o: { cron: string }): Promise<unknown> })
         .scheduled({ cron: "17 * * * *" });
-      const keys = await allKeys(bucket, "otel/");
+      const keys = await r2Keys(bucket, "otel/");
       strictEqual(keys.length, 1, `${keys.length} objects: ${keys.slice(0, 3)}`);
       ok(parseDataKey(keys[0].slice("otel/".length))?.compacted, keys[0]);
       const obj = await bucket.get(keys[0]);

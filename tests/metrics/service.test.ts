@@ -10,10 +10,10 @@ import { quantile, Timeline } from "../../src/metrics/timeline.ts";
 import type { Writer, WriteRequest } from "../../src/batch/types.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
 
-const T0 = 1_700_000_000_000; // a slot boundary (divisible by 5000)
+const START_MS = 1_700_000_000_000; // a slot boundary (divisible by 5000)
 
 function make() {
-  const clock = { ms: T0 };
+  const clock = { ms: START_MS };
   const m = new ServiceMetrics({ version: "t", nowMs: () => clock.ms });
   return { m, clock };
 }
@@ -48,7 +48,7 @@ Deno.test("export requests feed totals by status (HTTP codes and gRPC names) and
   // The slot before now: 7 requests in 5 s, 4 of them errors.
   strictEqual(s.rates.requests.at(-1), 7 / 5);
   strictEqual(s.rates.errors.at(-1), 4 / 5);
-  strictEqual(s.rates.from + (s.rates.requests.length - 1) * 5000, T0);
+  strictEqual(s.rates.from + (s.rates.requests.length - 1) * 5000, START_MS);
   const x = parseExposition(render(m.registry));
   strictEqual(
     x.value("otlp2parquet_requests_total", { transport: "grpc", route: "/v1/logs", code: "OK" }),

@@ -11,15 +11,9 @@ import { Miniflare } from "miniflare";
 import { build } from "../../scripts/build.ts";
 import { jsonBytes, logsJson, T0 } from "../http/fixtures.ts";
 import { readParquet } from "../helpers/parquet.ts";
+import { type R2Objects, workerModules } from "../helpers/worker.ts";
 
 Deno.env.set("WRANGLER_SEND_METRICS", "false");
-
-interface R2Objects {
-  list(o?: { prefix?: string; cursor?: string }): Promise<
-    { objects: { key: string }[]; truncated: boolean; cursor?: string }
-  >;
-  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-}
 
 interface Status {
   requests: number;
@@ -68,14 +62,9 @@ async function post(mf: Miniflare, body: Uint8Array): Promise<number> {
   return res.status;
 }
 
-function mainWorker(bundle: string, dir: string, vars: Record<string, string>) {
+function mainWorker(bundle: string, vars: Record<string, string>) {
   return {
-    modules: [
-      { type: "ESModule" as const, path: bundle },
-      { type: "CompiledWasm" as const, path: `${dir}/parquet_wasm_bg.wasm` },
-    ],
-    modulesRoot: dir,
-    compatibilityDate: "2025-09-01",
+    ...workerModules(bundle),
     durableObjects: { BATCHER: { className: "OtlpBatcher", useSQLite: true } },
     bindings: { OTLP2PARQUET_BATCH_ENABLED: "true", ...vars },
   };
@@ -88,9 +77,8 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const { bundle } = await build("worker");
-    const dir = bundle.slice(0, bundle.lastIndexOf("/"));
     const mf = new Miniflare({
-      ...mainWorker(bundle, dir, {
+      ...mainWorker(bundle, {
         OTLP2PARQUET_STORAGE_PREFIX: "otel/",
         OTLP2PARQUET_BATCH_MAX_ROWS: "20",
         OTLP2PARQUET_BATCH_MAX_AGE_SECS: "3600",
@@ -242,12 +230,11 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const { bundle } = await build("worker");
-    const dir = bundle.slice(0, bundle.lastIndexOf("/"));
     const mf = new Miniflare({
       workers: [
         {
           name: "main",
-          ...mainWorker(bundle, dir, {
+          ...mainWorker(bundle, {
             OTLP2PARQUET_BATCH_MAX_AGE_SECS: "1",
             OTLP2PARQUET_BATCH_MAX_FLUSH_ATTEMPTS: "2",
             OTLP2PARQUET_STORAGE_RETRY_MAX_ATTEMPTS: "1",
@@ -338,8 +325,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const { bundle } = await build("worker");
-    const dir = bundle.slice(0, bundle.lastIndexOf("/"));
-    const { durableObjects: _, ...worker } = mainWorker(bundle, dir, {});
+    const { durableObjects: _, ...worker } = mainWorker(bundle, {});
     const mf = new Miniflare({ ...worker, r2Buckets: ["BUCKET"], cf: false });
     try {
       const res = await mf.dispatchFetch("http://localhost/v1/logs", {

@@ -13,6 +13,7 @@ import { build } from "../../scripts/build.ts";
 import { jsonBytes, logsJson, T0 } from "../http/fixtures.ts";
 import { type CatalogServer, startCatalogServer } from "../helpers/catalog.ts";
 import { hasPythonAvro, readAvroFiles } from "../helpers/avro.ts";
+import { workerModules } from "../helpers/worker.ts";
 import { readMetadata } from "../helpers/iceberg.ts";
 import { query, readParquet } from "../helpers/duckdb.ts";
 
@@ -88,7 +89,6 @@ for (const batching of [true, false]) {
     sanitizeResources: false,
     async fn() {
       const { bundle } = await build("worker");
-      const dir = bundle.slice(0, bundle.lastIndexOf("/"));
       const tmp = await Deno.makeTempDir({ prefix: "worker-iceberg-" });
       let bucket: R2Like | undefined;
       const cat = await startCatalogServer({
@@ -97,12 +97,7 @@ for (const batching of [true, false]) {
         exists: async (uri) => (await bucket!.head(keyOf(uri))) !== null,
       });
       const mf = new Miniflare({
-        modules: [
-          { type: "ESModule", path: bundle },
-          { type: "CompiledWasm", path: `${dir}/parquet_wasm_bg.wasm` },
-        ],
-        modulesRoot: dir,
-        compatibilityDate: "2025-09-01",
+        ...workerModules(bundle),
         durableObjects: { BATCHER: { className: "OtlpBatcher", useSQLite: true } },
         bindings: {
           OTLP2PARQUET_BATCH_ENABLED: String(batching),

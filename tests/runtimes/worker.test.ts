@@ -18,17 +18,11 @@ import {
   tracesPb,
 } from "../http/fixtures.ts";
 import { readParquet } from "../helpers/parquet.ts";
+import { r2Keys, type R2Objects, workerModules } from "../helpers/worker.ts";
 
 Deno.env.set("WRANGLER_SEND_METRICS", "false");
 
 const BUDGET_GZIP_BYTES = 3 * 1024 * 1024;
-
-interface R2Objects {
-  list(o?: { prefix?: string; cursor?: string }): Promise<
-    { objects: { key: string }[]; truncated: boolean; cursor?: string }
-  >;
-  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-}
 
 async function gzipSize(path: string): Promise<number> {
   const data = await Deno.readFile(path);
@@ -36,20 +30,9 @@ async function gzipSize(path: string): Promise<number> {
   return (await new Response(s).arrayBuffer()).byteLength;
 }
 
-async function allKeys(bucket: R2Objects, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await bucket.list({ prefix, cursor });
-    keys.push(...page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return keys.sort();
-}
-
 async function rowsUnder(bucket: R2Objects, prefix: string): Promise<number> {
   let rows = 0;
-  for (const key of await allKeys(bucket, prefix)) {
+  for (const key of await r2Keys(bucket, prefix)) {
     const obj = await bucket.get(key);
     ok(obj, key);
     rows += readParquet(new Uint8Array(await obj.arrayBuffer())).numRows;
@@ -72,12 +55,7 @@ Deno.test({
     });
 
     const mf = new Miniflare({
-      modules: [
-        { type: "ESModule", path: bundle },
-        { type: "CompiledWasm", path: `${dir}/parquet_wasm_bg.wasm` },
-      ],
-      modulesRoot: dir,
-      compatibilityDate: "2025-09-01",
+      ...workerModules(bundle),
       r2Buckets: ["BUCKET"],
       bindings: { OTLP2PARQUET_STORAGE_PREFIX: "otel/" },
       cf: false,
@@ -140,7 +118,7 @@ Deno.test({
       });
 
       await t.step("object keys follow the layout under the prefix", async () => {
-        for (const key of await allKeys(bucket, "otel/")) {
+        for (const key of await r2Keys(bucket, "otel/")) {
           ok(
             /^otel\/(logs|traces|metrics\/gauge)\/w-[a-z]+\/year=\d{4}\/month=\d\d\/day=\d\d\/hour=\d\d\/\d+-[0-9a-f]+\.parquet$/
               .test(key),

@@ -5,28 +5,9 @@
  * the key, and the start-up description of where data goes.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { ConfigError, loadConfig, type LoadConfigInput } from "../../src/config/load.ts";
-import type { Config } from "../../src/config/types.ts";
+import { failure, includesAll, load } from "../helpers/config.ts";
 import { describeStorage } from "../../src/storage/index.ts";
 import { AZURITE_KEY } from "../helpers/azurite.ts";
-
-function load(input: Partial<LoadConfigInput> = {}): Config {
-  return loadConfig({ platform: "server", env: {}, ...input });
-}
-
-function failure(input: Partial<LoadConfigInput>): string {
-  try {
-    load(input);
-  } catch (e) {
-    ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
-    return e.message;
-  }
-  throw new Error("expected the configuration to be rejected");
-}
-
-function includesAll(msg: string, parts: string[]): void {
-  for (const p of parts) ok(msg.includes(p), `message lacks ${JSON.stringify(p)}:\n${msg}`);
-}
 
 const toml = (text: string) => ({ env: { OTLP2PARQUET_CONFIG_CONTENT: text } });
 const AZ = { OTLP2PARQUET_STORAGE_BACKEND: "azure" };

@@ -18,7 +18,6 @@ import {
   containerSas,
   createContainer,
   deleteContainer,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
 
 const MiB = 1024 * 1024;
@@ -132,5 +131,3 @@ azureTest(
     }
   },
 );
-
-stopAzuriteTest(az);

@@ -11,7 +11,15 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
 import { mapObj, query, readParquet } from "../helpers/duckdb.ts";
 import { sendLogs, sendSpans, SeverityNumber } from "../helpers/otel.ts";
-import { type Server, withServer } from "../helpers/server.ts";
+import {
+  getReady,
+  type Server,
+  sleep,
+  untilLogged,
+  untilReady,
+  withServer,
+  withTempDir,
+} from "../helpers/server.ts";
 import {
   azureTest,
   AZURITE_ACCOUNT,
@@ -23,7 +31,6 @@ import {
   createContainer,
   deleteContainer,
   freePort,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
 import { logsRequest, parseKey, postJson, sv, text, uniqueService } from "../e2e/support.ts";
 
@@ -54,15 +61,6 @@ async function download(endpoint: string, container: string, dir: string): Promi
   return [...blobs.keys()].sort();
 }
 
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-azure-e2e-" });
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function withContainer(fn: (endpoint: string, container: string) => Promise<void>) {
   const endpoint = await az.endpoint();
   const container = await createContainer(endpoint);
@@ -72,36 +70,6 @@ async function withContainer(fn: (endpoint: string, container: string) => Promis
     await deleteContainer(endpoint, container);
   }
 }
-
-async function getReady(srv: Server): Promise<{ status: number; body: string }> {
-  const r = await fetch(`${srv.url}/ready`);
-  return { status: r.status, body: await r.text() };
-}
-
-/** Polls /ready (its result is cached about a second) until it answers `status`. */
-async function untilReady(srv: Server, status: number, ms = 15_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await getReady(srv);
-    if (r.status === status) return r.body;
-    if (Date.now() > deadline) {
-      throw new Error(`/ready answered ${r.status}, not ${status}: ${r.body}`);
-    }
-    await sleep(200);
-  }
-}
-
-async function untilLogged(srv: Server, re: RegExp, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const line = srv.log().split("\n").find((l) => re.test(l));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no log line matching ${re}:\n${srv.log()}`);
-    await sleep(100);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends 5 logs (protobuf, gzip) and a span (JSON) of `service` through the OTel JS SDK. */
 async function sendSdkData(srv: Server, service: string): Promise<void> {
@@ -128,7 +96,7 @@ async function assertSdkData(
   service: string,
   prefix: string,
 ): Promise<void> {
-  await withTempDir(async (dir) => {
+  await withTempDir("otlp2parquet-azure-e2e-", async (dir) => {
     const keys = await download(endpoint, container, dir);
     ok(keys.length >= 2, `blobs in the container: ${JSON.stringify(keys)}`);
     for (const key of keys) {
@@ -172,7 +140,7 @@ azureTest(
         output: false,
         env: azureEnv(endpoint, container, { OTLP2PARQUET_STORAGE_PREFIX: "otel/" }),
       }, async (srv) => {
-        deepStrictEqual(JSON.parse(await untilReady(srv, 200)), {
+        deepStrictEqual(JSON.parse(await untilReady(srv, 200, 15_000)), {
           status: "ready",
           storage: "azure",
         });
@@ -201,7 +169,7 @@ azureTest(
           AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(endpoint),
         },
       }, async (srv) => {
-        await untilReady(srv, 200);
+        await untilReady(srv, 200, 15_000);
         await sendSdkData(srv, service);
       });
       await assertSdkData(endpoint, container, service, "");
@@ -214,7 +182,7 @@ azureTest(
   async () => {
     await withContainer(async (endpoint, container) => {
       const service = uniqueService("az-node");
-      await withTempDir(async (dir) => {
+      await withTempDir("otlp2parquet-azure-e2e-", async (dir) => {
         // The bundle goes to a folder of its own (other tests build dist/ at the same time).
         const { bundle } = await build("node", dir);
         const exec = `${dir}/run-node.sh`;
@@ -231,7 +199,7 @@ azureTest(
             OTLP2PARQUET_STORAGE_AZURE_SAS_TOKEN: await containerSas(container),
           },
         }, async (srv) => {
-          await untilReady(srv, 200);
+          await untilReady(srv, 200, 15_000);
           ok(/runtime=node/.test(srv.log()), srv.log());
           await sendSdkData(srv, service);
         });
@@ -294,7 +262,7 @@ azureTest(
           const failures = () =>
             outcomes.filter((o) => o.phase === "down" && o.status !== 200).length;
           for (let k = 0; k < 50 && failures() < 5; k++) await send();
-          const notReady = await untilReady(s, 503);
+          const notReady = await untilReady(s, 503, 15_000);
           ok(notReady.includes(endpoint), `/ready names the endpoint: ${notReady}`);
 
           // Start it again while requests keep coming.
@@ -308,7 +276,7 @@ azureTest(
           await restarting;
           phase = "after";
           for (let k = 0; k < 10; k++) await send();
-          await untilReady(s, 200);
+          await untilReady(s, 200, 15_000);
         });
       } finally {
         await az.endpoint(); // running again for the tests after this one, whatever happened
@@ -337,7 +305,7 @@ azureTest(
       const failed = outcomes.find((o) => o.status === 503 && o.phase === "down");
       ok(failed!.body.includes(endpoint), `the 503 says what is wrong: ${failed!.body}`);
 
-      await withTempDir(async (dir) => {
+      await withTempDir("otlp2parquet-azure-e2e-", async (dir) => {
         const keys = await download(endpoint, container, dir);
         ok(
           keys.every((k) => k.startsWith(`logs/${service}/year=2023/month=11/day=14/hour=22/`)),
@@ -423,5 +391,3 @@ azureTest(
     });
   },
 );
-
-stopAzuriteTest(az);

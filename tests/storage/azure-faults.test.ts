@@ -21,7 +21,6 @@ import {
   deleteContainer,
   faultProxy,
   freePort,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
 
 const MiB = 1024 * 1024;
@@ -396,5 +395,3 @@ Deno.test({
     }
   },
 });
-
-stopAzuriteTest(az);

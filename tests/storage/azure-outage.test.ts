@@ -4,9 +4,7 @@
  * retryable statuses, never a success for data that is not durable, and afterwards every
  * acknowledged row is in the container exactly once.
  */
-import { ok, strictEqual } from "node:assert/strict";
-import { createBatchWriter } from "../../src/batch/batcher.ts";
-import { BackpressureError } from "../../src/batch/types.ts";
+import { ok } from "node:assert/strict";
 import { createAzureStorage } from "../../src/storage/azure.ts";
 import {
   azureTest,
@@ -14,20 +12,8 @@ import {
   azuriteOptions,
   createContainer,
   deleteContainer,
-  stopAzuriteTest,
 } from "../helpers/azurite.ts";
-import {
-  config,
-  convertFixture,
-  CountingWalFs,
-  ids,
-  MemoryLogger,
-  readBodies,
-  request,
-  sleep,
-  tempDir,
-  until,
-} from "../batch/helpers.ts";
+import { outageUnderLoad, tempDir } from "../batch/helpers.ts";
 
 const az = azuriteForFile();
 
@@ -41,62 +27,19 @@ azureTest(
       ...azuriteOptions(endpoint, container),
       retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50, timeoutMs: 2000 },
     });
-    const logger = new MemoryLogger();
-    const writer = await createBatchWriter({
-      config: config({ wal_dir: dir, max_rows: 100, max_buffered_bytes: 120_000 }),
-      storage,
-      logger,
-      walFs: new CountingWalFs(),
-      convert: convertFixture,
-      retryBaseMs: 50,
-      retryMaxMs: 200,
-    });
-    const acked: string[] = [];
-    const statuses = new Map<number, number>();
-    let n = 0;
-    const send = async () => {
-      const batch = ids(`r${n++}`, 10);
-      try {
-        await writer.write(request("svc", batch));
-        acked.push(...batch);
-      } catch (e) {
-        ok(e instanceof BackpressureError, String(e));
-        ok(e.retryAfterSecs >= 1 && e.retryAfterSecs <= 30);
-        statuses.set(e.status, (statuses.get(e.status) ?? 0) + 1);
-      }
-    };
     try {
-      for (let i = 0; i < 30; i++) await send();
-      await until(() => writer.stats().filesWritten >= 2, 10_000, "files before the outage");
-
-      await az.server.stop(); // the Azure server goes away
-      for (let i = 0; i < 400 && !statuses.has(503); i++) {
-        await send();
-        if (i % 10 === 0) await sleep(20);
-      }
-      ok(statuses.has(503), `no 503 during the outage: ${JSON.stringify([...statuses])}`);
-      ok(writer.stats().flushFailures > 0);
-      ok(
-        logger.lines.some((l) => JSON.stringify(l).includes("cannot reach the endpoint")),
-        "the failed flushes say why",
-      );
-
-      await az.server.start(); // back
-      // The files sealed during the outage are stored (an open buffer may still hold rows).
-      await until(() => writer.stats().pendingFiles === 0, 20_000, "the backlog to be stored");
-      for (let i = 0; i < 10; i++) await send();
-      await writer.close();
-
-      const keys = await storage.list("logs/");
-      const stored: string[] = [];
-      for (const k of keys) stored.push(...readBodies((await storage.get(k))!));
-      const counts = new Map<string, number>();
-      for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
-      ok([...counts.values()].every((c) => c === 1), "a row stored twice");
-      strictEqual(acked.filter((id) => !counts.has(id)).length, 0, "acknowledged rows missing");
-      strictEqual(stored.length, acked.length);
+      await outageUnderLoad({
+        storage,
+        walDir: dir,
+        stop: () => az.server.stop(),
+        start: () => az.server.start(),
+        duringOutage: (logger) =>
+          ok(
+            logger.lines.some((l) => JSON.stringify(l).includes("cannot reach the endpoint")),
+            "the failed flushes say why",
+          ),
+      });
     } finally {
-      await writer.abort();
       await az.endpoint(); // running again, whatever happened
       await storage.close?.();
       await deleteContainer(endpoint, container);
@@ -104,5 +47,3 @@ azureTest(
     }
   },
 );
-
-stopAzuriteTest(az);

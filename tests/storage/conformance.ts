@@ -30,7 +30,7 @@ export interface ConformanceOptions {
 }
 
 /** Bytes 0..n-1 of a fixed pseudo-random sequence (so a shifted or truncated copy differs). */
-export function pseudoRandomBytes(n: number, seed = 1): Uint8Array {
+export function pseudoRandomBytes(n: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {

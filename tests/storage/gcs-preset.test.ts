@@ -17,13 +17,17 @@ import {
   S3_AVAILABLE,
   S3_SECRET_ACCESS_KEY,
   startExtraProxy,
-  stopExtraProxy,
+  stopExtraProxySync,
 } from "../helpers/s3.ts";
 
 const MiB = 1024 * 1024;
 const port = freePort();
 const endpoint = `http://127.0.0.1:${port}`;
 let proxy: Promise<void> | undefined;
+// The proxy is shared by the file's tests and stopped when the file ends.
+globalThis.addEventListener("unload", () => {
+  if (proxy) stopExtraProxySync(port);
+});
 
 testDriver("gcs preset (Swift, region auto)", async () => {
   proxy ??= startExtraProxy(port, "auto");
@@ -40,16 +44,6 @@ testDriver("gcs preset (Swift, region auto)", async () => {
   });
   return { driver, cleanup: () => deleteBucket(bucket) };
 }, { ignore: !S3_AVAILABLE, sanitize: false, paginationKeys: 25 });
-
-Deno.test({
-  name: "gcs preset: the proxy for region auto stops at the end of the file",
-  ignore: !S3_AVAILABLE,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await stopExtraProxy(port);
-  },
-});
 
 Deno.test("gcs preset: settings are GCS's unless given", () => {
   const o = gcsS3Options({ bucket: "b", accessKeyId: "GOOG1", secretAccessKey: "s" });

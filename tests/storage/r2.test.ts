@@ -29,29 +29,33 @@ const enc = new TextEncoder();
 
 Deno.env.set("WRANGLER_SEND_METRICS", "false");
 
-let mf: Miniflare | undefined;
-let bucket: Promise<R2BucketLike> | undefined;
-
-/** The local R2 bucket `BUCKET` of one Miniflare shared by this file's tests. */
-function r2Bucket(): Promise<R2BucketLike> {
-  bucket ??= (async () => {
-    mf = new Miniflare({
-      modules: true,
-      script: "export default { fetch() { return new Response('ok'); } }",
-      compatibilityDate: "2025-09-01",
-      r2Buckets: ["BUCKET"],
-      cf: false,
-    });
-    return (await mf.getR2Bucket("BUCKET")) as unknown as R2BucketLike;
-  })();
-  return bucket;
+/**
+ * A Miniflare with a local R2 bucket `BUCKET`, one per test: the test disposes it when it ends
+ * (workerd is a child process; a shared one would need a teardown after the file's last test).
+ */
+async function startR2(): Promise<{ bucket: R2BucketLike; dispose: () => Promise<void> }> {
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response('ok'); } }",
+    compatibilityDate: "2025-09-01",
+    r2Buckets: ["BUCKET"],
+    cf: false,
+  });
+  try {
+    const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as R2BucketLike;
+    return { bucket, dispose: () => mf.dispose() };
+  } catch (e) {
+    await mf.dispose();
+    throw e;
+  }
 }
 
 let seq = 0;
 testDriver("r2 binding (Miniflare)", async () => {
-  // One bucket, a fresh prefix per test: every test sees an empty namespace.
-  const driver = createR2BindingStorage(await r2Bucket(), { listLimit: 7 });
-  return { driver: withPrefix(driver, `t${++seq}-${crypto.randomUUID()}/`) };
+  // A fresh bucket and a fresh prefix per test: every test sees an empty namespace.
+  const r2 = await startR2();
+  const driver = createR2BindingStorage(r2.bucket, { listLimit: 7 });
+  return { driver: withPrefix(driver, `t${++seq}-${crypto.randomUUID()}/`), cleanup: r2.dispose };
 }, { sanitize: false, paginationKeys: 25 });
 
 Deno.test({
@@ -59,39 +63,48 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const real = await r2Bucket();
-    let failures: string[] = [];
-    const flaky: R2BucketLike = {
-      put: (k, v, o) => {
-        const f = failures.shift();
-        return f ? Promise.reject(new Error(f)) : real.put(k, v, o);
-      },
-      get: (k) => real.get(k),
-      list: (o) => real.list(o),
-      delete: (k) => real.delete(k),
-    };
-    const d = createR2BindingStorage(flaky, {
-      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-    });
-    const key = `retry-${crypto.randomUUID()}`;
-    failures = [
-      "put: We encountered an internal error. Please try again. (10001)",
-      "put: Reduce your concurrent request rate for the same object. (10058)",
-    ];
-    await d.put(key, enc.encode("stored"));
-    deepStrictEqual(await d.get(key), enc.encode("stored"));
-    failures = ["put: The specified object name is not valid. (10020)"];
-    const err = await d.put(key, enc.encode("x")).catch((e) => e);
-    ok(err instanceof StorageError);
-    strictEqual(err.retryable, false);
-    strictEqual(
-      err.message,
-      `Cannot put "${key}" (r2): R2 put "${key}" (binding "BUCKET"): put: The specified object name is not valid. (10020)`,
-    );
-    strictEqual(failures.length, 0);
-    await d.delete(key);
+    const r2 = await startR2();
+    try {
+      await retries(r2.bucket);
+    } finally {
+      await r2.dispose();
+    }
   },
 });
+
+/** The retry test's body, on a real R2 bucket. */
+async function retries(real: R2BucketLike): Promise<void> {
+  let failures: string[] = [];
+  const flaky: R2BucketLike = {
+    put: (k, v, o) => {
+      const f = failures.shift();
+      return f ? Promise.reject(new Error(f)) : real.put(k, v, o);
+    },
+    get: (k) => real.get(k),
+    list: (o) => real.list(o),
+    delete: (k) => real.delete(k),
+  };
+  const d = createR2BindingStorage(flaky, {
+    retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  });
+  const key = `retry-${crypto.randomUUID()}`;
+  failures = [
+    "put: We encountered an internal error. Please try again. (10001)",
+    "put: Reduce your concurrent request rate for the same object. (10058)",
+  ];
+  await d.put(key, enc.encode("stored"));
+  deepStrictEqual(await d.get(key), enc.encode("stored"));
+  failures = ["put: The specified object name is not valid. (10020)"];
+  const err = await d.put(key, enc.encode("x")).catch((e) => e);
+  ok(err instanceof StorageError);
+  strictEqual(err.retryable, false);
+  strictEqual(
+    err.message,
+    `Cannot put "${key}" (r2): R2 put "${key}" (binding "BUCKET"): put: The specified object name is not valid. (10020)`,
+  );
+  strictEqual(failures.length, 0);
+  await d.delete(key);
+}
 
 Deno.test("r2 binding driver says how to fix a missing binding", async () => {
   const d = createR2BindingStorage(undefined as unknown as R2BucketLike, { bindingName: "OTEL" });
@@ -104,17 +117,6 @@ Deno.test("r2 binding driver says how to fix a missing binding", async () => {
     ),
     err.message,
   );
-});
-
-Deno.test({
-  name: "r2 binding tests: Miniflare shuts down",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await mf?.dispose();
-    mf = undefined;
-    bucket = undefined;
-  },
 });
 
 // R2's S3 API on the s3 driver. Swift stands in for R2 (it only signs for its own region, so

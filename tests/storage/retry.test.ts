@@ -11,6 +11,7 @@ import {
   withRetry,
 } from "../../src/storage/retry.ts";
 import { type StorageDriver, StorageError } from "../../src/storage/types.ts";
+import { TestLogger } from "../helpers/logger.ts";
 
 /** A Map-backed driver whose operations fail according to `failures` (a test double). */
 function flakyDriver(failures: () => unknown | undefined, calls: string[] = []) {
@@ -251,20 +252,16 @@ Deno.test("withRetry() wrapping twice replaces the policy instead of multiplying
 Deno.test("withRetry() logs each retry with the operation, key and delay", async () => {
   let n = 0;
   const { driver } = flakyDriver(() => (n++ < 1 ? networkError() : undefined));
-  const lines: [string, Record<string, unknown>][] = [];
-  const logger = {
-    debug() {},
-    info() {},
-    warn: (msg: string, f?: Record<string, unknown>) => lines.push([msg, f ?? {}]),
-    error() {},
-    debugEnabled: false,
-  };
+  const logger = new TestLogger(false);
   const d = withRetry(driver, { maxAttempts: 3, baseDelayMs: 10 }, {
     logger,
     sleep: () => Promise.resolve(),
     random: () => 0.5,
   });
   await d.put("x/y", new Uint8Array(1));
+  const lines = logger.lines.filter((l) => l.level === "warn").map((l) =>
+    [l.msg, l.fields ?? {}] as const
+  );
   strictEqual(lines.length, 1);
   strictEqual(lines[0][0], "storage operation failed, retrying");
   deepStrictEqual(

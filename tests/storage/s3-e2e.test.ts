@@ -7,7 +7,15 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { mapObj, query, readParquet } from "../helpers/duckdb.ts";
 import { sendLogs, sendSpans, SeverityNumber } from "../helpers/otel.ts";
-import { type Server, withServer } from "../helpers/server.ts";
+import {
+  getReady,
+  type Server,
+  sleep,
+  untilLogged,
+  untilReady,
+  withServer,
+  withTempDir,
+} from "../helpers/server.ts";
 import {
   adminClient,
   freePort,
@@ -64,45 +72,6 @@ async function download(bucket: string, dir: string): Promise<string[]> {
   }
 }
 
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-s3-e2e-" });
-  try {
-    return await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function getReady(srv: Server): Promise<{ status: number; body: string }> {
-  const r = await fetch(`${srv.url}/ready`);
-  return { status: r.status, body: await r.text() };
-}
-
-/** Polls /ready (its result is cached about a second) until it answers `status`. */
-async function untilReady(srv: Server, status: number, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await getReady(srv);
-    if (r.status === status) return r.body;
-    if (Date.now() > deadline) {
-      throw new Error(`/ready answered ${r.status}, not ${status}: ${r.body}`);
-    }
-    await sleep(200);
-  }
-}
-
-async function untilLogged(srv: Server, re: RegExp, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const line = srv.log().split("\n").find((l) => re.test(l));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no log line matching ${re}:\n${srv.log()}`);
-    await sleep(100);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 s3Test(
   "server with backend s3 stores SDK logs and spans under the prefixed keys, and DuckDB reads them back",
   async () => {
@@ -112,7 +81,10 @@ s3Test(
         output: false,
         env: s3Env(bucket, S3_ENDPOINT, { OTLP2PARQUET_STORAGE_PREFIX: "otel/" }),
       }, async (srv) => {
-        deepStrictEqual(JSON.parse(await untilReady(srv, 200)), { status: "ready", storage: "s3" });
+        deepStrictEqual(JSON.parse(await untilReady(srv, 200, 10_000)), {
+          status: "ready",
+          storage: "s3",
+        });
         await sendLogs({ url: srv.url, protocol: "proto", gzip: true, service }, ({ logger }) => {
           for (let i = 0; i < 5; i++) {
             logger.emit({
@@ -129,7 +101,7 @@ s3Test(
         });
       });
 
-      await withTempDir(async (dir) => {
+      await withTempDir("otlp2parquet-s3-e2e-", async (dir) => {
         const keys = await download(bucket, dir);
         ok(keys.length >= 2, `objects in the bucket: ${JSON.stringify(keys)}`);
         for (const key of keys) {
@@ -224,7 +196,7 @@ s3Test(
           const failures = () =>
             outcomes.filter((o) => o.phase === "down" && o.status !== 200).length;
           for (let k = 0; k < 50 && failures() < 5; k++) await send();
-          const notReady = await untilReady(s, 503);
+          const notReady = await untilReady(s, 503, 10_000);
           ok(notReady.includes(endpoint), `/ready names the endpoint: ${notReady}`);
 
           // Start it again while requests keep coming.
@@ -238,7 +210,7 @@ s3Test(
           await restarting;
           phase = "after";
           for (let k = 0; k < 10; k++) await send();
-          await untilReady(s, 200);
+          await untilReady(s, 200, 10_000);
         });
       } finally {
         await stopExtraProxy(port);
@@ -267,7 +239,7 @@ s3Test(
       const failed = outcomes.find((o) => o.status === 503 && o.phase === "down");
       ok(failed!.body.includes(endpoint), `the 503 says what is wrong: ${failed!.body}`);
 
-      await withTempDir(async (dir) => {
+      await withTempDir("otlp2parquet-s3-e2e-", async (dir) => {
         const keys = await download(bucket, dir);
         ok(
           keys.every((k) => k.startsWith(`logs/${service}/year=2023/month=11/day=14/hour=22/`)),

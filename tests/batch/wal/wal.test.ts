@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { crc32, hash64Hex } from "../../src/batch/checksum.ts";
+import { crc32, hash64Hex } from "../../../src/batch/checksum.ts";
 import {
   decodePayload,
   encodePayload,
@@ -10,8 +10,9 @@ import {
   segmentSeq,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal/index.ts";
-import { CountingWalFs, tempDir } from "./helpers.ts";
+} from "../../../src/batch/wal/index.ts";
+import { CountingWalFs, tempDir } from "../helpers.ts";
+import { cat } from "../../helpers/proto.ts";
 
 const enc = new TextEncoder();
 
@@ -83,17 +84,10 @@ Deno.test("segment names sort by sequence number and parse back", () => {
 });
 
 function segment(records: WalRecord[]): Uint8Array {
-  const parts = [
+  return cat(
     segmentHeader(new Uint8Array(8).fill(7)),
     ...records.map((r) => frameRecord(encodePayload(r))),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  );
 }
 
 Deno.test("parseSegment() reads every record of a clean segment", () => {

@@ -4,8 +4,8 @@
  * same first bad byte as utf8ErrorAt(), at any length and alignment.
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { utf8ErrorAt, WireReader } from "../../src/core/proto/reader.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { utf8ErrorAt, WireReader } from "../../../src/core/proto/reader.ts";
 
 const fatal = new TextDecoder("utf-8", { fatal: true });
 

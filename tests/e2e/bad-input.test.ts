@@ -23,6 +23,7 @@ import {
   post,
   postJson,
   PROTO_TYPE,
+  RECORD_NS,
   rowsOf,
   snapshot,
   sv,
@@ -31,11 +32,9 @@ import {
   zstdRleBomb,
 } from "./support.ts";
 
-const T0 = "1700000000123456789";
-
 /** A valid OTLP/JSON logs request of one record. */
 function goodLogs(service: string, body = "ok") {
-  return logsRequest(service, [{ timeUnixNano: T0, body: sv(body), severityNumber: 9 }]);
+  return logsRequest(service, [{ timeUnixNano: RECORD_NS, body: sv(body), severityNumber: 9 }]);
 }
 
 /** A valid protobuf logs request of one record (LogRecord: 1 time fixed64, 5 body). */
@@ -249,7 +248,7 @@ Deno.test("100,000 attributes on one log record are all stored, keys sorted", as
     const key = (i: number) => `k${String(i).padStart(6, "0")}`;
     // sent in descending order: the stored map must come out sorted
     const attributes = Array.from({ length: N }, (_, j) => kv(key(N - 1 - j), sv(`v${N - 1 - j}`)));
-    const req = logsRequest(service, [{ timeUnixNano: T0, body: sv("wide"), attributes }]);
+    const req = logsRequest(service, [{ timeUnixNano: RECORD_NS, body: sv("wide"), attributes }]);
     assertJsonOk(await postJson(srv, "/v1/logs", req));
     const [row] = await rowsOf(await filesOf(srv, "logs", service), "LogAttributes");
     const keys = mapKeys(row.LogAttributes);
@@ -265,7 +264,7 @@ Deno.test("duplicate attribute keys: the first one wins", async () => {
   await withServer({}, async (srv) => {
     const service = uniqueService("dup");
     const attributes = [kv("b", sv("1")), kv("a", sv("first")), kv("a", sv("second"))];
-    const req = logsRequest(service, [{ timeUnixNano: T0, body: sv("dup"), attributes }]);
+    const req = logsRequest(service, [{ timeUnixNano: RECORD_NS, body: sv("dup"), attributes }]);
     assertJsonOk(await postJson(srv, "/v1/logs", req));
     const [row] = await rowsOf(await filesOf(srv, "logs", service), "LogAttributes");
     deepStrictEqual(row.LogAttributes, [{ key: "a", value: "first" }, { key: "b", value: "1" }]);

@@ -4,9 +4,9 @@
  * text, and broken ones the same errors, either way.
  */
 import { strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { ByteSink } from "../../src/core/otlp/anyvalue.ts";
-import { cat, dec, fld, readTable } from "./fixtures.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { ByteSink } from "../../../src/core/otlp/anyvalue.ts";
+import { cat, dec, fld, readTable } from "../fixtures.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const ascii = (s: string) => [...new TextEncoder().encode(s)];

@@ -7,7 +7,7 @@ import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { DEFAULT_PARQUET, encodeParquet } from "../../src/core/parquet/encode.ts";
 import { createEncoder } from "../../src/batch/encoder.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../../src/core/parquet/wasm.node.ts";
-import { ids, MemoryLogger, otlpRequest, readBodies, rowGroups } from "../batch/helpers.ts";
+import { ids, MemoryLogger, otlpRequest, readBodies, rowGroups } from "./helpers.ts";
 
 initParquetFromDisk();
 

@@ -1,7 +1,7 @@
 import { deepStrictEqual, match, strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { cat, dec, encodePb, fld, RECEIVED, row, table, toOtlpJson } from "./fixtures.ts";
-import { LOGS_REQ } from "./requests.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { cat, dec, encodePb, fld, RECEIVED, row, table, toOtlpJson } from "../fixtures.ts";
+import { LOGS_REQ } from "../requests.ts";
 
 const RES_ATTRS = [
   ["alpha", "a"],

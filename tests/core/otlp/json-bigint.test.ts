@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { quoteBigIntegers } from "../../src/core/otlp/json-bigint.ts";
+import { quoteBigIntegers } from "../../../src/core/otlp/json-bigint.ts";
 
 Deno.test("quoteBigIntegers() quotes integer literals of 16+ digits outside strings only", () => {
   const text = JSON.stringify({

@@ -3,20 +3,20 @@
  * decode reuses, and the bulk fill of the columns rows repeat from their resource and scope.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import type { Column } from "../../src/core/columns/index.ts";
+import type { Column } from "../../../src/core/columns/index.ts";
 import {
   learnSizes,
   reservedBytes,
   resetSizes,
   sizedTable,
   wasSized,
-} from "../../src/core/otlp/sizing.ts";
-import { pooledScratchBytes } from "../../src/core/otlp/scratch.ts";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import type { Signal } from "../../src/core/tables.ts";
-import { generateRequest } from "../../bench/gen.ts";
-import { decode } from "../../src/core/otlp/index.ts";
-import { dec, encodePb, fld, readTable, type Req } from "./fixtures.ts";
+} from "../../../src/core/otlp/sizing.ts";
+import { pooledScratchBytes } from "../../../src/core/otlp/scratch.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import type { Signal } from "../../../src/core/tables.ts";
+import { generateRequest } from "../../../bench/gen.ts";
+import { decode } from "../../../src/core/otlp/index.ts";
+import { dec, encodePb, fld, readTable, type Req } from "../fixtures.ts";
 
 const SIGNALS: Signal[] = ["logs", "traces", "metrics"];
 

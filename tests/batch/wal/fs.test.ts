@@ -4,9 +4,9 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import * as esbuild from "esbuild";
-import { tempDir } from "./helpers.ts";
+import { tempDir } from "../helpers.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
 
 const ENTRY = `
 import { Wal, encodePayload, parseSegment, segmentName } from "./src/batch/wal/index.ts";

@@ -6,18 +6,18 @@
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import * as arrow from "apache-arrow";
-import { generateRequest } from "../../bench/gen.ts";
-import { type Column, inArena, ListCol, MapCol, Utf8Col } from "../../src/core/columns/index.ts";
-import { decode } from "../../src/core/otlp/index.ts";
+import { generateRequest } from "../../../bench/gen.ts";
+import { type Column, inArena, ListCol, MapCol, Utf8Col } from "../../../src/core/columns/index.ts";
+import { decode } from "../../../src/core/otlp/index.ts";
 import {
   DEFAULT_PARQUET,
   encodeParquet,
   toIPC,
   toIPCInSlices,
   toRecordBatch,
-} from "../../src/core/parquet/encode.ts";
-import { newTable, type TableBuilder } from "../../src/core/tables.ts";
-import { readParquet } from "../helpers/parquet.ts";
+} from "../../../src/core/parquet/encode.ts";
+import { newTable, type TableBuilder } from "../../../src/core/tables.ts";
+import { readParquet } from "../../helpers/parquet.ts";
 
 const opts = { receivedAtNs: 1n };
 

@@ -5,21 +5,21 @@
  * that holds one value per row and on none inside maps and lists.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { createBatchWriter } from "../../src/batch/batcher.ts";
-import { convertRequest } from "../../src/core/convert.ts";
-import { config, MemoryLogger, TestStorage } from "../batch/helpers.ts";
+import { createBatchWriter } from "../../../src/batch/batcher.ts";
+import { convertRequest } from "../../../src/core/convert.ts";
+import { config, MemoryLogger, TestStorage } from "../../batch/helpers.ts";
 import { decompress as zstdDecompress } from "fzstd";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
-import { generateRequest } from "../../bench/gen.ts";
-import { ensureParquet } from "../../bench/core.ts";
-import { decode } from "../../src/core/otlp/index.ts";
+import { generateRequest } from "../../../bench/gen.ts";
+import { ensureParquet } from "../../../bench/core.ts";
+import { decode } from "../../../src/core/otlp/index.ts";
 import {
   DEFAULT_PARQUET,
   encodeParquet,
   flatColumns,
   PLAIN_COLUMNS,
-} from "../../src/core/parquet/encode.ts";
-import { partition } from "../../src/core/partition.ts";
+} from "../../../src/core/parquet/encode.ts";
+import { partition } from "../../../src/core/partition.ts";
 
 const DICT = ["RLE_DICTIONARY", "PLAIN_DICTIONARY"];
 

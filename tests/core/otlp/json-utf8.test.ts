@@ -4,8 +4,8 @@
  * (or a byte order mark) must still be accepted.
  */
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { dec, readTable } from "./fixtures.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { dec, readTable } from "../fixtures.ts";
 
 const enc = new TextEncoder();
 const json = (body: string) =>

@@ -10,6 +10,7 @@ import { detectSignal } from "../../src/core/otlp/index.ts";
 import { VERSION } from "../../src/version.ts";
 import { startServer } from "../helpers/server.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
+import { Pb } from "../helpers/proto.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
@@ -449,54 +450,15 @@ Deno.test("otlp2parquet convert rejects a file named .gz that is not compressed"
 //   KeyValue { 1 key, 2 value: AnyValue { 1 string_value } }
 
 function logsProtobuf(): Uint8Array {
-  const kv = msg([str(1, "service.name"), field(2, msg([str(1, "cli-proto")]))]);
+  const kv = new Pb().string(1, "service.name").message(2, new Pb().string(1, "cli-proto"));
   const record = (ns: bigint, body: string) =>
-    msg([fixed64(1, ns), varint(2, 9), field(5, msg([str(1, body)]))]);
-  const scopeLogs = msg([
-    field(1, msg([str(1, "fixture")])),
-    field(2, record(1714557600000000000n, "proto one")),
-    field(2, record(1714557605000000000n, "proto two")),
-  ]);
-  const resourceLogs = msg([field(1, msg([field(1, kv)])), field(2, scopeLogs)]);
-  return msg([field(1, resourceLogs)]);
-}
-
-function varintBytes(n: bigint): number[] {
-  const out: number[] = [];
-  while (n >= 0x80n) {
-    out.push(Number(n & 0x7fn) | 0x80);
-    n >>= 7n;
-  }
-  out.push(Number(n));
-  return out;
-}
-function msg(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-function field(no: number, bytes: Uint8Array): Uint8Array {
-  return msg([
-    new Uint8Array(varintBytes(BigInt((no << 3) | 2))),
-    new Uint8Array(varintBytes(BigInt(bytes.length))),
-    bytes,
-  ]);
-}
-function str(no: number, s: string): Uint8Array {
-  return field(no, new TextEncoder().encode(s));
-}
-function varint(no: number, v: number): Uint8Array {
-  return new Uint8Array([...varintBytes(BigInt(no << 3)), ...varintBytes(BigInt(v))]);
-}
-function fixed64(no: number, v: bigint): Uint8Array {
-  const b = new Uint8Array(9);
-  b[0] = (no << 3) | 1;
-  new DataView(b.buffer).setBigUint64(1, v, true);
-  return b;
+    new Pb().fixed64(1, ns).varint(2, 9).message(5, new Pb().string(1, body));
+  const scopeLogs = new Pb()
+    .message(1, new Pb().string(1, "fixture"))
+    .message(2, record(1714557600000000000n, "proto one"))
+    .message(2, record(1714557605000000000n, "proto two"));
+  const resourceLogs = new Pb().message(1, new Pb().message(1, kv)).message(2, scopeLogs);
+  return new Pb().message(1, resourceLogs).finish();
 }
 
 async function gzip(data: Uint8Array): Promise<Uint8Array> {

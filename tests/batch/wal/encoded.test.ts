@@ -5,8 +5,8 @@
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import * as zlib from "node:zlib";
-import { createBatchWriter } from "../../src/batch/batcher.ts";
-import type { WriteRequest } from "../../src/batch/types.ts";
+import { createBatchWriter } from "../../../src/batch/batcher.ts";
+import type { WriteRequest } from "../../../src/batch/types.ts";
 import {
   decodeBody,
   decodePayload,
@@ -18,8 +18,8 @@ import {
   segmentName,
   Wal,
   type WalRecord,
-} from "../../src/batch/wal/index.ts";
-import { DecodeError } from "../../src/core/otlp/types.ts";
+} from "../../../src/batch/wal/index.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
 import {
   config,
   convertFixture,
@@ -30,7 +30,7 @@ import {
   tempDir,
   TestStorage,
   walFiles,
-} from "./helpers.ts";
+} from "../helpers.ts";
 
 const enc = new TextEncoder();
 const gzip = (b: Uint8Array) => new Uint8Array(zlib.gzipSync(b));

@@ -1,7 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { cat, dec, encodePb, fld, table, toOtlpJson } from "./fixtures.ts";
-import { METRICS_REQ, T0 } from "./requests.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { cat, dec, encodePb, fld, table, toOtlpJson } from "../fixtures.ts";
+import { METRICS_REQ, POINT_NS } from "../requests.ts";
 
 /** Columns 1–14 and the service columns for `n` rows of metric (name, description, unit). */
 function common(
@@ -30,7 +30,7 @@ function common(
     MetricUnit: fill(unit),
     Attributes: attrs,
     StartTimeUnix: start,
-    TimeUnix: fill(BigInt(T0)),
+    TimeUnix: fill(BigInt(POINT_NS)),
   };
 }
 const service = (n: number) => ({

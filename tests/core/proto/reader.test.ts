@@ -1,9 +1,9 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { ByteSink } from "../../src/core/otlp/anyvalue.ts";
-import { detectSignal } from "../../src/core/otlp/index.ts";
-import { utf8ErrorAt, WireReader } from "../../src/core/proto/reader.ts";
-import { cat, encodePb, fld, toOtlpJson } from "./fixtures.ts";
-import { LOGS_REQ, METRICS_REQ, TRACES_REQ } from "./requests.ts";
+import { ByteSink } from "../../../src/core/otlp/anyvalue.ts";
+import { detectSignal } from "../../../src/core/otlp/index.ts";
+import { utf8ErrorAt, WireReader } from "../../../src/core/proto/reader.ts";
+import { cat, encodePb, fld, toOtlpJson } from "../fixtures.ts";
+import { LOGS_REQ, METRICS_REQ, TRACES_REQ } from "../requests.ts";
 
 const td = new TextDecoder();
 const sinkText = (f: (s: ByteSink) => void) => {

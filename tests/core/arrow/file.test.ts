@@ -1,5 +1,5 @@
 /**
- * Arrow IPC files (`output.format = "arrow"`, ../../src/core/arrow/file.ts) read back by three
+ * Arrow IPC files (`output.format = "arrow"`, src/core/arrow/file.ts) read back by three
  * readers: apache-arrow (every column and value equal to the Parquet file of the same rows, read
  * through parquet-wasm), and two independent implementations from npm, @uwdata/flechette (a
  * separate JavaScript reader; 2.2.6 reads no compressed buffers, so it gets the uncompressed
@@ -14,14 +14,14 @@ import { tableFromIPC as flechetteFromIPC } from "@uwdata/flechette";
 import pl from "nodejs-polars";
 import { decompress as zstdDecompress } from "fzstd";
 import lz4 from "lz4js";
-import { generateRequest } from "../../bench/gen.ts";
-import { type ArrowCompression, encodeArrowFile } from "../../src/core/arrow/file.ts";
-import { loadArrowCompressor } from "../../src/core/arrow/codecs.ts";
-import { useNodeZstd } from "../../src/core/arrow/zstd.node.ts";
-import { decode } from "../../src/core/otlp/index.ts";
-import { DEFAULT_PARQUET, encodeParquet } from "../../src/core/parquet/encode.ts";
-import type { Profile, TableBuilder } from "../../src/core/tables.ts";
-import { readParquet } from "../helpers/parquet.ts";
+import { generateRequest } from "../../../bench/gen.ts";
+import { type ArrowCompression, encodeArrowFile } from "../../../src/core/arrow/file.ts";
+import { loadArrowCompressor } from "../../../src/core/arrow/codecs.ts";
+import { useNodeZstd } from "../../../src/core/arrow/zstd.node.ts";
+import { decode } from "../../../src/core/otlp/index.ts";
+import { DEFAULT_PARQUET, encodeParquet } from "../../../src/core/parquet/encode.ts";
+import type { Profile, TableBuilder } from "../../../src/core/tables.ts";
+import { readParquet } from "../../helpers/parquet.ts";
 
 // apache-arrow reads compressed buffers through codecs it is given (decoders only).
 compressionRegistry.set(CompressionType.ZSTD, { decode: (d) => zstdDecompress(d) });

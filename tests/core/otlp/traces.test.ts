@@ -1,7 +1,7 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { cat, dec, encodePb, fld, table, toOtlpJson } from "./fixtures.ts";
-import { SID, TID, TRACES_REQ } from "./requests.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { cat, dec, encodePb, fld, table, toOtlpJson } from "../fixtures.ts";
+import { SID, TID, TRACES_REQ } from "../requests.ts";
 
 const RES = [["host.name", "h1"], ["service.name", "api"]];
 

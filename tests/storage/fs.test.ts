@@ -6,7 +6,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { createFsStorage } from "../../src/storage/fs.node.ts";
 import { StorageError } from "../../src/storage/types.ts";
-import { pseudoRandomBytes, testDriver } from "../storage/conformance.ts";
+import { pseudoRandomBytes, testDriver } from "./conformance.ts";
 
 const enc = new TextEncoder();
 

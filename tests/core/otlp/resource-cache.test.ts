@@ -4,10 +4,10 @@
  * nesting limit must still apply.
  */
 import { deepStrictEqual, match, throws } from "node:assert/strict";
-import { decode } from "../../src/core/otlp/index.ts";
-import { resourceHash } from "../../src/core/otlp/resource-cache.ts";
-import { DecodeError } from "../../src/core/otlp/types.ts";
-import { encodePb, readTable, type Req } from "./fixtures.ts";
+import { decode } from "../../../src/core/otlp/index.ts";
+import { resourceHash } from "../../../src/core/otlp/resource-cache.ts";
+import { DecodeError } from "../../../src/core/otlp/types.ts";
+import { encodePb, readTable, type Req } from "../fixtures.ts";
 
 const str = (s: string) => ({ stringValue: s });
 const nested = (depth: number): Req =>
