@@ -30,7 +30,7 @@ export function useNodeZstd(): boolean {
     const params: Record<number, number> = {};
     if (level !== undefined) params[level] = 3;
     // No pledged size here: a frame that records its content size comes out of fzstd as a
-    // view apache-arrow cannot use for 64-bit columns (unaligned), see tests/core/arrow-file.test.ts.
+    // view apache-arrow cannot use for 64-bit columns (unaligned), see tests/core/arrow/file.test.ts.
     const out = compress(data, { params });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   });
