@@ -56,8 +56,9 @@ Deno.test({
       points: [{ records: 10, connections: 2 }],
       durationS: 1,
       warmupS: 0,
-      // Flushes by rows (every ~20 requests per service) happen during the 1 s point.
-      serverEnv: { OTLP2PARQUET_BATCH_MAX_ROWS: "200" },
+      // Flushes by rows (every ~2 requests per service) happen during the 1 s point, even on
+      // a loaded machine where the Node bundle answers few requests in its first second.
+      serverEnv: { OTLP2PARQUET_BATCH_MAX_ROWS: "20" },
       print: false,
     });
     deepStrictEqual(
@@ -85,7 +86,10 @@ Deno.test({
       } else {
         ok(p.vsBare !== null && p.vsBare > 0, `${at}: vs bare ${p.vsBare}`);
         // Buffers are flushed during the point, not only at shutdown.
-        ok(p.filesWritten >= 1, `${at}: ${p.filesWritten} files written during the point`);
+        ok(
+          p.filesWritten >= 1,
+          `${at}: ${p.filesWritten} files written during the point (${p.requests} requests)`,
+        );
         ok(/thread/.test(p.encoder), `${at}: encoder "${p.encoder}"`);
         // Parquet is encoded on the encoder thread, the busiest after the main one.
         ok(t.busiest > 0, `${at}: encoder thread CPU ${t.busiest}`);
