@@ -33,7 +33,7 @@ import { outputEncoder, prepareOutput } from "./output.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
-import type { Writer, WriteRequest, WriterStats } from "./types.ts";
+import { NO_WRITER_STATS, type Writer, type WriteRequest, type WriterStats } from "./types.ts";
 import { bindingStorage } from "../storage/r2.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
 import { loggerFor } from "../log/logger.ts";
@@ -172,18 +172,8 @@ export function createDurableObjectWriter(ns: DurableObjectNamespaceLike, logger
     close: () => Promise.resolve(),
     stats(): WriterStats {
       return {
-        filesWritten: 0,
-        rowsWritten: 0,
-        bytesWritten: 0,
+        ...NO_WRITER_STATS,
         flushFailures: stats.failures,
-        bufferedRows: 0,
-        bufferedBytes: 0,
-        buffers: 0,
-        pendingFiles: 0,
-        walBytes: 0,
-        walSegments: 0,
-        walSyncs: 0,
-        replayedRecords: 0,
       };
     },
   };

@@ -103,6 +103,27 @@ export interface WriterStats {
   replayedRecords: number;
 }
 
+/** The stats of a writer that holds nothing in memory and keeps no log (write-through). */
+export const NOTHING_BUFFERED = {
+  bufferedRows: 0,
+  bufferedBytes: 0,
+  buffers: 0,
+  pendingFiles: 0,
+  walBytes: 0,
+  walSegments: 0,
+  walSyncs: 0,
+  replayedRecords: 0,
+} as const satisfies Partial<WriterStats>;
+
+/** The stats of a writer that has done nothing yet. */
+export const NO_WRITER_STATS: Readonly<WriterStats> = {
+  filesWritten: 0,
+  rowsWritten: 0,
+  bytesWritten: 0,
+  flushFailures: 0,
+  ...NOTHING_BUFFERED,
+};
+
 /** Buffers or log are full: the client should retry after `retryAfterSecs`. */
 export class BackpressureError extends Error {
   override name = "BackpressureError";

@@ -13,7 +13,14 @@ import type { Config } from "../config/types.ts";
 import { objectKey } from "../core/partition.ts";
 import type { Logger } from "../log/log.ts";
 import { type StorageDriver, StorageError } from "../storage/types.ts";
-import type { StoredFile, Writer, WriteRequest, WriterHooks, WriterStats } from "./types.ts";
+import {
+  NOTHING_BUFFERED,
+  type StoredFile,
+  type Writer,
+  type WriteRequest,
+  type WriterHooks,
+  type WriterStats,
+} from "./types.ts";
 import { outputEncoder } from "./output.ts";
 
 export interface WriteThroughDeps {
@@ -96,14 +103,7 @@ export function createWriteThroughWriter(deps: WriteThroughDeps): Writer {
     stats(): WriterStats {
       return {
         ...stats,
-        bufferedRows: 0,
-        bufferedBytes: 0,
-        buffers: 0,
-        pendingFiles: 0,
-        walBytes: 0,
-        walSegments: 0,
-        walSyncs: 0,
-        replayedRecords: 0,
+        ...NOTHING_BUFFERED,
       };
     },
   };

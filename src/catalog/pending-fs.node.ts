@@ -6,6 +6,7 @@
  */
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import type { KeyValueStore } from "./pending.ts";
+import { syncDir as syncFsDir } from "../storage/fs.node.ts";
 
 export function dirKeyValue(dir: string): KeyValueStore {
   let made: Promise<unknown> | undefined;
@@ -13,17 +14,7 @@ export function dirKeyValue(dir: string): KeyValueStore {
     made = undefined;
     throw e;
   }));
-  const syncDir = async () => {
-    let fh;
-    try {
-      fh = await open(dir, "r");
-      await fh.sync();
-    } catch {
-      // Not every platform can open a directory: the file's own fsync is all there is.
-    } finally {
-      await fh?.close().catch(() => {});
-    }
-  };
+  const syncDir = () => syncFsDir(dir);
   return {
     async put(name, data) {
       await ready();

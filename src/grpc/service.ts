@@ -40,7 +40,7 @@ import {
   SizeLimitError,
 } from "../codec/index.ts";
 import { createAuthenticator } from "../http/auth.ts";
-import { encodeExportResponse } from "../http/responses.ts";
+import { encodeExportResponse, GrpcCode } from "../http/responses.ts";
 import { PbWriter } from "../core/proto/writer.ts";
 import { type ReadyResult, refusal } from "../http/app.ts";
 import { type InflightBudget, Reservation, WIRE_COPIES } from "../http/admission.ts";
@@ -49,20 +49,8 @@ import type { Logger } from "../log/log.ts";
 import type { ServiceMetrics } from "../metrics/service.ts";
 import type { Forwarder } from "../forward/index.ts";
 
-/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-} as const;
+/** gRPC status codes (the same table HTTP error bodies use). */
+export const Status = GrpcCode;
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Status).map(([k, v]) => [v, k]),

@@ -25,10 +25,16 @@ export type ResponseFormat = "protobuf" | "json";
 export const PROTOBUF_TYPE = "application/x-protobuf";
 export const JSON_TYPE = "application/json";
 
-/** gRPC status codes used in `google.rpc.Status.code`. */
+/**
+ * gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html): the ones
+ * `google.rpc.Status.code` in HTTP error bodies and the OTLP/gRPC service (../grpc/) answer with.
+ */
 export const GrpcCode = {
   OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,

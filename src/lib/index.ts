@@ -24,7 +24,12 @@
  */
 import { ConfigError } from "../config/load.ts";
 import type { Config, Platform } from "../config/types.ts";
-import type { Writer, WriterHooks, WriterStats } from "../batch/types.ts";
+import {
+  NO_WRITER_STATS,
+  type Writer,
+  type WriterHooks,
+  type WriterStats,
+} from "../batch/types.ts";
 import { detectSignal } from "../core/otlp/index.ts";
 import { sniffFormat } from "../core/otlp/sniff.ts";
 import type { Format } from "../core/otlp/types.ts";
@@ -503,20 +508,7 @@ class LibraryWriter implements OtlpWriter {
   }
 
   stats(): OtlpWriterStats {
-    const s = this.#writer.stats?.() ?? {
-      filesWritten: 0,
-      rowsWritten: 0,
-      bytesWritten: 0,
-      flushFailures: 0,
-      bufferedRows: 0,
-      bufferedBytes: 0,
-      buffers: 0,
-      pendingFiles: 0,
-      walBytes: 0,
-      walSegments: 0,
-      walSyncs: 0,
-      replayedRecords: 0,
-    };
+    const s = this.#writer.stats?.() ?? NO_WRITER_STATS;
     return { ...s, ...this.#counts };
   }
 }

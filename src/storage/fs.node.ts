@@ -214,8 +214,12 @@ async function walk(
   }
 }
 
-/** Makes a rename durable. Not every platform can open a directory: best effort there. */
-async function syncDir(dir: string): Promise<void> {
+/**
+ * Makes a directory's entries (a rename, a new file) durable: fsync of the directory. Not every
+ * platform can open a directory (Windows cannot): best effort there, the file's own fsync is all
+ * there is. Also the write-ahead log's and the Iceberg pending list's.
+ */
+export async function syncDir(dir: string): Promise<void> {
   let fh;
   try {
     fh = await open(dir, "r");

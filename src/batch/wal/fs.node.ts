@@ -4,6 +4,7 @@
  */
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
 import type { WalFile, WalFs } from "./wal.ts";
+import { syncDir } from "../../storage/fs.node.ts";
 
 export function createWalFs(): WalFs {
   return {
@@ -46,19 +47,7 @@ export function createWalFs(): WalFs {
         if ((e as { code?: string }).code !== "ENOENT") throw e;
       }
     },
-    async syncDir(dir) {
-      // Makes a new segment's directory entry durable. Not every platform can open a
-      // directory (Windows cannot): there the file's own fsync is all we get.
-      let fh;
-      try {
-        fh = await open(dir, "r");
-        await fh.sync();
-      } catch {
-        // best effort
-      } finally {
-        await fh?.close().catch(() => {});
-      }
-    },
+    syncDir,
   };
 }
 

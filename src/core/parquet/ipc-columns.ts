@@ -4,7 +4,15 @@
  * the rows as the IPC stream the main thread wrote (../../batch/encoder.node.ts).
  */
 import * as arrow from "apache-arrow";
-import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns/index.ts";
+import {
+  BoolCol,
+  type Column,
+  I64Col,
+  ListCol,
+  MapCol,
+  NumCol,
+  Utf8Col,
+} from "../columns/index.ts";
 
 /** The schema of `ipc`, its rows, and per field the builders of its record batches in order. */
 export function ipcColumns(

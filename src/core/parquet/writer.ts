@@ -21,7 +21,15 @@
  * (every platform we run on).
  */
 import * as arrow from "apache-arrow";
-import { BoolCol, type Column, I64Col, ListCol, MapCol, NumCol, Utf8Col } from "../columns/index.ts";
+import {
+  BoolCol,
+  type Column,
+  I64Col,
+  ListCol,
+  MapCol,
+  NumCol,
+  Utf8Col,
+} from "../columns/index.ts";
 import { schemaMessage } from "../arrow/ipc.ts";
 import { T, ThriftWriter } from "./thrift.ts";
 
