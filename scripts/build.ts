@@ -106,12 +106,25 @@ export async function build(
       logLevel: "warning",
       plugins: [wasmSibling],
       ...t.options,
+      write: false,
     });
+    for (const f of result.outputFiles!) await replaceFile(f.path, f.contents);
     bytes += Object.values(result.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
   }
   const dir = outfile.slice(0, outfile.lastIndexOf("/") + 1);
-  await Deno.copyFile(wasmSrc, dir + "parquet_wasm_bg.wasm");
+  await replaceFile(dir + "parquet_wasm_bg.wasm", await Deno.readFile(wasmSrc));
   return { bundle: outfile, bytes };
+}
+
+/**
+ * Writes `path` by a rename, so a reader (a test's Miniflare loading the bundle while another
+ * test file builds it again) sees the old file or the new one, never a half-written one.
+ */
+async function replaceFile(path: string, data: Uint8Array): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(tmp, data);
+  await Deno.rename(tmp, path);
 }
 
 /**
