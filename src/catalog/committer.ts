@@ -589,11 +589,25 @@ export class IcebergCommitter {
       snapshot["first-row-id"] = firstRowId;
       snapshot["added-rows"] = rows;
     }
-    const outcome = await this.deps.catalog.commitTable(
+    const outcome = await this.commitSnapshot(table, md["table-uuid"], parentId, snapshot);
+    return { outcome, snapshotId, rows };
+  }
+
+  /**
+   * Commits `snapshot` as the new head of `main`, under `assert-table-uuid` and
+   * `assert-ref-snapshot-id` (`parentId`): appends here, replace/delete in ./lifecycle.ts.
+   */
+  commitSnapshot(
+    table: TableName,
+    tableUuid: string,
+    parentId: bigint | null,
+    snapshot: Record<string, unknown>,
+  ): Promise<CommitOutcome> {
+    return this.deps.catalog.commitTable(
       this.ns,
       ICEBERG_TABLE[table],
       [
-        { type: "assert-table-uuid", uuid: md["table-uuid"] },
+        { type: "assert-table-uuid", uuid: tableUuid },
         { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parentId },
       ],
       [
@@ -602,11 +616,10 @@ export class IcebergCommitter {
           action: "set-snapshot-ref",
           "ref-name": "main",
           type: "branch",
-          "snapshot-id": snapshotId,
+          "snapshot-id": snapshot["snapshot-id"],
         },
       ],
     );
-    return { outcome, snapshotId, rows };
   }
 
   /** Per table: pending files, and the current snapshot the catalog has (for `iceberg status`). */

@@ -426,22 +426,11 @@ export class IcebergLifecycle {
       snapshot["first-row-id"] = firstRowId;
       snapshot["added-rows"] = addedRows;
     }
-    const outcome = await this.committer.deps.catalog.commitTable(
-      this.ns,
-      ICEBERG_TABLE[table],
-      [
-        { type: "assert-table-uuid", uuid: md["table-uuid"] },
-        { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": parentId },
-      ],
-      [
-        { action: "add-snapshot", snapshot },
-        {
-          action: "set-snapshot-ref",
-          "ref-name": "main",
-          type: "branch",
-          "snapshot-id": snapshotId,
-        },
-      ],
+    const outcome = await this.committer.commitSnapshot(
+      table,
+      md["table-uuid"],
+      parentId,
+      snapshot,
     );
     return { outcome, snapshotId, summary };
   }
