@@ -8,13 +8,15 @@
  *
  *   deno run -A bench/forward.ts [--duration S] [--warmup S] [--records N] [--connections C]
  *                                [--rounds R] [--destination server|bare] [--no-write]
+ *                                [--cpu-prof DIR]
  *
  * `--destination bare` forwards to the bare endpoint of bench/http.ts (./bare.ts: reads the
  * body, answers 200) instead of a second otlp2parquet: on a small shared machine B's own
  * ingestion competes with A for the same cores, and the bare sink shows what forwarding costs
  * A alone.
  *
- * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx; for the forwarding runs also
+ * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx, A's CPU ms per request (Linux
+ * /proc) and the load average; for the forwarding runs also
  * what A had sent to B and what was still queued when the load stopped, and how long the queue
  * took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
  */
@@ -32,6 +34,8 @@ const RECORDS = arg("records", 100);
 const CONNECTIONS = arg("connections", 16);
 const ROUNDS = arg("rounds", 2);
 const BODIES = 32;
+/** `--cpu-prof DIR`: A's V8 CPU profiles, DIR/none and DIR/forward (summary: bench/profile.ts). */
+const PROFILE_DIR = args.includes("--cpu-prof") ? args[args.indexOf("--cpu-prof") + 1] : undefined;
 const DESTINATION = args.includes("--destination")
   ? args[args.indexOf("--destination") + 1]
   : "server";
@@ -46,6 +50,30 @@ interface Run {
   forwardedAtEnd?: number;
   queuedAtEnd?: number;
   drainSecs?: number;
+  /** A's CPU time (user + system) per request during the measured run, ms. */
+  cpuMsPerRequest?: number;
+  /** The load average (1 min) when the run ended. */
+  load1?: number;
+}
+
+/** CPU time (user + system) of process `pid` so far, ms (Linux /proc; NaN elsewhere). */
+async function cpuMs(pid: number): Promise<number> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields 14 and 15 (utime, stime) are the 12th and 13th after the name; clock ticks of 10 ms
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+async function load1(): Promise<number> {
+  try {
+    return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 async function gzip(b: Uint8Array): Promise<Uint8Array> {
@@ -155,13 +183,18 @@ async function main() {
           env,
           logLevel: "info",
           config: target === "forward" ? config : undefined,
+          permissions: PROFILE_DIR
+            ? ["-A", "--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}/${target}`]
+            : undefined,
         });
         try {
           if (WARMUP > 0) await wrk(a.url, dir, WARMUP);
           const sent0 = target === "forward"
             ? await metric(a, 'otlp2parquet_forward_records_total{destination="b",outcome="sent"}')
             : 0;
+          const cpu0 = await cpuMs(a.pid);
           const r = await wrk(a.url, dir, DURATION);
+          const cpu = await cpuMs(a.pid) - cpu0;
           const secs = r.duration_us / 1e6;
           const run: Run = {
             target,
@@ -170,6 +203,8 @@ async function main() {
             p50ms: r.p50 / 1000,
             p99ms: r.p99 / 1000,
             non2xx: r.non2xx,
+            cpuMsPerRequest: Math.round((cpu / Math.max(1, r.requests)) * 100) / 100,
+            load1: await load1(),
           };
           if (target === "forward") {
             run.forwardedAtEnd = await metric(
@@ -206,6 +241,19 @@ async function main() {
   const best = (t: Run["target"]) =>
     Math.max(...runs.filter((r) => r.target === t).map((r) => r.spansPerSec));
   const none = best("none"), fwd = best("forward");
+  const mean = (t: Run["target"], f: (r: Run) => number) => {
+    const xs = runs.filter((r) => r.target === t).map(f);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  // Per round (none, forward measured back to back): requests/s ratios, then their median.
+  const perRound: number[] = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    perRound.push(Math.round((runs[i + 1].requestsPerSec / runs[i].requestsPerSec) * 1000) / 1000);
+  }
+  const sorted = [...perRound].sort((a, b) => a - b);
+  const medianRound = sorted[Math.floor(sorted.length / 2)];
+  const cpuNone = mean("none", (r) => r.cpuMsPerRequest ?? NaN);
+  const cpuFwd = mean("forward", (r) => r.cpuMsPerRequest ?? NaN);
   const summary = {
     date: new Date().toISOString(),
     destination: DESTINATION,
@@ -215,10 +263,18 @@ async function main() {
     spansPerSecNone: none,
     spansPerSecForward: fwd,
     ratio: Math.round((fwd / none) * 1000) / 1000,
+    roundRatios: perRound,
+    medianRoundRatio: medianRound,
+    cpuMsPerRequestNone: Math.round(cpuNone * 100) / 100,
+    cpuMsPerRequestForward: Math.round(cpuFwd * 100) / 100,
+    cpuRatio: Math.round((cpuNone / cpuFwd) * 1000) / 1000,
     runs,
   };
   console.log(
-    `spans/s: none ${none}, one destination ${fwd} (${(summary.ratio * 100).toFixed(1)} %)`,
+    `spans/s: none ${none}, one destination ${fwd} (${(summary.ratio * 100).toFixed(1)} %); ` +
+      `per-round ratios ${
+        perRound.join(", ")
+      }; A's CPU ms/request none ${summary.cpuMsPerRequestNone}, forward ${summary.cpuMsPerRequestForward} (none/forward ${summary.cpuRatio})`,
   );
   if (!args.includes("--no-write")) {
     await Deno.writeTextFile(

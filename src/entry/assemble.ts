@@ -120,6 +120,7 @@ export async function assemble(
       logger,
       registry: metrics?.registry,
       mode: "best-effort",
+      inflate: parts.inflate,
       ...parts.forward,
     });
   } catch (e) {

@@ -28,7 +28,7 @@ import type { ForwardConfig } from "../config/forward.ts";
 import { describeForward } from "../config/forward.ts";
 import type { WalFs } from "../batch/wal/wal.ts";
 import type { Format } from "../core/otlp/types.ts";
-import type { Coding } from "../codec/index.ts";
+import type { Coding, Inflate } from "../codec/index.ts";
 import type { Signal } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
 import type { Registry } from "../metrics/registry.ts";
@@ -75,6 +75,8 @@ export interface ForwarderOptions {
   grpcSender?: (dest: ForwardConfig) => Promise<Sender>;
   /** gzip for outgoing bodies; servers pass node:zlib's, off the main thread. */
   gzip?: (data: Uint8Array) => Promise<Uint8Array>;
+  /** The platform's gzip/deflate decoder, for merging queued compressed bodies. */
+  inflate?: Inflate;
   /** For tests: a fetch of their own. */
   fetch?: typeof fetch;
 }
@@ -106,8 +108,26 @@ export interface Forwarder {
   stats(): DestinationStats[];
   /** Resolves once every queued request so far is written to the queue files. */
   settle(): Promise<void>;
+  /**
+   * Waits, at most `timeoutMs`, until nothing accepted so far is left to send: every queue
+   * empty (sent, rejected or dropped) and no best-effort send in flight. Resolves true when
+   * that was reached, false at the timeout (what is left stays queued, or is dropped by the
+   * best-effort sends' own bounds).
+   */
+  drain(timeoutMs: number): Promise<boolean>;
   /** Stops the loops (queued requests stay on disk for the next start). */
   close(): Promise<void>;
+}
+
+/**
+ * How long a best-effort send can take at most: two attempts of `timeout_ms` and the backoff
+ * between them (at most 1 s), for the slowest destination. Lambda waits this long at most
+ * after answering, so an invocation never returns with a send still in flight.
+ */
+export function bestEffortBoundMs(destinations: readonly ForwardConfig[]): number {
+  let ms = 0;
+  for (const d of destinations) ms = Math.max(ms, 2 * d.timeout_ms + 1000);
+  return ms;
 }
 
 /** The forwarder of `destinations`, or undefined when there are none. */
@@ -119,7 +139,7 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
       ? await grpcOrFail(opts, d)
       : httpSender(d, opts.fetch ?? ((...a) => fetch(...a)), opts.gzip);
     const durable = opts.mode === "queue" && opts.fs !== undefined && opts.dir !== undefined;
-    const dest = new Destination(d, sender, opts.logger);
+    const dest = new Destination(d, sender, opts.logger, opts.inflate);
     dest.queue = await ForwardQueue.open({
       maxBytes: d.max_queue_bytes,
       dir: durable ? `${opts.dir}/${d.name}` : undefined,
@@ -154,6 +174,9 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
   }
   if (opts.registry) register(opts.registry, dests);
   if (opts.mode === "queue") { for (const d of dests) d.start(); }
+  /** Best-effort sends in flight (awaited by `drain`). */
+  const inFlight = new Set<Promise<void>>();
+  const idle = () => inFlight.size === 0 && dests.every((d) => d.queue.length === 0);
   return {
     accepted(req) {
       const sends: Promise<void>[] = [];
@@ -167,7 +190,26 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
         if (opts.mode === "queue") d.queue.push(item);
         else sends.push(d.sendNow(item));
       }
-      return sends.length > 0 ? Promise.all(sends).then(() => {}) : undefined;
+      if (sends.length === 0) return undefined;
+      const all = Promise.all(sends).then(() => {});
+      inFlight.add(all);
+      all.finally(() => inFlight.delete(all)).catch(() => {});
+      return all;
+    },
+    async drain(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!idle()) {
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          // A queue's length changes when the remote answers: look again every 20 ms.
+          inFlight.size > 0 ? Promise.allSettled([...inFlight]) : new Promise<void>(() => {}),
+          new Promise<void>((r) => timer = setTimeout(r, Math.min(left, 20))),
+        ]);
+        clearTimeout(timer);
+      }
+      return true;
     },
     stats: () => dests.map((d) => d.stats()),
     async settle() {
@@ -210,7 +252,12 @@ class Destination {
     sendFailures: 0,
   };
 
-  constructor(readonly config: ForwardConfig, readonly sender: Sender, readonly logger: Logger) {
+  constructor(
+    readonly config: ForwardConfig,
+    readonly sender: Sender,
+    readonly logger: Logger,
+    readonly inflate?: Inflate,
+  ) {
     this.breaker = new Breaker(config.failure_threshold, config.open_secs * 1000);
   }
 
@@ -393,7 +440,7 @@ class Destination {
   private async send(batch: Entry[]): Promise<SendResult> {
     try {
       const items = batch.map((e) => ({ format: e.format, body: e.body!, coding: e.coding }));
-      return await this.sender.send(outgoing(batch[0].signal, items));
+      return await this.sender.send(outgoing(batch[0].signal, items, this.inflate));
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.
       return {
@@ -416,7 +463,7 @@ class Destination {
     for (let attempt = 1; attempt <= 2; attempt++) {
       let r: SendResult;
       try {
-        r = await this.sender.send(outgoing(item.signal, [item]));
+        r = await this.sender.send(outgoing(item.signal, [item], this.inflate));
       } catch (e) {
         r = { kind: "reject", status: "internal", message: String(e) };
       }
