@@ -40,9 +40,16 @@ import { classifyFailure, ingest } from "../ingest/index.ts";
 import type { Logger } from "../log/log.ts";
 import { bindingStorage } from "../storage/r2.ts";
 import { VERSION } from "../version.ts";
+import {
+  createForwarder,
+  type DestinationStats,
+  type Forwarder,
+  type ForwarderOptions,
+} from "../forward/index.ts";
+import type { ForwardConfig } from "../config/forward.ts";
 
 export { ConfigError, VERSION };
-export type { Config, Platform, Signal, WriterHooks, WriterStats };
+export type { Config, DestinationStats, ForwardConfig, Platform, Signal, WriterHooks, WriterStats };
 export type { StoredFile } from "../batch/types.ts";
 export type { Format } from "../core/otlp/types.ts";
 
@@ -63,6 +70,12 @@ export interface WriterConfig {
   schema?: Partial<Config["schema"]>;
   output?: Partial<Config["output"]>;
   arrow?: Partial<Config["arrow"]>;
+  /**
+   * `[[forward]]`: OTLP destinations every accepted export is also sent to (docs/library.md,
+   * Forwarding): a queue per destination in memory, bounded by `max_queue_bytes`, drained by
+   * `close()` within `server.shutdown_timeout_secs`; on Workers each export is sent at once.
+   */
+  forward?: (Partial<ForwardConfig> & Pick<ForwardConfig, "name" | "endpoint">)[];
   /**
    * Logging (`log_level`: the library's default is "warn"), how long `close()` may flush
    * (`shutdown_timeout_secs`) and the largest input (`max_payload_bytes`, decoded bytes).
@@ -141,6 +154,8 @@ export interface OtlpWriterStats extends WriterStats {
   acceptedRecords: number;
   rejectedRecords: number;
   failedExports: number;
+  /** Per `[[forward]]` destination: breaker state, queue, sent / rejected / dropped (none: []). */
+  forward: DestinationStats[];
 }
 
 export interface OtlpWriter {
@@ -196,6 +211,7 @@ export async function createWriter(options: WriterOptions = {}): Promise<OtlpWri
 
   let parts: WriterParts;
   let closeParts = () => Promise.resolve();
+  let forwardParts: Pick<ForwarderOptions, "grpcSender" | "gzip" | "inflate"> = {};
   if (platform === "workers") {
     if (config.output.format === "parquet" && !parquetReady()) {
       if (!options.wasm) {
@@ -211,6 +227,7 @@ export async function createWriter(options: WriterOptions = {}): Promise<OtlpWri
     const made = await serverParts(config, logger, options.wasm);
     parts = made.parts;
     closeParts = made.close;
+    forwardParts = made.forward;
   }
   let writer: Writer;
   try {
@@ -227,7 +244,22 @@ export async function createWriter(options: WriterOptions = {}): Promise<OtlpWri
       cause: e,
     });
   }
-  return new LibraryWriter(config, logger, writer, closeParts);
+  let forwarder: Forwarder | undefined;
+  try {
+    // Servers' queues are on disk; here they are in memory (close() drains them, bounded).
+    // Workers: no loop outlives a request, so each export is sent at once (best effort).
+    forwarder = await createForwarder({
+      destinations: config.forward,
+      logger,
+      mode: platform === "workers" ? "best-effort" : "queue",
+      ...forwardParts,
+    });
+  } catch (e) {
+    await writer.close().catch(() => {});
+    await closeParts().catch(() => {});
+    throw new Error(`createWriter(): cannot start forwarding: ${message(e)}`, { cause: e });
+  }
+  return new LibraryWriter(config, logger, writer, closeParts, forwarder);
 }
 
 /** The config.toml part of `options`, with the library's defaults and shorthands applied. */
@@ -350,6 +382,9 @@ class LibraryWriter implements OtlpWriter {
   #closeParts: () => Promise<void>;
   #closing: Promise<void> | null = null;
   #inFlight = new Set<Promise<unknown>>();
+  #forwarder: Forwarder | undefined;
+  /** Best-effort forward sends in flight (Workers): awaited by flush() and close(). */
+  #sends = new Set<Promise<void>>();
   #counts = { exports: 0, acceptedRecords: 0, rejectedRecords: 0, failedExports: 0 };
 
   constructor(
@@ -357,7 +392,9 @@ class LibraryWriter implements OtlpWriter {
     logger: Logger,
     writer: Writer,
     closeParts: () => Promise<void>,
+    forwarder?: Forwarder,
   ) {
+    this.#forwarder = forwarder;
     this.#writer = writer;
     this.#logger = logger;
     this.#closeParts = closeParts;
@@ -386,7 +423,8 @@ class LibraryWriter implements OtlpWriter {
     const what = `${METHOD[signal]}()`;
     if (this.#closing) throw new TypeError(`${what}: the writer is closed`);
     const got = inputBody(input, opts.format, what);
-    const p = this.#run(signal, got);
+    // Bytes the caller gave (not text or an object encoded here) are copied when forwarded.
+    const p = this.#run(signal, got, input instanceof Uint8Array || input instanceof ArrayBuffer);
     this.#inFlight.add(p);
     p.finally(() => this.#inFlight.delete(p));
     return p;
@@ -395,6 +433,7 @@ class LibraryWriter implements OtlpWriter {
   async #run(
     signal: Signal,
     got: { body: Uint8Array; format: Format } | { error: string },
+    copy = false,
   ): Promise<ExportResult> {
     this.#counts.exports++;
     const fail = (f: ExportFailure): ExportFailure => {
@@ -438,6 +477,7 @@ class LibraryWriter implements OtlpWriter {
       }
       this.#counts.acceptedRecords += r.records;
       this.#counts.rejectedRecords += r.rejected;
+      if (this.#forwarder && r.records > 0) this.#forward(signal, format, body, r.records, copy);
       return { ok: true, records: r.records, rejected: r.rejected, message: r.message };
     } catch (e) {
       const f = this.#failure(e);
@@ -451,6 +491,21 @@ class LibraryWriter implements OtlpWriter {
         }
       }
       return fail(f);
+    }
+  }
+
+  /** Hands an accepted export to the forwarder (never throws, never delays the result). */
+  #forward(signal: Signal, format: Format, body: Uint8Array, records: number, copy: boolean) {
+    // The queue keeps the body: the caller's own bytes may be reused once the export resolved.
+    const sending = this.#forwarder!.accepted({
+      signal,
+      format,
+      body: copy ? body.slice() : body,
+      records,
+    });
+    if (sending) {
+      this.#sends.add(sending);
+      sending.finally(() => this.#sends.delete(sending)).catch(() => {});
     }
   }
 
@@ -487,6 +542,7 @@ class LibraryWriter implements OtlpWriter {
   async flush(): Promise<FlushResult> {
     if (this.#closing) throw new TypeError("flush(): the writer is closed");
     await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([...this.#sends]);
     try {
       await this.#writer.flush();
       return { ok: true };
@@ -499,7 +555,7 @@ class LibraryWriter implements OtlpWriter {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#inFlight]);
       try {
-        await this.#writer.close();
+        await Promise.all([this.#writer.close(), this.#drainForward()]);
       } finally {
         await this.#closeParts();
       }
@@ -507,9 +563,32 @@ class LibraryWriter implements OtlpWriter {
     return this.#closing;
   }
 
+  /** Sends what is queued for the forward destinations, within server.shutdown_timeout_secs. */
+  async #drainForward(): Promise<void> {
+    const f = this.#forwarder;
+    if (!f) return;
+    const drained = await f.drain(this.config.server.shutdown_timeout_secs * 1000);
+    await Promise.allSettled([...this.#sends]);
+    if (!drained) {
+      for (const d of f.stats()) {
+        if (d.queueRequests === 0) continue;
+        this.#logger.warn(
+          "close(): forward queue not sent within server.shutdown_timeout_secs: dropped",
+          {
+            destination: d.name,
+            state: d.state,
+            requests: d.queueRequests,
+            bytes: d.queueBytes,
+          },
+        );
+      }
+    }
+    await f.close();
+  }
+
   stats(): OtlpWriterStats {
     const s = this.#writer.stats?.() ?? NO_WRITER_STATS;
-    return { ...s, ...this.#counts };
+    return { ...s, ...this.#counts, forward: this.#forwarder?.stats() ?? [] };
   }
 }
 

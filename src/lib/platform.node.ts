@@ -14,13 +14,20 @@ import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import { initParquet, parquetReady } from "../core/parquet/encode.ts";
 import { readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { createStorage } from "../storage/index.ts";
+import { createGzip, createInflate } from "../codec/zlib.node.ts";
+import type { ForwarderOptions } from "../forward/index.ts";
 
 /** Parts for `config`, plus what to close after the writer. */
 export async function serverParts(
   config: Config,
   logger: Logger,
   wasm?: BufferSource | WebAssembly.Module,
-): Promise<{ parts: WriterParts; close(): Promise<void> }> {
+): Promise<{
+  parts: WriterParts;
+  /** For `[[forward]]`: gRPC through @grpc/grpc-js, node:zlib's gzip and inflate. */
+  forward: Pick<ForwarderOptions, "grpcSender" | "gzip" | "inflate">;
+  close(): Promise<void>;
+}> {
   useNodeZstd();
   const parquet = config.output.format === "parquet";
   if (parquet && !parquetReady()) initParquet(wasm ?? readParquetWasm());
@@ -38,6 +45,11 @@ export async function serverParts(
       storage,
       walFs: batching && config.batch.durability === "wal" ? createWalFs() : undefined,
       encoder,
+    },
+    forward: {
+      grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
+      gzip: createGzip(),
+      inflate: createInflate(),
     },
     async close() {
       await encoder?.close();
