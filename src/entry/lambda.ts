@@ -17,10 +17,14 @@ import { VERSION } from "../version.ts";
 import { runLifecycle } from "../lifecycle/index.ts";
 import type { IcebergCommitter } from "../catalog/index.ts";
 import { assemble, configure, metricsFor } from "./assemble.ts";
+import { bestEffortBoundMs, type Forwarder } from "../forward/index.ts";
 
 type Handler = ReturnType<typeof handle>;
 
 let ready: Promise<Handler> | undefined;
+/** [[forward]] destinations: sent to best-effort, waited for before an invocation returns. */
+let forwarder: Forwarder | undefined;
+let forwardBoundMs = 0;
 /** Iceberg mode: the committer of this instance (pending objects in the bucket). */
 let iceberg: IcebergCommitter | undefined;
 let lastRoundMs = 0;
@@ -59,12 +63,15 @@ async function build(): Promise<Handler> {
       pending: storageKeyValue(storage, PENDING_PREFIX),
     });
   }
-  const { app } = await assemble(config, logger, {
+  const assembled = await assemble(config, logger, {
     storage,
     inflate: createInflate(),
     metrics,
     hooks: iceberg?.hooks,
   });
+  const app = assembled.app;
+  forwarder = assembled.forwarder;
+  forwardBoundMs = bestEffortBoundMs(config.forward);
   logger.info("otlp2parquet lambda ready", {
     version: VERSION,
     backend: config.storage.backend,
@@ -129,6 +136,9 @@ export const handler = async (event: Parameters<Handler>[0], context?: Parameter
     } as never;
   }
   const res = await app(event, context);
+  // [[forward]]: the sends this invocation started finish before it returns (an instance may
+  // be frozen right after), each bounded by its destination's timeout_ms (one retry).
+  if (forwarder) await forwarder.drain(forwardBoundMs);
   // Commit in the invocation (an instance may be frozen right after it answers).
   const every = iceberg ? iceberg.deps.config.catalog.iceberg.commit_interval_secs * 1000 : 0;
   if (iceberg && Date.now() - lastRoundMs >= every) {

@@ -7,6 +7,8 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
 import { gzip, jsonBytes, logsJson, logsPb, metricsPb, T0, tracesPb } from "../http/fixtures.ts";
 import { readParquet } from "../helpers/parquet.ts";
+import { query, readParquet as duckParquet } from "../helpers/duckdb.ts";
+import { freePort, logFiles, startB } from "../forward/helpers.ts";
 import {
   adminClient,
   createBucket,
@@ -223,5 +225,51 @@ Deno.test({
     const obj = await s3.send(new s3.sdk.GetObjectCommand({ Bucket: bucket, Key: keys[0] }));
     strictEqual(readParquet(await obj.Body!.transformToByteArray()).numRows, 36);
     s3.destroy();
+  },
+});
+
+Deno.test({
+  name:
+    "lambda bundle forwards each request to a real otlp2parquet server before the invocation returns ([[forward]], best effort)",
+  ignore: !S3_AVAILABLE,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { bundle } = await build("lambda");
+    const bucket = await createBucket();
+    const root = await Deno.makeTempDir({ prefix: "otlp2parquet-lambda-fwd-" });
+    const port = freePort();
+    const b = await startB(port, `${root}/b`, `${root}/b-wal`);
+    try {
+      const url = "abcdefghijklmnop.lambda-url.us-east-1.on.aws";
+      const results = await invoke(bundle, bucket, [
+        restV1("/v1/logs", logsPb(3, "fwd-v1"), { "content-type": PB }),
+        httpV2("/v1/logs", gzip(logsPb(4, "fwd-v2")), {
+          "content-type": PB,
+          "content-encoding": "gzip",
+        }, url),
+        httpV2("/v1/logs", jsonBytes(logsJson(2, "fwd-json")), {
+          "content-type": "application/json",
+        }, url),
+      ], {
+        OTLP2PARQUET_FORWARD_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTLP2PARQUET_FORWARD_NAME: "b",
+        // The harness exits as soon as the last invocation returned (a frozen instance).
+        LAMBDA_FREEZE: "1",
+      });
+      deepStrictEqual(results.map((r) => r.statusCode), [200, 200, 200]);
+      strictEqual(await b.stop(), 0); // B stores what its write-ahead log holds
+      const files = await logFiles(`${root}/b`);
+      ok(files.length > 0, `B stored nothing:\n${b.log()}`);
+      const rows = await query(
+        `SELECT ServiceName AS s, count(*)::INTEGER AS n FROM ${
+          duckParquet(files)
+        } GROUP BY 1 ORDER BY 1`,
+      );
+      deepStrictEqual(rows.map((r) => [r.s, r.n]), [["fwd-json", 2], ["fwd-v1", 3], ["fwd-v2", 4]]);
+    } finally {
+      await b.kill();
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
   },
 });
