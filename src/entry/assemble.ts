@@ -127,6 +127,10 @@ export async function assemble(
     await writer.close().catch(() => {});
     throw e;
   }
+  if (forwarder) {
+    const f = forwarder;
+    metrics?.setForward(() => f.stats());
+  }
   const app = createApp({
     ready,
     config,

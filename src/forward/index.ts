@@ -85,6 +85,8 @@ export interface DestinationStats {
   name: string;
   state: string;
   queueBytes: number;
+  /** The destination's max_queue_bytes. */
+  maxQueueBytes: number;
   queueRequests: number;
   oldestAgeSecs: number;
   sentRequests: number;
@@ -284,6 +286,7 @@ class Destination {
       name: this.config.name,
       state: this.breaker.state,
       queueBytes: this.queue.bytes,
+      maxQueueBytes: this.config.max_queue_bytes,
       queueRequests: this.queue.length,
       oldestAgeSecs: this.queue.oldestAgeSecs(),
       ...this.counts,

@@ -7,7 +7,8 @@
  * It polls `GET /api/stats` (same origin, same credentials) every 2 seconds and shows: records/s
  * per signal over the last 15 minutes (a chart), export requests/s and errors/s, totals by
  * status, p50/p99 latency over the last minute, buffer and write-ahead log fill against their
- * limits, storage health (and any other source such as a catalog), the most recent files and
+ * limits, storage health (and any other source such as a catalog), the `[[forward]]`
+ * destinations (breaker, queue, sent / rejected / dropped / failed), the most recent files and
  * the top services by records. Every figure element carries its raw number in `data-value`
  * (the browser test compares them with /api/stats). Text from the server is set with
  * `textContent`, never parsed as HTML.
@@ -146,6 +147,12 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   <section>
     <h2>Top services by records</h2>
     <table id="services"><thead><tr><th>service</th><th class="n">records</th></tr></thead><tbody></tbody></table>
+  </section>
+
+  <section class="wide">
+    <h2>Forwarding</h2>
+    <div id="forward-off" class="muted">no [[forward]] destinations</div>
+    <table id="forward"><thead><tr><th>destination</th><th>breaker</th><th class="n">queued</th><th class="n">queued requests</th><th class="n">oldest</th><th class="n">sent records</th><th class="n">rejected records</th><th class="n">dropped records</th><th class="n">failed requests</th><th class="n">retried sends</th></tr></thead><tbody></tbody></table>
   </section>
 
   <section class="wide">
@@ -302,6 +309,24 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
     $("catalog").textContent = cat
       ? Object.keys(cat).map(function (k) { return k + ": " + (typeof cat[k] === "number" ? num(cat[k]) : String(cat[k])); }).join(" · ")
       : "off";
+
+    var fwd = s.forward || [];
+    $("forward-off").style.display = fwd.length ? "none" : "";
+    $("forward").style.display = fwd.length ? "" : "none";
+    rows("forward", fwd.map(function (d) {
+      return [
+        { text: d.name, cls: "key" },
+        { text: d.state, cls: d.state === "closed" ? "ok" : "bad", value: d.state },
+        { text: bytes(d.queueBytes) + " of " + bytes(d.maxQueueBytes), cls: "n", value: d.queueBytes },
+        { text: num(d.queueRequests), cls: "n", value: d.queueRequests },
+        { text: d.queueRequests ? Math.round(d.oldestAgeSecs) + " s" : "–", cls: "n", value: d.oldestAgeSecs },
+        { text: num(d.sentRecords), cls: "n", value: d.sentRecords },
+        { text: num(d.rejectedRecords), cls: "n", value: d.rejectedRecords },
+        { text: num(d.droppedRecords), cls: "n", value: d.droppedRecords },
+        { text: num(d.failedRequests), cls: "n", value: d.failedRequests },
+        { text: num(d.sendFailures), cls: "n", value: d.sendFailures },
+      ];
+    }));
 
     figure("files", t.files, num(t.files));
     figure("rows", t.rows, num(t.rows));

@@ -112,6 +112,28 @@ const LATENCY_WINDOW_MS = 60_000;
 // Timeline fields: records per signal, rejected, export requests, 4xx, 5xx, latency buckets.
 const F_REJECTED = 3, F_REQUESTS = 4, F_4XX = 5, F_5XX = 6, F_LATENCY = 7;
 
+/** One `[[forward]]` destination on /api/stats (../forward/index.ts `DestinationStats`). */
+export interface ForwardDestination {
+  name: string;
+  /** Circuit breaker: "closed", "half-open" or "open". */
+  state: string;
+  queueBytes: number;
+  /** max_queue_bytes. */
+  maxQueueBytes: number;
+  queueRequests: number;
+  oldestAgeSecs: number;
+  sentRequests: number;
+  sentRecords: number;
+  rejectedRequests: number;
+  rejectedRecords: number;
+  droppedRequests: number;
+  droppedRecords: number;
+  failedRequests: number;
+  partialRejectedRecords: number;
+  sendFailures: number;
+  breakerOpened: number;
+}
+
 /** What `GET /api/stats` answers (documented in the README). */
 export interface DashboardStats {
   version: string;
@@ -163,6 +185,8 @@ export interface DashboardStats {
   };
   /** Sections added by other features (`addSource`), e.g. `catalog`. */
   sources: Record<string, Record<string, unknown> | null>;
+  /** The `[[forward]]` destinations (none: empty), as the forwarder counts them. */
+  forward: ForwardDestination[];
   recentFiles: {
     key: string;
     table: string;
@@ -258,6 +282,7 @@ export class ServiceMetrics {
   };
   private writer?: Writer;
   private readonly sources = new Map<string, () => object | undefined>();
+  private forward: () => ForwardDestination[] = () => [];
 
   constructor(opts: ServiceMetricsOptions) {
     this.nowMs = opts.nowMs ?? Date.now;
@@ -471,6 +496,11 @@ export class ServiceMetrics {
     this.registry.snapshot(read, fields);
   }
 
+  /** The `[[forward]]` destinations' figures, for /api/stats (their /metrics are their own). */
+  setForward(read: () => ForwardDestination[]): void {
+    this.forward = read;
+  }
+
   /** The dashboard's JSON (`GET /api/stats`). */
   stats(): DashboardStats {
     const now = this.nowMs();
@@ -542,12 +572,21 @@ export class ServiceMetrics {
       },
       storage: { ...this.storageState },
       sources,
+      forward: this.forwardStats(),
       recentFiles: this.recent.map((f) => ({ ...f })),
       topServices: top,
     };
   }
 
   // ---- internals ----
+
+  private forwardStats(): ForwardDestination[] {
+    try {
+      return this.forward().map((d) => ({ ...d }));
+    } catch {
+      return [];
+    }
+  }
 
   /** The series of one (transport, route), made on first use. */
   private routeSeries(transport: string, route: string): RouteSeries {

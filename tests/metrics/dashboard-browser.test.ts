@@ -13,6 +13,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import puppeteer from "puppeteer-core";
 import { type Server, startServer } from "../helpers/server.ts";
 import { logsRequest, metricsRequest, post, postJson, tracesRequest } from "../e2e/support.ts";
+import { freePort, logsBody, postLogs, startA, startB } from "../forward/helpers.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const NS = 1_700_000_000_000_000_000n;
@@ -196,6 +197,7 @@ Deno.test({
       deepStrictEqual(s.totals.records, { logs: 9, traces: 2, metrics: 2 });
       deepStrictEqual([s.totals.requests, s.totals.errors4xx, s.totals.errors5xx], [5, 1, 0]);
       deepStrictEqual(s.totals.byStatus, { "200": 4, "400": 1 });
+      deepStrictEqual(s.forward, [], "no [[forward]] destinations");
       deepStrictEqual(s.topServices.slice(0, 2), [
         { service: "web", records: 10 },
         { service: "api", records: 3 },
@@ -261,6 +263,127 @@ Deno.test({
       await browser?.close().catch(() => {});
       await srv.kill();
       await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+const BROWSER_ARGS = (profile: string) => [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  `--user-data-dir=${profile}`,
+];
+
+Deno.test({
+  name:
+    "the dashboard shows each [[forward]] destination (breaker, queue, sent, dropped) as /api/stats has it, in headless Chromium",
+  ignore: !chromium && !inCi,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    ok(chromium, "CI=true: chromium must be installed (.ci/run installs it)");
+    const root = await Deno.makeTempDir({ prefix: "otlp2parquet-dash-fwd-" });
+    const port = freePort();
+    let a: Server | undefined, b: Server | undefined;
+    let browser: Awaited<ReturnType<typeof puppeteer.launch>> | undefined;
+    try {
+      b = await startB(port, `${root}/b`, `${root}/b-wal`);
+      // "b" is up; "down" is nobody (its breaker opens after one failure and stays open), with
+      // a queue bound smaller than two requests (so the oldest are dropped).
+      a = await startA(
+        `[[forward]]
+name = "b"
+endpoint = "http://127.0.0.1:${port}"
+
+[[forward]]
+name = "down"
+endpoint = "http://127.0.0.1:${freePort()}"
+failure_threshold = 1
+open_secs = 600
+max_queue_bytes = 3000
+`,
+        { output: `${root}/a` },
+      );
+      for (let i = 0; i < 4; i++) {
+        strictEqual(await postLogs(a.url, logsBody("dash-fwd", `r${i}`, 10)), 200);
+      }
+      const dest = (s: Stats, name: string) => s.forward.find((d: Stats) => d.name === name);
+      await until("b sent everything, down open and dropping", async () => {
+        const s = await stats(a!);
+        const bb = dest(s, "b"), dd = dest(s, "down");
+        return bb?.sentRecords === 40 && bb.queueRequests === 0 && dd?.state === "open" &&
+          dd.droppedRecords > 0;
+      });
+      const profile = `${root}/chromium`;
+      browser = await puppeteer.launch({
+        executablePath: chromium!,
+        headless: true,
+        args: BROWSER_ARGS(profile),
+      });
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warn") {
+          problems.push(`console ${m.type()}: ${m.text()}`);
+        }
+      });
+      page.on("pageerror", (e) => problems.push(`page error: ${e}`));
+      const res = await page.goto(`${a.url}/dashboard`, { waitUntil: "load" });
+      strictEqual(res?.status(), 200);
+      await page.waitForFunction(() => Number(document.body.dataset.updates ?? 0) >= 1, {
+        timeout: 15_000,
+      });
+      const s = await stats(a);
+      const shown = await page.$$eval("#forward tbody tr", (trs) =>
+        trs.map((tr) => {
+          const v = (i: number) => tr.children[i].getAttribute("data-value");
+          return {
+            name: tr.children[0].textContent,
+            state: v(1),
+            queueBytes: Number(v(2)),
+            queueRequests: Number(v(3)),
+            sentRecords: Number(v(5)),
+            rejectedRecords: Number(v(6)),
+            droppedRecords: Number(v(7)),
+            failedRequests: Number(v(8)),
+          };
+        }));
+      deepStrictEqual(
+        shown,
+        s.forward.map((d: Stats) => ({
+          name: d.name,
+          state: d.state,
+          queueBytes: d.queueBytes,
+          queueRequests: d.queueRequests,
+          sentRecords: d.sentRecords,
+          rejectedRecords: d.rejectedRecords,
+          droppedRecords: d.droppedRecords,
+          failedRequests: d.failedRequests,
+        })),
+      );
+      deepStrictEqual(shown.map((d) => [d.name, d.state]), [["b", "closed"], ["down", "open"]]);
+      const down = dest(s, "down");
+      strictEqual(down.maxQueueBytes, 3000);
+      ok(down.queueBytes <= 3000 || down.queueRequests === 1, "the queue bound holds");
+      // Every accepted record is either still queued for "down" or counted as dropped.
+      strictEqual(down.sentRecords, 0);
+      strictEqual(down.droppedRecords + down.queueRequests * 10, 40);
+      strictEqual(
+        await page.$eval("#forward-off", (el) => (el as HTMLElement).style.display),
+        "none",
+      );
+      deepStrictEqual(problems, []);
+    } finally {
+      await browser?.close().catch(() => {});
+      for (const srv of [a, b]) {
+        await srv?.stop().catch(() => {});
+        await srv?.kill();
+      }
+      await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
 });
