@@ -191,3 +191,204 @@ signals = ["logs"]
     }
   },
 );
+
+/** A CA and a certificate for `localhost` it signed, made by openssl in `dir`. */
+async function makeCertificates(dir: string): Promise<{ ca: string; key: string; cert: string }> {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    strictEqual(out.code, 0, `openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=otlp2parquet test CA",
+  );
+  await run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "srv.key",
+    "-out",
+    "srv.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+  );
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "srv.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "srv.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  );
+  return { ca: `${dir}/ca.pem`, key: `${dir}/srv.key`, cert: `${dir}/srv.pem` };
+}
+
+/** ./grpc-tls-server.mjs under Node: its port, the Export calls' bodies so far, and stop. */
+async function startTlsReceiver(key: string, cert: string) {
+  const child = new Deno.Command("node", {
+    args: [new URL("./grpc-tls-server.mjs", import.meta.url).pathname, key, cert],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const bodies: Uint8Array[] = [];
+  let resolvePort!: (p: number) => void;
+  const portFound = new Promise<number>((r) => resolvePort = r);
+  const pump = (async () => {
+    let pending = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
+        if (m) resolvePort(Number(m[1]));
+        if (line.startsWith("export ")) {
+          bodies.push(Uint8Array.from(atob(line.slice(7)), (c) => c.charCodeAt(0)));
+        }
+      }
+    }
+  })();
+  const port = await Promise.race([
+    portFound,
+    child.status.then((s) => {
+      throw new Error(`grpc-tls-server.mjs exited with ${s.code}`);
+    }),
+  ]);
+  return {
+    port,
+    bodies,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+      await pump.catch(() => {});
+    },
+  };
+}
+
+Deno.test(
+  "gRPC destination over TLS (https://): a real grpc-js TLS server with a private CA's certificate gets every record once A trusts the CA; untrusted, nothing is sent and the log says why",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-fwd-grpc-tls-" });
+    const certs = await makeCertificates(dir);
+    const receiver = await startTlsReceiver(certs.key, certs.cert);
+    const root = await otlpRoot();
+    const Req = root.lookupType("opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest");
+    const toml = (name: string) =>
+      `[[forward]]
+name = "${name}"
+endpoint = "https://localhost:${receiver.port}"
+protocol = "grpc"
+failure_threshold = 1
+open_secs = 60
+`;
+    let a: Server | undefined, untrusted: Server | undefined;
+    try {
+      // Trusted: grpc-js reads its root certificates from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH.
+      a = await startA(toml("tls"), {
+        output: `${dir}/a`,
+        wal: `${dir}/a-wal`,
+        env: { GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: certs.ca },
+      });
+      const expected: string[] = [];
+      for (const tag of ["t1", "t2", "t3"]) {
+        strictEqual(await postLogs(a.url, logsBody("grpc-tls", tag, 4)), 200);
+        for (let i = 0; i < 4; i++) expected.push(`${tag}-${i}`);
+      }
+      const srvA = a;
+      await until(
+        "A has forwarded the 12 records over TLS",
+        async () =>
+          await sample(
+            srvA,
+            "otlp2parquet_forward_records_total",
+            'destination="tls",outcome="sent"',
+          ) === 12,
+        [a],
+      );
+      const got: string[] = [];
+      for (const b of receiver.bodies) {
+        // deno-lint-ignore no-explicit-any
+        const req = Req.toObject(Req.decode(b)) as any;
+        for (const rl of req.resourceLogs ?? []) {
+          for (const sl of rl.scopeLogs ?? []) {
+            for (const lr of sl.logRecords ?? []) got.push(lr.body?.stringValue ?? "");
+          }
+        }
+      }
+      deepStrictEqual(got.sort(), expected.sort());
+      strictEqual(await a.stop(), 0);
+
+      // Untrusted (no CA given): the handshake fails, nothing goes, the breaker opens and the
+      // log names the certificate problem.
+      const before = receiver.bodies.length;
+      untrusted = await startA(toml("untrusted"), { output: `${dir}/u`, wal: `${dir}/u-wal` });
+      strictEqual(await postLogs(untrusted.url, logsBody("grpc-tls", "u", 2)), 200);
+      const srvU = untrusted;
+      await until(
+        "the breaker opened",
+        async () =>
+          await sample(srvU, "otlp2parquet_forward_breaker_state", 'destination="untrusted"') === 2,
+        [untrusted],
+      );
+      strictEqual(
+        await sample(
+          srvU,
+          "otlp2parquet_forward_records_total",
+          'destination="untrusted",outcome="sent"',
+        ),
+        0,
+      );
+      strictEqual(
+        await sample(srvU, "otlp2parquet_forward_queue_requests", 'destination="untrusted"'),
+        1,
+        "kept queued",
+      );
+      ok(/unable to verify|certificate/i.test(untrusted.log()), untrusted.log());
+      strictEqual(receiver.bodies.length, before);
+    } finally {
+      for (const s of [a, untrusted]) {
+        await s?.stop().catch(() => {});
+        await s?.kill();
+      }
+      await receiver.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
