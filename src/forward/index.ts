@@ -186,8 +186,9 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
       const base = { signal: req.signal, format: req.format, records: req.records };
       for (const d of dests) {
         if (!d.config.signals.includes(req.signal)) continue;
+        // Queued as it came (compressed), with the decoded body beside it in memory.
         const item = one
-          ? { ...base, body: one.bytes, coding: one.encodings[0] }
+          ? { ...base, body: one.bytes, coding: one.encodings[0], plain: req.body }
           : { ...base, body: req.body };
         if (opts.mode === "queue") d.queue.push(item);
         else sends.push(d.sendNow(item));
@@ -442,7 +443,12 @@ class Destination {
 
   private async send(batch: Entry[]): Promise<SendResult> {
     try {
-      const items = batch.map((e) => ({ format: e.format, body: e.body!, coding: e.coding }));
+      const items = batch.map((e) => ({
+        format: e.format,
+        body: e.body!,
+        coding: e.coding,
+        plain: e.plain ?? undefined,
+      }));
       return await this.sender.send(outgoing(batch[0].signal, items, this.inflate));
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.

@@ -51,6 +51,11 @@ export interface QueueItem {
   /** The body, compressed with `coding` when that is set. */
   body: Uint8Array;
   coding?: Coding;
+  /**
+   * With `coding`: the body decoded, kept in memory only (never written) while it fits
+   * `MEMORY_BYTES`, so merging queued requests needs no inflate.
+   */
+  plain?: Uint8Array;
   /** Records (log records, spans, data points) the request holds. */
   records: number;
 }
@@ -69,6 +74,8 @@ export interface Entry {
   /** When it was queued (epoch ms; for entries read back at start, when they were read). */
   readonly queuedAt: number;
   body: Uint8Array | null;
+  /** The body decoded (entries with a coding, in memory only; null once released). */
+  plain: Uint8Array | null;
 }
 
 interface Segment {
@@ -168,6 +175,7 @@ export class ForwardQueue {
           bytes: r.body.length,
           queuedAt: this.now(),
           body: keep ? r.body.slice() : null,
+          plain: null,
         };
         if (keep) this.memBytes += e.bytes;
         seg.entries.push(e);
@@ -213,7 +221,12 @@ export class ForwardQueue {
       bytes: item.body.length,
       queuedAt: this.now(),
       body: framed ? framed.subarray(FRAME + META) : item.body,
+      plain: null,
     };
+    if (item.coding && item.plain && this.memBytes + item.plain.length <= MEMORY_BYTES) {
+      e.plain = item.plain;
+      this.memBytes += item.plain.length;
+    }
     seg.entries.push(e);
     seg.total++;
     seg.fileBytes += frameBytes;
@@ -272,6 +285,7 @@ export class ForwardQueue {
         seg.done++;
         this.bytes -= e.bytes;
         if (e.body) this.memBytes -= e.bytes;
+        if (e.plain) this.memBytes -= e.plain.length;
         this.length--;
         this.scheduleAck();
         if (seg.entries.length === 0 && seg !== this.segs[this.segs.length - 1]) {
@@ -440,6 +454,17 @@ export class ForwardQueue {
   }
 
   private releaseBodies(): void {
+    // Decoded copies first (the body can be decoded again), from the newest.
+    for (let s = this.segs.length - 1; s >= 0 && this.memBytes > MEMORY_BYTES; s--) {
+      const entries = this.segs[s].entries;
+      for (let i = entries.length - 1; i >= 0 && this.memBytes > MEMORY_BYTES; i--) {
+        const e = entries[i];
+        if (e.plain) {
+          this.memBytes -= e.plain.length;
+          e.plain = null;
+        }
+      }
+    }
     // Keep the oldest in memory (sent next); release from the newest that are on disk.
     for (let s = this.segs.length - 1; s >= 0 && this.memBytes > MEMORY_BYTES; s--) {
       const seg = this.segs[s];

@@ -44,12 +44,13 @@ export interface Sender {
 const TRUSTED_LIMIT = 1 << 30;
 
 /**
- * The outgoing request of queued bodies of one signal. `inflate`: the platform's gzip/deflate
- * decoder (node:zlib on servers), much cheaper than the portable one for merged batches.
+ * The outgoing request of queued bodies of one signal: compressed ones are decoded for a merge
+ * (`plain`, when the queue still has the decoded body, or `inflate`: the platform's gzip/deflate
+ * decoder, node:zlib on servers, much cheaper than the portable one).
  */
 export function outgoing(
   signal: Signal,
-  queued: readonly { format: Format; body: Uint8Array; coding?: Coding }[],
+  queued: readonly { format: Format; body: Uint8Array; coding?: Coding; plain?: Uint8Array }[],
   inflate?: Inflate,
 ): Outgoing {
   const single = queued.length === 1 && queued[0].format === "protobuf" &&
@@ -60,7 +61,7 @@ export function outgoing(
   const decoded = () =>
     plain ??= queued.map((i) => ({
       format: i.format,
-      body: !i.coding ? i.body : inflate && i.coding !== "zstd"
+      body: !i.coding ? i.body : i.plain ? i.plain : inflate && i.coding !== "zstd"
         ? inflate(
           i.body,
           i.coding === "gzip" ? "gzip" : isZlib(i.body) ? "deflate" : "deflate-raw",

@@ -8,7 +8,8 @@ import { backoffMs, Breaker } from "../../src/forward/breaker.ts";
 import { ForwardQueue, parseSegment } from "../../src/forward/queue.ts";
 import { protobufToJson } from "../../src/forward/json.ts";
 import { jsonToProtobuf } from "../../src/core/otlp/json.ts";
-import { parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import { outgoing, parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import { gzipSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { generateRequest } from "../../bench/gen.ts";
@@ -199,6 +200,63 @@ Deno.test("queue bound: the oldest are dropped and counted, on disk too", async 
     await q.close();
     const q2 = await ForwardQueue.open({ maxBytes: 5000, dir, fs });
     strictEqual(q2.length, 5, "what was dropped stays dropped after a restart");
+    await q2.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a gzip'd request is queued as it came, its decoded body kept beside it in memory: a merge inflates nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-fq-plain-" });
+  try {
+    const q = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs: createWalFs() });
+    const a = generateRequest("logs", { records: 3, seed: 1 }).protobuf;
+    const b = generateRequest("logs", { records: 4, seed: 2 }).protobuf;
+    for (const pb of [a, b]) {
+      q.push({
+        signal: "logs",
+        format: "protobuf",
+        body: gzipSync(pb),
+        coding: "gzip",
+        plain: pb,
+        records: 1,
+      });
+    }
+    const batch = (await q.take(1 << 20, 10))!;
+    strictEqual(batch.length, 2);
+    deepStrictEqual(batch.map((e) => e.plain), [a, b]);
+    let inflated = 0;
+    const out = outgoing(
+      "logs",
+      batch.map((e) => ({
+        format: e.format,
+        body: e.body!,
+        coding: e.coding,
+        plain: e.plain ?? undefined,
+      })),
+      () => {
+        inflated++;
+        throw new Error("not used");
+      },
+    );
+    const merged = out.protobuf();
+    deepStrictEqual(merged, new Uint8Array([...a, ...b]));
+    strictEqual(inflated, 0);
+    // On disk the compressed bytes, as they came.
+    await q.close();
+    const files = [...Deno.readDirSync(dir)].filter((f) => f.name.endsWith(".fq"));
+    const recs = parseSegment(await Deno.readFile(`${dir}/${files[0].name}`));
+    deepStrictEqual(recs.map((r) => r.coding), ["gzip", "gzip"]);
+    deepStrictEqual(recs.map((r) => r.body), batch.map((e) => e.body));
+    // Read back after a restart: no decoded copy, the merge inflates.
+    const q2 = await ForwardQueue.open({ maxBytes: 1 << 20, dir, fs: createWalFs() });
+    const again = (await q2.take(1 << 20, 10))!;
+    deepStrictEqual(again.map((e) => e.plain), [null, null]);
+    const out2 = outgoing(
+      "logs",
+      again.map((e) => ({ format: e.format, body: e.body!, coding: e.coding })),
+    );
+    deepStrictEqual(out2.protobuf(), new Uint8Array([...a, ...b]));
     await q2.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
