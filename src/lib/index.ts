@@ -247,11 +247,12 @@ export async function createWriter(options: WriterOptions = {}): Promise<OtlpWri
   let forwarder: Forwarder | undefined;
   try {
     // Servers' queues are on disk; here they are in memory (close() drains them, bounded).
-    // Workers: no loop outlives a request, so each export is sent at once (best effort).
+    // Workers and Lambda: no loop outlives a request (an instance may be frozen), so each
+    // export is sent at once (best effort); flush() and close() wait for those sends.
     forwarder = await createForwarder({
       destinations: config.forward,
       logger,
-      mode: platform === "workers" ? "best-effort" : "queue",
+      mode: platform === "server" ? "queue" : "best-effort",
       ...forwardParts,
     });
   } catch (e) {

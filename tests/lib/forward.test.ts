@@ -4,7 +4,7 @@
  * drains it within `server.shutdown_timeout_secs`. What B stored is compared with what the
  * library stored (DuckDB, `EXCEPT ALL` both ways).
  */
-import { ok, rejects, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { generateRequest } from "../../bench/gen.ts";
 import { ConfigError, createWriter } from "../../src/lib/index.ts";
 import type { Server } from "../helpers/server.ts";
@@ -116,3 +116,36 @@ Deno.test("library: a bad forward entry is a ConfigError naming the key", async 
     },
   );
 });
+
+Deno.test(
+  'library, platform "lambda": each export is sent at once, flush() returns once those sends are answered',
+  opts,
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "otlp2parquet-lib-fwd-" });
+    const port = freePort();
+    let b: Server | undefined;
+    try {
+      b = await startB(port, `${root}/b`, `${root}/b-wal`);
+      const writer = await createWriter({
+        platform: "lambda",
+        storage: { backend: "fs", path: `${root}/a` },
+        forward: [{ name: "b", endpoint: `http://127.0.0.1:${port}` }],
+        log: false,
+      });
+      for (let i = 0; i < 3; i++) {
+        const r = await writer.exportLogs(JSON.parse(logsBody("lib-lambda", `l${i}`, 5)));
+        strictEqual(r.ok && r.records, 5);
+      }
+      deepStrictEqual(await writer.flush(), { ok: true });
+      const s = writer.stats().forward[0];
+      strictEqual(s.sentRecords, 15, "sent by the time flush() resolved");
+      strictEqual(s.queueRequests, 0);
+      await writer.close();
+      strictEqual(await b.stop(), 0);
+      await assertSameLogs(`${root}/a`, `${root}/b`, 15);
+    } finally {
+      await b?.kill();
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+);
