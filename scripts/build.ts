@@ -1,13 +1,15 @@
 /**
  * Bundles the runtime entries with esbuild:
  *
- *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet-wasm.js + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lambda   → dist/lambda/index.mjs + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts node     → dist/node/main.mjs + encode-worker.mjs + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lib      → dist/lib/: the npm package's library (see `buildLib`)
  *
  * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
- * imports it as a module (`CompiledWasm`), as wrangler does.
+ * imports it as a module (`CompiledWasm`), as wrangler does, from a module of its own
+ * (parquet-wasm.js, src/entry/worker-wasm.ts) that index.js imports only when parquet-wasm is
+ * needed (zstd Parquet, compaction): ingestion with the native encoder never loads it.
  *
  * Bundles are minified; `BUILD_MINIFY=0` leaves them readable (a CPU profile of the Node bundle
  * then names our functions, e.g. under `deno task bench:http` with `BENCH_SERVER_FLAGS`).
@@ -39,6 +41,7 @@ export const targets: Record<Target, Spec> = {
   worker: {
     entry: "src/entry/worker.ts",
     out: "dist/worker/index.js",
+    extra: [{ entry: "src/entry/worker-wasm.ts", out: "dist/worker/parquet-wasm.js" }],
     options: {
       platform: "browser",
       conditions: ["workerd", "worker", "browser", "import"],
