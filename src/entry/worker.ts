@@ -50,7 +50,9 @@ function loadParquetWasm(): Promise<void> {
     initParquet(m.default);
   })().catch((e) => {
     wasmLoad = undefined;
-    throw new Error(`cannot load parquet-wasm (dist/worker/parquet-wasm.js): ${e}`);
+    throw new Error(
+      `this setting needs parquet-wasm (parquet.compression = "zstd" or "lz4_raw", parquet.encoder = "wasm", or compaction.enabled), which could not be loaded from parquet-wasm.js beside the bundle (built with "deno task build:worker --no-wasm"? build without --no-wasm, or use parquet.compression = "snappy", "gzip" or "none"): ${e}`,
+    );
   });
   return wasmLoad;
 }

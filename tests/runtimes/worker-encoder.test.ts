@@ -204,3 +204,47 @@ Deno.test("the Worker's main module carries no parquet-wasm binary", async () =>
   );
   ok(main < wasm / 4, `index.js is ${main} bytes gzip'd, parquet-wasm ${wasm}`);
 });
+
+Deno.test({
+  name: "a Worker built with --no-wasm ingests with snappy and refuses zstd, naming the build",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "worker-nowasm-" });
+    try {
+      const { bundle } = await build("worker", out, { wasm: false });
+      const dir = bundle.slice(0, bundle.lastIndexOf("/"));
+      deepStrictEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["index.js"]);
+      const start = (bindings: Record<string, string>) =>
+        new Miniflare({
+          modules: [{ type: "ESModule", path: bundle }],
+          modulesRoot: dir,
+          compatibilityDate: "2025-09-01",
+          r2Buckets: ["BUCKET"],
+          bindings: { OTLP2PARQUET_BATCH_ENABLED: "false", ...bindings },
+          cf: false,
+        });
+      const mf = start({});
+      try {
+        strictEqual((await post(mf)).status, 200);
+        const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as R2Objects;
+        const f = await storedFile(bucket);
+        ok(f.codecs.has("SNAPPY"), [...f.codecs].join());
+        sameRows(f.rows);
+      } finally {
+        await mf.dispose();
+      }
+      const zstd = start({ OTLP2PARQUET_PARQUET_COMPRESSION: "zstd" });
+      try {
+        const r = await post(zstd, generateRequest("logs", { records: 2, seed: 1 }).protobuf);
+        strictEqual(r.status, 503);
+        const msg = JSON.parse(r.body).message as string;
+        ok(msg.includes("needs parquet-wasm") && msg.includes("--no-wasm"), msg);
+      } finally {
+        await zstd.dispose();
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
