@@ -6,7 +6,7 @@
  *   deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory,…]
  *                        [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S]
  *                        [--max-age S] [--env NAME=VALUE]... [--signal logs|traces|metrics]
- *                        [--threads N] [--out FILE | --no-write]
+ *                        [--threads N] [--encoders wasm,native [--repeat N]] [--out FILE | --no-write]
  *
  * (`deno task bench:http` is `deno run -A bench/http.ts`.)
  *
@@ -28,6 +28,10 @@
  * `BENCH_SERVER_LOG=PATH` saves each server's output to `PATH.<runtime>-<target>.log`.
  * `--env NAME=VALUE` (repeatable) sets server configuration, e.g. an A/B of the encoder thread:
  * `--env OTLP2PARQUET_PARQUET_ENCODE_THREADS=0` (the shell's own OTLP2PARQUET_* are not passed).
+ * `--encoders wasm,native` runs every target (but `bare`) once per Parquet encoder
+ * (`OTLP2PARQUET_PARQUET_ENCODER`), a fresh server each, the encoders taking turns, `--repeat N`
+ * times (default 1: A, B; 2: A, B, A, B): the before/after of the native encoder in one run. Those
+ * points are reported as target `writethrough[wasm]`, `writethrough[native]`, ….
  *
  * Targets: `bare`, `writethrough` (batch.enabled = false: every request is written as Parquet
  * before the answer), `batching` (batch.enabled = true, write-ahead log), `batching-memory` (the
@@ -87,6 +91,10 @@ export interface HttpOptions {
   maxAgeS: number;
   /** More environment for the servers (after the benchmark's own), e.g. `OTLP2PARQUET_*` settings. */
   serverEnv: Record<string, string>;
+  /** Parquet encoders each target runs with in turn (`--encoders`); empty: the default. */
+  encoders: string[];
+  /** How many times the encoders take turns (`--repeat`). */
+  repeat: number;
   threads: number;
   print: boolean;
 }
@@ -105,12 +113,15 @@ export const DEFAULT_HTTP: HttpOptions = {
   ],
   maxAgeS: 10,
   serverEnv: {},
+  encoders: [],
+  repeat: 1,
   threads: 1,
   print: true,
 };
 
 export interface PointResult {
-  target: Target;
+  /** The target, with `[encoder]` after it under `--encoders`. */
+  target: Target | string;
   runtime: Runtime;
   /** Where the server encodes Parquet (its start-up line's `encoder`), "?" if it does not say. */
   encoder: string;
@@ -147,7 +158,8 @@ export interface PointResult {
 }
 
 export interface TargetSummary {
-  target: Target;
+  /** The target, with `[encoder]` after it under `--encoders`. */
+  target: Target | string;
   runtime: Runtime;
   /** Where the server encodes Parquet (its start-up line's `encoder`), "?" if it does not say. */
   encoder: string;
@@ -237,8 +249,10 @@ async function start(
   o: HttpOptions,
   dir: string,
   prep: Prepared,
+  label: string = target,
+  parquetEncoder?: string,
 ): Promise<Proc> {
-  const output = `${dir}/out-${runtime}-${target}`;
+  const output = `${dir}/out-${runtime}-${label}`;
   await Deno.mkdir(output, { recursive: true });
   const { cmd, args } = serverCommand(target, runtime, output, prep);
   const env: Record<string, string> = {
@@ -247,9 +261,10 @@ async function start(
     OTLP2PARQUET_GRPC_LISTEN_ADDR: "127.0.0.1:0",
     OTLP2PARQUET_BATCH_ENABLED: target.startsWith("batching") ? "true" : "false",
     OTLP2PARQUET_BATCH_DURABILITY: target === "batching-memory" ? "memory" : "wal",
-    OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${runtime}-${target}`,
+    OTLP2PARQUET_BATCH_WAL_DIR: `${dir}/wal-${runtime}-${label}`,
     OTLP2PARQUET_BATCH_MAX_AGE_SECS: String(o.maxAgeS),
     OTLP2PARQUET_SERVER_METRICS: target.endsWith("-nometrics") ? "false" : "true",
+    ...(parquetEncoder ? { OTLP2PARQUET_PARQUET_ENCODER: parquetEncoder } : {}),
   };
   // The shell's own OTLP2PARQUET_* settings never leak into the measured servers.
   const inherited = Object.fromEntries(
@@ -591,11 +606,24 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
     }
     // Runtimes inside targets: the runtimes of one target run back to back (less drift between
     // them on a shared machine).
+    const runs: { target: Target; label: string; encoder?: string }[] = [];
     for (const target of o.targets) {
+      if (target === "bare" || o.encoders.length === 0) runs.push({ target, label: target });
+      else {
+        for (let rep = 0; rep < o.repeat; rep++) {
+          for (const encoder of o.encoders) {
+            runs.push({ target, label: `${target}[${encoder}]`, encoder });
+          }
+        }
+      }
+    }
+    for (const [n, run] of runs.entries()) {
+      const { target, encoder } = run;
       for (const runtime of o.runtimes) {
-        const proc = await start(target, runtime, o, dir, prep);
-        const output = `${dir}/out-${runtime}-${target}`;
-        say(`${target} on ${runtime}: port ${proc.port}, Parquet encoding: ${proc.encoder}`);
+        const label = run.label;
+        const proc = await start(target, runtime, o, dir, prep, `${label}-${n}`, encoder);
+        const output = `${dir}/out-${runtime}-${label}-${n}`;
+        say(`${label} on ${runtime}: port ${proc.port}, Parquet encoding: ${proc.encoder}`);
         try {
           for (const pt of o.points) {
             const b = bodies.get(pt.records)!;
@@ -614,7 +642,7 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
             const secs = r.durationUs / 1e6;
             const rps = r.requests / secs;
             const res: PointResult = {
-              target,
+              target: label,
               runtime,
               encoder: proc.encoder,
               records: pt.records,
@@ -650,13 +678,13 @@ export async function runHttp(opts: Partial<HttpOptions> = {}): Promise<HttpResu
         } finally {
           const s = await stop(proc);
           const logTo = Deno.env.get("BENCH_SERVER_LOG");
-          if (logTo) await Deno.writeTextFile(`${logTo}.${runtime}-${target}.log`, proc.log());
+          if (logTo) await Deno.writeTextFile(`${logTo}.${runtime}-${label}.log`, proc.log());
           const st = await dirStats(output);
           const notes = proc.log().split("\n")
             .filter((l) => /encoder|worker|thread|\bcores?\b/i.test(l) && !/listening/.test(l))
             .slice(0, 5);
           targets.push({
-            target,
+            target: label,
             runtime,
             encoder: proc.encoder,
             peakRssMB: s.peakRssMB,
@@ -798,8 +826,13 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
     else if (a === "--signal") {
       opts.signal = list<GenSignal>(a, args[++i], ["logs", "traces", "metrics"])[0];
     } else if (a === "--targets") opts.targets = list(a, args[++i], ALL_TARGETS);
-    else if (a === "--runtime" || a === "--runtimes") opts.runtimes = list(a, args[++i], RUNTIMES);
-    else if (a === "--points") {
+    else if (a === "--encoders") opts.encoders = list(a, args[++i], ["auto", "native", "wasm"]);
+    else if (a === "--repeat") {
+      opts.repeat = Number(args[++i]);
+      if (!(opts.repeat >= 1)) throw new RangeError(`bench/http: --repeat needs a number ≥ 1`);
+    } else if (a === "--runtime" || a === "--runtimes") {
+      opts.runtimes = list(a, args[++i], RUNTIMES);
+    } else if (a === "--points") {
       opts.points = (args[++i] ?? "").split(",").map((p) => {
         const m = p.match(/^(\d+)x(\d+)$/);
         if (!m) throw new RangeError(`bench/http: a point is RECORDSxCONNECTIONS, got "${p}"`);
@@ -809,7 +842,7 @@ export function parseArgs(args: string[]): { opts: Partial<HttpOptions>; out: st
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory,writethrough-nometrics,batching-nometrics] [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S] [--max-age S] [--env NAME=VALUE]... [--threads N] [--signal logs|traces|metrics] [--out FILE | --no-write]",
+        "deno task bench:http [--runtime deno,bun,node] [--targets bare,writethrough,batching,batching-memory,writethrough-nometrics,batching-nometrics] [--points 100x1,100x16,100x64,10x64] [--duration S | --long] [--warmup S] [--max-age S] [--env NAME=VALUE]... [--threads N] [--encoders wasm,native [--repeat N]] [--signal logs|traces|metrics] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench/http: unknown argument "${a}"`);

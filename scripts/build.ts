@@ -1,13 +1,19 @@
 /**
  * Bundles the runtime entries with esbuild:
  *
- *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet_wasm_bg.wasm
+ *   deno run -A scripts/build.ts worker   → dist/worker/index.js + parquet-wasm.js + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lambda   → dist/lambda/index.mjs + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts node     → dist/node/main.mjs + encode-worker.mjs + parquet_wasm_bg.wasm
  *   deno run -A scripts/build.ts lib      → dist/lib/: the npm package's library (see `buildLib`)
  *
  * The parquet-wasm binary is never inlined: it is copied next to the bundle, and the Worker
- * imports it as a module (`CompiledWasm`), as wrangler does.
+ * imports it as a module (`CompiledWasm`), as wrangler does, from a module of its own
+ * (parquet-wasm.js, src/entry/worker-wasm.ts) that index.js imports only when parquet-wasm is
+ * needed (zstd Parquet, compaction): ingestion with the native encoder never loads it.
+ *
+ * `worker --no-wasm` leaves parquet-wasm out (index.js alone, about 190 KiB gzip'd): a Worker that
+ * writes snappy, gzip or uncompressed Parquet and does not compact needs nothing else; zstd,
+ * lz4_raw, `parquet.encoder = "wasm"` and compaction are then refused with a message saying so.
  *
  * Bundles are minified; `BUILD_MINIFY=0` leaves them readable (a CPU profile of the Node bundle
  * then names our functions, e.g. under `deno task bench:http` with `BENCH_SERVER_FLAGS`).
@@ -39,6 +45,7 @@ export const targets: Record<Target, Spec> = {
   worker: {
     entry: "src/entry/worker.ts",
     out: "dist/worker/index.js",
+    extra: [{ entry: "src/entry/worker-wasm.ts", out: "dist/worker/parquet-wasm.js" }],
     options: {
       platform: "browser",
       conditions: ["workerd", "worker", "browser", "import"],
@@ -88,12 +95,15 @@ export const targets: Record<Target, Spec> = {
 export async function build(
   target: Target,
   outRoot?: string,
+  opts: { wasm?: boolean } = {},
 ): Promise<{ bundle: string; bytes: number }> {
   const t = targets[target];
+  // A Worker without parquet-wasm (`--no-wasm`): index.js alone.
+  const wasm = target !== "worker" || opts.wasm !== false;
   const base = outRoot ? new URL(`file://${outRoot.replace(/\/?$/, "/")}`) : root;
   const outfile = new URL(t.out, base).pathname;
   let bytes = 0;
-  for (const e of [{ entry: t.entry, out: t.out }, ...(t.extra ?? [])]) {
+  for (const e of [{ entry: t.entry, out: t.out }, ...(wasm ? t.extra ?? [] : [])]) {
     const result = await esbuild.build({
       entryPoints: [new URL(e.entry, root).pathname],
       outfile: new URL(e.out, base).pathname,
@@ -112,7 +122,12 @@ export async function build(
     bytes += Object.values(result.metafile!.outputs).reduce((n, o) => n + o.bytes, 0);
   }
   const dir = outfile.slice(0, outfile.lastIndexOf("/") + 1);
-  await replaceFile(dir + "parquet_wasm_bg.wasm", await Deno.readFile(wasmSrc));
+  if (wasm) await replaceFile(dir + "parquet_wasm_bg.wasm", await Deno.readFile(wasmSrc));
+  else {
+    for (const f of ["parquet-wasm.js", "parquet_wasm_bg.wasm"]) {
+      await Deno.remove(dir + f).catch(() => {});
+    }
+  }
   return { bundle: outfile, bytes };
 }
 
@@ -248,7 +263,9 @@ async function* walkFiles(dir: string): AsyncGenerator<string> {
 }
 
 if (import.meta.main) {
-  const which = (Deno.args.length ? Deno.args : ["worker", "lambda", "node"]) as (Target | "lib")[];
+  const noWasm = Deno.args.includes("--no-wasm");
+  const names = Deno.args.filter((a) => a !== "--no-wasm");
+  const which = (names.length ? names : ["worker", "lambda", "node"]) as (Target | "lib")[];
   for (const w of which) {
     if (w === "lib") {
       const { dir, bytes } = await buildLib();
@@ -259,8 +276,12 @@ if (import.meta.main) {
       console.error(`Unknown build target "${w}": expected worker, lambda, node or lib`);
       Deno.exit(2);
     }
-    const { bundle, bytes } = await build(w);
-    console.log(`${w}: ${bundle} (${(bytes / 1024).toFixed(0)} KiB JS + parquet_wasm_bg.wasm)`);
+    const { bundle, bytes } = await build(w, undefined, { wasm: !noWasm });
+    console.log(
+      `${w}: ${bundle} (${(bytes / 1024).toFixed(0)} KiB JS${
+        noWasm && w === "worker" ? ", no parquet-wasm" : " + parquet_wasm_bg.wasm"
+      })`,
+    );
   }
   await esbuild.stop();
 }

@@ -24,11 +24,11 @@
  *
  * SQLite rows in a Durable Object are limited to 2 MB, so bodies are stored in 1 MiB chunks.
  */
-import type { Config } from "../config/types.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
 import { loadConfig } from "../config/load.ts";
 import { convertRequest } from "../core/convert.ts";
 import type { Format } from "../core/otlp/types.ts";
-import { initParquet } from "../core/parquet/encode.ts";
+import { usesNative } from "../core/parquet/encode.ts";
 import { outputEncoder, prepareOutput } from "./output.ts";
 import { objectKey, safeSegment } from "../core/partition.ts";
 import { type Signal, type TableBuilder, tableDir, type TableName } from "../core/tables.ts";
@@ -182,11 +182,23 @@ export function createDurableObjectWriter(ns: DurableObjectNamespaceLike, logger
 // ---------------------------------------------------------------------------------------------
 // The Durable Object
 
-let wasm: WebAssembly.Module | undefined;
+let loadWasm: (() => Promise<void>) | undefined;
 
-/** The Worker entry gives the parquet-wasm module it imported (the object encodes Parquet). */
-export function setBatcherWasm(module: WebAssembly.Module): void {
-  wasm = module;
+/**
+ * The Worker entry gives how to load parquet-wasm (a module beside the bundle), which the object
+ * loads before encoding when its Parquet settings need it (`workerNeedsWasm`).
+ */
+export function setBatcherWasm(load: () => Promise<void>): void {
+  loadWasm = load;
+}
+
+/**
+ * Whether `config` has parquet-wasm write Parquet on Workers: zstd and lz4_raw (no compressor
+ * for the native encoder there) or `parquet.encoder = "wasm"`. Throws when `parquet.encoder =
+ * "native"` cannot write its codec there.
+ */
+export function workerNeedsWasm(config: Config): boolean {
+  return config.output.format === "parquet" && !usesNative(parquetOptions(config));
 }
 
 interface Setup {
@@ -241,12 +253,14 @@ export class OtlpBatcher {
     );
   }
 
-  #init(): Setup {
+  async #init(): Promise<Setup> {
     if (this.#setup) return this.#setup;
     const config = workerConfig(this.#env);
     const logger = loggerFor(config, (line) => console.log(line));
-    if (!wasm) throw new Error("internal: the Worker entry did not give the parquet-wasm module");
-    initParquet(wasm);
+    if (workerNeedsWasm(config)) {
+      if (!loadWasm) throw new Error("internal: the Worker entry did not give parquet-wasm");
+      await loadWasm();
+    }
     const storage = bindingStorage(config, this.#env, logger);
     const iceberg = config.catalog.mode === "iceberg"
       ? createIceberg({ config, storage, logger, pending: sqlKeyValue(this.#ctx) })
@@ -271,7 +285,7 @@ export class OtlpBatcher {
 
   async fetch(request: Request): Promise<Response> {
     try {
-      const { config } = this.#init();
+      const { config } = await this.#init();
       const url = new URL(request.url);
       if (request.method === "POST" && url.pathname === "/append") {
         return await this.#append(request, config);
@@ -360,7 +374,7 @@ export class OtlpBatcher {
   async alarm(): Promise<void> {
     let setup: Setup;
     try {
-      setup = this.#init();
+      setup = await this.#init();
     } catch (e) {
       console.error(e instanceof Error ? e.message : String(e));
       await this.#ctx.storage.setAlarm(Date.now() + MAX_BACKOFF_MS);

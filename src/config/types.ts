@@ -322,7 +322,9 @@ export function defaultConfig(platform: Platform): Config {
       max_flush_attempts: 5,
     },
     parquet: {
-      compression: "zstd",
+      // Workers have no zstd compressor: snappy (plain TypeScript) lets the native encoder write
+      // there, so the Worker bundle carries no parquet-wasm for ingestion (bench/worker-encode.ts).
+      compression: platform === "workers" ? "snappy" : "zstd",
       encoder: "auto",
       zstd_level: 1,
       row_group_size: 122_880,

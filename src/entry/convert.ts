@@ -6,7 +6,8 @@
 import { readFile } from "node:fs/promises";
 import { createWriter } from "../batch/index.ts";
 import { CorruptDataError, decompressTrusted, isGzip, isZstd } from "../codec/index.ts";
-import type { Config } from "../config/types.ts";
+import { type Config, parquetOptions } from "../config/types.ts";
+import { usesNative } from "../core/parquet/encode.ts";
 import { convertRequest } from "../core/convert.ts";
 import { detectSignal } from "../core/otlp/index.ts";
 import type { Format } from "../core/otlp/types.ts";
@@ -34,9 +35,13 @@ export interface ConvertOptions {
 export async function convertFiles(opts: ConvertOptions): Promise<number> {
   const print = opts.print ?? ((l: string) => console.log(l));
   const printError = opts.printError ?? ((l: string) => console.error(l));
-  initParquetFromDisk();
   useNodeZstd();
   const config: Config = { ...opts.config, batch: { ...opts.config.batch, enabled: false } };
+  // parquet-wasm only where it writes the files (compiling its 5 MB of wasm costs the process
+  // CPU time the native encoder does not need).
+  if (config.output.format === "parquet" && !usesNative(parquetOptions(config))) {
+    initParquetFromDisk();
+  }
   const written: string[] = [];
   const storage = counting(await createStorage(config, opts.logger), written);
   const writer = await createWriter({ config, storage, logger: opts.logger });

@@ -1,17 +1,19 @@
 /**
  * Cloudflare Workers entry: the same Hono app, storage through the R2 bucket binding, config from
  * Worker vars/secrets (`OTLP2PARQUET_*`) and `OTLP2PARQUET_CONFIG_CONTENT` (inline TOML).
- * parquet-wasm is initialised from the imported `.wasm` module (Workers forbid compiling wasm
- * from bytes at run time).
  *
- * Built by `deno task build:worker` into dist/worker/ (index.js + parquet_wasm_bg.wasm); deploy
- * with the wrangler.toml template at the repository root.
+ * Parquet is written by the native encoder with snappy (the Workers default of
+ * `parquet.compression`: Workers have no zstd compressor). parquet-wasm is loaded only when
+ * something needs it (`parquet.compression = "zstd"` or `"lz4_raw"`, `parquet.encoder = "wasm"`,
+ * compaction, which reads Parquet with it): its binary is a module of its own,
+ * dist/worker/parquet-wasm.js (./worker-wasm.ts, which imports the `.wasm`: Workers forbid
+ * compiling wasm from bytes at run time), imported then.
+ *
+ * Built by `deno task build:worker` into dist/worker/ (index.js, parquet-wasm.js,
+ * parquet_wasm_bg.wasm); deploy with the wrangler.toml template at the repository root.
  */
-// @ts-expect-error: workerd, wrangler and our build import a .wasm file as a compiled
-// WebAssembly.Module (the CompiledWasm rule); the package's typings describe its instance exports.
-import wasmModule from "parquet-wasm/esm/parquet_wasm_bg.wasm";
 import type { Hono } from "hono";
-import { initParquet, usesNative } from "../core/parquet/encode.ts";
+import { encoderName, initParquet } from "../core/parquet/encode.ts";
 import { parquetOptions } from "../config/types.ts";
 import {
   batcherNamespace,
@@ -19,6 +21,7 @@ import {
   OtlpBatcher,
   setBatcherWasm,
   workerConfig,
+  workerNeedsWasm,
 } from "../batch/durable-object.ts";
 import { bindingStorage } from "../storage/r2.ts";
 import { loggerFor } from "../log/logger.ts";
@@ -34,7 +37,25 @@ import { assemble, metricsFor } from "./assemble.ts";
 
 /** The batching Durable Object class (wrangler.toml: class_name = "OtlpBatcher"). */
 export { OtlpBatcher };
-setBatcherWasm(wasmModule as WebAssembly.Module);
+setBatcherWasm(loadParquetWasm);
+
+let wasmLoad: Promise<void> | undefined;
+
+/** parquet-wasm, initialised from ./worker-wasm.ts's module the first time it is needed. */
+function loadParquetWasm(): Promise<void> {
+  wasmLoad ??= (async () => {
+    // A specifier the bundler leaves alone: the module beside the bundle (scripts/build.ts).
+    const beside = "./parquet-wasm.js";
+    const m = await import(beside) as { default: WebAssembly.Module };
+    initParquet(m.default);
+  })().catch((e) => {
+    wasmLoad = undefined;
+    throw new Error(
+      `this setting needs parquet-wasm (parquet.compression = "zstd" or "lz4_raw", parquet.encoder = "wasm", or compaction.enabled), which could not be loaded from parquet-wasm.js beside the bundle (built with "deno task build:worker --no-wasm"? build without --no-wasm, or use parquet.compression = "snappy", "gzip" or "none"): ${e}`,
+    );
+  });
+  return wasmLoad;
+}
 
 type WorkerEnv = Record<string, unknown>;
 
@@ -50,10 +71,20 @@ interface WaitUntil {
 async function build(env: WorkerEnv): Promise<Hono> {
   const config = workerConfig(env);
   const logger = loggerFor(config, (line) => console.log(line));
-  initParquet(wasmModule as WebAssembly.Module);
   // parquet.encoder = "native" where its codec cannot run (zstd without the runtime's) is refused
-  // here, not at the first flush; "auto" falls back to parquet-wasm.
-  usesNative(parquetOptions(config));
+  // here, not at the first flush; "auto" falls back to parquet-wasm, loaded now.
+  if (workerNeedsWasm(config)) await loadParquetWasm();
+  logger.info("otlp2parquet ready", {
+    platform: "workers",
+    output: config.output.format,
+    parquet_encoder: config.output.format === "parquet"
+      ? encoderName(parquetOptions(config))
+      : undefined,
+    parquet_compression: config.output.format === "parquet"
+      ? config.parquet.compression
+      : undefined,
+    batching: config.batch.enabled,
+  });
   // Counters of this isolate only (README: "Metrics on Workers and Lambda").
   const metrics = metricsFor(config);
   const storage = bindingStorage(config, env, logger, metrics?.storage);
@@ -127,6 +158,8 @@ export default {
     }
     const config = workerConfig(env);
     const logger = loggerFor(config, (line) => console.log(line));
+    // Compaction reads Parquet with parquet-wasm.
+    if (config.compaction.enabled) await loadParquetWasm();
     const storage = bindingStorage(config, env, logger);
     // Iceberg: retention and compaction commit `delete` / `replace` snapshots (with batching
     // too: they add only the files they write, the Durable Objects commit the rest).

@@ -17,14 +17,16 @@ export interface R2Objects {
 }
 
 /**
- * Miniflare options for the bundle built by scripts/build.ts (dist/worker/): the script, and
- * parquet-wasm beside it as a CompiledWasm module (as wrangler uploads it).
+ * Miniflare options for the bundle built by scripts/build.ts (dist/worker/): the script, the
+ * module it imports when it needs parquet-wasm, and parquet-wasm's binary as a CompiledWasm
+ * module (as wrangler uploads them).
  */
 export function workerModules(bundle: string) {
   const dir = bundle.slice(0, bundle.lastIndexOf("/"));
   return {
     modules: [
       { type: "ESModule" as const, path: bundle },
+      { type: "ESModule" as const, path: `${dir}/parquet-wasm.js` },
       { type: "CompiledWasm" as const, path: `${dir}/parquet_wasm_bg.wasm` },
     ],
     modulesRoot: dir,
