@@ -370,10 +370,54 @@ function rleHybrid(
     }
     out.varint((groups << 1) | 1);
     out.room(groups * bitWidth + 8);
-    const buf = out.buf;
-    let at = out.at, acc = 0, bits = 0;
-    const end = start + groups * 8;
-    for (let k = start; k < end; k++) {
+    out.at = bitPack(out.buf, out.at, values, start, start + groups * 8, b, bitWidth);
+    i = Math.min(i, b);
+  }
+}
+
+/**
+ * Bit-packs `values[start, end)` (whole groups of 8; values from `b` on count as 0) at
+ * `buf[at]`; returns the end. Widths 1 and 2 (levels) a group at a time.
+ */
+function bitPack(
+  buf: Uint8Array,
+  at: number,
+  values: ArrayLike<number>,
+  start: number,
+  end: number,
+  b: number,
+  bitWidth: number,
+): number {
+  // Whole groups inside [start, b) go the fast way; the last, partial one below.
+  const full = end <= b ? end : start + ((b - start) & ~7);
+  let k = start;
+  if (bitWidth === 1) {
+    for (; k < full; k += 8) {
+      buf[at++] = values[k] | (values[k + 1] << 1) | (values[k + 2] << 2) |
+        (values[k + 3] << 3) | (values[k + 4] << 4) | (values[k + 5] << 5) |
+        (values[k + 6] << 6) | (values[k + 7] << 7);
+    }
+  } else if (bitWidth === 2) {
+    for (; k < full; k += 8) {
+      buf[at++] = values[k] | (values[k + 1] << 2) | (values[k + 2] << 4) | (values[k + 3] << 6);
+      buf[at++] = values[k + 4] | (values[k + 5] << 2) | (values[k + 6] << 4) |
+        (values[k + 7] << 6);
+    }
+  } else {
+    let acc = 0, bits = 0;
+    for (; k < full; k++) {
+      acc |= values[k] << bits;
+      bits += bitWidth;
+      while (bits >= 8) {
+        buf[at++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+  }
+  if (k < end) {
+    let acc = 0, bits = 0;
+    for (; k < end; k++) {
       acc |= (k < b ? values[k] : 0) << bits;
       bits += bitWidth;
       while (bits >= 8) {
@@ -382,9 +426,8 @@ function rleHybrid(
         bits -= 8;
       }
     }
-    out.at = at;
-    i = Math.min(i, b);
   }
+  return at;
 }
 
 /** Appends levels `[a, b)` as a v1 data page stores them: 4-byte length, then the hybrid encoding. */
@@ -553,7 +596,8 @@ function levels1(parts: readonly Part[], rows: number): Levels {
     for (let i = p.start; i < p.end; i++) if (o[i + 1] === o[i]) empty++;
   }
   const L = entries + empty;
-  const def = new Uint8Array(L), rep = new Uint8Array(L);
+  // Every level 1 but the first of each row (rep 0) and empty rows (def 0, rep 0).
+  const def = new Uint8Array(L).fill(1), rep = new Uint8Array(L).fill(1);
   const rowLevel = new Int32Array(rows + 1), rowValue = new Int32Array(rows + 1);
   let r = 0, l = 0, v = 0;
   for (const p of parts) {
@@ -562,12 +606,11 @@ function levels1(parts: readonly Part[], rows: number): Levels {
       rowLevel[r] = l;
       rowValue[r++] = v;
       const n = o[i + 1] - o[i];
+      rep[l] = 0;
       if (n === 0) {
-        l++; // def 0, rep 0
+        def[l++] = 0;
         continue;
       }
-      def.fill(1, l, l + n);
-      rep.fill(1, l + 1, l + n);
       l += n;
       v += n;
     }
@@ -649,12 +692,29 @@ function hashBytes(src: Uint8Array, s: number, e: number): number {
  * Whether the `n` byte strings from value `a` equal the `n` from value `b` (same lengths, same
  * bytes; each run is contiguous in `data`).
  */
-function sameRun(off: Int32Array, data: Uint8Array, a: number, b: number, n: number): boolean {
+function sameRun(
+  off: Int32Array,
+  data: Uint8Array,
+  dv: DataView,
+  a: number,
+  b: number,
+  n: number,
+): boolean {
   const sa = off[a], sb = off[b], len = off[a + n] - sa;
   if (off[b + n] - sb !== len) return false;
   for (let k = 1; k < n; k++) if (off[a + k] - sa !== off[b + k] - sb) return false;
-  for (let k = 0; k < len; k++) if (data[sa + k] !== data[sb + k]) return false;
+  let k = 0;
+  for (; k + 4 <= len; k += 4) {
+    if (dv.getInt32(sa + k, true) !== dv.getInt32(sb + k, true)) return false;
+  }
+  for (; k < len; k++) if (data[sa + k] !== data[sb + k]) return false;
   return true;
+}
+
+/** Copies `src[s, e)` to `dst[at]` (a loop for short strings: cheaper than `set` there). */
+function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, s: number, e: number): void {
+  if (e - s > 24) dst.set(src.subarray(s, e), at);
+  else for (let j = s; j < e; j++) dst[at++] = src[j];
 }
 
 /** A dictionary of byte strings: open addressing over a hash of the bytes. */
@@ -700,7 +760,7 @@ class BytesDict {
       d.set(this.data.subarray(0, at));
       this.data = d;
     }
-    this.data.set(src.subarray(s, e), at);
+    copyBytes(this.data, at, src, s, e);
     this.off[idx + 1] = at + n;
     this.size += 4 + n;
     this.slots[slot] = idx + 1;
@@ -722,12 +782,18 @@ class BytesDict {
 
   page(out: Bytes): void {
     out.room(this.size);
+    const buf = out.buf, off = this.off, data = this.data;
+    let at = out.at;
     for (let i = 0; i < this.count; i++) {
-      const s = this.off[i], e = this.off[i + 1];
-      out.u32(e - s);
-      out.buf.set(this.data.subarray(s, e), out.at);
-      out.at += e - s;
+      const s = off[i], e = off[i + 1], n = e - s;
+      buf[at] = n;
+      buf[at + 1] = n >>> 8;
+      buf[at + 2] = n >>> 16;
+      buf[at + 3] = n >>> 24;
+      copyBytes(buf, at + 4, data, s, e);
+      at += 4 + n;
     }
+    out.at = at;
   }
 }
 
@@ -1069,11 +1135,12 @@ function writeChunk(
         // A row whose entries equal the previous row's (resource and scope attributes, mostly)
         // takes its indices after an exact comparison.
         const d = dict as BytesDict, off = v.off!, data = v.data!, rv = lv.rowValue;
+        const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
         for (let r = row; r < end; r++) {
           const a = rv[r], b = rv[r + 1], n = b - a;
           if (n === 0) continue;
           const p = r > 0 ? rv[r - 1] : -1;
-          if (p >= 0 && a - p === n && sameRun(off, data, p, a, n)) {
+          if (p >= 0 && a - p === n && sameRun(off, data, dv, p, a, n)) {
             idx.copyWithin(a, p, a);
             continue;
           }
@@ -1082,8 +1149,9 @@ function writeChunk(
       } else if (kind === "bytes") {
         // A value equal to the previous one takes its index.
         const d = dict as BytesDict, off = v.off!, data = v.data!;
+        const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
         for (let i = v0; i < v1; i++) {
-          if (i > 0 && sameRun(off, data, i - 1, i, 1)) idx[i] = idx[i - 1];
+          if (i > 0 && sameRun(off, data, dv, i - 1, i, 1)) idx[i] = idx[i - 1];
           else idx[i] = d.index(data, off[i], off[i + 1]);
         }
       } else if (kind === "i32") {
