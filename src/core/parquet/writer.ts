@@ -727,6 +727,19 @@ class BytesDict {
   /** PLAIN size of the dictionary page. */
   size = 0;
 
+  /** Empties the dictionary for the next chunk (large buffers are dropped, small ones kept). */
+  reset(): this {
+    if (this.slots.length > 1 << 14) {
+      this.slots = new Int32Array(1 << 10);
+      this.mask = (1 << 10) - 1;
+    } else this.slots.fill(0);
+    if (this.off.length > 1 << 16) this.off = new Int32Array(1025);
+    if (this.data.length > 1 << 20) this.data = new Uint8Array(1 << 12);
+    this.count = 0;
+    this.size = 0;
+    return this;
+  }
+
   /** Index of `src[s, e)`, added if new. */
   index(src: Uint8Array, s: number, e: number): number {
     let slot = hashBytes(src, s, e) & this.mask;
@@ -806,6 +819,18 @@ class WordDict {
   size = 0;
   constructor(readonly width: 1 | 2) {
     this.words = new Uint32Array(64 * width);
+  }
+
+  /** Empties the dictionary for the next chunk (large buffers are dropped, small ones kept). */
+  reset(): this {
+    if (this.slots.length > 1 << 14) {
+      this.slots = new Int32Array(1 << 8);
+      this.mask = (1 << 8) - 1;
+    } else this.slots.fill(0);
+    if (this.words.length > 1 << 16) this.words = new Uint32Array(64 * this.width);
+    this.count = 0;
+    this.size = 0;
+    return this;
   }
 
   index(lo: number, hi: number): number {
@@ -1039,7 +1064,14 @@ interface Chunk {
   stats: Stats | null;
 }
 
+const bytesDict = new BytesDict(), words1 = new WordDict(1), words2 = new WordDict(2);
+
+/** The page being made (the last of a chunk stays here until its codec is chosen). */
 const scratch = new Bytes();
+/** The dictionary page of the chunk being made. */
+const dictScratch = new Bytes();
+/** Dictionary indices of the chunk being made (index i: value i). */
+let indexScratch = new Int32Array(1 << 12);
 const headerW = new ThriftWriter(64);
 
 /** Writes a page header into `headerW` (reset first). */
@@ -1086,12 +1118,26 @@ function writeChunk(
   const kind = leaf.kind;
   let dict: BytesDict | WordDict | null = null;
   if (leaf.dictionary && kind !== "bool") {
-    dict = kind === "bytes" ? new BytesDict() : new WordDict(kind === "i32" ? 1 : 2);
+    // One of each kept for the next chunk (reset here): no allocation for a small one.
+    dict = kind === "bytes" ? bytesDict.reset() : kind === "i32" ? words1.reset() : words2.reset();
   }
   let dictOn = dict !== null && v.n > 0;
-  const indices = dictOn ? new Int32Array(v.n) : null;
+  if (dictOn && indexScratch.length < v.n) {
+    indexScratch = new Int32Array(Math.max(v.n, 2 * indexScratch.length));
+  }
+  const indices = dictOn ? indexScratch : null;
   const valueWidth = kind === "i32" ? 4 : kind === "bool" ? 0.125 : 8;
-  const bodies: { body: Uint8Array; values: number; encoding: number }[] = [];
+  const compress = opts.codec?.compress ?? null;
+  // Pages: a page before the last is compressed as soon as it is made (its raw bytes kept only
+  // when that did not make it smaller); the last stays in `scratch` until the chunk's codec is
+  // chosen, so a chunk of one page (most of them) is copied once at most.
+  const bodies: {
+    raw: Uint8Array | null;
+    packed: Uint8Array | null;
+    size: number;
+    values: number;
+    encoding: number;
+  }[] = [];
   const f64Words = kind === "f64"
     ? new Uint32Array(v.f64!.buffer, v.f64!.byteOffset, 2 * v.n)
     : null;
@@ -1171,14 +1217,25 @@ function writeChunk(
       if (plainFrom < 0) plainFrom = v0;
       plainValues(body, leaf, v, v0, v1);
     }
-    bodies.push({ body: body.buf.slice(0, body.at), values: numValues, encoding });
+    const size = body.at;
+    if (end < rows) {
+      const view = body.buf.subarray(0, size);
+      const packed = compress ? compress(view) : null;
+      bodies.push({
+        raw: packed && packed.length < size ? null : view.slice(),
+        packed,
+        size,
+        values: numValues,
+        encoding,
+      });
+    } else bodies.push({ raw: null, packed: null, size, values: numValues, encoding });
     row = end;
   }
   let dictBody: Uint8Array | null = null;
-  if (dict && dictOn !== null && dict.count > 0) {
-    scratch.at = 0;
-    dict.page(scratch);
-    dictBody = scratch.buf.slice(0, scratch.at);
+  if (dict && dict.count > 0) {
+    dictScratch.at = 0;
+    dict.page(dictScratch);
+    dictBody = dictScratch.buf.subarray(0, dictScratch.at);
   }
   // Statistics.
   let stats: Stats | null = null;
@@ -1204,24 +1261,33 @@ function writeChunk(
     } else stats = valueStats(leaf, v);
     if (stats && kind === "bytes") stats = truncateStats(stats);
   }
-  // Compression: per page; the chunk stays uncompressed if that does not make it smaller.
+  // Compression: per page; the chunk stays uncompressed if that does not make it smaller (or
+  // it is tiny), unless a page before the last was compressed and kept only compressed.
+  const lastPage = bodies[bodies.length - 1];
+  const lastView = lastPage ? scratch.buf.subarray(0, lastPage.size) : null;
   let raw = dictBody ? dictBody.length : 0;
-  for (const b of bodies) raw += b.body.length;
+  let kept = true; // every page's raw bytes are at hand
+  for (const b of bodies) {
+    raw += b.size;
+    if (b !== lastPage && b.raw === null) kept = false;
+  }
   let codec: number = CODEC_ID.none;
   let dictOut = dictBody;
-  let outs = bodies.map((b) => b.body);
-  if (opts.codec && raw >= SMALL_CHUNK) {
-    const c = opts.codec.compress;
-    const cd = dictBody ? c(dictBody) : null;
-    const co = bodies.map((b) => c(b.body));
+  if (compress && opts.codec && (raw >= SMALL_CHUNK || !kept)) {
+    const cd = dictBody ? compress(dictBody) : null;
+    if (lastPage) lastPage.packed = compress(lastView!);
     let packed = cd ? cd.length : 0;
-    for (const b of co) packed += b.length;
-    if (packed < raw) {
+    for (const b of bodies) packed += b.packed!.length;
+    if (packed < raw || !kept) {
       codec = opts.codec.id;
       dictOut = cd;
-      outs = co;
     }
   }
+  if (codec === CODEC_ID.none) {
+    if (dictBody) dictBody = dictOut = dictBody.slice();
+    if (lastPage) lastPage.raw = lastView!.slice();
+  }
+  const outs = bodies.map((b) => codec === CODEC_ID.none ? b.raw! : b.packed!);
   const pieces: Uint8Array[] = [];
   let at = 0, uncompressed = 0, dictionaryOffset = -1, dataOffset = 0, numValues = 0;
   let dictDataPages = 0, plainPages = 0;
@@ -1234,10 +1300,10 @@ function writeChunk(
   }
   dataOffset = at;
   bodies.forEach((b, i) => {
-    const h = pageHeader(DATA_PAGE, b.body.length, outs[i].length, b.values, b.encoding);
+    const h = pageHeader(DATA_PAGE, b.size, outs[i].length, b.values, b.encoding);
     pieces.push(h, outs[i]);
     at += h.length + outs[i].length;
-    uncompressed += h.length + b.body.length;
+    uncompressed += h.length + b.size;
     numValues += b.values;
     if (b.encoding === PLAIN) plainPages++;
     else dictDataPages++;
