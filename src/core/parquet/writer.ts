@@ -60,7 +60,7 @@ export interface WriterOptions {
 export const PAGE_BYTES = 1 << 20;
 export const DICTIONARY_BYTES = 1 << 20;
 /** Column chunks whose pages hold fewer bytes are not compressed. */
-const SMALL_CHUNK = 64;
+const SMALL_CHUNK = 512;
 
 // Parquet enums.
 const BOOLEAN = 0, INT32 = 1, INT64 = 2, DOUBLE = 5, BYTE_ARRAY = 6;
@@ -165,10 +165,14 @@ function layoutOf(schema: arrow.Schema): Layout {
       leaves.push(leaf([f.name], fi, "self", 0, t));
     }
   });
+  let elements: Uint8Array | null = null;
   l = {
     count: els.length,
     leaves,
-    elements(w) {
+    elements(out) {
+      // Written once per schema, then copied.
+      if (elements) return out.raw(elements);
+      const w = new ThriftWriter(1024);
       for (const e of els) {
         w.begin();
         if (e.type) {
@@ -194,6 +198,8 @@ function layoutOf(schema: arrow.Schema): Layout {
         }
         w.end();
       }
+      elements = w.bytes().slice();
+      out.raw(elements);
     },
   };
   layouts.set(schema, l);
