@@ -594,6 +594,29 @@ interface Levels {
   rep: Uint8Array;
 }
 
+/**
+ * Levels of one nested field at a time: kept for the next (a field's levels are used by its
+ * leaves' chunks only, written before the next field's levels are made).
+ */
+let levelBytes = new Uint8Array(2 << 12), levelInts = new Int32Array(2 << 12);
+
+/** Level arrays for `L` levels (filled with `fill`) and `rows` rows, from the kept buffers. */
+function levelArrays(L: number, rows: number, fill: number): Levels {
+  if (levelBytes.length < 2 * L) {
+    levelBytes = new Uint8Array(Math.max(4 * L, 2 * levelBytes.length));
+  }
+  if (levelInts.length < 2 * rows + 2) {
+    levelInts = new Int32Array(Math.max(4 * rows + 4, 2 * levelInts.length));
+  }
+  const def = levelBytes.subarray(0, L).fill(fill), rep = levelBytes.subarray(L, 2 * L).fill(fill);
+  return {
+    def,
+    rep,
+    rowLevel: levelInts.subarray(0, rows + 1),
+    rowValue: levelInts.subarray(rows + 1, 2 * rows + 2),
+  };
+}
+
 function levels1(parts: readonly Part[], rows: number): Levels {
   let entries = 0, empty = 0;
   for (const p of parts) {
@@ -603,8 +626,7 @@ function levels1(parts: readonly Part[], rows: number): Levels {
   }
   const L = entries + empty;
   // Every level 1 but the first of each row (rep 0) and empty rows (def 0, rep 0).
-  const def = new Uint8Array(L).fill(1), rep = new Uint8Array(L).fill(1);
-  const rowLevel = new Int32Array(rows + 1), rowValue = new Int32Array(rows + 1);
+  const { def, rep, rowLevel, rowValue } = levelArrays(L, rows, 1);
   let r = 0, l = 0, v = 0;
   for (const p of parts) {
     const o = (p.col as ListCol<Column>).offsets;
@@ -637,8 +659,7 @@ function levels2(parts: readonly Part[], items: readonly Part[], rows: number): 
     }
     for (let j = m.start; j < m.end; j++) L += Math.max(1, mo[j + 1] - mo[j]);
   }
-  const def = new Uint8Array(L), rep = new Uint8Array(L);
-  const rowLevel = new Int32Array(rows + 1), rowValue = new Int32Array(rows + 1);
+  const { def, rep, rowLevel, rowValue } = levelArrays(L, rows, 0);
   let r = 0, l = 0, v = 0;
   for (let q = 0; q < parts.length; q++) {
     const p = parts[q], o = (p.col as ListCol<MapCol>).offsets;
