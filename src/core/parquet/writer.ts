@@ -701,15 +701,12 @@ function levels2(parts: readonly Part[], items: readonly Part[], rows: number): 
 
 const MAX_LOAD = 0.5;
 
-/** A hash of `src[s, e)`, four bytes at a time. */
-function hashBytes(src: Uint8Array, s: number, e: number): number {
+/** A hash of `src[s, e)` (`dv` a view of the same bytes), four bytes at a time. */
+function hashBytes(src: Uint8Array, dv: DataView, s: number, e: number): number {
   let h = Math.imul(e - s, 0x9e3779b1);
   let i = s;
   for (; i + 4 <= e; i += 4) {
-    h = Math.imul(
-      h ^ (src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)),
-      0x5bd1e995,
-    );
+    h = Math.imul(h ^ dv.getInt32(i, true), 0x5bd1e995);
     h ^= h >>> 15;
   }
   for (; i < e; i++) h = Math.imul(h ^ src[i], 0x01000193);
@@ -753,6 +750,7 @@ class BytesDict {
   mask = (1 << 10) - 1;
   off = new Int32Array(1025);
   data = new Uint8Array(1 << 12);
+  dv = new DataView(this.data.buffer);
   count = 0;
   /** PLAIN size of the dictionary page. */
   size = 0;
@@ -764,22 +762,26 @@ class BytesDict {
       this.mask = (1 << 10) - 1;
     } else this.slots.fill(0);
     if (this.off.length > 1 << 16) this.off = new Int32Array(1025);
-    if (this.data.length > 1 << 20) this.data = new Uint8Array(1 << 12);
+    if (this.data.length > 1 << 20) {
+      this.data = new Uint8Array(1 << 12);
+      this.dv = new DataView(this.data.buffer);
+    }
     this.count = 0;
     this.size = 0;
     return this;
   }
 
-  /** Index of `src[s, e)`, added if new. */
-  index(src: Uint8Array, s: number, e: number): number {
-    let slot = hashBytes(src, s, e) & this.mask;
-    const slots = this.slots, off = this.off, data = this.data, n = e - s;
+  /** Index of `src[s, e)` (`sv` a view of `src`), added if new. */
+  index(src: Uint8Array, sv: DataView, s: number, e: number): number {
+    let slot = hashBytes(src, sv, s, e) & this.mask;
+    const slots = this.slots, off = this.off, data = this.data, dv = this.dv, n = e - s;
     for (;;) {
       const x = slots[slot];
       if (x === 0) break;
       const idx = x - 1, ds = off[idx];
       if (off[idx + 1] - ds === n) {
         let i = 0;
+        while (i + 4 <= n && dv.getInt32(ds + i, true) === sv.getInt32(s + i, true)) i += 4;
         while (i < n && data[ds + i] === src[s + i]) i++;
         if (i === n) return idx;
       }
@@ -802,6 +804,7 @@ class BytesDict {
       const d = new Uint8Array(size);
       d.set(this.data.subarray(0, at));
       this.data = d;
+      this.dv = new DataView(d.buffer);
     }
     copyBytes(this.data, at, src, s, e);
     this.off[idx + 1] = at + n;
@@ -817,7 +820,7 @@ class BytesDict {
     this.mask = size - 1;
     const off = this.off, data = this.data;
     for (let idx = 0; idx < this.count; idx++) {
-      let slot = hashBytes(data, off[idx], off[idx + 1]) & this.mask;
+      let slot = hashBytes(data, this.dv, off[idx], off[idx + 1]) & this.mask;
       while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
       this.slots[slot] = idx + 1;
     }
@@ -1220,7 +1223,7 @@ function writeChunk(
             idx.copyWithin(a, p, a);
             continue;
           }
-          for (let i = a; i < b; i++) idx[i] = d.index(data, off[i], off[i + 1]);
+          for (let i = a; i < b; i++) idx[i] = d.index(data, dv, off[i], off[i + 1]);
         }
       } else if (kind === "bytes") {
         // A value equal to the previous one takes its index.
@@ -1228,7 +1231,7 @@ function writeChunk(
         const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
         for (let i = v0; i < v1; i++) {
           if (i > 0 && sameRun(off, data, dv, i - 1, i, 1)) idx[i] = idx[i - 1];
-          else idx[i] = d.index(data, off[i], off[i + 1]);
+          else idx[i] = d.index(data, dv, off[i], off[i + 1]);
         }
       } else if (kind === "i32") {
         const d = dict as WordDict, a = v.i32!;
