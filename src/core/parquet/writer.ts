@@ -1105,9 +1105,14 @@ const scratch = new Bytes();
 const dictScratch = new Bytes();
 /** Dictionary indices of the chunk being made (index i: value i). */
 let indexScratch = new Int32Array(1 << 12);
-const headerW = new ThriftWriter(64);
+const header = new Uint8Array(48);
 
-/** Writes a page header into `headerW` (reset first). */
+/**
+ * A page header (Thrift compact protocol, written by hand: this runs once per page): type,
+ * sizes, then the data page header (values, encoding, RLE levels) or the dictionary page header
+ * (entries, PLAIN). Every field is a non-negative i32 (zigzag varint) after a one-byte field
+ * header (id delta in the high nibble, type 5 = i32, 12 = struct).
+ */
 function pageHeader(
   type: number,
   uncompressed: number,
@@ -1115,27 +1120,34 @@ function pageHeader(
   numValues: number,
   encoding: number,
 ): Uint8Array {
-  const w = headerW;
-  w.reset();
-  w.begin();
-  w.i32(1, type);
-  w.i32(2, uncompressed);
-  w.i32(3, compressed);
+  const h = header;
+  let at = 0;
+  const field = (delta: number, v: number) => {
+    h[at++] = (delta << 4) | 5;
+    let z = 2 * v;
+    while (z >= 0x80) {
+      h[at++] = (z & 0x7f) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    h[at++] = z;
+  };
+  field(1, type);
+  field(1, uncompressed);
+  field(1, compressed);
   if (type === DATA_PAGE) {
-    w.struct(5);
-    w.i32(1, numValues);
-    w.i32(2, encoding);
-    w.i32(3, RLE);
-    w.i32(4, RLE);
-    w.end();
+    h[at++] = (2 << 4) | 12; // field 5: data_page_header
+    field(1, numValues);
+    field(1, encoding);
+    field(1, RLE);
+    field(1, RLE);
   } else {
-    w.struct(7);
-    w.i32(1, numValues);
-    w.i32(2, PLAIN);
-    w.end();
+    h[at++] = (4 << 4) | 12; // field 7: dictionary_page_header
+    field(1, numValues);
+    field(1, PLAIN);
   }
-  w.end();
-  return w.bytes().slice();
+  h[at++] = 0; // end of the inner struct
+  h[at++] = 0; // end of PageHeader
+  return h.slice(0, at);
 }
 
 /** Encodes one leaf's column chunk for one row group. */
