@@ -1121,33 +1121,35 @@ function pageHeader(
   encoding: number,
 ): Uint8Array {
   const h = header;
-  let at = 0;
-  const field = (delta: number, v: number) => {
-    h[at++] = (delta << 4) | 5;
-    let z = 2 * v;
-    while (z >= 0x80) {
-      h[at++] = (z & 0x7f) | 0x80;
-      z = Math.floor(z / 0x80);
-    }
-    h[at++] = z;
-  };
-  field(1, type);
-  field(1, uncompressed);
-  field(1, compressed);
+  let at = i32Field(h, 0, type);
+  at = i32Field(h, at, uncompressed);
+  at = i32Field(h, at, compressed);
   if (type === DATA_PAGE) {
     h[at++] = (2 << 4) | 12; // field 5: data_page_header
-    field(1, numValues);
-    field(1, encoding);
-    field(1, RLE);
-    field(1, RLE);
+    at = i32Field(h, at, numValues);
+    at = i32Field(h, at, encoding);
+    at = i32Field(h, at, RLE);
+    at = i32Field(h, at, RLE);
   } else {
     h[at++] = (4 << 4) | 12; // field 7: dictionary_page_header
-    field(1, numValues);
-    field(1, PLAIN);
+    at = i32Field(h, at, numValues);
+    at = i32Field(h, at, PLAIN);
   }
   h[at++] = 0; // end of the inner struct
   h[at++] = 0; // end of PageHeader
   return h.slice(0, at);
+}
+
+/** The next field (id + 1) as a non-negative i32 at `h[at]`; returns the end. */
+function i32Field(h: Uint8Array, at: number, v: number): number {
+  h[at++] = (1 << 4) | 5;
+  let z = 2 * v;
+  while (z >= 0x80) {
+    h[at++] = (z & 0x7f) | 0x80;
+    z = Math.floor(z / 0x80);
+  }
+  h[at++] = z;
+  return at;
 }
 
 /** Encodes one leaf's column chunk for one row group. */
@@ -1500,7 +1502,8 @@ export function writeParquetFile(
       }
       group.forEach((l, k) => {
         const chunk = writeChunk(l, gather(valueParts[k], l), lv, n, opts);
-        chunks.push({ ...chunk, start: at });
+        (chunk as Chunk & { start: number }).start = at;
+        chunks.push(chunk as Chunk & { start: number });
         for (const p of chunk.pieces) pieces.push(p);
         at += chunk.compressed;
       });
@@ -1522,6 +1525,9 @@ export function writeParquetFile(
   return out;
 }
 
+/** The footer being written (kept for the next file). */
+const footerW = new ThriftWriter(4096);
+
 const MAGIC = Uint8Array.of(0x50, 0x41, 0x52, 0x31); // "PAR1"
 
 function fileMetadata(
@@ -1531,7 +1537,8 @@ function fileMetadata(
   opts: WriterOptions,
   schema: arrow.Schema,
 ): Uint8Array {
-  const w = new ThriftWriter(4096);
+  const w = footerW;
+  w.reset();
   w.begin();
   w.i32(1, 1); // version
   w.list(2, T.STRUCT, layout.count);
