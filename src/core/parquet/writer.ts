@@ -412,6 +412,18 @@ function bitPack(
       buf[at++] = values[k + 4] | (values[k + 5] << 2) | (values[k + 6] << 4) |
         (values[k + 7] << 6);
     }
+  } else if (bitWidth <= 8) {
+    // At most one whole byte is ready after each value.
+    let acc = 0, bits = 0;
+    for (; k < full; k++) {
+      acc |= values[k] << bits;
+      bits += bitWidth;
+      if (bits >= 8) {
+        buf[at++] = acc;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
   } else {
     let acc = 0, bits = 0;
     for (; k < full; k++) {
