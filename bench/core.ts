@@ -38,8 +38,9 @@
  * and 2 encoder threads (src/batch/encoder.node.ts): records/s and the cores kept busy.
  *
  * Usage: deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N]
- *        [--warmup N] [--signals logs,traces,metrics] [--out FILE | --no-write]
- * Results go to bench/results/latest.json unless --no-write.
+ *        [--warmup N] [--signals logs,traces,metrics] [--only writers] [--out FILE | --no-write]
+ * Results go to bench/results/latest.json unless --no-write. `--only writers` runs just the writers
+ * section (native against parquet-wasm, per table, interleaved) and prints its table (no file).
  */
 import process from "node:process";
 import { useNodeParquetZstd } from "../src/core/arrow/zstd.node.ts";
@@ -73,6 +74,8 @@ export interface CoreOptions {
   print: boolean;
   /** Encoder thread counts of the stream measurement (bench/parallel.ts; empty: skip it). */
   threads: number[];
+  /** "writers": only the native-vs-parquet-wasm writers section (`--only writers`). */
+  only?: "writers";
 }
 
 export const DEFAULT_CORE: CoreOptions = {
@@ -423,26 +426,45 @@ function benchWriters(parts: Partition[], o: CoreOptions): WriterResult[] {
   for (const [table, ps] of byTable) {
     const best = (t: Timing) => Math.min(...t.wall);
     let nativeBytes = 0, wasmBytes = 0;
-    const nt = time(
-      o,
-      () => 0,
-      () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "native" })),
-      (outs) => (nativeBytes = outs.reduce((n, b) => n + b.length, 0)),
-    );
-    const native = best(nt);
     const ipcs = ps.map((p) => toIPC(p.rows, po.profile));
-    const wt = time(
-      o,
-      () => ipcs.map((b) => pw.Table.fromIPCStream(b)),
-      (ts) => ts.map((t, i) => pw.writeParquet(t, writerProperties(po, ps[i].rows.table))),
-      (outs) => (wasmBytes = outs.reduce((n, b) => n + b.length, 0)),
-    );
-    const wasmWrite = best(wt);
-    const wasmEncode = best(time(
-      o,
-      () => 0,
-      () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "wasm" })),
-    ));
+    // The three interleaved (native, write, encode, native, …): on a shared machine a burst of
+    // other work then hits all three alike.
+    const nt: Timing = { wall: [], cpu: [] }, wt: Timing = { wall: [], cpu: [] };
+    const et: Timing = { wall: [], cpu: [] };
+    const one = { ...o, warmup: 0, runs: 1 };
+    const add = (into: Timing, t: Timing, i: number) => {
+      if (i < o.warmup) return;
+      into.wall.push(...t.wall);
+      into.cpu.push(...t.cpu);
+    };
+    for (let i = 0; i < o.warmup + o.runs; i++) {
+      add(
+        nt,
+        time(
+          one,
+          () => 0,
+          () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "native" })),
+          (outs) => (nativeBytes = outs.reduce((n, b) => n + b.length, 0)),
+        ),
+        i,
+      );
+      add(
+        wt,
+        time(
+          one,
+          () => ipcs.map((b) => pw.Table.fromIPCStream(b)),
+          (ts) => ts.map((t, i) => pw.writeParquet(t, writerProperties(po, ps[i].rows.table))),
+          (outs) => (wasmBytes = outs.reduce((n, b) => n + b.length, 0)),
+        ),
+        i,
+      );
+      add(
+        et,
+        time(one, () => 0, () => ps.map((p) => encodeParquet(p.rows, { ...po, encoder: "wasm" }))),
+        i,
+      );
+    }
+    const native = best(nt), wasmWrite = best(wt), wasmEncode = best(et);
     out.push({
       table,
       rows: ps.reduce((n, p) => n + p.rows.length, 0),
@@ -463,7 +485,7 @@ function benchWriters(parts: Partition[], o: CoreOptions): WriterResult[] {
 }
 
 /** The per-table writer comparison as a Markdown table. */
-export function writersTable(r: CoreResults): string {
+export function writersTable(r: { signals: { writers?: WriterResult[] }[] }): string {
   const lines = [
     "| table | rows | native ms | parquet-wasm write ms | its encode ms | × write | × encode | × write (CPU) | native KiB | parquet-wasm KiB | bytes × |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -763,11 +785,15 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
       if (opts.threads.some((n) => !Number.isInteger(n) || n < 0)) {
         throw new RangeError(`bench: --threads needs thread counts like "0,1,2", got "${v}"`);
       }
+    } else if (a === "--only") {
+      const v = args[++i];
+      if (v !== "writers") throw new TypeError(`bench: --only takes "writers", got "${v}"`);
+      opts.only = v;
     } else if (a === "--out") out = args[++i];
     else if (a === "--no-write") out = null;
     else if (a === "--help") {
       console.log(
-        "deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--out FILE | --no-write]",
+        "deno task bench [--records N] [--small N,N | none] [--threads N,N | none] [--runs N] [--warmup N] [--seed N] [--signals logs,traces,metrics] [--only writers] [--out FILE | --no-write]",
       );
       Deno.exit(0);
     } else throw new TypeError(`bench: unknown argument "${a}"`);
@@ -777,6 +803,36 @@ function parseArgs(args: string[]): { opts: Partial<CoreOptions>; out: string | 
 
 if (import.meta.main && Deno.args[0] === "--probe") {
   console.log(JSON.stringify(await probe(Deno.args[1] as GenSignal, Deno.args[2])));
+  Deno.exit(0);
+}
+
+/** Only the writers section, per signal (`--only writers`; nothing is written to a file). */
+async function runWriters(opts: Partial<CoreOptions>): Promise<void> {
+  const o: CoreOptions = { ...DEFAULT_CORE, ...opts };
+  await ensureParquet();
+  const before = loadAverage();
+  const signals: { writers: WriterResult[] }[] = [];
+  for (const s of o.signals) {
+    const g = generateRequest(s, { records: o.records, seed: o.seed });
+    signals.push({
+      writers: benchWriters(partitionsOf(decode(s, g.protobuf, "protobuf", decodeOpts())), o),
+    });
+    gc();
+  }
+  console.log(
+    `\n${
+      machineLine(await machineInfo())
+    }; commit ${await gitCommit()}; ${o.runs} runs after ${o.warmup} warm-up; ` +
+      `load average ${before} → ${loadAverage()}`,
+  );
+  console.log(
+    `\nThe native Parquet encoder against parquet-wasm, same partitions, same run (${o.parquet.codec}):\n`,
+  );
+  console.log(writersTable({ signals }));
+}
+
+if (import.meta.main && parseArgs(Deno.args).opts.only === "writers") {
+  await runWriters(parseArgs(Deno.args).opts);
   Deno.exit(0);
 }
 

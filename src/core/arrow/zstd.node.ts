@@ -12,7 +12,7 @@ import { setParquetZstd } from "../parquet/codecs.ts";
 interface ZstdZlib {
   zstdCompressSync?: (
     data: Uint8Array,
-    opts?: { params?: Record<number, number>; pledgedSrcSize?: number },
+    opts?: { params?: Record<number, number>; pledgedSrcSize?: number; chunkSize?: number },
   ) => Uint8Array;
   constants: Record<string, number>;
 }
@@ -47,7 +47,12 @@ export function useNodeParquetZstd(): boolean {
   setParquetZstd((data, lvl) => {
     const params: Record<number, number> = {};
     if (level !== undefined) params[level] = lvl;
-    const out = compress(data, { params, pledgedSrcSize: data.length });
+    // A small page gets an output buffer of about its own size instead of node:zlib's 16 KiB
+    // chunk (less to allocate and collect per call; most pages are small).
+    const n = data.length;
+    const out = n <= 1 << 16
+      ? compress(data, { params, pledgedSrcSize: n, chunkSize: Math.max(64, n + (n >> 7) + 128) })
+      : compress(data, { params, pledgedSrcSize: n });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   });
   return true;

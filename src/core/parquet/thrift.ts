@@ -22,6 +22,21 @@ export const T = {
 
 const utf8 = new TextEncoder();
 
+/**
+ * UTF-8 of the strings written (names, paths, key-value metadata: the same few in every file),
+ * so a footer does not encode them again; emptied when it holds too many.
+ */
+const encoded = new Map<string, Uint8Array>();
+
+function utf8Of(s: string): Uint8Array {
+  let b = encoded.get(s);
+  if (b === undefined) {
+    if (encoded.size >= 4096) encoded.clear();
+    encoded.set(s, b = utf8.encode(s));
+  }
+  return b;
+}
+
 export class ThriftWriter {
   buf: Uint8Array;
   at = 0;
@@ -127,11 +142,18 @@ export class ThriftWriter {
   }
 
   string(id: number, s: string): void {
-    this.binary(id, utf8.encode(s));
+    this.binary(id, utf8Of(s));
   }
 
   rawBinary(v: Uint8Array): void {
     this.varint(v.length);
+    this.room(v.length);
+    this.buf.set(v, this.at);
+    this.at += v.length;
+  }
+
+  /** Appends bytes written by another writer (whole list elements or structs). */
+  raw(v: Uint8Array): void {
     this.room(v.length);
     this.buf.set(v, this.at);
     this.at += v.length;
@@ -171,6 +193,6 @@ export class ThriftWriter {
   }
 
   elemString(s: string): void {
-    this.rawBinary(utf8.encode(s));
+    this.rawBinary(utf8Of(s));
   }
 }

@@ -13,7 +13,7 @@
  *   `pageBytes`; dictionary encoding (RLE_DICTIONARY, PLAIN dictionary page) where asked, until
  *   the dictionary passes `dictionaryBytes`, after which the chunk's later pages are PLAIN.
  * - Chunk statistics (min/max, null count 0) on the columns named by `statistics`.
- * - Each page body is compressed with `compress`; a column chunk that is tiny, or that the
+ * - Each page body is compressed with `compress`; a column chunk under 512 bytes, or that the
  *   codec does not make smaller, is stored uncompressed (Parquet records the codec per chunk).
  * - Footer and page headers in Thrift's compact protocol (./thrift.ts).
  *
@@ -59,8 +59,11 @@ export interface WriterOptions {
 
 export const PAGE_BYTES = 1 << 20;
 export const DICTIONARY_BYTES = 1 << 20;
-/** Column chunks whose pages hold fewer bytes are not compressed. */
-const SMALL_CHUNK = 64;
+/**
+ * Column chunks whose pages hold fewer bytes are not compressed: a zstd call (~20 µs) costs more
+ * than the few bytes it saves there (files 0.0–0.5% larger than with 64).
+ */
+const SMALL_CHUNK = 512;
 
 // Parquet enums.
 const BOOLEAN = 0, INT32 = 1, INT64 = 2, DOUBLE = 5, BYTE_ARRAY = 6;
@@ -165,10 +168,14 @@ function layoutOf(schema: arrow.Schema): Layout {
       leaves.push(leaf([f.name], fi, "self", 0, t));
     }
   });
+  let elements: Uint8Array | null = null;
   l = {
     count: els.length,
     leaves,
-    elements(w) {
+    elements(out) {
+      // Written once per schema, then copied.
+      if (elements) return out.raw(elements);
+      const w = new ThriftWriter(1024);
       for (const e of els) {
         w.begin();
         if (e.type) {
@@ -194,6 +201,8 @@ function layoutOf(schema: arrow.Schema): Layout {
         }
         w.end();
       }
+      elements = w.bytes().slice();
+      out.raw(elements);
     },
   };
   layouts.set(schema, l);
@@ -370,10 +379,66 @@ function rleHybrid(
     }
     out.varint((groups << 1) | 1);
     out.room(groups * bitWidth + 8);
-    const buf = out.buf;
-    let at = out.at, acc = 0, bits = 0;
-    const end = start + groups * 8;
-    for (let k = start; k < end; k++) {
+    out.at = bitPack(out.buf, out.at, values, start, start + groups * 8, b, bitWidth);
+    i = Math.min(i, b);
+  }
+}
+
+/**
+ * Bit-packs `values[start, end)` (whole groups of 8; values from `b` on count as 0) at
+ * `buf[at]`; returns the end. Widths 1 and 2 (levels) a group at a time.
+ */
+function bitPack(
+  buf: Uint8Array,
+  at: number,
+  values: ArrayLike<number>,
+  start: number,
+  end: number,
+  b: number,
+  bitWidth: number,
+): number {
+  // Whole groups inside [start, b) go the fast way; the last, partial one below.
+  const full = end <= b ? end : start + ((b - start) & ~7);
+  let k = start;
+  if (bitWidth === 1) {
+    for (; k < full; k += 8) {
+      buf[at++] = values[k] | (values[k + 1] << 1) | (values[k + 2] << 2) |
+        (values[k + 3] << 3) | (values[k + 4] << 4) | (values[k + 5] << 5) |
+        (values[k + 6] << 6) | (values[k + 7] << 7);
+    }
+  } else if (bitWidth === 2) {
+    for (; k < full; k += 8) {
+      buf[at++] = values[k] | (values[k + 1] << 2) | (values[k + 2] << 4) | (values[k + 3] << 6);
+      buf[at++] = values[k + 4] | (values[k + 5] << 2) | (values[k + 6] << 4) |
+        (values[k + 7] << 6);
+    }
+  } else if (bitWidth <= 8) {
+    // At most one whole byte is ready after each value.
+    let acc = 0, bits = 0;
+    for (; k < full; k++) {
+      acc |= values[k] << bits;
+      bits += bitWidth;
+      if (bits >= 8) {
+        buf[at++] = acc;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+  } else {
+    let acc = 0, bits = 0;
+    for (; k < full; k++) {
+      acc |= values[k] << bits;
+      bits += bitWidth;
+      while (bits >= 8) {
+        buf[at++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+  }
+  if (k < end) {
+    let acc = 0, bits = 0;
+    for (; k < end; k++) {
       acc |= (k < b ? values[k] : 0) << bits;
       bits += bitWidth;
       while (bits >= 8) {
@@ -382,9 +447,8 @@ function rleHybrid(
         bits -= 8;
       }
     }
-    out.at = at;
-    i = Math.min(i, b);
   }
+  return at;
 }
 
 /** Appends levels `[a, b)` as a v1 data page stores them: 4-byte length, then the hybrid encoding. */
@@ -545,6 +609,29 @@ interface Levels {
   rep: Uint8Array;
 }
 
+/**
+ * Levels of one nested field at a time: kept for the next (a field's levels are used by its
+ * leaves' chunks only, written before the next field's levels are made).
+ */
+let levelBytes = new Uint8Array(2 << 12), levelInts = new Int32Array(2 << 12);
+
+/** Level arrays for `L` levels (filled with `fill`) and `rows` rows, from the kept buffers. */
+function levelArrays(L: number, rows: number, fill: number): Levels {
+  if (levelBytes.length < 2 * L) {
+    levelBytes = new Uint8Array(Math.max(4 * L, 2 * levelBytes.length));
+  }
+  if (levelInts.length < 2 * rows + 2) {
+    levelInts = new Int32Array(Math.max(4 * rows + 4, 2 * levelInts.length));
+  }
+  const def = levelBytes.subarray(0, L).fill(fill), rep = levelBytes.subarray(L, 2 * L).fill(fill);
+  return {
+    def,
+    rep,
+    rowLevel: levelInts.subarray(0, rows + 1),
+    rowValue: levelInts.subarray(rows + 1, 2 * rows + 2),
+  };
+}
+
 function levels1(parts: readonly Part[], rows: number): Levels {
   let entries = 0, empty = 0;
   for (const p of parts) {
@@ -553,8 +640,8 @@ function levels1(parts: readonly Part[], rows: number): Levels {
     for (let i = p.start; i < p.end; i++) if (o[i + 1] === o[i]) empty++;
   }
   const L = entries + empty;
-  const def = new Uint8Array(L), rep = new Uint8Array(L);
-  const rowLevel = new Int32Array(rows + 1), rowValue = new Int32Array(rows + 1);
+  // Every level 1 but the first of each row (rep 0) and empty rows (def 0, rep 0).
+  const { def, rep, rowLevel, rowValue } = levelArrays(L, rows, 1);
   let r = 0, l = 0, v = 0;
   for (const p of parts) {
     const o = (p.col as ListCol<Column>).offsets;
@@ -562,12 +649,11 @@ function levels1(parts: readonly Part[], rows: number): Levels {
       rowLevel[r] = l;
       rowValue[r++] = v;
       const n = o[i + 1] - o[i];
+      rep[l] = 0;
       if (n === 0) {
-        l++; // def 0, rep 0
+        def[l++] = 0;
         continue;
       }
-      def.fill(1, l, l + n);
-      rep.fill(1, l + 1, l + n);
       l += n;
       v += n;
     }
@@ -588,8 +674,7 @@ function levels2(parts: readonly Part[], items: readonly Part[], rows: number): 
     }
     for (let j = m.start; j < m.end; j++) L += Math.max(1, mo[j + 1] - mo[j]);
   }
-  const def = new Uint8Array(L), rep = new Uint8Array(L);
-  const rowLevel = new Int32Array(rows + 1), rowValue = new Int32Array(rows + 1);
+  const { def, rep, rowLevel, rowValue } = levelArrays(L, rows, 0);
   let r = 0, l = 0, v = 0;
   for (let q = 0; q < parts.length; q++) {
     const p = parts[q], o = (p.col as ListCol<MapCol>).offsets;
@@ -628,15 +713,12 @@ function levels2(parts: readonly Part[], items: readonly Part[], rows: number): 
 
 const MAX_LOAD = 0.5;
 
-/** A hash of `src[s, e)`, four bytes at a time. */
-function hashBytes(src: Uint8Array, s: number, e: number): number {
+/** A hash of `src[s, e)` (`dv` a view of the same bytes), four bytes at a time. */
+function hashBytes(src: Uint8Array, dv: DataView, s: number, e: number): number {
   let h = Math.imul(e - s, 0x9e3779b1);
   let i = s;
   for (; i + 4 <= e; i += 4) {
-    h = Math.imul(
-      h ^ (src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)),
-      0x5bd1e995,
-    );
+    h = Math.imul(h ^ dv.getInt32(i, true), 0x5bd1e995);
     h ^= h >>> 15;
   }
   for (; i < e; i++) h = Math.imul(h ^ src[i], 0x01000193);
@@ -649,12 +731,29 @@ function hashBytes(src: Uint8Array, s: number, e: number): number {
  * Whether the `n` byte strings from value `a` equal the `n` from value `b` (same lengths, same
  * bytes; each run is contiguous in `data`).
  */
-function sameRun(off: Int32Array, data: Uint8Array, a: number, b: number, n: number): boolean {
+function sameRun(
+  off: Int32Array,
+  data: Uint8Array,
+  dv: DataView,
+  a: number,
+  b: number,
+  n: number,
+): boolean {
   const sa = off[a], sb = off[b], len = off[a + n] - sa;
   if (off[b + n] - sb !== len) return false;
   for (let k = 1; k < n; k++) if (off[a + k] - sa !== off[b + k] - sb) return false;
-  for (let k = 0; k < len; k++) if (data[sa + k] !== data[sb + k]) return false;
+  let k = 0;
+  for (; k + 4 <= len; k += 4) {
+    if (dv.getInt32(sa + k, true) !== dv.getInt32(sb + k, true)) return false;
+  }
+  for (; k < len; k++) if (data[sa + k] !== data[sb + k]) return false;
   return true;
+}
+
+/** Copies `src[s, e)` to `dst[at]` (a loop for short strings: cheaper than `set` there). */
+function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, s: number, e: number): void {
+  if (e - s > 24) dst.set(src.subarray(s, e), at);
+  else for (let j = s; j < e; j++) dst[at++] = src[j];
 }
 
 /** A dictionary of byte strings: open addressing over a hash of the bytes. */
@@ -663,20 +762,38 @@ class BytesDict {
   mask = (1 << 10) - 1;
   off = new Int32Array(1025);
   data = new Uint8Array(1 << 12);
+  dv = new DataView(this.data.buffer);
   count = 0;
   /** PLAIN size of the dictionary page. */
   size = 0;
 
-  /** Index of `src[s, e)`, added if new. */
-  index(src: Uint8Array, s: number, e: number): number {
-    let slot = hashBytes(src, s, e) & this.mask;
-    const slots = this.slots, off = this.off, data = this.data, n = e - s;
+  /** Empties the dictionary for the next chunk (large buffers are dropped, small ones kept). */
+  reset(): this {
+    if (this.slots.length > 1 << 14) {
+      this.slots = new Int32Array(1 << 10);
+      this.mask = (1 << 10) - 1;
+    } else this.slots.fill(0);
+    if (this.off.length > 1 << 16) this.off = new Int32Array(1025);
+    if (this.data.length > 1 << 20) {
+      this.data = new Uint8Array(1 << 12);
+      this.dv = new DataView(this.data.buffer);
+    }
+    this.count = 0;
+    this.size = 0;
+    return this;
+  }
+
+  /** Index of `src[s, e)` (`sv` a view of `src`), added if new. */
+  index(src: Uint8Array, sv: DataView, s: number, e: number): number {
+    let slot = hashBytes(src, sv, s, e) & this.mask;
+    const slots = this.slots, off = this.off, data = this.data, dv = this.dv, n = e - s;
     for (;;) {
       const x = slots[slot];
       if (x === 0) break;
       const idx = x - 1, ds = off[idx];
       if (off[idx + 1] - ds === n) {
         let i = 0;
+        while (i + 4 <= n && dv.getInt32(ds + i, true) === sv.getInt32(s + i, true)) i += 4;
         while (i < n && data[ds + i] === src[s + i]) i++;
         if (i === n) return idx;
       }
@@ -699,8 +816,9 @@ class BytesDict {
       const d = new Uint8Array(size);
       d.set(this.data.subarray(0, at));
       this.data = d;
+      this.dv = new DataView(d.buffer);
     }
-    this.data.set(src.subarray(s, e), at);
+    copyBytes(this.data, at, src, s, e);
     this.off[idx + 1] = at + n;
     this.size += 4 + n;
     this.slots[slot] = idx + 1;
@@ -714,7 +832,7 @@ class BytesDict {
     this.mask = size - 1;
     const off = this.off, data = this.data;
     for (let idx = 0; idx < this.count; idx++) {
-      let slot = hashBytes(data, off[idx], off[idx + 1]) & this.mask;
+      let slot = hashBytes(data, this.dv, off[idx], off[idx + 1]) & this.mask;
       while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
       this.slots[slot] = idx + 1;
     }
@@ -722,12 +840,18 @@ class BytesDict {
 
   page(out: Bytes): void {
     out.room(this.size);
+    const buf = out.buf, off = this.off, data = this.data;
+    let at = out.at;
     for (let i = 0; i < this.count; i++) {
-      const s = this.off[i], e = this.off[i + 1];
-      out.u32(e - s);
-      out.buf.set(this.data.subarray(s, e), out.at);
-      out.at += e - s;
+      const s = off[i], e = off[i + 1], n = e - s;
+      buf[at] = n;
+      buf[at + 1] = n >>> 8;
+      buf[at + 2] = n >>> 16;
+      buf[at + 3] = n >>> 24;
+      copyBytes(buf, at + 4, data, s, e);
+      at += 4 + n;
     }
+    out.at = at;
   }
 }
 
@@ -740,6 +864,18 @@ class WordDict {
   size = 0;
   constructor(readonly width: 1 | 2) {
     this.words = new Uint32Array(64 * width);
+  }
+
+  /** Empties the dictionary for the next chunk (large buffers are dropped, small ones kept). */
+  reset(): this {
+    if (this.slots.length > 1 << 14) {
+      this.slots = new Int32Array(1 << 8);
+      this.mask = (1 << 8) - 1;
+    } else this.slots.fill(0);
+    if (this.words.length > 1 << 16) this.words = new Uint32Array(64 * this.width);
+    this.count = 0;
+    this.size = 0;
+    return this;
   }
 
   index(lo: number, hi: number): number {
@@ -973,10 +1109,22 @@ interface Chunk {
   stats: Stats | null;
 }
 
-const scratch = new Bytes();
-const headerW = new ThriftWriter(64);
+const bytesDict = new BytesDict(), words1 = new WordDict(1), words2 = new WordDict(2);
 
-/** Writes a page header into `headerW` (reset first). */
+/** The page being made (the last of a chunk stays here until its codec is chosen). */
+const scratch = new Bytes();
+/** The dictionary page of the chunk being made. */
+const dictScratch = new Bytes();
+/** Dictionary indices of the chunk being made (index i: value i). */
+let indexScratch = new Int32Array(1 << 12);
+const header = new Uint8Array(48);
+
+/**
+ * A page header (Thrift compact protocol, written by hand: this runs once per page): type,
+ * sizes, then the data page header (values, encoding, RLE levels) or the dictionary page header
+ * (entries, PLAIN). Every field is a non-negative i32 (zigzag varint) after a one-byte field
+ * header (id delta in the high nibble, type 5 = i32, 12 = struct).
+ */
 function pageHeader(
   type: number,
   uncompressed: number,
@@ -984,27 +1132,36 @@ function pageHeader(
   numValues: number,
   encoding: number,
 ): Uint8Array {
-  const w = headerW;
-  w.reset();
-  w.begin();
-  w.i32(1, type);
-  w.i32(2, uncompressed);
-  w.i32(3, compressed);
+  const h = header;
+  let at = i32Field(h, 0, type);
+  at = i32Field(h, at, uncompressed);
+  at = i32Field(h, at, compressed);
   if (type === DATA_PAGE) {
-    w.struct(5);
-    w.i32(1, numValues);
-    w.i32(2, encoding);
-    w.i32(3, RLE);
-    w.i32(4, RLE);
-    w.end();
+    h[at++] = (2 << 4) | 12; // field 5: data_page_header
+    at = i32Field(h, at, numValues);
+    at = i32Field(h, at, encoding);
+    at = i32Field(h, at, RLE);
+    at = i32Field(h, at, RLE);
   } else {
-    w.struct(7);
-    w.i32(1, numValues);
-    w.i32(2, PLAIN);
-    w.end();
+    h[at++] = (4 << 4) | 12; // field 7: dictionary_page_header
+    at = i32Field(h, at, numValues);
+    at = i32Field(h, at, PLAIN);
   }
-  w.end();
-  return w.bytes().slice();
+  h[at++] = 0; // end of the inner struct
+  h[at++] = 0; // end of PageHeader
+  return h.slice(0, at);
+}
+
+/** The next field (id + 1) as a non-negative i32 at `h[at]`; returns the end. */
+function i32Field(h: Uint8Array, at: number, v: number): number {
+  h[at++] = (1 << 4) | 5;
+  let z = 2 * v;
+  while (z >= 0x80) {
+    h[at++] = (z & 0x7f) | 0x80;
+    z = Math.floor(z / 0x80);
+  }
+  h[at++] = z;
+  return at;
 }
 
 /** Encodes one leaf's column chunk for one row group. */
@@ -1020,12 +1177,26 @@ function writeChunk(
   const kind = leaf.kind;
   let dict: BytesDict | WordDict | null = null;
   if (leaf.dictionary && kind !== "bool") {
-    dict = kind === "bytes" ? new BytesDict() : new WordDict(kind === "i32" ? 1 : 2);
+    // One of each kept for the next chunk (reset here): no allocation for a small one.
+    dict = kind === "bytes" ? bytesDict.reset() : kind === "i32" ? words1.reset() : words2.reset();
   }
   let dictOn = dict !== null && v.n > 0;
-  const indices = dictOn ? new Int32Array(v.n) : null;
+  if (dictOn && indexScratch.length < v.n) {
+    indexScratch = new Int32Array(Math.max(v.n, 2 * indexScratch.length));
+  }
+  const indices = dictOn ? indexScratch : null;
   const valueWidth = kind === "i32" ? 4 : kind === "bool" ? 0.125 : 8;
-  const bodies: { body: Uint8Array; values: number; encoding: number }[] = [];
+  const compress = opts.codec?.compress ?? null;
+  // Pages: a page before the last is compressed as soon as it is made (its raw bytes kept only
+  // when that did not make it smaller); the last stays in `scratch` until the chunk's codec is
+  // chosen, so a chunk of one page (most of them) is copied once at most.
+  const bodies: {
+    raw: Uint8Array | null;
+    packed: Uint8Array | null;
+    size: number;
+    values: number;
+    encoding: number;
+  }[] = [];
   const f64Words = kind === "f64"
     ? new Uint32Array(v.f64!.buffer, v.f64!.byteOffset, 2 * v.n)
     : null;
@@ -1069,22 +1240,24 @@ function writeChunk(
         // A row whose entries equal the previous row's (resource and scope attributes, mostly)
         // takes its indices after an exact comparison.
         const d = dict as BytesDict, off = v.off!, data = v.data!, rv = lv.rowValue;
+        const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
         for (let r = row; r < end; r++) {
           const a = rv[r], b = rv[r + 1], n = b - a;
           if (n === 0) continue;
           const p = r > 0 ? rv[r - 1] : -1;
-          if (p >= 0 && a - p === n && sameRun(off, data, p, a, n)) {
+          if (p >= 0 && a - p === n && sameRun(off, data, dv, p, a, n)) {
             idx.copyWithin(a, p, a);
             continue;
           }
-          for (let i = a; i < b; i++) idx[i] = d.index(data, off[i], off[i + 1]);
+          for (let i = a; i < b; i++) idx[i] = d.index(data, dv, off[i], off[i + 1]);
         }
       } else if (kind === "bytes") {
         // A value equal to the previous one takes its index.
         const d = dict as BytesDict, off = v.off!, data = v.data!;
+        const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
         for (let i = v0; i < v1; i++) {
-          if (i > 0 && sameRun(off, data, i - 1, i, 1)) idx[i] = idx[i - 1];
-          else idx[i] = d.index(data, off[i], off[i + 1]);
+          if (i > 0 && sameRun(off, data, dv, i - 1, i, 1)) idx[i] = idx[i - 1];
+          else idx[i] = d.index(data, dv, off[i], off[i + 1]);
         }
       } else if (kind === "i32") {
         const d = dict as WordDict, a = v.i32!;
@@ -1103,14 +1276,25 @@ function writeChunk(
       if (plainFrom < 0) plainFrom = v0;
       plainValues(body, leaf, v, v0, v1);
     }
-    bodies.push({ body: body.buf.slice(0, body.at), values: numValues, encoding });
+    const size = body.at;
+    if (end < rows) {
+      const view = body.buf.subarray(0, size);
+      const packed = compress ? compress(view) : null;
+      bodies.push({
+        raw: packed && packed.length < size ? null : view.slice(),
+        packed,
+        size,
+        values: numValues,
+        encoding,
+      });
+    } else bodies.push({ raw: null, packed: null, size, values: numValues, encoding });
     row = end;
   }
   let dictBody: Uint8Array | null = null;
-  if (dict && dictOn !== null && dict.count > 0) {
-    scratch.at = 0;
-    dict.page(scratch);
-    dictBody = scratch.buf.slice(0, scratch.at);
+  if (dict && dict.count > 0) {
+    dictScratch.at = 0;
+    dict.page(dictScratch);
+    dictBody = dictScratch.buf.subarray(0, dictScratch.at);
   }
   // Statistics.
   let stats: Stats | null = null;
@@ -1136,24 +1320,33 @@ function writeChunk(
     } else stats = valueStats(leaf, v);
     if (stats && kind === "bytes") stats = truncateStats(stats);
   }
-  // Compression: per page; the chunk stays uncompressed if that does not make it smaller.
+  // Compression: per page; the chunk stays uncompressed if that does not make it smaller (or
+  // it is tiny), unless a page before the last was compressed and kept only compressed.
+  const lastPage = bodies[bodies.length - 1];
+  const lastView = lastPage ? scratch.buf.subarray(0, lastPage.size) : null;
   let raw = dictBody ? dictBody.length : 0;
-  for (const b of bodies) raw += b.body.length;
+  let kept = true; // every page's raw bytes are at hand
+  for (const b of bodies) {
+    raw += b.size;
+    if (b !== lastPage && b.raw === null) kept = false;
+  }
   let codec: number = CODEC_ID.none;
   let dictOut = dictBody;
-  let outs = bodies.map((b) => b.body);
-  if (opts.codec && raw >= SMALL_CHUNK) {
-    const c = opts.codec.compress;
-    const cd = dictBody ? c(dictBody) : null;
-    const co = bodies.map((b) => c(b.body));
+  if (compress && opts.codec && (raw >= SMALL_CHUNK || !kept)) {
+    const cd = dictBody ? compress(dictBody) : null;
+    if (lastPage) lastPage.packed = compress(lastView!);
     let packed = cd ? cd.length : 0;
-    for (const b of co) packed += b.length;
-    if (packed < raw) {
+    for (const b of bodies) packed += b.packed!.length;
+    if (packed < raw || !kept) {
       codec = opts.codec.id;
       dictOut = cd;
-      outs = co;
     }
   }
+  if (codec === CODEC_ID.none) {
+    if (dictBody) dictBody = dictOut = dictBody.slice();
+    if (lastPage) lastPage.raw = lastView!.slice();
+  }
+  const outs = bodies.map((b) => codec === CODEC_ID.none ? b.raw! : b.packed!);
   const pieces: Uint8Array[] = [];
   let at = 0, uncompressed = 0, dictionaryOffset = -1, dataOffset = 0, numValues = 0;
   let dictDataPages = 0, plainPages = 0;
@@ -1166,10 +1359,10 @@ function writeChunk(
   }
   dataOffset = at;
   bodies.forEach((b, i) => {
-    const h = pageHeader(DATA_PAGE, b.body.length, outs[i].length, b.values, b.encoding);
+    const h = pageHeader(DATA_PAGE, b.size, outs[i].length, b.values, b.encoding);
     pieces.push(h, outs[i]);
     at += h.length + outs[i].length;
-    uncompressed += h.length + b.body.length;
+    uncompressed += h.length + b.size;
     numValues += b.values;
     if (b.encoding === PLAIN) plainPages++;
     else dictDataPages++;
@@ -1321,7 +1514,8 @@ export function writeParquetFile(
       }
       group.forEach((l, k) => {
         const chunk = writeChunk(l, gather(valueParts[k], l), lv, n, opts);
-        chunks.push({ ...chunk, start: at });
+        (chunk as Chunk & { start: number }).start = at;
+        chunks.push(chunk as Chunk & { start: number });
         for (const p of chunk.pieces) pieces.push(p);
         at += chunk.compressed;
       });
@@ -1343,6 +1537,9 @@ export function writeParquetFile(
   return out;
 }
 
+/** The footer being written (kept for the next file). */
+const footerW = new ThriftWriter(4096);
+
 const MAGIC = Uint8Array.of(0x50, 0x41, 0x52, 0x31); // "PAR1"
 
 function fileMetadata(
@@ -1352,7 +1549,8 @@ function fileMetadata(
   opts: WriterOptions,
   schema: arrow.Schema,
 ): Uint8Array {
-  const w = new ThriftWriter(4096);
+  const w = footerW;
+  w.reset();
   w.begin();
   w.i32(1, 1); // version
   w.list(2, T.STRUCT, layout.count);
