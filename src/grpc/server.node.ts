@@ -103,7 +103,7 @@ export async function serveGrpc(opts: {
     const raw = call.request;
     const auth = call.metadata.get("authorization")[0];
     const c: ExportCall = {
-      path,
+      path: path === UNKNOWN_METHOD ? call.getPath() : path,
       authorization: auth === undefined ? null : String(auth),
       encoding: raw.encoding,
       bytes: raw.bytes,
@@ -136,8 +136,21 @@ export async function serveGrpc(opts: {
     p.finally(() => inflight.delete(p));
   };
 
-  for (const path of [...Object.keys(EXPORT_METHODS), HEALTH_CHECK]) {
+  for (const path of [...Object.keys(EXPORT_METHODS), HEALTH_CHECK, UNKNOWN_METHOD]) {
     server.register(path, handler(path), passThroughSerialize, passThroughDeserialize, "unary");
+  }
+  // Unknown methods and services: grpc-js would answer UNIMPLEMENTED itself, unseen by the
+  // metrics; its handler lookup (grpc-js 1.14 `_retrieveHandler`) falls back to ours, so
+  // ./service.ts answers UNIMPLEMENTED and the call is counted (route "other").
+  const lookup = server as unknown as {
+    _retrieveHandler?: (path: string) => unknown;
+    handlers?: Map<string, unknown>;
+  };
+  const retrieve = lookup._retrieveHandler?.bind(server);
+  if (retrieve && lookup.handlers instanceof Map) {
+    const unknown = lookup.handlers.get(UNKNOWN_METHOD);
+    lookup._retrieveHandler = (p) =>
+      p === UNKNOWN_METHOD ? null : (lookup.handlers!.get(p) ?? (retrieve(p), unknown));
   }
 
   const addr = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -162,7 +175,10 @@ export async function serveGrpc(opts: {
   };
 }
 
-/** Tells the metrics of an answered call (the `grpc` transport). */
+/** Where calls to methods this server does not have go (never a real gRPC path). */
+const UNKNOWN_METHOD = "/otlp2parquet.internal/Unknown";
+
+/** Tells the metrics of an answered call (the `grpc` transport; unknown methods: "other"). */
 export function recordCall(
   metrics: GrpcServiceDeps["metrics"],
   call: ExportCall,
@@ -171,7 +187,7 @@ export function recordCall(
 ): void {
   metrics?.request({
     transport: "grpc",
-    route: call.path,
+    route: call.path in EXPORT_METHODS || call.path === HEALTH_CHECK ? call.path : "other",
     code: statusName(a.code),
     seconds,
     bytes: call.bytes.length,
