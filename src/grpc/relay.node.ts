@@ -17,8 +17,9 @@
  * a random token); the parent answers it with ./service.ts exactly as in process (auth,
  * decompression and size limit, ingest, the write-ahead log, metrics) and the child sends that
  * answer. The child answers OK only after the parent did, so nothing acknowledged is lost when
- * it dies: its calls in flight fail on the client (UNAVAILABLE), which retries. The parent
- * restarts a child that died, on the same port. The child exits when the parent's pipe to its
+ * it dies: its calls in flight fail on the client (UNAVAILABLE), which retries. A standby
+ * child (booted, waiting for its port on standard input) takes the port of one that died at
+ * once, and a new standby boots. The child exits when the parent's pipe to its
  * standard input closes (the parent was killed), and drains its calls on SIGTERM (`close()`).
  */
 import type { Logger } from "../log/log.ts";
@@ -103,9 +104,15 @@ export async function listenGrpcRelayed(
     parent: `http://127.0.0.1:${internal.addr.port}/call`,
   };
 
-  let child: Deno.ChildProcess | undefined;
-  let closing = false;
-  const start = async (): Promise<number> => {
+  // A child boots (runtime, grpc-js) and waits; told a port on its standard input, it listens
+  // and says {"port":N} (or {"error":…}) on its standard output. One waits as a standby, so a
+  // child that died is replaced without waiting for a boot.
+  interface Proc {
+    c: Deno.ChildProcess;
+    line: () => Promise<string | null>;
+    exited: boolean;
+  }
+  const spawn = (): Proc => {
     const [cmd, base] = childCommand();
     const c = new Deno.Command(cmd, {
       args: [...base, JSON.stringify(args)],
@@ -114,55 +121,77 @@ export async function listenGrpcRelayed(
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    child = c;
-    const line = await firstLine(c.stdout);
+    const p: Proc = { c, line: lineReader(c.stdout), exited: false };
+    c.status.then(() => p.exited = true);
+    return p;
+  };
+  const activate = async (p: Proc, port: number): Promise<number> => {
+    const w = p.c.stdin.getWriter();
+    await w.write(new TextEncoder().encode(`${port}\n`));
+    w.releaseLock();
+    const line = await p.line();
     let r: { port?: number; error?: string };
     try {
-      r = JSON.parse(line);
+      r = JSON.parse(line ?? "");
     } catch {
       r = { error: `the OTLP/gRPC listener process said ${JSON.stringify(line)}` };
     }
     if (r.port === undefined) {
       try {
-        c.kill("SIGKILL");
+        p.c.kill("SIGKILL");
       } catch { /* gone */ }
-      await c.status;
+      await p.c.status;
       throw new Error(r.error ?? "the OTLP/gRPC listener process exited before listening");
     }
     return r.port;
   };
+  const kill = async (p: Proc | undefined, sig: Deno.Signal) => {
+    if (!p) return;
+    try {
+      p.c.kill(sig);
+    } catch { /* already gone */ }
+    await p.c.status;
+  };
 
-  const bound = await start().catch(async (e) => {
+  let child: Proc | undefined = spawn();
+  let standby: Proc | undefined;
+  let closing = false;
+  const bound = await activate(child, port).catch(async (e) => {
     await internal.shutdown();
     throw e;
   });
-  args.port = bound;
+  standby = spawn();
 
-  // Supervision: a child that dies is started again on the same port.
-  let delay = 100;
+  // Supervision: a child that dies is replaced on the same port (by the standby when it is up).
+  let delay = 0;
   const supervise = async () => {
     while (!closing && child) {
       const startedAt = performance.now();
-      const status = await child.status;
+      const status = await child.c.status;
       if (closing) return;
       logger.error("the OTLP/gRPC listener process died; starting it again", {
         code: status.code,
         signal: status.signal ?? undefined,
         port: bound,
       });
-      if (performance.now() - startedAt > 10_000) delay = 100;
+      // Quick deaths in a row back off (up to 5 s); a child that served a while resets it.
+      delay = performance.now() - startedAt > 10_000 ? 0 : Math.min(Math.max(delay * 2, 50), 5000);
       for (;;) {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         if (closing) return;
+        const next = standby && !standby.exited ? standby : spawn();
+        standby = undefined;
+        child = next;
         try {
-          await start();
+          await activate(next, bound);
           logger.info("the OTLP/gRPC listener process is back", { port: bound });
+          if (!closing) standby = spawn();
           break;
         } catch (e) {
           logger.error("cannot start the OTLP/gRPC listener process", {
             error: e instanceof Error ? e.message : String(e),
           });
+          delay = Math.min(Math.max(delay * 2, 100), 5000);
         }
       }
     }
@@ -176,14 +205,10 @@ export async function listenGrpcRelayed(
     close() {
       closed ??= (async () => {
         closing = true;
-        const c = child;
-        if (c) {
-          try {
-            c.kill("SIGTERM"); // the child stops accepting, answers its calls, exits
-          } catch { /* already gone */ }
-          await c.status;
-        }
+        // The child stops accepting, answers its calls in flight, exits; the standby just exits.
+        await Promise.all([kill(child, "SIGTERM"), kill(standby, "SIGTERM")]);
         await supervising;
+        await Promise.all([kill(child, "SIGTERM"), kill(standby, "SIGTERM")]);
         await internal.shutdown();
       })();
       return closed;
@@ -191,33 +216,29 @@ export async function listenGrpcRelayed(
   };
 }
 
-/** The first line a child writes on its standard output; the rest is drained. */
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+/** Lines of a stream, one per call (null at its end). */
+function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string | null> {
   const reader = stream.getReader();
   const dec = new TextDecoder();
   let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += dec.decode(value, { stream: true });
-    const nl = text.indexOf("\n");
-    if (nl >= 0) {
-      text = text.slice(0, nl);
-      break;
+  return async () => {
+    for (;;) {
+      const nl = text.indexOf("\n");
+      if (nl >= 0) {
+        const line = text.slice(0, nl);
+        text = text.slice(nl + 1);
+        return line;
+      }
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return null;
+      text += dec.decode(value, { stream: true });
     }
-  }
-  // Keep draining, so a child that writes more never blocks.
-  (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch { /* closed */ }
-  })();
-  return text;
+  };
 }
 
 /** Child side (`__grpc-relay ARGS`): grpc-js listening, each call passed to the parent. */
 export async function runRelayChild(argv: string[]): Promise<number> {
-  const a: ChildArgs = JSON.parse(argv[0] ?? "{}");
+  const a: Omit<ChildArgs, "port"> = JSON.parse(argv[0] ?? "{}");
   const token = Deno.env.get(TOKEN_ENV) ?? "";
   const answer = async (c: ExportCall): Promise<Answer> => {
     const headers: Record<string, string> = {
@@ -252,23 +273,30 @@ export async function runRelayChild(argv: string[]): Promise<number> {
     if (code === 0) return { code: 0, response: new Uint8Array(await res.arrayBuffer()) };
     return await res.json() as Answer;
   };
+  // Ctrl-C reaches the whole process group: the parent decides when this child stops.
+  Deno.addSignalListener("SIGINT", () => {});
+  // Booted: wait for the port to listen on (a standby waits here), then for the end.
+  const line = lineReader(Deno.stdin.readable);
+  const first = await line();
+  if (first === null) return 0; // the parent is gone
   let listener: GrpcListener;
   try {
-    listener = await serveGrpc({ answer, limit: a.limit, host: a.host, port: a.port });
+    listener = await serveGrpc({
+      answer,
+      limit: a.limit,
+      host: a.host,
+      port: Number(first.trim()),
+    });
   } catch (e) {
     console.log(JSON.stringify({ error: e instanceof Error ? e.message : String(e) }));
     return 1;
   }
   console.log(JSON.stringify({ port: listener.port }));
-  // Ctrl-C reaches the whole process group: the parent decides when this child stops.
-  Deno.addSignalListener("SIGINT", () => {});
   const stop = new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGTERM", () => resolve());
     // The parent is gone (killed): its end of the pipe closes.
     (async () => {
-      try {
-        for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
-      } catch { /* closed */ }
+      while (await line() !== null) { /* nothing more is sent */ }
       resolve();
     })();
   });
