@@ -90,6 +90,8 @@ export async function serveGrpc(opts: {
   const { answer, limit, host, port } = opts;
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limit,
+    // No channelz: its per-call and per-session bookkeeping is nobody's to read here.
+    "grpc.enable_channelz": 0,
     interceptors: [keepCompressed],
   });
   const inflight = new Set<Promise<unknown>>();
