@@ -292,13 +292,14 @@ export async function runRelayChild(argv: string[]): Promise<number> {
     return 1;
   }
   console.log(JSON.stringify({ port: listener.port }));
+  // The parent is gone (killed, or it gave up waiting at shutdown): its end of the pipe closes,
+  // and nothing is left to answer the calls: exit at once, whatever is draining.
+  (async () => {
+    while (await line() !== null) { /* nothing more is sent */ }
+    Deno.exit(0);
+  })();
   const stop = new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGTERM", () => resolve());
-    // The parent is gone (killed): its end of the pipe closes.
-    (async () => {
-      while (await line() !== null) { /* nothing more is sent */ }
-      resolve();
-    })();
   });
   await stop;
   await listener.close();
