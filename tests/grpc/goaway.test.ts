@@ -151,3 +151,37 @@ for (const runtime of ["deno", "bun", "node"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "gRPC on Deno: the server killed (SIGKILL), its listener process exits and frees the gRPC port",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const srv = await startServer({ env: { OTLP2PARQUET_BATCH_ENABLED: "true" } });
+    let port: number;
+    try {
+      port = srv.grpcPort!;
+      const [code] = await pythonClient(
+        srv.grpcAddr,
+        generateRequest("logs", { records: 1, seed: 1 }).protobuf,
+        1,
+      );
+      strictEqual(code, "OK", srv.log());
+      srv.signal("SIGKILL");
+    } finally {
+      await srv.kill();
+    }
+    // Bounded wait: the port can be bound again once no process listens on it.
+    let free = false;
+    for (let i = 0; i < 50 && !free; i++) {
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port }).close();
+        free = true;
+      } catch {
+        await sleep(100);
+      }
+    }
+    ok(free, `port ${port} is still taken 5 s after the server was killed`);
+  },
+});
