@@ -41,19 +41,39 @@ interface LoadResult {
 /** What a point measured on one protocol. */
 export type Side = LoadResult & {
   requestsPerSec: number;
-  /** Server CPU (user + system, all threads) per answered call, ms: steadier than req/s on a busy machine. */
+  /** Server CPU (user + system, all threads, child processes too) per answered call, ms: steadier than req/s on a busy machine. */
   cpuMsPerCall: number;
 };
 
-/** User + system CPU seconds of a process, all threads (Linux /proc; ticks of 1/100 s). */
+/**
+ * User + system CPU seconds of a process and its children (on Deno the gRPC listener is a child
+ * process: src/grpc/relay.node.ts), all threads (Linux /proc; ticks of 1/100 s).
+ */
 function cpuSeconds(pid: number): number {
   try {
     const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
+    // utime + stime, and cutime + cstime: children that exited (a listener that died)
+    let total = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+    for (const child of childrenOf(pid)) {
+      const c = cpuSeconds(child);
+      if (!Number.isNaN(c)) total += c;
+    }
+    return total;
   } catch {
     return NaN;
   }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
+      if (text) out.push(...text.split(" ").map(Number));
+    }
+  } catch { /* gone */ }
+  return out;
 }
 
 export interface GrpcPoint {

@@ -18,6 +18,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import {
+  ACCEPT_ENCODING,
   type Answer,
   createGrpcService,
   encodeStatusWithRetryInfo,
@@ -70,21 +71,32 @@ const keepCompressed: grpc.ServerInterceptor = (_method, call) => {
 
 const ACCEPT_METADATA = "grpc-accept-encoding";
 
-export async function listenGrpc(
-  deps: GrpcServiceDeps,
-  host: string,
-  port: number,
-): Promise<GrpcListener> {
-  const service = createGrpcService(deps);
-  const metrics = deps.metrics;
-  const limit = deps.config.grpc.max_recv_msg_bytes;
+/** Answers one call (Export or Health/Check) of `path`. */
+export type AnswerCall = (call: ExportCall) => Promise<Answer>;
+
+/**
+ * The gRPC listener around an answer function: grpc-js with pass-through (de)serializers, the
+ * three Export methods and Health/Check registered. `answer` is ./service.ts in this process
+ * (`listenGrpc`) or the relay to the parent process (./relay.node.ts, on Deno).
+ */
+export async function serveGrpc(opts: {
+  answer: AnswerCall;
+  limit: number;
+  host: string;
+  port: number;
+  /** Told of each answered call (the metrics), with its duration. */
+  answered?: (call: ExportCall, a: Answer, seconds: number) => void;
+}): Promise<GrpcListener> {
+  const { answer, limit, host, port } = opts;
   const server = new grpc.Server({
     "grpc.max_receive_message_length": limit,
+    // No channelz: its per-call and per-session bookkeeping is nobody's to read here.
+    "grpc.enable_channelz": 0,
     interceptors: [keepCompressed],
   });
   const inflight = new Set<Promise<unknown>>();
 
-  const handler = (path: string, answer: (c: ExportCall) => Promise<Answer>) =>
+  const handler = (path: string) =>
   (
     call: grpc.ServerUnaryCall<RawMessage, Uint8Array>,
     callback: grpc.sendUnaryData<Uint8Array>,
@@ -92,24 +104,17 @@ export async function listenGrpc(
     const started = performance.now();
     const raw = call.request;
     const auth = call.metadata.get("authorization")[0];
-    const p = answer({
-      path,
+    const c: ExportCall = {
+      path: path === UNKNOWN_METHOD ? call.getPath() : path,
       authorization: auth === undefined ? null : String(auth),
       encoding: raw.encoding,
       bytes: raw.bytes,
-    }).then((a) => {
-      metrics?.request({
-        transport: "grpc",
-        route: path,
-        code: statusName(a.code),
-        seconds: (performance.now() - started) / 1000,
-        bytes: raw.bytes.length,
-        encoding: raw.encoding,
-        signal: EXPORT_METHODS[path],
-      });
+    };
+    const p = answer(c).then((a) => {
+      opts.answered?.(c, a, (performance.now() - started) / 1000);
       if (a.code === 0) {
         const md = new grpc.Metadata();
-        md.set(ACCEPT_METADATA, "identity,gzip,deflate,zstd");
+        md.set(ACCEPT_METADATA, ACCEPT_ENCODING);
         call.sendMetadata(md);
         callback(null, (a as { response: Uint8Array }).response);
         return;
@@ -133,22 +138,22 @@ export async function listenGrpc(
     p.finally(() => inflight.delete(p));
   };
 
-  for (const path of Object.keys(EXPORT_METHODS)) {
-    server.register(
-      path,
-      handler(path, (c) => service.export(c)),
-      passThroughSerialize,
-      passThroughDeserialize,
-      "unary",
-    );
+  for (const path of [...Object.keys(EXPORT_METHODS), HEALTH_CHECK, UNKNOWN_METHOD]) {
+    server.register(path, handler(path), passThroughSerialize, passThroughDeserialize, "unary");
   }
-  server.register(
-    HEALTH_CHECK,
-    handler(HEALTH_CHECK, (c) => service.health(c)),
-    passThroughSerialize,
-    passThroughDeserialize,
-    "unary",
-  );
+  // Unknown methods and services: grpc-js would answer UNIMPLEMENTED itself, unseen by the
+  // metrics; its handler lookup (grpc-js 1.14 `_retrieveHandler`) falls back to ours, so
+  // ./service.ts answers UNIMPLEMENTED and the call is counted (route "other").
+  const lookup = server as unknown as {
+    _retrieveHandler?: (path: string) => unknown;
+    handlers?: Map<string, unknown>;
+  };
+  const retrieve = lookup._retrieveHandler?.bind(server);
+  if (retrieve && lookup.handlers instanceof Map) {
+    const unknown = lookup.handlers.get(UNKNOWN_METHOD);
+    lookup._retrieveHandler = (p) =>
+      p === UNKNOWN_METHOD ? null : (lookup.handlers!.get(p) ?? (retrieve(p), unknown));
+  }
 
   const addr = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   const bound = await new Promise<number>((resolve, reject) => {
@@ -170,4 +175,46 @@ export async function listenGrpc(
       return closing;
     },
   };
+}
+
+/** Where calls to methods this server does not have go (never a real gRPC path). */
+const UNKNOWN_METHOD = "/otlp2parquet.internal/Unknown";
+
+/** Tells the metrics of an answered call (the `grpc` transport; unknown methods: "other"). */
+export function recordCall(
+  metrics: GrpcServiceDeps["metrics"],
+  call: ExportCall,
+  a: Answer,
+  seconds: number,
+): void {
+  metrics?.request({
+    transport: "grpc",
+    route: call.path in EXPORT_METHODS || call.path === HEALTH_CHECK ? call.path : "other",
+    code: statusName(a.code),
+    seconds,
+    bytes: call.bytes.length,
+    encoding: call.encoding,
+    signal: EXPORT_METHODS[call.path],
+  });
+}
+
+/** Answers a call with ./service.ts (Export or Health/Check by its path). */
+export function answerWith(service: ReturnType<typeof createGrpcService>): AnswerCall {
+  return (c) => c.path === HEALTH_CHECK ? service.health(c) : service.export(c);
+}
+
+/** The gRPC listener in this process: grpc-js serving ./service.ts (Bun, Node). */
+export function listenGrpc(
+  deps: GrpcServiceDeps,
+  host: string,
+  port: number,
+): Promise<GrpcListener> {
+  const service = createGrpcService(deps);
+  return serveGrpc({
+    answer: answerWith(service),
+    limit: deps.config.grpc.max_recv_msg_bytes,
+    host,
+    port,
+    answered: (c, a, s) => recordCall(deps.metrics, c, a, s),
+  });
 }

@@ -260,6 +260,21 @@ for (const runtime of ["deno", "bun", "node"] as const) {
           ok(bad.message.startsWith(`Cannot decompress ${encoding} message`), bad.message);
         }
 
+        // Unknown methods and services are counted too, by status (route "other").
+        const m = parseExposition(
+          await (await fetch(`${srv.url}/metrics`, {
+            headers: { authorization: `Bearer ${TOKEN}` },
+          })).text(),
+        );
+        strictEqual(
+          m.value("otlp2parquet_requests_total", {
+            transport: "grpc",
+            route: "other",
+            code: "UNIMPLEMENTED",
+          }),
+          3,
+        );
+
         // Still up; then a clean stop flushes, and exactly the accepted records are stored.
         strictEqual(await srv.stop(), 0, srv.log());
         const count = async (table: Parameters<typeof filesOf>[1], service: string) =>
