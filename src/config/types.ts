@@ -35,7 +35,7 @@ export interface Config {
     /**
      * How long a request refused from its headers with a 429 (buffers or in-flight bytes full)
      * waits, its body unread, for room before it gets the 429; 0 = answer at once. Server
-     * 1000 ms, Workers and Lambda 0. ../http/admission.ts (`AdmissionQueue`).
+     * 3000 ms, Workers and Lambda 0. ../http/admission.ts (`AdmissionQueue`).
      */
     admission_wait_ms: number;
     /** Most requests waiting for room at once (past it, 429 at once). Default 256. */
@@ -259,7 +259,7 @@ export function defaultConfig(platform: Platform): Config {
         : 20 * MiB,
       max_inflight_bytes: platform === "server" ? 128 * MiB : 32 * MiB,
       max_memory_bytes: 0,
-      admission_wait_ms: platform === "server" ? 1000 : 0,
+      admission_wait_ms: platform === "server" ? 3000 : 0,
       max_waiting_requests: 256,
       log_level: "info",
       log_format: "text",
