@@ -50,6 +50,8 @@ export interface FloodOptions {
   bodies?: Uint8Array[];
   /** Print the server's memory figures from /metrics every 500 ms (`--trace`). */
   trace?: boolean;
+  /** Runtime options for the server before the script (e.g. Deno's `--cpu-prof`). */
+  serverArgs?: string[];
 }
 
 export interface FloodResult {
@@ -66,6 +68,16 @@ export interface FloodResult {
   peakRssBytes: number;
   /** `otlp2parquet_memory_bound_bytes` as the server reported it. */
   boundBytes: number;
+  /** The server's CPU time (user + system) while the clients ran, seconds. */
+  serverCpuSecs: number;
+  /** The load generator's CPU time while the clients ran (this process), seconds. */
+  clientCpuSecs: number;
+  /** Median and 99th percentile time to an answer, by status, ms. */
+  latencyMs: Record<string, { p50: number; p99: number }>;
+  /** Requests let in after waiting for room (`otlp2parquet_admission_waited_total`). */
+  waited: number;
+  /** The 1-minute load average when the point started. */
+  load: number;
   exitCode: number;
   /** The end of the server's output, when it did not exit with 0. */
   log?: string;
@@ -76,10 +88,33 @@ export function floodBodies(records: number): Uint8Array[] {
   return [1, 2, 3, 4].map((seed) => generateRequest("logs", { records, seed }).protobuf);
 }
 
-function command(runtime: Runtime): [string, string[]] {
-  if (runtime === "bun") return [BUN, ["run", "src/entry/main.ts"]];
-  if (runtime === "node") return ["node", [`${REPO}dist/node/main.mjs`]];
-  return [Deno.execPath(), ["run", "-A", "src/entry/main.ts"]];
+function command(runtime: Runtime, extra: string[] = []): [string, string[]] {
+  if (runtime === "bun") return [BUN, ["run", ...extra, "src/entry/main.ts"]];
+  if (runtime === "node") return ["node", [...extra, `${REPO}dist/node/main.mjs`]];
+  return [Deno.execPath(), ["run", "-A", ...extra, "src/entry/main.ts"]];
+}
+
+/** CPU time (user + system) of a process, seconds; null once it is gone. */
+async function cpuSecs(pid: number | "self"): Promise<number | null> {
+  try {
+    const s = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces): utime is the 14th field overall.
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function loadAverage(): Promise<number> {
+  const s = await Deno.readTextFile("/proc/loadavg").catch(() => "0");
+  return Number(s.split(" ")[0]);
+}
+
+function percentiles(xs: number[]): { p50: number; p99: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+  return { p50: Math.round(at(0.5)), p99: Math.round(at(0.99)) };
 }
 
 /** VmHWM (peak resident set) of a process, bytes; null once it is gone. */
@@ -101,7 +136,8 @@ async function peakRss(pid: number): Promise<number | null> {
 export async function runFlood(o: FloodOptions): Promise<FloodResult> {
   const bodies = o.bodies ?? floodBodies(o.records);
   const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-overload-" });
-  const [exec, lead] = command(o.runtime);
+  const [exec, lead] = command(o.runtime, o.serverArgs);
+  const load = await loadAverage();
   const inherited = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("OTLP2PARQUET_")),
   );
@@ -175,6 +211,7 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
     );
 
     const answers: Record<string, number> = {};
+    const latencies: Record<string, number[]> = {};
     let acknowledged = 0;
     let requests = 0;
     const started = performance.now();
@@ -183,6 +220,7 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
       for (let n = 0; n < o.maxRequestsPerClient && performance.now() < deadline; n++) {
         const body = bodies[(id + n) % bodies.length];
         let code = "error";
+        const sent = performance.now();
         const ac = new AbortController();
         const t = setTimeout(() => ac.abort(), 30_000);
         try {
@@ -202,6 +240,7 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
         }
         requests++;
         answers[code] = (answers[code] ?? 0) + 1;
+        (latencies[code] ??= []).push(performance.now() - sent);
         if (code === "200") acknowledged += o.records;
         else await new Promise((r) => setTimeout(r, o.retryMs));
       }
@@ -214,25 +253,32 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
         "otlp2parquet_buffered_bytes",
         "otlp2parquet_inflight_bytes",
         "otlp2parquet_pending_files",
+        "otlp2parquet_admission_waiting",
       ];
       while (tracing) {
         const text = await (await fetch(`${url}/metrics`)).text().catch(() => "");
         const vals = names.map((n) => {
           const v = Number(text.match(new RegExp(`^${n}(?:\\{[^}]*\\})? (\\S+)`, "m"))?.[1]);
-          return n.endsWith("files") ? String(v) : (v / MiB).toFixed(0);
+          return n.endsWith("files") || n.endsWith("waiting") ? String(v) : (v / MiB).toFixed(0);
         });
         console.log(
           `t=${
             ((performance.now() - started) / 1000).toFixed(1)
-          } rss/heap/buffered/inflight MiB, files: ${vals.join(" ")}`,
+          } rss/heap/buffered/inflight MiB, files, waiting: ${vals.join(" ")}`,
         );
         await new Promise((r) => setTimeout(r, 500));
       }
     })();
+    const serverCpu0 = await cpuSecs(child.pid) ?? 0;
+    const clientCpu0 = await cpuSecs("self") ?? 0;
     await Promise.all(Array.from({ length: o.clients }, (_, i) => client(i)));
     tracing = false;
     await tracer;
     const elapsed = (performance.now() - started) / 1000;
+    const serverCpuSecs = (await cpuSecs(child.pid) ?? 0) - serverCpu0;
+    const clientCpuSecs = (await cpuSecs("self") ?? 0) - clientCpu0;
+    const after = await (await fetch(`${url}/metrics`)).text().catch(() => "");
+    const waited = Number(after.match(/^otlp2parquet_admission_waited_total (\d+)/m)?.[1] ?? 0);
 
     child.kill("SIGTERM");
     let stopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -263,6 +309,13 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
       files: files.length,
       peakRssBytes: peak,
       boundBytes,
+      serverCpuSecs: Math.round(serverCpuSecs * 100) / 100,
+      clientCpuSecs: Math.round(clientCpuSecs * 100) / 100,
+      latencyMs: Object.fromEntries(
+        Object.entries(latencies).map(([k, v]) => [k, percentiles(v)]),
+      ),
+      waited,
+      load,
       exitCode: s.code,
       log: s.code === 0 ? undefined : log.slice(-4000),
     };
@@ -278,11 +331,17 @@ export async function runFlood(o: FloodOptions): Promise<FloodResult> {
   }
 }
 
-/** The budget configuration of the benchmark and its test. */
+/**
+ * The budget configuration of the benchmark and its test, with the allocator settings the
+ * Docker image ships (docs/configuration.md, Memory budget: without them glibc keeps more of
+ * the freed request buffers than the headroom allows at ~100,000 records/s).
+ */
 export function budgetEnv(budget: number, payload = 5 * MiB): Record<string, string> {
   return {
     OTLP2PARQUET_SERVER_MAX_MEMORY_BYTES: String(budget),
     OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(payload),
+    MALLOC_ARENA_MAX: "2",
+    MALLOC_MMAP_THRESHOLD_: "131072",
   };
 }
 
@@ -294,11 +353,13 @@ function table(points: FloodResult[]): string {
       (p.recordsPerSec / base).toFixed(2)
     } | ${p.storedRecords} | ${(p.peakRssBytes / MiB).toFixed(0)} | ${
       (p.boundBytes / MiB).toFixed(0)
-    } |`;
+    } | ${p.serverCpuSecs} | ${p.clientCpuSecs} | ${p.latencyMs["429"]?.p50 ?? "-"}/${
+      p.latencyMs["429"]?.p99 ?? "-"
+    } | ${p.load} |`;
   });
   return [
-    "| runtime | clients | s | answers | acked records | records/s | vs first | stored | peak RSS MiB | bound MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| runtime | clients | s | answers | acked records | records/s | vs first | stored | peak RSS MiB | bound MiB | server CPU s | client CPU s | 429 p50/p99 ms | load |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ].join("\n");
 }
@@ -322,6 +383,7 @@ if (import.meta.main) {
   const out = take("--out") ?? `${REPO}bench/results/overload-latest.json`;
   const noWrite = args.includes("--no-write");
   const trace = args.includes("--trace");
+  const serverArgs = (take("--server-args") ?? "").split(" ").filter((a) => a !== "");
   const env: Record<string, string> = {
     ...(budget > 0 ? budgetEnv(budget) : {}),
     OTLP2PARQUET_BATCH_MAX_AGE_SECS: maxAge,
@@ -352,6 +414,7 @@ if (import.meta.main) {
       env,
       bodies,
       trace,
+      serverArgs,
     });
     points.push(r);
     console.log(JSON.stringify(r));

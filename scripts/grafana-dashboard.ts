@@ -133,6 +133,36 @@ export const ROWS: [string, PanelSpec[]][] = [
           expr: `sum(rate(otlp2parquet_inflight_rejected_total{${I}}[$__rate_interval]))`,
           legend: "rejected / s (in-flight bound)",
         },
+        { expr: `sum(otlp2parquet_inflight_peak_bytes{${I}})`, legend: "in flight, peak" },
+      ],
+    },
+    {
+      title: "Admission: waiting for room, refusals by reason",
+      unit: "short",
+      targets: [
+        { expr: `sum(otlp2parquet_admission_waiting{${I}})`, legend: "waiting" },
+        { expr: `sum(otlp2parquet_admission_waiting_limit{${I}})`, legend: "waiting limit" },
+        {
+          expr: `sum(rate(otlp2parquet_admission_waited_total{${I}}[$__rate_interval]))`,
+          legend: "let in after waiting / s",
+        },
+        {
+          expr: `sum(rate(otlp2parquet_admission_refused_buffers_total{${I}}[$__rate_interval]))`,
+          legend: "429 / s (buffers full)",
+        },
+        {
+          expr: `sum(rate(otlp2parquet_admission_refused_inflight_total{${I}}[$__rate_interval]))`,
+          legend: "429 / s (in-flight bound)",
+        },
+        {
+          expr: `sum(rate(otlp2parquet_admission_refused_waiting_total{${I}}[$__rate_interval]))`,
+          legend: "429 / s (too many waiting)",
+        },
+        {
+          expr:
+            `sum(rate(otlp2parquet_admission_refused_unavailable_total{${I}}[$__rate_interval]))`,
+          legend: "503 / s (from the headers)",
+        },
       ],
     },
     {

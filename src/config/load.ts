@@ -154,6 +154,8 @@ const SPECS: Record<string, Spec> = {
   "grpc.max_recv_msg_bytes": positive,
   "server.max_inflight_bytes": positive,
   "server.max_memory_bytes": nonNegative,
+  "server.admission_wait_ms": nonNegative,
+  "server.max_waiting_requests": nonNegative,
   "server.log_level": {
     kind: "enum",
     values: ["error", "warn", "info", "debug"],

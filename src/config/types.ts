@@ -32,6 +32,14 @@ export interface Config {
      * (../config/memory.ts), and start-up fails when the settings cannot fit.
      */
     max_memory_bytes: number;
+    /**
+     * How long a request refused from its headers with a 429 (buffers or in-flight bytes full)
+     * waits, its body unread, for room before it gets the 429; 0 = answer at once. Server
+     * 3000 ms, Workers and Lambda 0. ../http/admission.ts (`AdmissionQueue`).
+     */
+    admission_wait_ms: number;
+    /** Most requests waiting for room at once (past it, 429 at once). Default 256. */
+    max_waiting_requests: number;
     log_level: LogLevel;
     log_format: "text" | "json";
     /** Seconds a graceful shutdown may spend flushing before it gives up (the WAL keeps the data). */
@@ -251,6 +259,8 @@ export function defaultConfig(platform: Platform): Config {
         : 20 * MiB,
       max_inflight_bytes: platform === "server" ? 128 * MiB : 32 * MiB,
       max_memory_bytes: 0,
+      admission_wait_ms: platform === "server" ? 3000 : 0,
+      max_waiting_requests: 256,
       log_level: "info",
       log_format: "text",
       shutdown_timeout_secs: 30,

@@ -10,8 +10,14 @@
 import type { Config } from "../config/types.ts";
 import type { Writer } from "../batch/types.ts";
 import type { Inflate } from "../codec/index.ts";
-import { createApp, readinessOf, type ReadyResult, refusal } from "../http/app.ts";
-import { type Admission, InflightBudget } from "../http/admission.ts";
+import {
+  admissionAttempt,
+  createApp,
+  readinessOf,
+  type ReadyResult,
+  refusal,
+} from "../http/app.ts";
+import { type Admission, AdmissionQueue, InflightBudget } from "../http/admission.ts";
 import { memoryPlan } from "../config/memory.ts";
 import { assembleWriter, configure, type WriterParts } from "../ingest/assemble.ts";
 import type { Logger } from "../log/log.ts";
@@ -85,11 +91,33 @@ export async function assemble(
   const ready = readinessOf(config, storage);
   const inflight = new InflightBudget(config.server.max_inflight_bytes);
   const w = writer;
-  const admission: Admission = { inflight, refuse: (declared) => refusal(w, inflight, declared) };
+  const queue = new AdmissionQueue(
+    config.server.admission_wait_ms,
+    config.server.max_waiting_requests,
+  );
+  inflight.onRelease = () => queue.pump();
+  const admission: Admission = {
+    inflight,
+    queue,
+    refuse: (declared) => refusal(w, inflight, declared),
+    admit: (declared) =>
+      queue.admit(
+        admissionAttempt(w, inflight, declared, (n) => inflight.tryReserve(n)),
+        Math.max(0, declared),
+      ),
+  };
   metrics?.addSource("memory", () => ({
     inflightBytes: inflight.bytes,
     inflightLimit: inflight.limit,
     inflightRejected: inflight.rejected,
+    inflightPeak: inflight.peak,
+    waiting: queue.waiting,
+    waitLimit: queue.maxWaiting,
+    admittedAfterWait: queue.stats().admittedAfterWait,
+    refusedBuffers: queue.stats().refused.buffers,
+    refusedInflight: queue.stats().refused.inflight,
+    refusedWaiting: queue.stats().refused.waiting,
+    refusedUnavailable: queue.stats().refused.unavailable,
     bound: memoryPlan(config).total,
   }), {
     inflightBytes: {
@@ -105,6 +133,50 @@ export async function assemble(
     inflightRejected: {
       name: "otlp2parquet_inflight_rejected_total",
       help: "Requests answered 429 because the in-flight bound was reached.",
+      type: "counter",
+    },
+    inflightPeak: {
+      name: "otlp2parquet_inflight_peak_bytes",
+      help: "Most request bytes in flight at once since start.",
+      type: "gauge",
+    },
+    waiting: {
+      name: "otlp2parquet_admission_waiting",
+      help: "Requests waiting for room, their body unread (server.admission_wait_ms).",
+      type: "gauge",
+    },
+    waitLimit: {
+      name: "otlp2parquet_admission_waiting_limit",
+      help: "Most requests that may wait for room at once (server.max_waiting_requests).",
+      type: "gauge",
+    },
+    admittedAfterWait: {
+      name: "otlp2parquet_admission_waited_total",
+      help: "Requests let in after waiting for room.",
+      type: "counter",
+    },
+    refusedBuffers: {
+      name: "otlp2parquet_admission_refused_buffers_total",
+      help:
+        "Requests refused from their headers (429) because the buffers were full (batch.max_buffered_bytes).",
+      type: "counter",
+    },
+    refusedInflight: {
+      name: "otlp2parquet_admission_refused_inflight_total",
+      help:
+        "Requests refused from their headers (429) because the request bytes in flight were at their bound (server.max_inflight_bytes).",
+      type: "counter",
+    },
+    refusedWaiting: {
+      name: "otlp2parquet_admission_refused_waiting_total",
+      help:
+        "Requests refused at once (429) because server.max_waiting_requests others were waiting.",
+      type: "counter",
+    },
+    refusedUnavailable: {
+      name: "otlp2parquet_admission_refused_unavailable_total",
+      help:
+        "Requests refused from their headers with 503 (shutting down, write-ahead log full, storage failing).",
       type: "counter",
     },
     bound: {
@@ -135,6 +207,7 @@ export async function assemble(
     ready,
     config,
     inflight,
+    queue,
     writer,
     storage,
     logger,

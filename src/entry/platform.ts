@@ -128,7 +128,10 @@ export async function listen(
           onError(e);
           return new Response("internal error", { status: 500 });
         },
-      }, (req, info) => handler(req, info));
+      }, async (req, info) => {
+        const res = await handler(req, info);
+        return declaredBytes(req.headers) > DENO_KEEP_ALIVE_BYTES ? closing(res) : res;
+      });
       const addr = bound ?? (server.addr as Deno.NetAddr);
       return {
         hostname: addr.hostname,
@@ -171,6 +174,37 @@ export async function listen(
         });
       });
     }
+  }
+}
+
+/**
+ * On Deno, a connection that carried a request body of more than this many bytes is closed
+ * after its answer. Deno keeps a connection's read buffer at the size of the largest body it
+ * read for as long as the connection stays open, and reads the next request's body into it
+ * ahead of the handler: 64 keep-alive connections that carried 4 MiB bodies held 400 MiB
+ * between requests, and 64 such requests waiting for room (../http/admission.ts) 100 MiB more;
+ * closed, they hold nothing. A new connection costs far less than the body it carries.
+ */
+export const DENO_KEEP_ALIVE_BYTES = 256 * 1024;
+
+function declaredBytes(headers: Headers): number {
+  const v = headers.get("content-length");
+  return v !== null && /^\s*\d+\s*$/.test(v)
+    ? Number(v)
+    : headers.has("transfer-encoding")
+    ? Infinity
+    : 0;
+}
+
+/** `res` with `Connection: close` (a copy when its headers are immutable). */
+function closing(res: Response): Response {
+  try {
+    res.headers.set("connection", "close");
+    return res;
+  } catch {
+    const headers = new Headers(res.headers);
+    headers.set("connection", "close");
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
   }
 }
 
@@ -221,18 +255,27 @@ async function nodeListener(
     }
     // Cheap rejection: a request the app would refuse from its headers goes to it unread, and
     // the bytes of one it takes are reserved before they are read.
-    let reserved = 0;
-    if (admission && req.method === "POST") {
-      const need = WIRE_COPIES * length;
-      const refused = admission.refuse(length) ??
-        (admission.inflight.tryReserve(need) ? null : admission.inflight.full(need));
+    if (!admission || req.method !== "POST") {
+      readBody(req, res, length, 0);
+      return;
+    }
+    // The body stays unread (the socket paused) while the request waits for room.
+    const admitted = admission.admit(length);
+    const go = (refused: Error | null) => {
       if (refused !== null) {
         answerRefused(handler, req, res, refused);
         return;
       }
-      reserved = need;
+      const need = WIRE_COPIES * length;
       (req as { [RESERVED]?: number })[RESERVED] = need;
-    }
+      readBody(req, res, length, need);
+    };
+    if (admitted instanceof Promise) admitted.then(go, (e) => go(e as Error));
+    else go(admitted);
+  };
+
+  function readBody(req: IncomingMessage, res: ServerResponse, length: number, need: number) {
+    let reserved = need;
     const release = () => {
       if (reserved > 0) admission!.inflight.release(reserved);
       reserved = 0;
@@ -271,7 +314,7 @@ async function nodeListener(
     req.once("close", () => {
       if (!req.readableEnded) release();
     });
-  };
+  }
 }
 
 /**

@@ -41,7 +41,7 @@ import {
   readBody,
   sniffFormat,
 } from "./body.ts";
-import { InflightBudget, Reservation, WIRE_COPIES } from "./admission.ts";
+import { AdmissionQueue, InflightBudget, Reservation, WIRE_COPIES } from "./admission.ts";
 import { ROWS_PER_BODY_BYTE } from "../config/memory.ts";
 import { exportResponse, type ResponseFormat, statusResponse } from "./responses.ts";
 
@@ -72,6 +72,11 @@ export interface AppDeps {
    */
   inflight?: InflightBudget;
   /**
+   * Where requests refused from their headers wait for room (`server.admission_wait_ms`), shared
+   * with the runtime entry. Default: made from the config, woken by `inflight`'s releases.
+   */
+  queue?: AdmissionQueue;
+  /**
    * Told of every accepted request after its answer is decided (../forward/): it queues the
    * body for the `[[forward]]` destinations and never throws; a promise it returns (best-effort
    * mode on Workers) goes to the execution context's `waitUntil`.
@@ -96,6 +101,25 @@ export function refusal(
     return inflight.full(need);
   }
   return null;
+}
+
+/**
+ * `refusal`, or the in-flight bytes of a body of `declared` bytes reserved through `reserve`:
+ * the attempt an `AdmissionQueue` makes (check and reserve at once, nothing awaited between).
+ */
+export function admissionAttempt(
+  writer: Writer,
+  inflight: InflightBudget,
+  declared: number,
+  reserve: (bytes: number) => boolean,
+): () => Error | null {
+  return () => {
+    const refused = refusal(writer, inflight, declared);
+    if (refused) return refused;
+    const need = WIRE_COPIES * declared;
+    if (declared > 0 && !reserve(need)) return inflight.full(need);
+    return null;
+  };
 }
 
 /** How long a /ready result is reused, so a flood of probes does not hammer storage. */
@@ -133,6 +157,9 @@ export function createApp(deps: AppDeps): Hono {
   const metrics = deps.metrics;
   const forwarder = deps.forwarder;
   const inflight = deps.inflight ?? new InflightBudget(config.server.max_inflight_bytes);
+  const queue = deps.queue ??
+    new AdmissionQueue(config.server.admission_wait_ms, config.server.max_waiting_requests);
+  inflight.onRelease ??= () => queue.pump();
   const ready = deps.ready ?? readinessOf(config, storage, now);
 
   const app = new Hono<Env>({ strict: false });
@@ -250,12 +277,13 @@ export function createApp(deps: AppDeps): Hono {
       preReserved.delete(req);
       reservation.adopt(pre);
     } else {
+      // Cheap rejection, or a wait for room with the body unread (./admission.ts).
       const declared = declaredLength(req.headers);
-      const refused = refusal(writer, inflight, declared);
-      if (refused) {
-        throw refused;
-      }
-      if (declared > 0 && declared <= limit) reservation.add(WIRE_COPIES * declared);
+      const refused = declared > limit ? null : await queue.admit(
+        admissionAttempt(writer, inflight, declared, (n) => reservation.tryAdd(n)),
+        Math.max(0, declared),
+      );
+      if (refused) throw refused;
     }
     const raw = await readBody(req, limit, (n) => reservation.add(WIRE_COPIES * n));
     info.bytes = raw.length;

@@ -3,7 +3,8 @@
  * requests (8,000 records) as fast as they are answered to the real server (default
  * configuration: batching with the write-ahead log, plus a memory budget,
  * `server.max_memory_bytes` = 512 MiB with `server.max_payload_bytes` = 5 MiB) on Deno, Bun and
- * the Node bundle. Asserted: every answer is 200, 429 or 503; some were 429 (it was overloaded);
+ * the Node bundle. Asserted: every answer is 200, 429 or 503; some waited for room or were 429
+ * (it was overloaded);
  * every acknowledged record is stored (DuckDB count after SIGTERM flushed the buffers); the peak
  * RSS stays below the bound the docs state (docs/configuration.md, Memory budget, as the server
  * reports it on /metrics). Memory, not timing: nothing here depends on how fast the machine is.
@@ -42,7 +43,8 @@ for (const runtime of ["deno", "bun", "node"] as const) {
         ok(code === "200" || code === "429" || code === "503", `answer ${code}: ${info}`);
       }
       ok((r.answers["200"] ?? 0) > 0, `nothing acknowledged: ${info}`);
-      ok((r.answers["429"] ?? 0) > 0, `never overloaded: ${info}`);
+      // Overloaded: requests waited for room (server.admission_wait_ms) or got 429.
+      ok((r.answers["429"] ?? 0) + r.waited > 0, `never overloaded: ${info}`);
       strictEqual(r.exitCode, 0, info);
       strictEqual(r.storedRecords, r.acknowledgedRecords, info);
       ok(r.boundBytes > 0 && r.boundBytes <= BUDGET, `bound ${r.boundBytes}: ${info}`);

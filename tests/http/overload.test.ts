@@ -38,6 +38,9 @@ for (const runtime of ["deno", "bun", "node"] as const) {
         OTLP2PARQUET_BATCH_ENABLED: "true",
         OTLP2PARQUET_SERVER_MAX_INFLIGHT_BYTES: String(1 << 20),
         OTLP2PARQUET_BATCH_MAX_BUFFERED_BYTES: "1",
+        // The refusal from the headers at once (a request waiting for room is
+        // tests/http/admission.test.ts's and the flood test's).
+        OTLP2PARQUET_SERVER_ADMISSION_WAIT_MS: "0",
       };
       const body = logsPb(RECORDS, "stalled");
       ok(body.length > 400_000 && body.length < 1 << 20, `body of ${body.length} bytes`);
