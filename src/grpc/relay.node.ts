@@ -30,6 +30,8 @@ import { createGrpcService } from "./service.ts";
 /** The hidden command the child runs (src/entry/main.ts). */
 export const RELAY_COMMAND = "__grpc-relay";
 const TOKEN_ENV = "OTLP2PARQUET_GRPC_RELAY_TOKEN";
+/** Booted children waiting to take the port of one that died. */
+const STANDBYS = 2;
 
 interface ChildArgs {
   host: string;
@@ -105,8 +107,9 @@ export async function listenGrpcRelayed(
   };
 
   // A child boots (runtime, grpc-js) and waits; told a port on its standard input, it listens
-  // and says {"port":N} (or {"error":…}) on its standard output. One waits as a standby, so a
-  // child that died is replaced without waiting for a boot.
+  // and says {"port":N} (or {"error":…}) on its standard output. Two wait as standbys, so a
+  // child that died is replaced without waiting for a boot, even when the next one dies too
+  // before a new standby has booted (clients closing one after another, a loaded machine).
   interface Proc {
     c: Deno.ChildProcess;
     line: () => Promise<string | null>;
@@ -154,13 +157,17 @@ export async function listenGrpcRelayed(
   };
 
   let child: Proc | undefined = spawn();
-  let standby: Proc | undefined;
+  let standbys: Proc[] = [];
+  const topUp = () => {
+    standbys = standbys.filter((p) => !p.exited);
+    while (standbys.length < STANDBYS) standbys.push(spawn());
+  };
   let closing = false;
   const bound = await activate(child, port).catch(async (e) => {
     await internal.shutdown();
     throw e;
   });
-  standby = spawn();
+  topUp();
 
   // Supervision: a child that dies is replaced on the same port (by the standby when it is up).
   let delay = 0;
@@ -179,13 +186,13 @@ export async function listenGrpcRelayed(
       for (;;) {
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         if (closing) return;
-        const next = standby && !standby.exited ? standby : spawn();
-        standby = undefined;
+        standbys = standbys.filter((p) => !p.exited);
+        const next = standbys.shift() ?? spawn();
         child = next;
         try {
           await activate(next, bound);
           logger.info("the OTLP/gRPC listener process is back", { port: bound });
-          if (!closing) standby = spawn();
+          if (!closing) topUp();
           break;
         } catch (e) {
           logger.error("cannot start the OTLP/gRPC listener process", {
@@ -206,9 +213,10 @@ export async function listenGrpcRelayed(
       closed ??= (async () => {
         closing = true;
         // The child stops accepting, answers its calls in flight, exits; the standby just exits.
-        await Promise.all([kill(child, "SIGTERM"), kill(standby, "SIGTERM")]);
+        const all = () => [child, ...standbys].map((p) => kill(p, "SIGTERM"));
+        await Promise.all(all());
         await supervising;
-        await Promise.all([kill(child, "SIGTERM"), kill(standby, "SIGTERM")]);
+        await Promise.all(all());
         await internal.shutdown();
       })();
       return closed;
