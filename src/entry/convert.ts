@@ -3,7 +3,7 @@
  * (decode → partitions → write-through writer → fs storage). Prints one line per input file and
  * a total; a file that cannot be read or decoded is reported and the others still converted.
  */
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { createWriter } from "../batch/index.ts";
 import { CorruptDataError, decompressTrusted, isGzip, isZstd } from "../codec/index.ts";
 import { type Config, parquetOptions } from "../config/types.ts";
@@ -93,8 +93,7 @@ async function convertOne(
 ): Promise<OneResult> {
   let raw: Uint8Array;
   try {
-    const b = await readFile(file);
-    raw = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    raw = await readInto(file);
   } catch (e) {
     throw new Error(`cannot read the file: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -125,6 +124,38 @@ async function convertOne(
     };
   }
   throw firstError instanceof Error ? firstError : new Error(String(firstError));
+}
+
+/**
+ * The buffer the input files are read into, reused from file to file: the files are converted
+ * one after another and nothing keeps a view of a request's bytes past its conversion (the
+ * decoder copies what it keeps), and a fresh buffer per file costs the kernel a page fault per
+ * 4 KiB of it (a tenth of the process's CPU time on 50 MB files).
+ */
+let readBuffer = new Uint8Array(0);
+
+/** The bytes of `file`, in `readBuffer` (grown when the file is larger). */
+async function readInto(file: string): Promise<Uint8Array> {
+  const h = await open(file, "r");
+  try {
+    const size = (await h.stat()).size;
+    if (readBuffer.length < size + 1) readBuffer = new Uint8Array(size + 1 + (size >> 3));
+    let n = 0;
+    // Read until the end (the file may have grown since stat; one byte of room tells).
+    for (;;) {
+      if (n === readBuffer.length) {
+        const next = new Uint8Array(2 * readBuffer.length);
+        next.set(readBuffer);
+        readBuffer = next;
+      }
+      const { bytesRead } = await h.read(readBuffer, n, readBuffer.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return readBuffer.subarray(0, n);
+  } finally {
+    await h.close();
+  }
 }
 
 /** Why the signal of `bytes` could not be told, as precisely as cheaply possible. */
