@@ -10,6 +10,7 @@ import { type Config, parquetOptions } from "../config/types.ts";
 import { usesNative } from "../core/parquet/encode.ts";
 import { convertRequest } from "../core/convert.ts";
 import { detectSignal } from "../core/otlp/index.ts";
+import { keepDecodeBuffers, releaseRows } from "../core/otlp/sizing.ts";
 import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
 import type { Logger } from "../log/log.ts";
@@ -17,6 +18,9 @@ import type { StorageDriver } from "../storage/types.ts";
 import { createStorage } from "../storage/index.ts";
 import { initParquetFromDisk } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
+
+/** Decode buffers kept between input files (see `keepDecodeBuffers`). */
+const CONVERT_POOL_BYTES = 1024 * 1024 * 1024;
 
 export interface ConvertOptions {
   /** Storage settings are taken as they are: the CLI sets the fs backend and its root. */
@@ -36,6 +40,7 @@ export async function convertFiles(opts: ConvertOptions): Promise<number> {
   const print = opts.print ?? ((l: string) => console.log(l));
   const printError = opts.printError ?? ((l: string) => console.error(l));
   useNodeZstd();
+  keepDecodeBuffers(CONVERT_POOL_BYTES);
   const config: Config = { ...opts.config, batch: { ...opts.config.batch, enabled: false } };
   // parquet-wasm only where it writes the files (compiling its 5 MB of wasm costs the process
   // CPU time the native encoder does not need).
@@ -115,6 +120,8 @@ async function convertOne(
       continue;
     }
     await write({ signal, format, body: bytes, receivedAtNs, partitions: converted.partitions });
+    // Written through (batching is off): the next file's rows can reuse these rows' buffers.
+    for (const p of converted.partitions) releaseRows(p.rows);
     return {
       signal,
       format,
