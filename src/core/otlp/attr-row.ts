@@ -69,7 +69,7 @@ export class AttrRow {
     ) {
       ks = p + 2;
       ke = ks + kl;
-      r.checkUtf8(ks, ke, "KeyValue.key");
+      // The key's UTF-8 is checked where `flush` copies it (or finds it equal to a copied one).
       vs = ke + 2;
       ve = end;
     } else {
@@ -124,11 +124,23 @@ export class AttrRow {
         for (let k = 0; k < u; k++) bytes += g[STRIDE * order[k] + 1] - g[STRIDE * order[k]];
         keys.reserve(bytes, u);
         const kd = keys.data, ko = keys.offsets;
-        let kn = keys.length, at = ko[kn];
+        let kn = keys.length, at = ko[kn], x = 0;
         for (let k = 0; k < u; k++) {
           const i = STRIDE * order[k];
-          for (let j = g[i], e = g[i + 1]; j < e; j++) kd[at++] = buf[j];
+          for (let j = g[i], e = g[i + 1]; j < e; j++) x |= kd[at++] = buf[j];
           ko[++kn] = at;
+        }
+        if (x >= 0x80) {
+          // Some key is not ASCII: each is validated (before the row's keys count). Until they
+          // pass, nothing may reuse this row's order or keys (the row is dropped if one fails).
+          const prevN = this.prevN;
+          this.prevN = -1;
+          this.lastMap = null;
+          for (let k = 0; k < u; k++) {
+            const i = STRIDE * order[k];
+            this.r.checkUtf8(g[i], g[i + 1], "KeyValue.key");
+          }
+          this.prevN = prevN;
         }
         keys.length = kn;
       }
