@@ -1246,7 +1246,9 @@ function writeChunk(
           if (n === 0) continue;
           const p = r > 0 ? rv[r - 1] : -1;
           if (p >= 0 && a - p === n && sameRun(off, data, dv, p, a, n)) {
-            idx.copyWithin(a, p, a);
+            // A loop for the usual few entries (cheaper than the builtin's call there).
+            if (n > 16) idx.copyWithin(a, p, a);
+            else for (let i = 0; i < n; i++) idx[a + i] = idx[p + i];
             continue;
           }
           for (let i = a; i < b; i++) idx[i] = d.index(data, dv, off[i], off[i + 1]);
