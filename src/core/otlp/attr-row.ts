@@ -224,8 +224,16 @@ export class AttrRow {
     }
     let u = 0;
     for (let i = 0; i < n; i++) {
-      if (u > 0 && this.cmp(order[u - 1], order[i]) === 0) continue;
-      order[u++] = order[i];
+      const x = order[i];
+      if (u > 0) {
+        // Sorted: a key equal to the one before it has its prefixes (and length) too.
+        const y = order[u - 1], gx = STRIDE * x, gy = STRIDE * y;
+        if (
+          g[gx + 4] === g[gy + 4] && g[gx + 5] === g[gy + 5] &&
+          g[gx + 1] - g[gx] === g[gy + 1] - g[gy] && this.cmp(y, x) === 0
+        ) continue;
+      }
+      order[u++] = x;
     }
     this.unique = u;
     if (this.prevKeys.length < 4 * n) this.prevKeys = new Int32Array(8 * n);
