@@ -17,7 +17,6 @@ import type { Logger } from "../log/log.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.ts";
 import { configure } from "./assemble.ts";
-import { serve } from "./serve.ts";
 import * as rt from "./platform.ts";
 
 async function main(): Promise<number> {
@@ -92,6 +91,9 @@ async function main(): Promise<number> {
     const { icebergCommand } = await import("./iceberg.ts");
     return await icebergCommand(config, logger, parsed.iceberg!);
   }
+  // Loaded only to serve: the server's modules (gRPC, write-ahead log, lifecycle, metrics) cost
+  // the other commands start-up time they do not need.
+  const { serve } = await import("./serve.ts");
   return await serve(config, logger, detectPlatform(env));
 }
 

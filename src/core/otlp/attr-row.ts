@@ -31,6 +31,14 @@ export class AttrRow {
   /** The map the last row went to, and its key count after that row. */
   private lastMap: MapCol | null = null;
   private lastEnd = -1;
+  /**
+   * DataViews of the keys' bytes being written and of the request (for word copies), and the
+   * arrays they were made for (remade when either array is another one).
+   */
+  private kdv: DataView | null = null;
+  private kdvOf: Uint8Array | null = null;
+  private bdv: DataView | null = null;
+  private bdvOf: Uint8Array | null = null;
   /** What `readKeyValue` found (the general path of `add`). */
   private readonly kv = new Int32Array(KV_RANGE);
 
@@ -44,6 +52,11 @@ export class AttrRow {
   /** Readies this (pooled) collector for a new request read by `r`. */
   reset(r: WireReader): void {
     this.r = r;
+    this.bdv =
+      this.bdvOf =
+      this.kdv =
+      this.kdvOf =
+        null;
     this.n = 0;
     this.prevN = -1;
     this.lastMap = null;
@@ -69,7 +82,7 @@ export class AttrRow {
     ) {
       ks = p + 2;
       ke = ks + kl;
-      r.checkUtf8(ks, ke, "KeyValue.key");
+      // The key's UTF-8 is checked where `flush` copies it (or finds it equal to a copied one).
       vs = ke + 2;
       ve = end;
     } else {
@@ -124,11 +137,42 @@ export class AttrRow {
         for (let k = 0; k < u; k++) bytes += g[STRIDE * order[k] + 1] - g[STRIDE * order[k]];
         keys.reserve(bytes, u);
         const kd = keys.data, ko = keys.offsets;
-        let kn = keys.length, at = ko[kn];
+        if (this.kdvOf !== kd) {
+          this.kdv = new DataView(kd.buffer, kd.byteOffset, kd.byteLength);
+          this.kdvOf = kd;
+        }
+        if (this.bdvOf !== buf) {
+          this.bdv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+          this.bdvOf = buf;
+        }
+        const kdv = this.kdv!, bdv = this.bdv!;
+        let kn = keys.length, at = ko[kn], x = 0;
         for (let k = 0; k < u; k++) {
           const i = STRIDE * order[k];
-          for (let j = g[i], e = g[i + 1]; j < e; j++) kd[at++] = buf[j];
+          // Four bytes at a time (unaligned DataView words), then the tail.
+          let j = g[i];
+          const e = g[i + 1];
+          for (; j + 4 <= e; j += 4, at += 4) {
+            const w = bdv.getInt32(j, true);
+            x |= w;
+            kdv.setInt32(at, w, true);
+          }
+          for (; j < e; j++) x |= kd[at++] = buf[j];
           ko[++kn] = at;
+        }
+        x |= x >>> 8 | x >>> 16 | x >>> 24;
+        x &= 0xff;
+        if (x >= 0x80) {
+          // Some key is not ASCII: each is validated (before the row's keys count). Until they
+          // pass, nothing may reuse this row's order or keys (the row is dropped if one fails).
+          const prevN = this.prevN;
+          this.prevN = -1;
+          this.lastMap = null;
+          for (let k = 0; k < u; k++) {
+            const i = STRIDE * order[k];
+            this.r.checkUtf8(g[i], g[i + 1], "KeyValue.key");
+          }
+          this.prevN = prevN;
         }
         keys.length = kn;
       }
@@ -212,8 +256,16 @@ export class AttrRow {
     }
     let u = 0;
     for (let i = 0; i < n; i++) {
-      if (u > 0 && this.cmp(order[u - 1], order[i]) === 0) continue;
-      order[u++] = order[i];
+      const x = order[i];
+      if (u > 0) {
+        // Sorted: a key equal to the one before it has its prefixes (and length) too.
+        const y = order[u - 1], gx = STRIDE * x, gy = STRIDE * y;
+        if (
+          g[gx + 4] === g[gy + 4] && g[gx + 5] === g[gy + 5] &&
+          g[gx + 1] - g[gx] === g[gy + 1] - g[gy] && this.cmp(y, x) === 0
+        ) continue;
+      }
+      order[u++] = x;
     }
     this.unique = u;
     if (this.prevKeys.length < 4 * n) this.prevKeys = new Int32Array(8 * n);

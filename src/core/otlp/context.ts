@@ -5,6 +5,9 @@
  */
 import type { AnyValueWriter } from "./anyvalue.ts";
 import { HEX } from "./anyvalue.ts";
+
+/** The two lowercase hex digits of each byte value, high digit in the high byte. */
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => (HEX[b >> 4] << 8) | HEX[b & 15]);
 import type { AttrRow } from "./attr-row.ts";
 import { type Column, ListCol, MapCol, Utf8Col } from "../columns/index.ts";
 import { WireReader } from "../proto/reader.ts";
@@ -94,8 +97,10 @@ export class ProtoCtx {
     const out = col.data;
     let at = col.offsets[col.length];
     for (let i = s; i < e; i++) {
-      out[at++] = HEX[b[i] >> 4];
-      out[at++] = HEX[b[i] & 15];
+      const h = HEX_PAIRS[b[i]];
+      out[at] = h >> 8;
+      out[at + 1] = h & 0xff;
+      at += 2;
     }
     col.offsets[++col.length] = at;
   }

@@ -52,8 +52,20 @@ interface Backing {
   users: number;
 }
 const backing = new WeakMap<TableBuilder, Backing>();
+/** Bytes of shared buffers kept for reuse by default. */
+const POOL_BYTES = 32 * 1024 * 1024;
 /** Shared buffers no builder views any more (zeroed again before reuse). */
-const pool = new ArenaPool(32 * 1024 * 1024);
+let pool = new ArenaPool(POOL_BYTES);
+
+/**
+ * Keeps up to `bytes` of released shared buffers for the next requests instead of the default
+ * 32 MiB (the `convert` command, whose inputs are files of tens of megabytes decoded one after
+ * another: a fresh buffer each costs the kernel a page fault per 4 KiB).
+ */
+export function keepDecodeBuffers(bytes: number): void {
+  pool.clear();
+  pool = new ArenaPool(Math.max(bytes, POOL_BYTES));
+}
 
 /** Learned bytes per input byte, per buffer of each table (in `used` order). */
 const rates = new Map<TableName, Float64Array>();

@@ -1164,6 +1164,20 @@ function i32Field(h: Uint8Array, at: number, v: number): number {
   return at;
 }
 
+/**
+ * The encoded repetition and definition levels of the last page with levels: the leaves of one
+ * field (a map's keys and values) share its `Levels`, and their pages mostly cover the same
+ * level ranges. Matched by the identity of the `Levels` object (a new one per field and row
+ * group), so a hit is always the same field's levels.
+ */
+const levelCache = {
+  lv: null as Levels | null,
+  l0: 0,
+  l1: 0,
+  bw: 0,
+  n: 0,
+  bytes: new Uint8Array(1 << 12),
+};
 /** Encodes one leaf's column chunk for one row group. */
 function writeChunk(
   leaf: Leaf,
@@ -1229,8 +1243,24 @@ function writeChunk(
       const l0 = lv.rowLevel[row], l1 = lv.rowLevel[end];
       numValues = l1 - l0;
       const bw = leaf.maxLevel === 2 ? 2 : 1;
-      levelsV1(body, lv.rep, l0, l1, bw);
-      levelsV1(body, lv.def, l0, l1, bw);
+      const c = levelCache;
+      if (c.lv === lv && c.l0 === l0 && c.l1 === l1 && c.bw === bw) {
+        // A map's values after its keys, page for page: the same levels, encoded once.
+        body.room(c.n);
+        body.buf.set(c.bytes.subarray(0, c.n), body.at);
+        body.at += c.n;
+      } else {
+        levelsV1(body, lv.rep, l0, l1, bw);
+        levelsV1(body, lv.def, l0, l1, bw);
+        const n = body.at;
+        if (c.bytes.length < n) c.bytes = new Uint8Array(Math.max(n, 2 * c.bytes.length));
+        c.bytes.set(body.buf.subarray(0, n));
+        c.n = n;
+        c.lv = lv;
+        c.l0 = l0;
+        c.l1 = l1;
+        c.bw = bw;
+      }
     }
     let encoding = PLAIN;
     if (dictOn) {
@@ -1246,7 +1276,9 @@ function writeChunk(
           if (n === 0) continue;
           const p = r > 0 ? rv[r - 1] : -1;
           if (p >= 0 && a - p === n && sameRun(off, data, dv, p, a, n)) {
-            idx.copyWithin(a, p, a);
+            // A loop for the usual few entries (cheaper than the builtin's call there).
+            if (n > 16) idx.copyWithin(a, p, a);
+            else for (let i = 0; i < n; i++) idx[a + i] = idx[p + i];
             continue;
           }
           for (let i = a; i < b; i++) idx[i] = d.index(data, dv, off[i], off[i + 1]);
