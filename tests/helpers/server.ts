@@ -169,7 +169,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<Server> {
       while ((nl = pending.indexOf("\n")) >= 0) {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
-        const p = parsePort(line);
+        // Only the start-up line: an earlier line may name another server's address (a storage
+        // check failing against S3 or Azurite before the listeners are up).
+        const p = /otlp2parquet listening/.test(line) ? parsePort(line) : null;
         if (p !== null) {
           grpcPort ??= parseGrpcPort(line);
           resolvePort(p);
