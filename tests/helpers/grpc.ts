@@ -37,20 +37,35 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** One unary call on a connection of its own (closed afterwards). */
+/**
+ * One unary call on a connection of its own (closed afterwards). A call whose connection is
+ * reset or refused before any answer is tried again on a new connection (at most 4 tries,
+ * 250 ms apart), as gRPC clients retry UNAVAILABLE: on Deno the listener process can die when
+ * another client's connection closes and a standby takes its port (docs/architecture.md,
+ * "OTLP/gRPC on Deno"). An answer, whatever its status, is never retried.
+ */
 export async function grpcCall(
   addr: string,
   path: string,
   message: Uint8Array,
   opts: CallOptions = {},
 ): Promise<GrpcAnswer> {
-  const session = http2.connect(`http://${addr}`);
-  // A connection error fails the call (its request's "error"); none is left uncaught.
-  session.on("error", () => {});
-  try {
-    return await callOn(session, path, message, opts);
-  } finally {
-    session.close();
+  for (let attempt = 1;; attempt++) {
+    const session = http2.connect(`http://${addr}`);
+    // A connection error fails the call (its request's "error"); none is left uncaught.
+    session.on("error", () => {});
+    try {
+      return await callOn(session, path, message, opts);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? "";
+      const connection =
+        /ECONNRESET|ECONNREFUSED|EPIPE|ERR_HTTP2_(STREAM_ERROR|SESSION_ERROR|GOAWAY_SESSION|INVALID_SESSION)/
+          .test(code + " " + String(e));
+      if (!connection || attempt >= 4) throw e;
+    } finally {
+      session.close();
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
