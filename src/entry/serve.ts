@@ -27,6 +27,7 @@ import type { StorageDriver } from "../storage/types.ts";
 import type { IcebergCommitter } from "../catalog/index.ts";
 import { VERSION } from "../version.ts";
 import { forwardQueueDir } from "../config/forward.ts";
+import { memoryPlan } from "../config/memory.ts";
 import { assemble, type Assembled, metricsFor } from "./assemble.ts";
 import * as rt from "./platform.ts";
 
@@ -213,6 +214,9 @@ export async function serve(
     }
   }
   iceberg?.start();
+  const stopWatch = config.server.max_memory_bytes > 0
+    ? rt.watchMemory(memoryPlan(config).total)
+    : () => {};
   const host = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
   const grpcHost = grpcListener?.host.includes(":") ? `[${grpcListener.host}]` : grpcListener?.host;
   logger.info("otlp2parquet listening", {
@@ -248,6 +252,7 @@ export async function serve(
         rt.exit(1);
       }
       stoppingSince = performance.now();
+      stopWatch();
       logger.info("shutting down: flushing buffered data", { signal });
       const limit = config.server.shutdown_timeout_secs;
       const work = (async () => {
