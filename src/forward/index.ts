@@ -83,6 +83,7 @@ export interface ForwarderOptions {
 
 export interface DestinationStats {
   name: string;
+  /** Circuit breaker: "closed", "half-open" or "open". */
   state: string;
   queueBytes: number;
   /** The destination's max_queue_bytes. */

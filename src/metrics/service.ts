@@ -39,6 +39,7 @@
 import type { Signal, TableName } from "../core/tables.ts";
 import type { StoredFile, Writer, WriteRequest, WriterHooks, WriterStats } from "../batch/types.ts";
 import type { StorageObserver, StorageOp } from "../storage/retry.ts";
+import type { DestinationStats } from "../forward/index.ts";
 import type { CounterSeries, HistogramSeries, SnapshotField } from "./registry.ts";
 import { Registry } from "./registry.ts";
 import { quantile, Timeline } from "./timeline.ts";
@@ -112,27 +113,8 @@ const LATENCY_WINDOW_MS = 60_000;
 // Timeline fields: records per signal, rejected, export requests, 4xx, 5xx, latency buckets.
 const F_REJECTED = 3, F_REQUESTS = 4, F_4XX = 5, F_5XX = 6, F_LATENCY = 7;
 
-/** One `[[forward]]` destination on /api/stats (../forward/index.ts `DestinationStats`). */
-export interface ForwardDestination {
-  name: string;
-  /** Circuit breaker: "closed", "half-open" or "open". */
-  state: string;
-  queueBytes: number;
-  /** max_queue_bytes. */
-  maxQueueBytes: number;
-  queueRequests: number;
-  oldestAgeSecs: number;
-  sentRequests: number;
-  sentRecords: number;
-  rejectedRequests: number;
-  rejectedRecords: number;
-  droppedRequests: number;
-  droppedRecords: number;
-  failedRequests: number;
-  partialRejectedRecords: number;
-  sendFailures: number;
-  breakerOpened: number;
-}
+/** One `[[forward]]` destination on /api/stats: the forwarder's own stats. */
+export type ForwardDestination = DestinationStats;
 
 /** What `GET /api/stats` answers (documented in the README). */
 export interface DashboardStats {
