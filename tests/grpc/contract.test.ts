@@ -29,57 +29,11 @@ import {
 import { filesOf, uniqueService, zstdRleBomb } from "../e2e/support.ts";
 import { build } from "../../scripts/build.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
+import { grpcio } from "./grpcio.ts";
 
-const DEBIAN_PYTHON = "/usr/bin/python3";
-const CLIENT = new URL("./client.py", import.meta.url).pathname;
 const TOKEN = "grpc-s3cret";
 const AUTH: [string, string][] = [["authorization", `Bearer ${TOKEN}`]];
 const LIMIT = 64 * 1024;
-
-interface PyCall {
-  path: string;
-  message: Uint8Array;
-  compression?: "gzip" | "deflate";
-  metadata?: [string, string][];
-}
-interface PyResult {
-  code: string;
-  details: string;
-  response?: Uint8Array;
-  trailing: Record<string, string>;
-}
-
-async function grpcio(addr: string, calls: PyCall[]): Promise<PyResult[]> {
-  const child = new Deno.Command(DEBIAN_PYTHON, {
-    args: [CLIENT],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify({
-    addr,
-    calls: calls.map((c) => ({
-      path: c.path,
-      message: Buffer.from(c.message).toString("base64"),
-      compression: c.compression ?? null,
-      metadata: c.metadata ?? [],
-    })),
-  })));
-  await w.close();
-  const out = await child.output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  strictEqual(out.code, 0, `client.py failed: ${stderr}`);
-  const parsed = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    results: (Omit<PyResult, "response"> & { response?: string })[];
-  };
-  return parsed.results.map((r) => ({
-    ...r,
-    response: r.response === undefined
-      ? undefined
-      : new Uint8Array(Buffer.from(r.response, "base64")),
-  }));
-}
 
 /** google.rpc.RetryInfo inside a google.rpc.Status (grpc-status-details-bin), by protobufjs. */
 async function retryDelaySecs(

@@ -11,16 +11,15 @@
  * one, and every record whose call got OK is stored (DuckDB counts the rows).
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { gzipSync } from "node:zlib";
 import { build } from "../../scripts/build.ts";
 import { generateRequest } from "../../bench/gen.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import { sleep, startServer } from "../helpers/server.ts";
 import { LOGS_EXPORT } from "../helpers/grpc.ts";
+import { grpcio } from "./grpcio.ts";
 
 const LOAD = new URL("../../bench/grpc-load.mjs", import.meta.url).pathname;
-const CLIENT = new URL("./client.py", import.meta.url).pathname;
 const RECORDS = 20;
 const CONNECTIONS = 4;
 const CALLS_PER_CONNECTION = 300;
@@ -56,29 +55,11 @@ async function nodeClient(port: number, bodies: string[], concurrency: number): 
 
 /** Python grpcio: `calls` logs Export calls (gzip) on one channel, closed at the end; the codes. */
 async function pythonClient(addr: string, message: Uint8Array, calls: number): Promise<string[]> {
-  const child = new Deno.Command("/usr/bin/python3", {
-    args: [CLIENT],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  const m = Buffer.from(message).toString("base64");
-  await w.write(new TextEncoder().encode(JSON.stringify({
+  const r = await grpcio(
     addr,
-    calls: Array.from({ length: calls }, () => ({
-      path: LOGS_EXPORT,
-      message: m,
-      compression: "gzip",
-      metadata: [],
-      timeout: 10,
-    })),
-  })));
-  await w.close();
-  const out = await child.output();
-  strictEqual(out.code, 0, `client.py failed: ${new TextDecoder().decode(out.stderr)}`);
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { results: { code: string }[] })
-    .results.map((r) => r.code);
+    Array.from({ length: calls }, () => ({ path: LOGS_EXPORT, message, compression: "gzip" })),
+  );
+  return r.map((x) => x.code);
 }
 
 for (const runtime of ["deno", "bun", "node"] as const) {
