@@ -58,6 +58,18 @@ async function until(what: string, fn: () => Promise<boolean>, ms = 30_000): Pro
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
+/** Headless Chromium from Debian, a profile of its own per test. */
+const BROWSER_ARGS = (profile: string) => [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  `--user-data-dir=${profile}`,
+];
+
 Deno.test({
   name: "the dashboard shows /api/stats after a known load, in headless Chromium, without errors",
   ignore: !chromium && !inCi,
@@ -115,16 +127,7 @@ Deno.test({
       browser = await puppeteer.launch({
         executablePath: chromium!,
         headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
-          `--user-data-dir=${profile}`,
-        ],
+        args: BROWSER_ARGS(profile),
       });
       const page = await browser.newPage();
       await page.setViewport({ width: 1280, height: 1100 });
@@ -266,17 +269,6 @@ Deno.test({
     }
   },
 });
-
-const BROWSER_ARGS = (profile: string) => [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  `--user-data-dir=${profile}`,
-];
 
 Deno.test({
   name:
