@@ -14,7 +14,7 @@
  */
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { targets } from "../scripts/build.ts";
+import { targets, wasmSibling } from "../scripts/build.ts";
 import { generateRequest } from "./gen.ts";
 import { loadAverage } from "./core.ts";
 
@@ -44,15 +44,7 @@ await esbuild.build({
   format: "esm",
   minify: true,
   logLevel: "warning",
-  plugins: [{
-    name: "wasm-sibling",
-    setup(b) {
-      b.onResolve(
-        { filter: /\.wasm$/ },
-        () => ({ path: "./parquet_wasm_bg.wasm", external: true }),
-      );
-    },
-  }],
+  plugins: [wasmSibling],
   ...targets.worker.options,
 });
 await esbuild.stop();

@@ -24,7 +24,7 @@ const root = new URL("../", import.meta.url);
 const wasmSrc = new URL("node_modules/parquet-wasm/esm/parquet_wasm_bg.wasm", root);
 
 /** Rewrites the parquet-wasm `.wasm` import to a sibling file left external. */
-const wasmSibling: esbuild.Plugin = {
+export const wasmSibling: esbuild.Plugin = {
   name: "wasm-sibling",
   setup(b) {
     b.onResolve({ filter: /\.wasm$/ }, () => ({ path: "./parquet_wasm_bg.wasm", external: true }));

@@ -8,6 +8,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as esbuild from "esbuild";
+import { wasmSibling } from "../../scripts/build.ts";
 import * as arrow from "apache-arrow";
 import { compressionRegistry } from "apache-arrow/ipc/compression/registry";
 import { CompressionType } from "apache-arrow/fb/compression-type";
@@ -93,15 +94,7 @@ Deno.test({
         ...WORKER_BUILD,
         entryPoints: [`${REPO}tests/lib/worker-app.ts`],
         outfile: `${dir}/index.js`,
-        plugins: [{
-          name: "wasm-sibling",
-          setup(b) {
-            b.onResolve(
-              { filter: /\.wasm$/ },
-              () => ({ path: "./parquet_wasm_bg.wasm", external: true }),
-            );
-          },
-        }],
+        plugins: [wasmSibling],
       });
       await Deno.copyFile(
         `${REPO}node_modules/parquet-wasm/esm/parquet_wasm_bg.wasm`,
