@@ -5,14 +5,14 @@
  */
 import type { AnyValueWriter } from "./anyvalue.ts";
 import { HEX } from "./anyvalue.ts";
-
-/** The two lowercase hex digits of each byte value, high digit in the high byte. */
-const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => (HEX[b >> 4] << 8) | HEX[b & 15]);
 import type { AttrRow } from "./attr-row.ts";
 import { type Column, ListCol, MapCol, Utf8Col } from "../columns/index.ts";
 import { WireReader } from "../proto/reader.ts";
 import { giveScratch, type Scratch, takeScratch } from "./scratch.ts";
 import type { DecodeOptions } from "./types.ts";
+
+/** The two lowercase hex digits of each byte value, high digit in the high byte. */
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => (HEX[b >> 4] << 8) | HEX[b & 15]);
 
 /** Rows decoded before the string columns are sized for the whole request. */
 const SAMPLE_ROWS = 64;
