@@ -154,12 +154,14 @@ async function replaceFile(path: string, data: Uint8Array): Promise<void> {
  *
  * npm packages stay imports (dependencies of the package; parquet-wasm's .wasm is read from
  * the installed parquet-wasm). Not minified: a library's stack traces should be readable.
- * `types: false` skips the declarations (tsc takes most of a minute).
+ * `types: false` skips the declarations (tsc takes most of a minute). `out` (a folder under the
+ * repository, ending in "/") builds elsewhere than dist/lib/, so that a test's build cannot
+ * remove files another test is packing.
  */
 export async function buildLib(
-  opts: { types?: boolean } = {},
+  opts: { types?: boolean; out?: string } = {},
 ): Promise<{ dir: string; bytes: number }> {
-  const dir = new URL("dist/lib/", root).pathname;
+  const dir = new URL(opts.out ?? "dist/lib/", root).pathname;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   const common: esbuild.BuildOptions = {
     bundle: true,

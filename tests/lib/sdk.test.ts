@@ -5,7 +5,7 @@
  * with the default configuration (batching with the write-ahead log). DuckDB reads both sets of
  * files: every table holds the same rows, column by column.
  *
- * Node and Bun run the built package (dist/lib/, `deno task build:lib`), Deno the source.
+ * Node and Bun run the built package (`buildLib`, into dist/lib-sdk-test/), Deno the source.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { buildLib } from "../../scripts/build.ts";
@@ -40,12 +40,14 @@ async function columns(dir: string, table: string, service: string) {
   return { rows: rows.length, cols };
 }
 
+/** The built library, a folder of this test's own (tests/lib/package.test.ts packs dist/lib/). */
+const LIB = "dist/lib-sdk-test/";
 const RUNTIMES = {
   deno: (args: string[]) => [Deno.execPath(), "run", "-A", APP, `file://${REPO}src/lib/`, ...args],
-  node: (args: string[]) => ["node", APP, `file://${REPO}dist/lib/`, ...args],
+  node: (args: string[]) => ["node", APP, `file://${REPO}${LIB}`, ...args],
   bun: (
     args: string[],
-  ) => [`${REPO}node_modules/.bin/bun`, APP, `file://${REPO}dist/lib/`, ...args],
+  ) => [`${REPO}node_modules/.bin/bun`, APP, `file://${REPO}${LIB}`, ...args],
 };
 
 Deno.test({
@@ -54,7 +56,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    await buildLib({ types: false });
+    await buildLib({ types: false, out: LIB });
     for (const [runtime, command] of Object.entries(RUNTIMES)) {
       await t.step(runtime, async () => {
         const out = await Deno.makeTempDir({ prefix: `otlp2parquet-sdk-${runtime}-` });
