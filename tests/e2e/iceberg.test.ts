@@ -117,13 +117,17 @@ Deno.test({
     let second: Awaited<ReturnType<typeof startServer>> | undefined;
     try {
       let rows = 0;
-      // The first round is committed by the start-up round; wait for the table to exist.
+      // One file per round: each round waits until the previous one is stored (a fixed pause
+      // let two rounds share a flush on a loaded machine, and three files never came).
       for (let round = 0; round < 3; round++) {
         await sendLogs({ url: first.url, protocol: "proto", service: "crashy" }, ({ logger }) => {
           for (let i = 0; i < 40; i++) logger.emit({ body: `k${round}-${i}` });
         }, { batch: true });
         rows += 40;
-        await new Promise((r) => setTimeout(r, 1200));
+        await until(
+          `round ${round} stored`,
+          async () => (await storedParquet(`${out}/logs`).catch(() => [])).length > round,
+        );
       }
       await until("3 files stored and pending", async () => {
         const files = await storedParquet(`${out}/logs`);
