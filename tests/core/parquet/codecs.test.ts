@@ -28,3 +28,48 @@ Deno.test("the zstd page compressor frames pages up to RAW_FRAME_MAX raw, larger
   strictEqual(packed.length < big.length, true, `${packed.length} bytes`);
   deepStrictEqual(fzstd(packed), big);
 });
+
+Deno.test("the zstd page compressor's kept context: every page decodes alone, sizes as one call each with the size pledged", () => {
+  strictEqual(useNodeParquetZstd(), true);
+  // Text-like, repetitive, random and large pages (the output buffer grows past 64 KiB).
+  let seed = 7;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+  const words = ["service", "checkout", "GET /api/v1/orders", "200", "span", "k8s.pod.name"];
+  const text = (n: number) => {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const w = new TextEncoder().encode(words[rand() % words.length] + " " + rand());
+      out.set(w.subarray(0, n - at), at);
+      at += w.length;
+    }
+    return out;
+  };
+  const pages = [
+    ...[129, 500, 2_000, 9_000, 60_000].map(text),
+    bytes(4_000),
+    Uint8Array.from({ length: 3_000 }, rand),
+    text(1_200_000),
+    new Uint8Array(200_000).fill(3),
+    text(700),
+  ];
+  for (const level of [1, 3]) {
+    const z = pageCompressor("zstd", level)!;
+    let ours = 0, pledged = 0;
+    for (const page of pages) {
+      const packed = z(page);
+      deepStrictEqual(fzstd(packed), page, `fzstd, ${page.length} B at level ${level}`);
+      deepStrictEqual(
+        new Uint8Array(zlib.zstdDecompressSync(packed)),
+        page,
+        `node:zlib, ${page.length} B`,
+      );
+      ours += packed.length;
+      pledged += zlib.zstdCompressSync(page, {
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+        pledgedSrcSize: page.length,
+      }).length;
+    }
+    strictEqual(ours <= pledged * 1.01, true, `level ${level}: ${ours} B against ${pledged} B`);
+  }
+});
