@@ -23,7 +23,7 @@
  * storage is the R2 binding and parquet-wasm the module the Worker imports (`wasm`).
  */
 import { ConfigError } from "../config/load.ts";
-import type { Config, Platform } from "../config/types.ts";
+import { type Config, parquetOptions, type Platform } from "../config/types.ts";
 import {
   NO_WRITER_STATS,
   type Writer,
@@ -33,7 +33,7 @@ import {
 import { detectSignal } from "../core/otlp/index.ts";
 import { sniffFormat } from "../core/otlp/sniff.ts";
 import type { Format } from "../core/otlp/types.ts";
-import { initParquet, parquetReady } from "../core/parquet/encode.ts";
+import { initParquet, parquetReady, usesNative } from "../core/parquet/encode.ts";
 import type { Signal } from "../core/tables.ts";
 import { assembleWriter, configure, type WriterParts } from "../ingest/assemble.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
@@ -100,8 +100,9 @@ export interface WriterOptions extends WriterConfig {
   /** Workers: the Worker's `env`, which holds the R2 bucket binding (`storage.r2.binding`). */
   bindings?: Record<string, unknown>;
   /**
-   * parquet-wasm's binary (`parquet-wasm/esm/parquet_wasm_bg.wasm`): required on Workers (import
-   * it as a module); elsewhere it is read from the installed package.
+   * parquet-wasm's binary (`parquet-wasm/esm/parquet_wasm_bg.wasm`), imported as a module: on
+   * Workers only for Parquet that the native encoder does not write there (zstd, lz4_raw,
+   * `parquet.encoder = "wasm"`); elsewhere it is read from the installed package.
    */
   wasm?: BufferSource | WebAssembly.Module;
   /** Where log lines go (text or JSON, `server.log_format`). Default stderr; `false`: nowhere. */
@@ -192,7 +193,8 @@ const LIBRARY_KEYS = ["platform", "env", "bindings", "wasm", "log", "hooks"] as 
  * A writer with `options`. With the write-ahead log (the server default), what an earlier
  * writer on the same `batch.wal_dir` left unstored (a crash) is replayed before this resolves,
  * and stored in the background. Throws `ConfigError` for bad options, `TypeError` for missing
- * platform parts (Workers without `wasm` or the bucket binding).
+ * platform parts (Workers without the bucket binding, or without `wasm` where parquet-wasm
+ * writes the files: zstd, lz4_raw, `parquet.encoder = "wasm"`).
  */
 export async function createWriter(options: WriterOptions = {}): Promise<OtlpWriter> {
   if (options === null || typeof options !== "object" || Array.isArray(options)) {
@@ -213,10 +215,12 @@ export async function createWriter(options: WriterOptions = {}): Promise<OtlpWri
   let closeParts = () => Promise.resolve();
   let forwardParts: Pick<ForwarderOptions, "grpcSender" | "gzip" | "inflate"> = {};
   if (platform === "workers") {
-    if (config.output.format === "parquet" && !parquetReady()) {
+    // The native encoder writes snappy (the Workers default), gzip and none without
+    // parquet-wasm; zstd, lz4_raw and parquet.encoder = "wasm" need its module.
+    if (config.output.format === "parquet" && !parquetReady() && !workersNative(config)) {
       if (!options.wasm) {
         throw new TypeError(
-          'createWriter(): on Workers pass `wasm`, parquet-wasm\'s module (import wasm from "parquet-wasm/esm/parquet_wasm_bg.wasm")',
+          `createWriter(): on Workers, parquet.compression = "${config.parquet.compression}" with parquet.encoder = "${config.parquet.encoder}" is written by parquet-wasm: pass \`wasm\`, its module (import wasm from "parquet-wasm/esm/parquet_wasm_bg.wasm"), or use parquet.compression = "snappy", "gzip" or "none"`,
         );
       }
       initParquet(options.wasm);
@@ -303,6 +307,17 @@ function configObject(options: WriterOptions): Record<string, unknown> {
   }
   if (problems.length) throw new ConfigError(problems);
   return value;
+}
+
+/** Whether the native encoder writes this config's Parquet on Workers (no parquet-wasm). */
+function workersNative(config: Config): boolean {
+  try {
+    return usesNative(parquetOptions(config));
+  } catch (e) {
+    throw new ConfigError([
+      `Invalid config: parquet.encoder (in ${OPTIONS_SOURCE}): ${message(e)}`,
+    ]);
+  }
 }
 
 function onWorkers(): boolean {

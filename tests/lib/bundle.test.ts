@@ -2,9 +2,11 @@
  * The library entry bundles without the server: esbuild bundles src/lib/index.ts the way
  * scripts/build.ts bundles the Worker (browser platform, workerd conditions), and its metafile
  * has no Hono, no src/http/, no src/entry/, no `*.node.ts` module and no node:* import; the
- * bundle fits its size budget. A Worker that uses the library (./worker-app.ts, the example of
- * docs/library.md) then runs in workerd (Miniflare) with a local R2 bucket: Parquet and Arrow
- * files land in the bucket and read back.
+ * bundle fits its size budget. Workers that use the library then run in workerd (Miniflare)
+ * with a local R2 bucket: ./worker-app.ts (parquet-wasm's module passed as `wasm`) stores Parquet
+ * and Arrow files that read back; ./worker-native-app.ts (docs/library.md's example, no
+ * parquet-wasm in its bundle) stores snappy and gzip Parquet by the native encoder, and is told
+ * what zstd needs.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import * as esbuild from "esbuild";
@@ -15,6 +17,7 @@ import { CompressionType } from "apache-arrow/fb/compression-type";
 import lz4 from "lz4js";
 import { Miniflare } from "miniflare";
 import { readParquet } from "../helpers/parquet.ts";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
 
 Deno.env.set("WRANGLER_SEND_METRICS", "false");
 compressionRegistry.set(CompressionType.LZ4_FRAME, {
@@ -160,6 +163,112 @@ Deno.test({
         "worker 2",
         "worker 3",
       ]);
+    } finally {
+      await mf?.dispose();
+      await esbuild.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a Worker using the library without parquet-wasm writes snappy and gzip Parquet natively, and says what zstd needs",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-libworker-native-" });
+    let mf: Miniflare | undefined;
+    try {
+      const built = await esbuild.build({
+        ...WORKER_BUILD,
+        entryPoints: [`${REPO}tests/lib/worker-native-app.ts`],
+        outfile: `${dir}/index.js`,
+        plugins: [wasmSibling],
+      });
+      const inputs = Object.keys(built.metafile!.inputs);
+      ok(
+        !inputs.some((p) => p.endsWith(".wasm")),
+        inputs.filter((p) => p.endsWith(".wasm")).join(),
+      );
+      const js = await gzipSize(await Deno.readFile(`${dir}/index.js`));
+      console.log(`  a library Worker without parquet-wasm: ${(js / 1024).toFixed(0)} KiB gzip`);
+      ok(js <= BUDGET_JS_GZIP, `${js} B gzip, over ${BUDGET_JS_GZIP}`);
+      mf = new Miniflare({
+        modules: [{ type: "ESModule", path: `${dir}/index.js` }],
+        modulesRoot: dir,
+        compatibilityDate: "2025-09-01",
+        r2Buckets: ["BUCKET"],
+        cf: false,
+      });
+      const LONG = "a compressible body ".repeat(40);
+      const post = async (compression: string | null, service: string) => {
+        const q = compression ? `?compression=${compression}` : "";
+        const res = await mf!.dispatchFetch(`http://localhost/logs${q}`, {
+          method: "POST",
+          body: JSON.stringify({
+            resourceLogs: [{
+              resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
+              scopeLogs: [{
+                logRecords: [1, 2, 3].map((i) => ({
+                  timeUnixNano: `171455760000000000${i}`,
+                  body: { stringValue: `native ${i} ✓ ${LONG}` },
+                  attributes: [{ key: "i", value: { intValue: String(i) } }],
+                })),
+              }],
+            }],
+          }),
+        });
+        return { status: res.status, body: await res.json() as Record<string, unknown> };
+      };
+      const snappy = await post(null, "w-snappy");
+      strictEqual(snappy.status, 200, JSON.stringify(snappy.body));
+      deepStrictEqual(snappy.body, {
+        result: { ok: true, records: 3, rejected: 0, message: "" },
+        compression: "snappy",
+      });
+      strictEqual((await post("gzip", "w-gzip")).status, 200);
+      const zstd = await post("zstd", "w-zstd");
+      strictEqual(zstd.status, 500);
+      ok(
+        /TypeError: .*parquet\.compression = "zstd".*parquet-wasm: pass `wasm`/.test(
+          String(zstd.body.error),
+        ),
+        String(zstd.body.error),
+      );
+
+      const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as {
+        list(): Promise<{ objects: { key: string }[] }>;
+        get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
+      };
+      const keys = (await bucket.list()).objects.map((o) => o.key).sort();
+      strictEqual(keys.length, 2, keys.join(", "));
+      for (const [key, codec] of [[keys[0], "GZIP"], [keys[1], "SNAPPY"]]) {
+        ok(key.includes(codec === "GZIP" ? "/w-gzip/" : "/w-snappy/"), key);
+        const bytes = new Uint8Array(await (await bucket.get(key))!.arrayBuffer());
+        const meta = parquetMetadata(bytes.buffer);
+        const kv = new Map(meta.key_value_metadata?.map((e) => [e.key, e.value]));
+        ok(kv.has("ARROW:schema"), key);
+        const codecs = new Set(
+          meta.row_groups.flatMap((g) => g.columns.map((c) => c.meta_data!.codec)),
+        );
+        // Body's chunk compresses; chunks of a few bytes are stored uncompressed.
+        ok(codecs.has(codec as "GZIP"), `${key}: ${[...codecs].join()}`);
+        deepStrictEqual([...codecs].filter((c) => c !== codec && c !== "UNCOMPRESSED"), []);
+        const bodies = [1, 2, 3].map((i) => `native ${i} ✓ ${LONG}`);
+        deepStrictEqual(readParquet(bytes).getChild("Body")!.toArray(), bodies);
+        if (codec === "SNAPPY") {
+          // hyparquet reads snappy itself (gzip needs its compressors package).
+          const rows = await parquetReadObjects({ file: bytes.buffer, columns: ["Body"] });
+          deepStrictEqual(rows.map((r) => r.Body), bodies);
+        }
+        deepStrictEqual(
+          readParquet(bytes).getChild("LogAttributes")!.toArray().map((m: { toJSON(): unknown }) =>
+            m.toJSON()
+          ),
+          [{ i: "1" }, { i: "2" }, { i: "3" }],
+        );
+      }
     } finally {
       await mf?.dispose();
       await esbuild.stop();
