@@ -183,6 +183,7 @@ export async function listen(
     case "node": {
       const { createServer } = await import("node:http");
       const server = createServer(await nodeListener(handler, bodyLimit, admission));
+      const connections = nodeConnections(server);
       return await new Promise<Listener>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, hostname, () => {
@@ -193,7 +194,7 @@ export async function listen(
             close: () =>
               new Promise<void>((res) => {
                 server.close(() => res());
-                server.closeIdleConnections?.();
+                connections.closeIdle();
               }),
           });
         });
@@ -219,6 +220,50 @@ function declaredBytes(headers: Headers): number {
     : headers.has("transfer-encoding")
     ? Infinity
     : 0;
+}
+
+interface NodeSocket {
+  once(event: "close", fn: () => void): void;
+  end(cb?: () => void): void;
+  destroy(): void;
+}
+
+/**
+ * The connections of a node:http server, so that closing it ends every keep-alive connection as
+ * soon as it has no request in flight. (`closeIdleConnections()` misses a connection that has
+ * not sent its first request yet, or is between two: node:http then ends it only at its
+ * `headersTimeout` check, up to 30 s + 60 s later, and `server.close()` waits for that: seen
+ * as a shutdown that gave up after `server.shutdown_timeout_secs`.)
+ */
+function nodeConnections(server: {
+  on(event: "connection", fn: (s: NodeSocket) => void): void;
+  on(event: "request", fn: (req: IncomingMessage, res: ServerResponse) => void): void;
+}): { closeIdle(): void } {
+  const busy = new Map<NodeSocket, number>();
+  let closing = false;
+  const end = (s: NodeSocket) => s.end(() => s.destroy());
+  server.on("connection", (s) => {
+    busy.set(s, 0);
+    s.once("close", () => busy.delete(s));
+  });
+  server.on("request", (req, res) => {
+    const s = req.socket as unknown as NodeSocket;
+    busy.set(s, (busy.get(s) ?? 0) + 1);
+    // Once closing, an answer says the connection ends with it.
+    if (closing && !res.headersSent) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      const n = (busy.get(s) ?? 1) - 1;
+      if (!busy.has(s)) return;
+      busy.set(s, n);
+      if (closing && n === 0) end(s);
+    });
+  });
+  return {
+    closeIdle() {
+      closing = true;
+      for (const [s, n] of busy) if (n === 0) end(s);
+    },
+  };
 }
 
 /** `res` with `Connection: close` (a copy when its headers are immutable). */

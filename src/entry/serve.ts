@@ -257,9 +257,12 @@ export async function serve(
       const limit = config.server.shutdown_timeout_secs;
       const work = (async () => {
         await lifecycle?.stop();
+        logger.debug("shutdown: compaction and retention stopped");
         // Both ports stop accepting, the calls in flight are answered, then the flush.
         await Promise.all([listener.close(), grpcListener?.close()]);
+        logger.debug("shutdown: listeners closed, calls in flight answered");
         await writer.close();
+        logger.debug("shutdown: buffers flushed");
         // The forward queues stay on disk for the next start.
         await forwarder?.close();
         // One last commit of what the flush stored (what it cannot commit stays pending).

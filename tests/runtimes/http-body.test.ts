@@ -9,7 +9,7 @@ import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { build } from "../../scripts/build.ts";
 import { gzip, logsPb } from "../http/fixtures.ts";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
-import { withServer } from "../helpers/server.ts";
+import { startServer, withServer } from "../helpers/server.ts";
 
 const LIMIT = 4 << 20;
 
@@ -155,6 +155,51 @@ for (const runtime of ["deno", "bun", "node"] as const) {
           [["after", 2], ["chunked", 2], ["cl-a", 2], ["cl-b", 2], ["large", 60_000]],
         );
       });
+    },
+  });
+}
+
+// Bun is left out: its server.stop() waits for a connection with half-sent headers until Bun's
+// idle timeout (about 10 s), then exits 0.
+for (const runtime of ["deno", "node"] as const) {
+  Deno.test({
+    name:
+      `server on ${runtime}: SIGTERM ends idle keep-alive connections, ones without a request yet and half-sent headers, and exits 0`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      if (runtime === "node") await build("node");
+      // A shutdown that waits for those connections gives up after this and exits 1.
+      const srv = await startServer({
+        runtime,
+        env: { OTLP2PARQUET_SERVER_SHUTDOWN_TIMEOUT_SECS: "15" },
+      });
+      const conns: Conn[] = [];
+      try {
+        const answered = await Conn.open(srv.port);
+        conns.push(answered);
+        const a = gzip(logsPb(2, "stop-idle"));
+        await answered.write(head(a.length), a);
+        strictEqual((await answered.response())?.status, 200, srv.log());
+        const silent = await Conn.open(srv.port); // connected, never sends a byte
+        const halfHeaders = await Conn.open(srv.port);
+        conns.push(silent, halfHeaders);
+        await halfHeaders.write("POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        await new Promise((r) => setTimeout(r, 300)); // the server has seen all three
+        strictEqual(await srv.stop(), 0, srv.log());
+        match(srv.log(), /msg="stopped"/);
+        // Each was closed by the server (end of stream, whatever came before it).
+        for (const c of conns) {
+          let r: Awaited<ReturnType<Conn["response"]>> = null;
+          try {
+            do r = await c.response(); while (r !== null);
+          } catch { /* reset: closed too */ }
+          strictEqual(r, null);
+        }
+      } finally {
+        for (const c of conns) c.close();
+        await srv.kill();
+      }
     },
   });
 }
