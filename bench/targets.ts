@@ -55,19 +55,19 @@ function coreChecks(r: CoreResults): TargetCheck[] {
   const logs = r.signals.find((s) => s.signal === "logs");
   if (logs) {
     const e2e = logs.stages.find((x) => x.stage === "e2e")!;
-    const write = logs.stages.find((x) => x.stage === "write")!;
     const met = e2e.recordsPerSec >= 200_000;
+    // e2e encodes with the default encoder ("auto": the native one where zstd runs), so its
+    // bound is decode + encode of this run.
+    const [decode, encode] = ["decode", "encode"].map((n) => stageMs(logs, n));
     out.push({
       target: "logs end to end, one core: ≥ 200,000 records/s",
       measured: `${int(e2e.recordsPerSec)} records/s`,
       met,
       note: met
         ? ""
-        : write.recordsPerSec < 200_000
-        ? `parquet-wasm's write of the already built table alone does ${
-          int(write.recordsPerSec)
-        } rows/s here: with it, no decoder can take the pipeline to 200,000 on one core`
-        : `the write alone does ${int(write.recordsPerSec)} rows/s`,
+        : `decode ${decode.toFixed(1)} ms + encode ${encode.toFixed(1)} ms per ${
+          int(logs.records)
+        } records (best runs); 200,000 records/s needs ${(logs.records / 200).toFixed(1)} ms`,
     });
   }
   for (const s of r.signals) {
