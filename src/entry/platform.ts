@@ -252,10 +252,10 @@ function nodeConnections(server: {
     // Once closing, an answer says the connection ends with it.
     if (closing && !res.headersSent) res.shouldKeepAlive = false;
     res.once("close", () => {
-      const n = (busy.get(s) ?? 1) - 1;
-      if (!busy.has(s)) return;
-      busy.set(s, n);
-      if (closing && n === 0) end(s);
+      const n = busy.get(s);
+      if (n === undefined) return; // the connection is gone already
+      busy.set(s, n - 1);
+      if (closing && n === 1) end(s);
     });
   });
   return {

@@ -48,6 +48,33 @@ async function gzipSize(data: Uint8Array): Promise<number> {
   return (await new Response(s).arrayBuffer()).byteLength;
 }
 
+/**
+ * OTLP/JSON of three log records (i = 1…3) of `service`, bodies `body(i)`, and an attribute
+ * `i` on each when `withAttribute`.
+ */
+function threeLogs(service: string, body: (i: number) => string, withAttribute = false): string {
+  return JSON.stringify({
+    resourceLogs: [{
+      resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
+      scopeLogs: [{
+        logRecords: [1, 2, 3].map((i) => ({
+          timeUnixNano: `171455760000000000${i}`,
+          body: { stringValue: body(i) },
+          ...(withAttribute ? { attributes: [{ key: "i", value: { intValue: String(i) } }] } : {}),
+        })),
+      }],
+    }],
+  });
+}
+
+/** Miniflare's local R2 bucket `BUCKET`, as much of it as the tests read. */
+async function bucketOf(mf: Miniflare) {
+  return (await mf.getR2Bucket("BUCKET")) as unknown as {
+    list(): Promise<{ objects: { key: string }[] }>;
+    get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
+  };
+}
+
 Deno.test("the library entry bundles without Hono, HTTP, entry or platform modules, within its size budget", async () => {
   try {
     const r = await esbuild.build({
@@ -116,17 +143,7 @@ Deno.test({
       const post = async (format: string, service: string) => {
         const res = await mf!.dispatchFetch(`http://localhost/logs?format=${format}`, {
           method: "POST",
-          body: JSON.stringify({
-            resourceLogs: [{
-              resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
-              scopeLogs: [{
-                logRecords: [1, 2, 3].map((i) => ({
-                  timeUnixNano: `171455760000000000${i}`,
-                  body: { stringValue: `worker ${i}` },
-                })),
-              }],
-            }],
-          }),
+          body: threeLogs(service, (i) => `worker ${i}`),
         });
         strictEqual(res.status, 200);
         return await res.json() as {
@@ -139,10 +156,7 @@ Deno.test({
       strictEqual(pq.platform, false, "Workers defaults: write-through");
       deepStrictEqual((await post("arrow", "w-arrow")).result.records, 3);
 
-      const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as {
-        list(): Promise<{ objects: { key: string }[] }>;
-        get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-      };
+      const bucket = await bucketOf(mf);
       const keys = (await bucket.list()).objects.map((o) => o.key).sort();
       strictEqual(keys.length, 2, keys.join(", "));
       ok(
@@ -206,18 +220,7 @@ Deno.test({
         const q = compression ? `?compression=${compression}` : "";
         const res = await mf!.dispatchFetch(`http://localhost/logs${q}`, {
           method: "POST",
-          body: JSON.stringify({
-            resourceLogs: [{
-              resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
-              scopeLogs: [{
-                logRecords: [1, 2, 3].map((i) => ({
-                  timeUnixNano: `171455760000000000${i}`,
-                  body: { stringValue: `native ${i} ✓ ${LONG}` },
-                  attributes: [{ key: "i", value: { intValue: String(i) } }],
-                })),
-              }],
-            }],
-          }),
+          body: threeLogs(service, (i) => `native ${i} ✓ ${LONG}`, true),
         });
         return { status: res.status, body: await res.json() as Record<string, unknown> };
       };
@@ -237,10 +240,7 @@ Deno.test({
         String(zstd.body.error),
       );
 
-      const bucket = (await mf.getR2Bucket("BUCKET")) as unknown as {
-        list(): Promise<{ objects: { key: string }[] }>;
-        get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
-      };
+      const bucket = await bucketOf(mf);
       const keys = (await bucket.list()).objects.map((o) => o.key).sort();
       strictEqual(keys.length, 2, keys.join(", "));
       for (const [key, codec] of [[keys[0], "GZIP"], [keys[1], "SNAPPY"]]) {
