@@ -47,5 +47,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 
 # The same permissions as `deno task start`. Configure with OTLP2PARQUET_* variables, or mount a
 # config file and set OTLP2PARQUET_CONFIG=/path/to/config.toml.
-ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "src/entry/main.ts"]
+ENTRYPOINT ["deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "src/entry/main.ts"]
 CMD ["serve"]

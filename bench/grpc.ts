@@ -46,8 +46,8 @@ export type Side = LoadResult & {
 };
 
 /**
- * User + system CPU seconds of a process and its children (on Deno the gRPC listener is a child
- * process: src/grpc/relay.node.ts), all threads (Linux /proc; ticks of 1/100 s).
+ * User + system CPU seconds of a process and its children, all threads (Linux /proc; ticks of
+ * 1/100 s).
  */
 function cpuSeconds(pid: number): number {
   try {

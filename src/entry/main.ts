@@ -20,11 +20,6 @@ import { configure } from "./assemble.ts";
 import * as rt from "./platform.ts";
 
 async function main(): Promise<number> {
-  if (rt.runtimeName() === "deno" && rt.args()[0] === "__grpc-relay") {
-    // The OTLP/gRPC listener process of a Deno server (../grpc/relay.node.ts).
-    const { runRelayChild } = await import("../grpc/relay.node.ts");
-    return await runRelayChild(rt.args().slice(1));
-  }
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(rt.args());

@@ -16,7 +16,7 @@ import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createGzip, createInflate } from "../codec/zlib.node.ts";
 import { type GrpcListener, listenGrpc } from "../grpc/server.node.ts";
-import { canRelay, listenGrpcRelayed } from "../grpc/relay.node.ts";
+import { listenGrpcH2c } from "../grpc/h2c.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import type { Logger } from "../log/log.ts";
@@ -177,16 +177,10 @@ export async function serve(
   let grpcListener: GrpcListener | undefined;
   if (config.grpc.enabled) {
     const g = splitHostPort(config.grpc.listen_addr)!;
-    // Deno: the HTTP/2 listener in a supervised child process (../grpc/relay.node.ts).
-    const relayed = rt.runtimeName() === "deno" && canRelay();
-    if (rt.runtimeName() === "deno" && !relayed) {
-      logger.warn("OTLP/gRPC runs in this process: a client closing its connection can crash it", {
-        hint:
-          "grant --allow-run so the gRPC listener runs in a process of its own (denoland/deno#36788)",
-      });
-    }
+    // Deno: HTTP/2 in TypeScript over Deno's TCP (../grpc/h2c.node.ts), not node:http2.
+    const listen = rt.runtimeName() === "deno" ? listenGrpcH2c : listenGrpc;
     try {
-      grpcListener = await (relayed ? listenGrpcRelayed : listenGrpc)(
+      grpcListener = await listen(
         {
           config,
           writer,

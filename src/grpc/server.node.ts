@@ -1,7 +1,8 @@
 /**
- * The OTLP/gRPC listener of the server (Deno, Bun, Node): @grpc/grpc-js frames the calls over
+ * The OTLP/gRPC listener of the server on Bun and Node: @grpc/grpc-js frames the calls over
  * HTTP/2, ./service.ts answers them. Pinned to grpc-js 1.14 (measured to serve OTLP clients on
- * Node 20, Deno 2.9 and Bun 1.4).
+ * Node 20 and Bun 1.4). Deno serves gRPC with ./h2c.node.ts instead (its node:http2 can crash
+ * the process: docs/architecture.md, "OTLP/gRPC on Deno").
  *
  * Pass-through: the methods are registered with (de)serializers that hand the message bytes
  * over as they are, and a server interceptor replaces grpc-js's own decompression of each call
@@ -20,6 +21,7 @@ import { Buffer } from "node:buffer";
 import {
   ACCEPT_ENCODING,
   type Answer,
+  type AnswerCall,
   createGrpcService,
   encodeStatusWithRetryInfo,
   EXPORT_METHODS,
@@ -71,13 +73,9 @@ const keepCompressed: grpc.ServerInterceptor = (_method, call) => {
 
 const ACCEPT_METADATA = "grpc-accept-encoding";
 
-/** Answers one call (Export or Health/Check) of `path`. */
-export type AnswerCall = (call: ExportCall) => Promise<Answer>;
-
 /**
  * The gRPC listener around an answer function: grpc-js with pass-through (de)serializers, the
- * three Export methods and Health/Check registered. `answer` is ./service.ts in this process
- * (`listenGrpc`) or the relay to the parent process (./relay.node.ts, on Deno).
+ * three Export methods and Health/Check registered, `answer` ./service.ts (`listenGrpc`).
  */
 export async function serveGrpc(opts: {
   answer: AnswerCall;
@@ -203,7 +201,7 @@ export function answerWith(service: ReturnType<typeof createGrpcService>): Answe
   return (c) => c.path === HEALTH_CHECK ? service.health(c) : service.export(c);
 }
 
-/** The gRPC listener in this process: grpc-js serving ./service.ts (Bun, Node). */
+/** The gRPC listener on Bun and Node: grpc-js serving ./service.ts. */
 export function listenGrpc(
   deps: GrpcServiceDeps,
   host: string,

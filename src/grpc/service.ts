@@ -89,6 +89,9 @@ export type Answer =
     metadata?: Record<string, string>;
   };
 
+/** Answers one call (Export or Health/Check, by its path); never rejects. */
+export type AnswerCall = (call: ExportCall) => Promise<Answer>;
+
 /** One Export call as the transport received it. */
 export interface ExportCall {
   path: string;

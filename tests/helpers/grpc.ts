@@ -40,9 +40,8 @@ export interface CallOptions {
 /**
  * One unary call on a connection of its own (closed afterwards). A call whose connection is
  * reset or refused before any answer is tried again on a new connection (at most 4 tries,
- * 250 ms apart), as gRPC clients retry UNAVAILABLE: on Deno the listener process can die when
- * another client's connection closes and a standby takes its port (docs/architecture.md,
- * "OTLP/gRPC on Deno"). An answer, whatever its status, is never retried.
+ * 250 ms apart), as gRPC clients retry UNAVAILABLE. An answer, whatever its status, is never
+ * retried.
  */
 export async function grpcCall(
   addr: string,
