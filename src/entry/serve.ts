@@ -1,7 +1,7 @@
 /**
  * The `serve` command on Deno, Bun and Node: assemble the pipeline with the server's parts
  * (write-ahead log files, encoder threads, node:zlib), listen (OTLP/HTTP, and OTLP/gRPC with
- * `grpc.enabled`: ../grpc/server.node.ts), and on SIGINT / SIGTERM stop accepting requests on
+ * `grpc.enabled`: ../grpc/listen.node.ts), and on SIGINT / SIGTERM stop accepting requests on
  * both ports, finish those in flight, write out buffered data and exit.
  *
  * Signals: a terminal's Ctrl-C reaches the whole process group, and a task runner in front of
@@ -15,8 +15,7 @@ import { encoderName, usesNative } from "../core/parquet/encode.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
 import { createGzip, createInflate } from "../codec/zlib.node.ts";
-import { type GrpcListener, listenGrpc } from "../grpc/server.node.ts";
-import { listenGrpcH2c } from "../grpc/h2c.node.ts";
+import { type GrpcListener, listenGrpc } from "../grpc/listen.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
 import type { Logger } from "../log/log.ts";
@@ -177,10 +176,8 @@ export async function serve(
   let grpcListener: GrpcListener | undefined;
   if (config.grpc.enabled) {
     const g = splitHostPort(config.grpc.listen_addr)!;
-    // Deno: HTTP/2 in TypeScript over Deno's TCP (../grpc/h2c.node.ts), not node:http2.
-    const listen = rt.runtimeName() === "deno" ? listenGrpcH2c : listenGrpc;
     try {
-      grpcListener = await listen(
+      grpcListener = await listenGrpc(
         {
           config,
           writer,
@@ -193,6 +190,7 @@ export async function serve(
         },
         g.host,
         Number(g.port),
+        rt.runtimeName() === "deno" ? "deno" : "node",
       );
     } catch (e) {
       logger.error("cannot listen for OTLP/gRPC", {

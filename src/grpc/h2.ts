@@ -2,8 +2,8 @@
  * A server side of HTTP/2 (RFC 9113) over cleartext with prior knowledge (h2c), as far as
  * unary gRPC calls need it (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md),
  * with no network of its own: `H2Connection.receive` takes the bytes a connection read,
- * `write` gets the bytes to send, in order. ./h2c.node.ts runs it over Deno's TCP (where
- * node:http2 crashes the process: docs/architecture.md, "OTLP/gRPC on Deno").
+ * `write` gets the bytes to send, in order. ./listen.node.ts runs it over the runtime's TCP
+ * (docs/architecture.md, "OTLP/gRPC: HTTP/2 in TypeScript").
  *
  * What it does: the connection preface and SETTINGS (acknowledged both ways), PING, GOAWAY both
  * ways, RST_STREAM, flow control both ways (generous receive windows given back as data is
@@ -141,16 +141,7 @@ export class H2Connection {
   /** Calls whose answers are being computed. */
   private busy = 0;
 
-  constructor(private readonly o: H2Options) {
-    this.frame(Type.SETTINGS, 0, 0, settingsPayload());
-    this.frame(
-      Type.WINDOW_UPDATE,
-      0,
-      0,
-      u32(SETTINGS.connectionWindow - 65535),
-    );
-    this.flush();
-  }
+  constructor(private readonly o: H2Options) {}
 
   /** Whether no stream is open (none being received, answered, or with its answer held back). */
   get idle(): boolean {
@@ -228,6 +219,9 @@ export class H2Connection {
       if (buf.length < PREFACE.length) return this.keep(buf, 0);
       this.prefaceSeen = true;
       i = PREFACE.length;
+      // Our preface once theirs is in (an HTTP/1.1 client gets its 505 and nothing else).
+      this.frame(Type.SETTINGS, 0, 0, settingsPayload());
+      this.frame(Type.WINDOW_UPDATE, 0, 0, u32(SETTINGS.connectionWindow - 65535));
     }
     while (!this.ended) {
       if (buf.length - i < 9) break;
@@ -274,10 +268,12 @@ export class H2Connection {
   }
 
   private notHttp2(): void {
+    const body = "This port serves OTLP/gRPC (HTTP/2 only). " +
+      "Send OTLP/HTTP to the HTTP port (4318 by default).\n";
     this.o.write(
       new TextEncoder().encode(
-        "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 91\r\n\r\n" +
-          "This port serves OTLP/gRPC (HTTP/2 only). Send OTLP/HTTP to the HTTP port (4318 by default)\n",
+        "HTTP/1.1 505 HTTP Version Not Supported\r\nconnection: close\r\n" +
+          `content-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
       ),
     );
     this.ended = true;
@@ -644,23 +640,14 @@ export class H2Connection {
     s.answered = true;
     if (a.code === 0) {
       const response = (a as { response: Uint8Array }).response;
-      this.frame(
-        Type.HEADERS,
-        END_HEADERS,
-        s.id,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-          ["grpc-accept-encoding", ACCEPT_ENCODING],
-        ]),
-      );
+      this.frame(Type.HEADERS, END_HEADERS, s.id, OK_HEADERS);
       const data = new Uint8Array(5 + response.length);
       data[1] = response.length >>> 24;
       data[2] = (response.length >>> 16) & 0xff;
       data[3] = (response.length >>> 8) & 0xff;
       data[4] = response.length & 0xff;
       data.set(response, 5);
-      s.held = { data, trailers: encodeHeaders([["grpc-status", "0"]]) };
+      s.held = { data, trailers: OK_TRAILERS };
       this.sendHeld();
     } else {
       const err = a as Exclude<Answer, { code: 0 }>;
@@ -763,6 +750,14 @@ export class H2Connection {
     this.o.write(out.length === 1 ? out[0] : concat(out, out.reduce((n, x) => n + x.length, 0)));
   }
 }
+
+/** The header blocks of every OK answer (the encoder never indexes: the same bytes each time). */
+const OK_HEADERS = encodeHeaders([
+  [":status", "200"],
+  ["content-type", "application/grpc"],
+  ["grpc-accept-encoding", ACCEPT_ENCODING],
+]);
+const OK_TRAILERS = encodeHeaders([["grpc-status", "0"]]);
 
 function settingsPayload(): Uint8Array {
   const entries: Array<[number, number]> = [

@@ -1,15 +1,15 @@
 /**
- * OTLP/gRPC, the part without a network: what each call of the server (./server.node.ts, on
- * @grpc/grpc-js) means, from the message bytes as they came to the answer, the same on every
- * runtime. The gRPC library only frames messages: its (de)serializers pass bytes through, so
- * the project's own decoders (../core/otlp/) read the request and ../http/responses.ts writes
- * the response; no protobufjs objects on this path.
+ * OTLP/gRPC, the part without a network: what each call of the server (./listen.node.ts over
+ * ./h2.ts) means, from the message bytes as they came to the answer, the same on every
+ * runtime. The transport only frames messages and hands their bytes over as they came, so the
+ * project's own decoders (../core/otlp/) read the request and ../http/responses.ts writes the
+ * response; no protobufjs objects on this path.
  *
  *   /opentelemetry.proto.collector.logs.v1.LogsService/Export        ExportLogsServiceRequest
  *   /opentelemetry.proto.collector.trace.v1.TraceService/Export      ExportTraceServiceRequest
  *   /opentelemetry.proto.collector.metrics.v1.MetricsService/Export  ExportMetricsServiceRequest
  *   /grpc.health.v1.Health/Check                                     serving status follows /ready
- *   anything else                                                    UNIMPLEMENTED (the library)
+ *   anything else                                                    UNIMPLEMENTED
  *
  * An Export call takes the HTTP path: auth (the `authorization` metadata, same settings and
  * constant-time check as HTTP) → decompression with the size limit checked while decompressing
@@ -195,7 +195,7 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
     const reservation = deps.inflight ? new Reservation(deps.inflight) : undefined;
     try {
       if (deps.inflight && reservation) {
-        // grpc-js has read the message already; what is bounded here is everything after.
+        // The transport has read the message already; what is bounded here is everything after.
         const refused = refusal(writer, deps.inflight, call.bytes.length);
         if (refused) throw refused;
         reservation.add(WIRE_COPIES * call.bytes.length);
@@ -380,4 +380,27 @@ export function encodeStatusWithRetryInfo(code: number, message: string, secs: n
   const w = new PbWriter().tag(1, 0).varint(code);
   if (message) w.string(2, message);
   return w.bytes(3, any).finish();
+}
+
+/** Tells the metrics of an answered call (the `grpc` transport; unknown methods: "other"). */
+export function recordCall(
+  metrics: GrpcServiceDeps["metrics"],
+  call: ExportCall,
+  a: Answer,
+  seconds: number,
+): void {
+  metrics?.request({
+    transport: "grpc",
+    route: call.path in EXPORT_METHODS || call.path === HEALTH_CHECK ? call.path : "other",
+    code: statusName(a.code),
+    seconds,
+    bytes: call.bytes.length,
+    encoding: call.encoding,
+    signal: EXPORT_METHODS[call.path],
+  });
+}
+
+/** Answers a call with ./service.ts (Export or Health/Check by its path). */
+export function answerWith(service: ReturnType<typeof createGrpcService>): AnswerCall {
+  return (c) => c.path === HEALTH_CHECK ? service.health(c) : service.export(c);
 }

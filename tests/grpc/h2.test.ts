@@ -207,7 +207,8 @@ function harness(answer: (c: ExportCall) => Promise<Answer> = okAnswer, limit = 
   const feed = (...bs: Uint8Array[]) => {
     for (const b of bs) h2.receive(b);
   };
-  return { h2, feed, frames, headersOf, calls, ended: () => ended };
+  const bytes = () => new Uint8Array(written.flatMap((b) => [...b]));
+  return { h2, feed, frames, headersOf, calls, ended: () => ended, written: bytes };
 }
 
 const okAnswer = () => Promise.resolve<Answer>({ code: 0, response: new Uint8Array([0x0a, 0x00]) });
@@ -480,6 +481,9 @@ Deno.test("h2: HTTP/1.1 on the gRPC port gets a 505 that says where OTLP/HTTP go
   t.feed(new TextEncoder().encode("POST /v1/logs HTTP/1.1\r\nhost: x\r\n\r\n"));
   await new Promise((r) => setTimeout(r, 0));
   ok(t.ended());
+  const text = new TextDecoder().decode(t.written());
+  ok(text.startsWith("HTTP/1.1 505 HTTP Version Not Supported\r\n"), text);
+  ok(text.includes("Send OTLP/HTTP to the HTTP port"), text);
 });
 
 Deno.test("h2: shutdown sends GOAWAY, answers the calls in flight, refuses newer streams, then ends", async () => {

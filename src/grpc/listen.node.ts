@@ -1,30 +1,40 @@
 /**
- * The OTLP/gRPC listener on Deno: ./h2.ts (HTTP/2 in TypeScript) over `Deno.listen`, in this
- * process. Deno's node:http2 can abort the process when a session ends (denoland/deno#36788) and
- * Deno.serve, which speaks h2c, cannot send trailers (denoland/deno#23632), so grpc-js
- * (./server.node.ts, used on Bun and Node) cannot serve here: docs/architecture.md, "OTLP/gRPC
- * on Deno".
+ * The OTLP/gRPC listener of the server: ./h2.ts (HTTP/2 in TypeScript, pure) over the runtime's
+ * TCP, ./service.ts answering the calls. On Deno over `Deno.listen`; on Bun and Node over
+ * node:net. Not node:http2 with grpc-js: Deno's node:http2 can abort the process when a session
+ * ends (denoland/deno#36788), and Deno.serve, which speaks h2c, cannot send trailers
+ * (denoland/deno#23632); one HTTP/2 for all three runtimes is also one to test
+ * (docs/architecture.md, "OTLP/gRPC: HTTP/2 in TypeScript").
  *
- * Each connection: reads of up to 64 KiB go to `H2Connection.receive`; what it writes is sent
- * in order (one write chain per connection, partial writes continued). `close()` stops
- * accepting, sends GOAWAY on every connection, waits for the calls in flight to be answered
- * (their answers written), then ends the connections.
+ * Each connection: what it reads goes to `H2Connection.receive`; what that writes is sent in
+ * order. `close()` stops accepting, sends GOAWAY on every connection, waits for the calls in
+ * flight to be answered (their answers written), then ends the connections: half-closed, the
+ * client's bytes still read until it closes (at most LINGER_MS).
  */
 import { H2Connection } from "./h2.ts";
-import { answerWith, type GrpcListener, recordCall } from "./server.node.ts";
 import {
   type Answer,
   type AnswerCall,
+  answerWith,
   createGrpcService,
   type ExportCall,
   type GrpcServiceDeps,
+  recordCall,
 } from "./service.ts";
+
+export interface GrpcListener {
+  /** The host and port bound (the real port when 0 was asked for). */
+  host: string;
+  port: number;
+  /** Stops accepting calls, answers those in flight, ends the connections. */
+  close(): Promise<void>;
+}
 
 const READ_BYTES = 64 * 1024;
 /** How long an ended connection waits for the client to close its side. */
 const LINGER_MS = 2000;
 
-export function serveH2c(opts: {
+export interface ServeOptions {
   answer: AnswerCall;
   limit: number;
   host: string;
@@ -32,7 +42,10 @@ export function serveH2c(opts: {
   answered?: (call: ExportCall, a: Answer, seconds: number) => void;
   /** Told of a connection ended for a protocol error. */
   onError?: (message: string) => void;
-}): GrpcListener {
+}
+
+/** Over `Deno.listen`: 64 KiB reads, one write chain per connection (partial writes continued). */
+export function serveDeno(opts: ServeOptions): GrpcListener {
   const listener = Deno.listen({ hostname: opts.host, port: opts.port, transport: "tcp" });
   const connections = new Set<{ h2: H2Connection; conn: Deno.Conn; done: Promise<void> }>();
   let closing: Promise<void> | undefined;
@@ -131,19 +144,75 @@ export function serveH2c(opts: {
   };
 }
 
-/** The gRPC listener of a Deno server: ./service.ts answering over ./h2.ts. */
-export function listenGrpcH2c(
+/** The gRPC listener: ./service.ts answering over ./h2.ts, on Deno's TCP or on node:net. */
+export function listenGrpc(
   deps: GrpcServiceDeps,
   host: string,
   port: number,
+  transport: "deno" | "node",
 ): Promise<GrpcListener> {
   const service = createGrpcService(deps);
-  return Promise.resolve(serveH2c({
+  const o: ServeOptions = {
     answer: answerWith(service),
     limit: deps.config.grpc.max_recv_msg_bytes,
     host,
     port,
     answered: (c, a, s) => recordCall(deps.metrics, c, a, s),
     onError: (message) => deps.logger.debug("gRPC connection ended: protocol error", { message }),
-  }));
+  };
+  return transport === "deno" ? Promise.resolve(serveDeno(o)) : serveNet(o);
+}
+
+/**
+ * Over node:net (Bun, Node): `data` events go to `H2Connection.receive`, writes to
+ * `socket.write`; ending is `socket.end()` (half-close, the client's bytes still read), then
+ * `destroy()` after LINGER_MS if the client has not closed.
+ */
+export async function serveNet(opts: ServeOptions): Promise<GrpcListener> {
+  const net = await import("node:net");
+  const sockets = new Map<import("node:net").Socket, H2Connection>();
+  let closing: Promise<void> | undefined;
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (closing) return void socket.destroy();
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    const h2 = new H2Connection({
+      answer: opts.answer,
+      limit: opts.limit,
+      write: (b) => void socket.write(b),
+      end: () => {
+        socket.end();
+        linger = setTimeout(() => socket.destroy(), LINGER_MS);
+      },
+      answered: opts.answered,
+      onError: opts.onError,
+    });
+    sockets.set(socket, h2);
+    socket.on("data", (b: Uint8Array) => h2.receive(b));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(linger);
+      sockets.delete(socket);
+      h2.closed();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address() as import("node:net").AddressInfo;
+  return {
+    host: opts.host,
+    port: addr.port,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        await Promise.all([...sockets].map(async ([socket, h2]) => {
+          await h2.shutdown();
+          if (!socket.destroyed) await new Promise((r) => socket.once("close", r));
+        }));
+        await closed;
+      })();
+      return closing;
+    },
+  };
 }
