@@ -21,8 +21,11 @@
  *   INVALID_ARGUMENT      the message cannot be decoded, or compressed data is corrupt
  *   UNAUTHENTICATED       auth configured, `authorization` missing or wrong
  *   RESOURCE_EXHAUSTED    the message is over grpc.max_recv_msg_bytes (no RetryInfo: not retryable)
- *   RESOURCE_EXHAUSTED    + RetryInfo: buffers full, storage healthy (HTTP 429)
- *   UNAVAILABLE           + RetryInfo: buffers or log full while storage fails, storage failing (HTTP 503)
+ *   UNAVAILABLE           + RetryInfo: buffers full, storage healthy (HTTP 429); buffers or log
+ *                         full while storage fails, storage failing (HTTP 503)
+ *
+ * Backpressure is UNAVAILABLE, not RESOURCE_EXHAUSTED: every client retries UNAVAILABLE, while
+ * RESOURCE_EXHAUSTED is retryable only with RetryInfo and clients that do not read it give up.
  *   UNIMPLEMENTED         unknown method, or a `grpc-encoding` other than identity/gzip/deflate/zstd
  *   INTERNAL              a bug (never for a transient failure)
  *
@@ -119,7 +122,7 @@ export interface GrpcServiceDeps {
   /**
    * The in-flight budget HTTP requests reserve from (`server.max_inflight_bytes`): a call
    * reserves its message (and its decompressed copy) there and is refused with
-   * RESOURCE_EXHAUSTED + RetryInfo when it or the buffers are full, as HTTP answers 429.
+   * UNAVAILABLE + RetryInfo when it or the buffers are full, as HTTP answers 429.
    */
   inflight?: InflightBudget;
 }
@@ -232,11 +235,7 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
         case "invalid":
           return { code: Status.INVALID_ARGUMENT, message: f.message };
         case "backpressure":
-          return {
-            code: f.status === 429 ? Status.RESOURCE_EXHAUSTED : Status.UNAVAILABLE,
-            message: f.message,
-            retryAfterSecs: f.retryAfterSecs,
-          };
+          return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
         case "unavailable":
           return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
         default:

@@ -251,8 +251,7 @@ for (const runtime of ["deno", "bun", "node"] as const) {
 }
 
 Deno.test({
-  name:
-    "gRPC backpressure: RESOURCE_EXHAUSTED with RetryInfo in grpc-status-details-bin (HTTP's 429)",
+  name: "gRPC backpressure: UNAVAILABLE with RetryInfo in grpc-status-details-bin (HTTP's 429)",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -266,11 +265,11 @@ Deno.test({
         { path: LOGS_EXPORT, message: logsPb(2, svc) },
         { path: LOGS_EXPORT, message: logsPb(2, svc) },
       ]);
-      deepStrictEqual(r.map((x) => x.code), ["OK", "RESOURCE_EXHAUSTED"], JSON.stringify(r));
+      deepStrictEqual(r.map((x) => x.code), ["OK", "UNAVAILABLE"], JSON.stringify(r));
       ok(r[1].details.includes("buffers are full"), r[1].details);
       const info = await retryDelaySecs(r[1].trailing["grpc-status-details-bin"]);
       deepStrictEqual(info, {
-        code: 8,
+        code: 14,
         secs: 1,
         type: "type.googleapis.com/google.rpc.RetryInfo",
       });
@@ -285,7 +284,7 @@ Deno.test({
         m.value("otlp2parquet_requests_total", {
           transport: "grpc",
           route,
-          code: "RESOURCE_EXHAUSTED",
+          code: "UNAVAILABLE",
         }),
         1,
       );
