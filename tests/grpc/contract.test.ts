@@ -17,7 +17,8 @@ import {
   tracesPb,
   zstd,
 } from "../http/fixtures.ts";
-import { query, readParquet } from "../helpers/duckdb.ts";
+import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
+import { generateRequest } from "../../bench/gen.ts";
 import { type Server, startServer } from "../helpers/server.ts";
 import {
   grpcCall,
@@ -354,6 +355,52 @@ Deno.test({
     } finally {
       await viaHttp.kill();
       await viaGrpc.kill();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "gRPC: junk after the HTTP/2 preface ends only that connection; a 13 MB message (several flow-control windows) from grpcio and node:http2 is stored, on Deno, Bun and the Node bundle",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    for (const runtime of ["deno", "bun", "node"] as const) {
+      await withGrpcServer({
+        OTLP2PARQUET_MAX_PAYLOAD_BYTES: String(32 * 1024 * 1024),
+        OTLP2PARQUET_GRPC_MAX_RECV_MSG_BYTES: String(32 * 1024 * 1024),
+      }, async (srv) => {
+        // Garbage after the preface: the connection ends with a GOAWAY, the server goes on.
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.grpcPort! });
+        const junk = crypto.getRandomValues(new Uint8Array(64));
+        junk.set([0x00, 0x00, 0x08, 0x06, 0x00, 0, 0, 0, 1], 0); // PING on stream 1
+        await conn.write(
+          new Uint8Array([
+            ...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            ...junk,
+          ]),
+        );
+        const got: number[] = [];
+        const buf = new Uint8Array(4096);
+        for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+          got.push(...buf.subarray(0, n));
+        }
+        conn.close();
+        ok(got.length > 9 && got.some((_, i) => got[i + 3] === 0x07), "no GOAWAY");
+
+        const big = generateRequest("logs", { records: 24_000, seed: 7 }).protobuf;
+        ok(big.length > 12_000_000, String(big.length));
+        const [r] = await grpcio(srv.grpcAddr, [{ path: LOGS_EXPORT, message: big }]);
+        strictEqual(r.code, "OK", r.details);
+        const a = await grpcCall(srv.grpcAddr, LOGS_EXPORT, big, { timeoutMs: 60_000 });
+        strictEqual(a.status, 0, a.message);
+        strictEqual(await srv.stop(), 0, srv.log());
+        const files = (await listParquet(srv.output)).filter((f) => f.startsWith("logs/"));
+        const n = await query(
+          `SELECT count(*)::INT AS n FROM ${readParquet(files.map((f) => `${srv.output}/${f}`))}`,
+        );
+        strictEqual(n[0].n, 48_000, runtime);
+      }, runtime);
     }
   },
 });

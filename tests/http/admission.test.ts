@@ -10,7 +10,7 @@ import { BackpressureError } from "../../src/batch/types.ts";
 const busy = () => new BackpressureError("buffers are full", 1, 429);
 
 Deno.test("AdmissionQueue lets waiters in first come first served as room frees", async () => {
-  let t = 0;
+  const t = 0;
   let room = 0;
   const q = new AdmissionQueue(1000, 10, Infinity, 1_000_000, () => t);
   const attempt = () => (room > 0 ? (room--, null) : busy());
