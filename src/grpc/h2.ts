@@ -86,6 +86,11 @@ export interface H2Options {
   write: (bytes: Uint8Array) => void;
   /** Ends the connection once what was written is sent. */
   end: () => void;
+  /**
+   * Whether a message of `declared` bytes on `path` may come in, asked when its length prefix
+   * arrives, before the rest is read: null, or the answer to refuse it with (backpressure).
+   */
+  admit?: (path: string, declared: number) => Answer | null;
   /** Told of each answered call, with its duration in seconds. */
   answered?: (call: ExportCall, a: Answer, seconds: number) => void;
   /** Told of a connection ended for a protocol error (a debug log line). */
@@ -100,6 +105,8 @@ interface Stream {
   bytes: number;
   /** The client sent END_STREAM. */
   remoteDone: boolean;
+  /** `admit` was asked (once the message's length prefix was in). */
+  admitted: boolean;
   /** An answer was written (or the stream was reset): nothing more is sent on it. */
   answered: boolean;
   /** The answer is being computed. */
@@ -474,6 +481,7 @@ export class H2Connection {
       chunks: [],
       bytes: 0,
       remoteDone: endStream,
+      admitted: false,
       answered: false,
       busy: false,
       unacked: 0,
@@ -542,6 +550,12 @@ export class H2Connection {
         if (declared > this.o.limit) {
           s.chunks = [];
           return this.refuse(s, "200", Status.RESOURCE_EXHAUSTED, tooLarge(declared, this.o.limit));
+        }
+        // Cheap rejection: no room for this message, it is answered before the rest is read.
+        if (!s.admitted) {
+          s.admitted = true;
+          const refused = this.o.admit?.(header(s.headers!, ":path") ?? "", declared);
+          if (refused) return this.refuseWith(s, refused);
         }
         if (s.bytes > 5 + declared) {
           return this.refuse(
@@ -631,8 +645,20 @@ export class H2Connection {
 
   /** Answers a stream at once with a status (trailers-only), before or instead of `answer`. */
   private refuse(s: Stream, httpStatus: string, code: number, message: string): void {
+    this.refuseWith(s, { code, message }, httpStatus);
+  }
+
+  private refuseWith(s: Stream, a: Answer, httpStatus = "200"): void {
     s.chunks = [];
-    this.respond(s, { code, message }, httpStatus);
+    this.respond(s, a, httpStatus);
+    // Counted as answered (the metrics), its message unread.
+    const h = s.headers ?? [];
+    this.o.answered?.({
+      path: header(h, ":path") ?? "",
+      authorization: null,
+      encoding: header(h, "grpc-encoding") ?? "identity",
+      bytes: new Uint8Array(0),
+    }, a, 0);
     if (!s.busy && s.held === undefined) this.streams.delete(s.id);
   }
 

@@ -36,6 +36,7 @@ const LINGER_MS = 2000;
 
 export interface ServeOptions {
   answer: AnswerCall;
+  admit?: (path: string, declared: number) => Answer | null;
   limit: number;
   host: string;
   port: number;
@@ -85,6 +86,7 @@ export function serveDeno(opts: ServeOptions): GrpcListener {
     };
     const h2 = new H2Connection({
       answer: opts.answer,
+      admit: opts.admit,
       limit: opts.limit,
       write,
       end,
@@ -154,6 +156,7 @@ export function listenGrpc(
   const service = createGrpcService(deps);
   const o: ServeOptions = {
     answer: answerWith(service),
+    admit: service.admit,
     limit: deps.config.grpc.max_recv_msg_bytes,
     host,
     port,
@@ -177,6 +180,7 @@ export async function serveNet(opts: ServeOptions): Promise<GrpcListener> {
     let linger: ReturnType<typeof setTimeout> | undefined;
     const h2 = new H2Connection({
       answer: opts.answer,
+      admit: opts.admit,
       limit: opts.limit,
       write: (b) => void socket.write(b),
       end: () => {

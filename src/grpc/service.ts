@@ -128,6 +128,12 @@ export interface GrpcServiceDeps {
 }
 
 export interface GrpcService {
+  /**
+   * Whether an Export message of `declared` bytes may come in now (buffers and in-flight bytes,
+   * as HTTP checks a request's Content-Length): null, or UNAVAILABLE + RetryInfo to answer at
+   * once, before the message is read.
+   */
+  admit(path: string, declared: number): Answer | null;
   /** Answers an Export call (never rejects). */
   export(call: ExportCall): Promise<Answer>;
   /** Answers a Health/Check request (its bytes, decompressed as `encoding` says). */
@@ -252,6 +258,15 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
   }
 
   return {
+    admit(path, declared) {
+      if (!deps.inflight || !(path in EXPORT_METHODS)) return null;
+      const refused = refusal(writer, deps.inflight, declared);
+      if (!refused) return null;
+      const f = classifyFailure(refused);
+      return f.kind === "backpressure" || f.kind === "unavailable"
+        ? { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs }
+        : null;
+    },
     async export(call) {
       const signal = EXPORT_METHODS[call.path];
       if (!signal) {

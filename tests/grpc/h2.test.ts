@@ -513,3 +513,43 @@ Deno.test("h2: shutdown sends GOAWAY, answers the calls in flight, refuses newer
   deepStrictEqual(out.map((f) => [f.type, f.id]), [[HEADERS, 1], [DATA, 1], [HEADERS, 1]]);
   ok(t.ended());
 });
+
+Deno.test("h2: a message `admit` refuses is answered from its prefix, its body unread, and counted", async () => {
+  const answered: Array<[string, number]> = [];
+  const asked: Array<[string, number]> = [];
+  const written: Uint8Array[] = [];
+  const calls: ExportCall[] = [];
+  const h2 = new H2Connection({
+    answer: (c) => {
+      calls.push(c);
+      return okAnswer();
+    },
+    admit: (path, declared) => {
+      asked.push([path, declared]);
+      return declared > 50 ? { code: 14, message: "buffers are full", retryAfterSecs: 1 } : null;
+    },
+    limit: 1024,
+    write: (b) => written.push(b.slice()),
+    end: () => {},
+    answered: (c, a) => void answered.push([c.path, a.code]),
+  });
+  h2.receive(new Uint8Array([...PREFACE, ...frame(SETTINGS_T, 0, 0)]));
+  h2.receive(frame(HEADERS, 0x4, 1, requestHeaders("/x/Export")));
+  h2.receive(frame(DATA, 0, 1, grpcMessage(new Uint8Array(100)).subarray(0, 5)));
+  h2.receive(frame(DATA, 0x1, 1, new Uint8Array(100)));
+  h2.receive(frame(HEADERS, 0x4, 3, requestHeaders("/x/Export")));
+  h2.receive(frame(DATA, 0x1, 3, grpcMessage(new Uint8Array(10))));
+  await new Promise((r) => setTimeout(r, 0));
+  deepStrictEqual(asked, [["/x/Export", 100], ["/x/Export", 10]]);
+  deepStrictEqual(calls.map((c) => c.bytes.length), [10]);
+  deepStrictEqual(answered, [["/x/Export", 14], ["/x/Export", 0]]);
+  // Stream 1: trailers-only UNAVAILABLE with RetryInfo, then RST_STREAM NO_ERROR.
+  const all = new Uint8Array(written.flatMap((b) => [...b]));
+  const frames: Array<[number, number, number]> = [];
+  for (let i = 0; i < all.length;) {
+    const len = (all[i] << 16) | (all[i + 1] << 8) | all[i + 2];
+    frames.push([all[i + 3], all[i + 4], new DataView(all.buffer).getUint32(i + 5)]);
+    i += 9 + len;
+  }
+  deepStrictEqual(frames.filter((f) => f[2] === 1), [[HEADERS, 0x5, 1], [RST, 0, 1]]);
+});
