@@ -19,6 +19,7 @@
  * a request this server cannot serve (not POST, not application/grpc) is answered on its stream
  * (405/415 with a gRPC status), and every other stream of the connection goes on.
  */
+import { concat } from "../codec/index.ts";
 import { encodeHeaders, type Header, HpackDecoder, HpackError } from "./hpack.ts";
 import {
   ACCEPT_ENCODING,
@@ -145,14 +146,16 @@ export class H2Connection {
   private peerInitialWindow = 65535;
   private peerMaxFrame = 16384;
   private drained: (() => void) | undefined;
-  /** Calls whose answers are being computed. */
-  private busy = 0;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly o: H2Options) {}
 
-  /** Whether no stream is open (none being received, answered, or with its answer held back). */
+  /**
+   * Whether no stream is open (none being received, answered, or with its answer held back: a
+   * stream leaves `streams` only when none of that is left, see `release`).
+   */
   get idle(): boolean {
-    return this.busy === 0 && this.streams.size === 0;
+    return this.streams.size === 0;
   }
 
   /** Bytes the connection read. */
@@ -183,12 +186,11 @@ export class H2Connection {
    */
   shutdown(): Promise<void> {
     if (this.ended) return Promise.resolve();
-    if (!this.goawaySent) {
-      this.goawaySent = true;
-      this.frame(Type.GOAWAY, 0, 0, goawayPayload(this.lastStreamId, H2Error.NO_ERROR, ""));
-      this.flush();
-    }
-    return new Promise<void>((resolve) => {
+    if (this.stopping) return this.stopping;
+    this.goawaySent = true;
+    this.frame(Type.GOAWAY, 0, 0, goawayPayload(this.lastStreamId, H2Error.NO_ERROR, ""));
+    this.flush();
+    return this.stopping = new Promise<void>((resolve) => {
       this.drained = () => {
         if (!this.ended) {
           this.flush();
@@ -328,12 +330,7 @@ export class H2Connection {
         if (id > this.lastStreamId) {
           throw new ConnectionError(H2Error.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
         }
-        const s = this.streams.get(id);
-        if (s) {
-          s.answered = true;
-          s.held = undefined;
-          if (!s.busy) this.streams.delete(id);
-        }
+        this.drop(id);
         return;
       }
       case Type.SETTINGS:
@@ -492,14 +489,14 @@ export class H2Connection {
     const method = header(headers, ":method");
     const type = header(headers, "content-type") ?? "";
     if (method !== "POST") {
-      return this.refuse(s, "405", Status.UNIMPLEMENTED, `gRPC calls are POST, not ${method}`);
+      return this.refuse(s, Status.UNIMPLEMENTED, `gRPC calls are POST, not ${method}`, "405");
     }
     if (!/^application\/grpc($|[+;])/.test(type)) {
       return this.refuse(
         s,
-        "415",
         Status.UNKNOWN,
         `content-type ${JSON.stringify(type)} is not application/grpc`,
+        "415",
       );
     }
     if (endStream) this.dispatch(s);
@@ -549,7 +546,7 @@ export class H2Connection {
         const declared = prefixLength(s.chunks, s.bytes);
         if (declared > this.o.limit) {
           s.chunks = [];
-          return this.refuse(s, "200", Status.RESOURCE_EXHAUSTED, tooLarge(declared, this.o.limit));
+          return this.refuse(s, Status.RESOURCE_EXHAUSTED, tooLarge(declared, this.o.limit));
         }
         // Cheap rejection: no room for this message, it is answered before the rest is read.
         if (!s.admitted) {
@@ -560,7 +557,6 @@ export class H2Connection {
         if (s.bytes > 5 + declared) {
           return this.refuse(
             s,
-            "200",
             Status.INVALID_ARGUMENT,
             `the call sent more than one message (${s.bytes} bytes after a message of ${declared}); Export is unary`,
           );
@@ -584,7 +580,6 @@ export class H2Connection {
     if (body.length < 5) {
       return this.refuse(
         s,
-        "200",
         Status.INVALID_ARGUMENT,
         body.length === 0
           ? "the call ended without a message"
@@ -596,7 +591,6 @@ export class H2Connection {
     if (body.length !== 5 + len) {
       return this.refuse(
         s,
-        "200",
         Status.INVALID_ARGUMENT,
         `the call ended after ${body.length - 5} of the message's ${len} bytes`,
       );
@@ -605,7 +599,6 @@ export class H2Connection {
     if (flag > 1) {
       return this.refuse(
         s,
-        "200",
         Status.INVALID_ARGUMENT,
         `the message's compressed flag is ${flag} (0 or 1)`,
       );
@@ -613,7 +606,6 @@ export class H2Connection {
     if (flag === 1 && encoding === "identity") {
       return this.refuse(
         s,
-        "200",
         Status.INVALID_ARGUMENT,
         "the message's compressed flag is set but grpc-encoding is identity",
       );
@@ -625,26 +617,24 @@ export class H2Connection {
       bytes: body.subarray(5),
     };
     s.busy = true;
-    this.busy++;
     const started = performance.now();
     this.o.answer(call).catch((e): Answer => ({
       code: Status.INTERNAL,
       message: `Internal error: ${String(e)}`,
     })).then((a) => {
       s.busy = false;
-      this.busy--;
       this.o.answered?.(call, a, (performance.now() - started) / 1000);
       if (!s.answered && !this.ended) {
         this.respond(s, a);
         this.flush();
       }
-      if (s.held === undefined) this.streams.delete(s.id);
+      this.release(s);
       this.checkDrained();
     });
   }
 
   /** Answers a stream at once with a status (trailers-only), before or instead of `answer`. */
-  private refuse(s: Stream, httpStatus: string, code: number, message: string): void {
+  private refuse(s: Stream, code: number, message: string, httpStatus = "200"): void {
     this.refuseWith(s, { code, message }, httpStatus);
   }
 
@@ -653,13 +643,17 @@ export class H2Connection {
     this.respond(s, a, httpStatus);
     // Counted as answered (the metrics), its message unread.
     const h = s.headers ?? [];
-    this.o.answered?.({
-      path: header(h, ":path") ?? "",
-      authorization: null,
-      encoding: header(h, "grpc-encoding") ?? "identity",
-      bytes: new Uint8Array(0),
-    }, a, 0);
-    if (!s.busy && s.held === undefined) this.streams.delete(s.id);
+    this.o.answered?.(
+      {
+        path: header(h, ":path") ?? "",
+        authorization: null,
+        encoding: header(h, "grpc-encoding") ?? "identity",
+        bytes: new Uint8Array(0),
+      },
+      a,
+      0,
+    );
+    this.release(s);
   }
 
   private respond(s: Stream, a: Answer, httpStatus = "200"): void {
@@ -720,19 +714,28 @@ export class H2Connection {
       this.frame(Type.HEADERS, END_HEADERS | END_STREAM, s.id, h.trailers);
       s.held = undefined;
       this.afterEnd(s);
-      if (!s.busy) this.streams.delete(s.id);
+      this.release(s);
     }
     this.checkDrained();
   }
 
   private resetStream(id: number, code: number): void {
     this.frame(Type.RST_STREAM, 0, id, u32(code));
+    this.drop(id);
+  }
+
+  /** Nothing more is sent on stream `id` (reset by either side). */
+  private drop(id: number): void {
     const s = this.streams.get(id);
-    if (s) {
-      s.answered = true;
-      s.held = undefined;
-      if (!s.busy) this.streams.delete(id);
-    }
+    if (!s) return;
+    s.answered = true;
+    s.held = undefined;
+    this.release(s);
+  }
+
+  /** Forgets a stream once its answer is neither being computed nor held back for window. */
+  private release(s: Stream): void {
+    if (!s.busy && s.held === undefined) this.streams.delete(s.id);
   }
 
   /** A connection error: GOAWAY with its code and message, then the end (RFC 9113 §5.4.1). */
@@ -813,17 +816,6 @@ function goawayPayload(lastId: number, code: number, message: string): Uint8Arra
 
 function u32(v: number): Uint8Array {
   return new Uint8Array([(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function startsLike(buf: Uint8Array, prefix: Uint8Array): boolean {

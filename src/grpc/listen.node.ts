@@ -11,16 +11,8 @@
  * flight to be answered (their answers written), then ends the connections: half-closed, the
  * client's bytes still read until it closes (at most LINGER_MS).
  */
-import { H2Connection } from "./h2.ts";
-import {
-  type Answer,
-  type AnswerCall,
-  answerWith,
-  createGrpcService,
-  type ExportCall,
-  type GrpcServiceDeps,
-  recordCall,
-} from "./service.ts";
+import { H2Connection, type H2Options } from "./h2.ts";
+import { answerWith, createGrpcService, type GrpcServiceDeps, recordCall } from "./service.ts";
 
 export interface GrpcListener {
   /** The host and port bound (the real port when 0 was asked for). */
@@ -34,16 +26,8 @@ const READ_BYTES = 64 * 1024;
 /** How long an ended connection waits for the client to close its side. */
 const LINGER_MS = 2000;
 
-export interface ServeOptions {
-  answer: AnswerCall;
-  admit?: (path: string, declared: number) => Answer | null;
-  limit: number;
-  host: string;
-  port: number;
-  answered?: (call: ExportCall, a: Answer, seconds: number) => void;
-  /** Told of a connection ended for a protocol error. */
-  onError?: (message: string) => void;
-}
+/** What a listener needs: the connection's options (./h2.ts) less its transport, and where. */
+export type ServeOptions = Omit<H2Options, "write" | "end"> & { host: string; port: number };
 
 /** Over `Deno.listen`: 64 KiB reads, one write chain per connection (partial writes continued). */
 export function serveDeno(opts: ServeOptions): GrpcListener {
@@ -84,15 +68,7 @@ export function serveDeno(opts: ServeOptions): GrpcListener {
         }, LINGER_MS);
       });
     };
-    const h2 = new H2Connection({
-      answer: opts.answer,
-      admit: opts.admit,
-      limit: opts.limit,
-      write,
-      end,
-      answered: opts.answered,
-      onError: opts.onError,
-    });
+    const h2 = new H2Connection({ ...opts, write, end });
     const done = (async () => {
       const buf = new Uint8Array(READ_BYTES);
       try {
@@ -179,16 +155,12 @@ export async function serveNet(opts: ServeOptions): Promise<GrpcListener> {
     if (closing) return void socket.destroy();
     let linger: ReturnType<typeof setTimeout> | undefined;
     const h2 = new H2Connection({
-      answer: opts.answer,
-      admit: opts.admit,
-      limit: opts.limit,
+      ...opts,
       write: (b) => void socket.write(b),
       end: () => {
         socket.end();
         linger = setTimeout(() => socket.destroy(), LINGER_MS);
       },
-      answered: opts.answered,
-      onError: opts.onError,
     });
     sockets.set(socket, h2);
     socket.on("data", (b: Uint8Array) => h2.receive(b));

@@ -142,6 +142,11 @@ export interface GrpcService {
 
 const defaultNow = () => BigInt(Date.now()) * 1_000_000n;
 
+/** Backpressure and storage failures: UNAVAILABLE with RetryInfo (retryable by every client). */
+function retryLater(f: { message: string; retryAfterSecs?: number }): Answer {
+  return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
+}
+
 export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
   const { config, writer, logger, metrics } = deps;
   const limit = config.grpc.max_recv_msg_bytes;
@@ -241,9 +246,8 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
         case "invalid":
           return { code: Status.INVALID_ARGUMENT, message: f.message };
         case "backpressure":
-          return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
         case "unavailable":
-          return { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs };
+          return retryLater(f);
         default:
           logger.error("unexpected error while handling a gRPC call", {
             path: call.path,
@@ -261,11 +265,7 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
     admit(path, declared) {
       if (!deps.inflight || !(path in EXPORT_METHODS)) return null;
       const refused = refusal(writer, deps.inflight, declared);
-      if (!refused) return null;
-      const f = classifyFailure(refused);
-      return f.kind === "backpressure" || f.kind === "unavailable"
-        ? { code: Status.UNAVAILABLE, message: f.message, retryAfterSecs: f.retryAfterSecs }
-        : null;
+      return refused ? retryLater(classifyFailure(refused)) : null;
     },
     async export(call) {
       const signal = EXPORT_METHODS[call.path];
