@@ -4,11 +4,11 @@
  * more clients than it can serve, with big OTLP/protobuf log requests. Every point is a fresh
  * server; the points of one run are side by side.
  *
- *   deno task bench:overload [--runtime deno|bun|node] [--clients 4,16] [--seconds S]
+ *   deno task bench:overload [--runtime deno|bun|node] [--clients 4,16,64] [--seconds S]
  *                            [--records N] [--budget BYTES] [--max-age S] [--retry-ms MS]
  *                            [--client raw|fetch] [--env NAME=VALUE]... [--out FILE | --no-write]
  *
- * Defaults: the issue's scenario (25 s, ~4 MiB requests of 8,000 records, 4 and 16 clients,
+ * Defaults: the issue's scenario (25 s, ~4 MiB requests of 8,000 records, 4, 16 and 64 clients,
  * batch.max_age_secs = 5) scaled to a shared 2-core machine: 10 s per point, and the server's
  * memory set by `server.max_memory_bytes` = 512 MiB with `server.max_payload_bytes` = 5 MiB (see
  * docs/configuration.md, Memory budget). Each client sends its requests one after the other
@@ -423,7 +423,7 @@ if (import.meta.main) {
     return v;
   };
   const runtime = (take("--runtime") ?? "deno") as Runtime;
-  const clients = (take("--clients") ?? "4,16").split(",").map(Number);
+  const clients = (take("--clients") ?? "4,16,64").split(",").map(Number);
   const seconds = Number(take("--seconds") ?? 10);
   const records = Number(take("--records") ?? 8000);
   const budget = Number(take("--budget") ?? 512 * MiB);
