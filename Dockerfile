@@ -34,7 +34,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json deno.json ./
 COPY src ./src
 # Type-check and cache the module graph at build time, so start-up compiles nothing.
-RUN deno cache src/entry/main.ts src/batch/encode-worker.node.ts src/lifecycle/lifecycle-thread.node.ts \
+RUN deno cache src/entry/main.ts src/batch/encode-worker.node.ts src/lifecycle/lifecycle-thread.node.ts src/codec/gzip-thread.node.ts \
  && mkdir -p /data \
  && chown -R deno:deno /data /app/.deno
 USER deno

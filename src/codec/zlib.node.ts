@@ -7,6 +7,8 @@
  */
 import { constants, gunzipSync, gzip, inflateRawSync, inflateSync } from "node:zlib";
 import type { Inflate } from "../http/body.ts";
+import { startThread, type Thread, threadModule } from "../threads/thread.node.ts";
+import type { FromGzip, ToGzip } from "./gzip-thread.node.ts";
 
 /** zlib's default output chunk, used without a size hint. */
 const DEFAULT_CHUNK = 16 * 1024;
@@ -68,4 +70,77 @@ export function createGzip(): (data: Uint8Array) => Promise<Uint8Array> {
           err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)),
       )
     );
+}
+
+/**
+ * A gzip for outgoing bodies that must be closed (its thread stopped). `owned`: the caller gives
+ * `data` up, so it may move to the thread instead of being copied (and is gone if that fails).
+ */
+export interface Gzip {
+  (data: Uint8Array, owned?: boolean): Promise<Uint8Array>;
+  close(): void;
+}
+
+/**
+ * `createGzip`, on its own thread where node:zlib would compress on the event loop (Deno's
+ * node:zlib does: about 80 µs of the event loop's time per forwarded 45 KB request, a third of
+ * what forwarding costs there). Bun and Node compress on libuv's thread pool already and get
+ * `createGzip` as it is. The thread starts with the first body; if it cannot start, or fails,
+ * bodies are compressed on the calling thread (the same bytes, only slower). The input moves
+ * to the thread when the caller gives it up, else it is copied (a structured clone: 26 µs of
+ * the event loop per forwarded request); the output moves back.
+ */
+export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gzip {
+  const inline = createGzip();
+  const offload = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  let thread: Promise<Thread<ToGzip> | null> | undefined;
+  const jobs = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let failed = false;
+  const fail = (why: string) => {
+    if (failed) return;
+    failed = true;
+    onFail(why);
+    for (const j of jobs.values()) j.reject(new Error(`the gzip thread failed: ${why}`));
+    jobs.clear();
+  };
+  const start = () =>
+    thread ??= startThread<ToGzip, FromGzip>(
+      threadModule(import.meta.url, "codec", "gzip-thread"),
+      "otlp2parquet-gzip",
+      (m) => {
+        const j = jobs.get(m.id);
+        if (!j) return;
+        jobs.delete(m.id);
+        if (m.bytes) j.resolve(m.bytes);
+        else j.reject(new Error(m.error ?? "gzip failed"));
+      },
+      fail,
+    ).catch((e) => {
+      fail(e instanceof Error ? e.message : String(e));
+      return null;
+    });
+  const gzip = (async (data: Uint8Array, owned = false) => {
+    if (!offload || failed) return await inline(data);
+    const t = await start();
+    if (!t || failed) return await inline(data);
+    try {
+      return await new Promise<Uint8Array>((resolve, reject) => {
+        const id = nextId++;
+        jobs.set(id, { resolve, reject });
+        const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+        if (owned && whole) t.post({ id, data }, [data.buffer as ArrayBuffer]);
+        else t.post({ id, data });
+      });
+    } catch (e) {
+      // The thread failed with this body in it: compress it here, if the caller still has it.
+      if (data.byteLength > 0) return await inline(data);
+      throw e;
+    }
+  }) as Gzip;
+  gzip.close = () => {
+    failed = true;
+    void thread?.then((t) => t?.terminate());
+  };
+  return gzip;
 }

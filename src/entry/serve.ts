@@ -14,7 +14,7 @@ import { type Config, parquetOptions } from "../config/types.ts";
 import { encoderName, usesNative } from "../core/parquet/encode.ts";
 import { createEncoder } from "../batch/encoder.node.ts";
 import { createWalFs } from "../batch/wal/fs.node.ts";
-import { createGzip, createInflate } from "../codec/zlib.node.ts";
+import { createInflate, createThreadedGzip } from "../codec/zlib.node.ts";
 import { type GrpcListener, listenGrpc } from "../grpc/listen.node.ts";
 import { initParquetFromDisk, readParquetWasm } from "../core/parquet/wasm.node.ts";
 import { useNodeZstd } from "../core/arrow/zstd.node.ts";
@@ -125,6 +125,18 @@ export async function serve(
   const encoder = config.batch.enabled && config.output.format === "parquet"
     ? await createEncoder(config.parquet.encode_threads, readParquetWasm(), logger)
     : undefined;
+  // Forwarded bodies are gzip'd on a thread of their own where the runtime would do it on the
+  // event loop (Deno): started with the first body.
+  const forwardGzip = config.forward.length === 0
+    ? undefined
+    : createThreadedGzip((why) =>
+      logger.warn(
+        "the gzip thread of forwarding failed; bodies are compressed on the main thread",
+        {
+          error: why,
+        },
+      )
+    );
   let assembled: Assembled;
   try {
     assembled = await assemble(config, logger, {
@@ -142,7 +154,7 @@ export async function serve(
         dir: rt.canWriteFiles() ? forwardQueueDir(config.batch.wal_dir) : undefined,
         fs: rt.canWriteFiles() ? createWalFs() : undefined,
         grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
-        gzip: createGzip(),
+        gzip: forwardGzip,
       },
     });
   } catch (e) {
@@ -153,6 +165,7 @@ export async function serve(
         : undefined,
     });
     await encoder?.close();
+    forwardGzip?.close();
     return 1;
   }
   const { writer, app, forwarder } = assembled;
@@ -202,6 +215,7 @@ export async function serve(
       await listener.close().catch(() => {});
       await writer.close().catch(() => {});
       await encoder?.close();
+      forwardGzip?.close();
       return 1;
     }
   }
@@ -257,6 +271,7 @@ export async function serve(
         logger.debug("shutdown: buffers flushed");
         // The forward queues stay on disk for the next start.
         await forwarder?.close();
+        forwardGzip?.close();
         // One last commit of what the flush stored (what it cannot commit stays pending).
         await iceberg?.close();
         await encoder?.close();

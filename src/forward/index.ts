@@ -73,8 +73,8 @@ export interface ForwarderOptions {
   fs?: WalFs;
   /** gRPC destinations (servers): ./grpc.node.ts's `grpcSender`, imported by the entry. */
   grpcSender?: (dest: ForwardConfig) => Promise<Sender>;
-  /** gzip for outgoing bodies; servers pass node:zlib's, off the main thread. */
-  gzip?: (data: Uint8Array) => Promise<Uint8Array>;
+  /** gzip for outgoing bodies; servers pass node:zlib's, off the event loop (../codec/zlib.node.ts). */
+  gzip?: (data: Uint8Array, owned?: boolean) => Promise<Uint8Array>;
   /** The platform's gzip/deflate decoder, for merging queued compressed bodies. */
   inflate?: Inflate;
   /** For tests: a fetch of their own. */

@@ -32,6 +32,11 @@ export interface Outgoing {
   json: () => string;
   /** The bytes as queued, when it is one gzip'd protobuf request (sent as they are). */
   gzippedProtobuf?: Uint8Array;
+  /**
+   * Whether `protobuf()`'s bytes are its own (several requests merged, or converted from JSON),
+   * not a queued body: a sender may then give them away (to a compression thread).
+   */
+  ownsProtobuf: () => boolean;
 }
 
 /** What sends an export; `http.ts`-style for OTLP/HTTP, ./grpc.node.ts for gRPC. */
@@ -70,12 +75,14 @@ export function outgoing(
         : decompressTrusted(i.body, [i.coding]),
     }));
   let pb: Uint8Array | undefined;
+  let own = false;
   const protobuf = () => {
     if (pb) return pb;
     const items = decoded();
     const parts = items.map((i) =>
       i.format === "protobuf" ? i.body : jsonToProtobuf(signal, i.body, i.format, 64)
     );
+    own = parts.length > 1 || items[0].format !== "protobuf";
     if (parts.length === 1) return (pb = parts[0]);
     let n = 0;
     for (const p of parts) n += p.length;
@@ -93,7 +100,7 @@ export function outgoing(
       ? new TextDecoder().decode(items[0].body)
       : protobufToJson(signal, protobuf());
   };
-  return { signal, protobuf, json, gzippedProtobuf: single };
+  return { signal, protobuf, json, gzippedProtobuf: single, ownsProtobuf: () => own };
 }
 
 export const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -104,7 +111,7 @@ export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 export function httpSender(
   dest: ForwardConfig,
   fetchFn: typeof fetch = fetch,
-  gzipFn: (b: Uint8Array) => Promise<Uint8Array> = gzip,
+  gzipFn: (b: Uint8Array, owned?: boolean) => Promise<Uint8Array> = gzip,
 ): Sender {
   const json = dest.protocol === "http/json";
   return {
@@ -122,7 +129,16 @@ export function httpSender(
       } else {
         body = json ? new TextEncoder().encode(out.json()) : out.protobuf();
         if (dest.compression === "gzip") {
-          body = await gzipFn(body);
+          try {
+            body = await gzipFn(body, json || out.ownsProtobuf());
+          } catch (e) {
+            // The compression thread failed with the body in it: built again on the next try.
+            return {
+              kind: "retry",
+              status: "internal",
+              message: `cannot compress the request: ${e instanceof Error ? e.message : e}`,
+            };
+          }
           headers["content-encoding"] = "gzip";
         }
       }

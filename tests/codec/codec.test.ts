@@ -9,7 +9,8 @@ import {
   isZstd,
   SizeLimitError,
 } from "../../src/codec/index.ts";
-import { createInflate } from "../../src/codec/zlib.node.ts";
+import { createInflate, createThreadedGzip } from "../../src/codec/zlib.node.ts";
+import { gunzipSync } from "node:zlib";
 import { rawDeflate, zlibDeflate, zstd } from "../http/fixtures.ts";
 
 const enc = new TextEncoder();
@@ -61,3 +62,29 @@ for (
     await rejects(decompress(data.subarray(0, 50), ["deflate"], 1000, inflate), CorruptDataError);
   });
 }
+
+Deno.test("the gzip thread compresses bodies kept and bodies given away, many at once; closed, it compresses in place", async () => {
+  const failures: string[] = [];
+  const gzip = createThreadedGzip((why) => failures.push(why));
+  try {
+    const bodies = Array.from({ length: 20 }, (_, i) => enc.encode(`body ${i} `.repeat(1000 + i)));
+    const kept = bodies.map((b) => b.slice());
+    const given = bodies.map((b) => b.slice());
+    const outs = await Promise.all([
+      ...kept.map((b) => gzip(b)),
+      ...given.map((b) => gzip(b, true)),
+    ]);
+    for (let i = 0; i < 20; i++) {
+      deepStrictEqual(new Uint8Array(gunzipSync(outs[i])), bodies[i]);
+      deepStrictEqual(new Uint8Array(gunzipSync(outs[20 + i])), bodies[i]);
+      // A body kept is still there; one given away moved to the thread (Deno runs one).
+      deepStrictEqual(kept[i], bodies[i]);
+      strictEqual(given[i].byteLength, 0);
+    }
+    deepStrictEqual(failures, []);
+  } finally {
+    gzip.close();
+  }
+  const after = await gzip(data);
+  deepStrictEqual(new Uint8Array(gunzipSync(after)), data);
+});

@@ -8,7 +8,8 @@ import { backoffMs, Breaker } from "../../src/forward/breaker.ts";
 import { ForwardQueue, parseSegment } from "../../src/forward/queue.ts";
 import { protobufToJson } from "../../src/forward/json.ts";
 import { jsonToProtobuf } from "../../src/core/otlp/json.ts";
-import { outgoing, parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import { httpSender, outgoing, parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import type { ForwardConfig } from "../../src/config/forward.ts";
 import { gzipSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
@@ -242,6 +243,12 @@ Deno.test("a gzip'd request is queued as it came, its decoded body kept beside i
     const merged = out.protobuf();
     deepStrictEqual(merged, new Uint8Array([...a, ...b]));
     strictEqual(inflated, 0);
+    // A merge is a buffer of its own (a sender may move it to the gzip thread)…
+    strictEqual(out.ownsProtobuf(), true);
+    // …one request alone is the queued body itself, which must stay.
+    const alone = outgoing("logs", [{ format: "protobuf", body: batch[0].plain! }]);
+    strictEqual(alone.protobuf(), batch[0].plain);
+    strictEqual(alone.ownsProtobuf(), false);
     // On disk the compressed bytes, as they came.
     await q.close();
     const files = [...Deno.readDirSync(dir)].filter((f) => f.name.endsWith(".fq"));
@@ -261,4 +268,40 @@ Deno.test("a gzip'd request is queued as it came, its decoded body kept beside i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a body the compression gave away and lost is retried, never dropped; a body kept is not handed over", async () => {
+  const a = generateRequest("logs", { records: 3, seed: 1 }).protobuf;
+  const b = generateRequest("logs", { records: 4, seed: 2 }).protobuf;
+  const dest = {
+    name: "d",
+    endpoint: "http://127.0.0.1:9",
+    protocol: "http/protobuf",
+    compression: "gzip",
+    headers: {},
+    timeout_ms: 1000,
+  } as unknown as ForwardConfig;
+  const owned: boolean[] = [];
+  let fetched = 0;
+  const sender = httpSender(
+    dest,
+    (() => {
+      fetched++;
+      return Promise.resolve(new Response(new Uint8Array(0), { status: 200 }));
+    }) as typeof fetch,
+    (data, own) => {
+      owned.push(own === true);
+      // What a failed gzip thread does with a body given to it: gone.
+      return Promise.reject(new Error(`the gzip thread failed (${data.length} bytes)`));
+    },
+  );
+  const r = await sender.send(
+    outgoing("logs", [{ format: "protobuf", body: a }, { format: "protobuf", body: b }]),
+  );
+  strictEqual(r.kind, "retry");
+  ok(r.kind === "retry" && /cannot compress the request: the gzip thread failed/.test(r.message));
+  strictEqual(fetched, 0);
+  await sender.send(outgoing("logs", [{ format: "protobuf", body: a }]));
+  // Merged: given away; alone (the queued body itself): not.
+  deepStrictEqual(owned, [true, false]);
 });

@@ -52,15 +52,30 @@ export function createWalFs(): WalFs {
 }
 
 /**
- * Deno: a segment through `Deno.FsFile`, whose async writes run on Deno's blocking thread pool.
- * (node:fs/promises' `FileHandle.write` makes the write(2) call on the main thread, 5% of it
- * under load.)
+ * Appends up to this many bytes are written at once on the calling thread: an async write costs
+ * the event loop more than the write(2) itself does for them (measured on Deno 2.9, 10 KiB into
+ * the page cache: 22 µs of the main thread's CPU async, 8 µs with `writeSync`).
+ */
+const SYNC_WRITE_BYTES = 64 * 1024;
+
+/**
+ * Deno: a segment through `Deno.FsFile`, whose async writes run on Deno's blocking thread pool
+ * (small ones are written at once, `SYNC_WRITE_BYTES`). (node:fs/promises' `FileHandle.write`
+ * makes the write(2) call on the main thread, 5% of it under load.)
  */
 async function denoAppend(path: string): Promise<WalFile> {
   const f = await Deno.open(path, { append: true, create: true });
   return {
     async write(data) {
       let at = 0;
+      if (data.length <= SYNC_WRITE_BYTES) {
+        while (at < data.length) {
+          const n = f.writeSync(at === 0 ? data : data.subarray(at));
+          if (n <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
+          at += n;
+        }
+        return;
+      }
       while (at < data.length) {
         const n = await f.write(at === 0 ? data : data.subarray(at));
         if (n <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
