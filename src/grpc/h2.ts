@@ -21,8 +21,10 @@
  */
 import { concat } from "../codec/index.ts";
 import { encodeHeaders, type Header, HpackDecoder, HpackError } from "./hpack.ts";
+import type { Reservation } from "../http/admission.ts";
 import {
   ACCEPT_ENCODING,
+  type Admitted,
   type Answer,
   type AnswerCall,
   encodeStatusWithRetryInfo,
@@ -89,9 +91,11 @@ export interface H2Options {
   end: () => void;
   /**
    * Whether a message of `declared` bytes on `path` may come in, asked when its length prefix
-   * arrives, before the rest is read: null, or the answer to refuse it with (backpressure).
+   * arrives, before the rest is read: null (nothing to reserve), the answer to refuse it with
+   * (backpressure), or the room reserved for it, which goes to the call with its message
+   * (`ExportCall.hold`) or is released when the stream ends without one.
    */
-  admit?: (path: string, declared: number) => Answer | null;
+  admit?: (path: string, declared: number) => Admitted | null;
   /** Told of each answered call, with its duration in seconds. */
   answered?: (call: ExportCall, a: Answer, seconds: number) => void;
   /** Told of a connection ended for a protocol error (a debug log line). */
@@ -108,6 +112,8 @@ interface Stream {
   remoteDone: boolean;
   /** `admit` was asked (once the message's length prefix was in). */
   admitted: boolean;
+  /** The room `admit` reserved, until the call takes it. */
+  hold: Reservation | undefined;
   /** An answer was written (or the stream was reset): nothing more is sent on it. */
   answered: boolean;
   /** The answer is being computed. */
@@ -118,6 +124,12 @@ interface Stream {
   sendWindow: number;
   /** DATA and trailers waiting for window. */
   held: { data: Uint8Array; trailers: Uint8Array } | undefined;
+}
+
+/** Gives back what `admit` reserved for a stream that ends without its call. */
+function unhold(s: Stream): void {
+  s.hold?.release();
+  s.hold = undefined;
 }
 
 class ConnectionError extends Error {
@@ -175,7 +187,10 @@ export class H2Connection {
   closed(): void {
     this.ended = true;
     this.out = [];
-    for (const s of this.streams.values()) s.answered = true;
+    for (const s of this.streams.values()) {
+      s.answered = true;
+      unhold(s);
+    }
     this.streams.clear();
     this.checkDrained();
   }
@@ -479,6 +494,7 @@ export class H2Connection {
       bytes: 0,
       remoteDone: endStream,
       admitted: false,
+      hold: undefined,
       answered: false,
       busy: false,
       unacked: 0,
@@ -551,8 +567,9 @@ export class H2Connection {
         // Cheap rejection: no room for this message, it is answered before the rest is read.
         if (!s.admitted) {
           s.admitted = true;
-          const refused = this.o.admit?.(header(s.headers!, ":path") ?? "", declared);
-          if (refused) return this.refuseWith(s, refused);
+          const a = this.o.admit?.(header(s.headers!, ":path") ?? "", declared);
+          if (a && "refused" in a) return this.refuseWith(s, a.refused);
+          s.hold = a?.hold;
         }
         if (s.bytes > 5 + declared) {
           return this.refuse(
@@ -616,6 +633,8 @@ export class H2Connection {
       encoding: flag === 1 ? encoding : "identity",
       bytes: body.subarray(5),
     };
+    if (s.hold) call.hold = s.hold;
+    s.hold = undefined;
     s.busy = true;
     const started = performance.now();
     this.o.answer(call).catch((e): Answer => ({
@@ -640,6 +659,7 @@ export class H2Connection {
 
   private refuseWith(s: Stream, a: Answer, httpStatus = "200"): void {
     s.chunks = [];
+    unhold(s);
     this.respond(s, a, httpStatus);
     // Counted as answered (the metrics), its message unread.
     const h = s.headers ?? [];
@@ -730,6 +750,7 @@ export class H2Connection {
     if (!s) return;
     s.answered = true;
     s.held = undefined;
+    unhold(s);
     this.release(s);
   }
 
@@ -745,7 +766,10 @@ export class H2Connection {
     this.frame(Type.GOAWAY, 0, 0, goawayPayload(this.lastStreamId, code, message));
     this.flush();
     this.ended = true;
-    for (const s of this.streams.values()) s.answered = true;
+    for (const s of this.streams.values()) {
+      s.answered = true;
+      unhold(s);
+    }
     this.o.end();
     this.checkDrained();
   }

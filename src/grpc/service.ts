@@ -104,6 +104,11 @@ export interface ExportCall {
   encoding: string;
   /** The message bytes as they came (compressed when `encoding` says so). */
   bytes: Uint8Array;
+  /**
+   * The in-flight room `admit` reserved for the message from its length prefix (the call
+   * releases it when answered).
+   */
+  hold?: Reservation;
 }
 
 export interface GrpcServiceDeps {
@@ -127,13 +132,17 @@ export interface GrpcServiceDeps {
   inflight?: InflightBudget;
 }
 
+/** What `admit` says: refuse the call (with this answer), or the room reserved for its message. */
+export type Admitted = { refused: Answer } | { hold: Reservation };
+
 export interface GrpcService {
   /**
    * Whether an Export message of `declared` bytes may come in now (buffers and in-flight bytes,
-   * as HTTP checks a request's Content-Length): null, or UNAVAILABLE + RetryInfo to answer at
-   * once, before the message is read.
+   * as HTTP checks a request's Content-Length): null (not an export, or no budget), UNAVAILABLE
+   * + RetryInfo to answer at once, before the message is read, or the in-flight room reserved
+   * for it (`WIRE_COPIES` × `declared`), which the transport hands to the call.
    */
-  admit(path: string, declared: number): Answer | null;
+  admit(path: string, declared: number): Admitted | null;
   /** Answers an Export call (never rejects). */
   export(call: ExportCall): Promise<Answer>;
   /** Answers a Health/Check request (its bytes, decompressed as `encoding` says). */
@@ -206,9 +215,10 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
         };
       }
     }
-    const reservation = deps.inflight ? new Reservation(deps.inflight) : undefined;
+    // Reserved from the message's length prefix already, when the transport asked `admit`.
+    const reservation = call.hold ?? (deps.inflight ? new Reservation(deps.inflight) : undefined);
     try {
-      if (deps.inflight && reservation) {
+      if (deps.inflight && reservation && !call.hold) {
         // The transport has read the message already; what is bounded here is everything after.
         const refused = refusal(writer, deps.inflight, call.bytes.length);
         if (refused) throw refused;
@@ -265,7 +275,15 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
     admit(path, declared) {
       if (!deps.inflight || !(path in EXPORT_METHODS)) return null;
       const refused = refusal(writer, deps.inflight, declared);
-      return refused ? retryLater(classifyFailure(refused)) : null;
+      if (refused) return { refused: retryLater(classifyFailure(refused)) };
+      // The room is taken now, so the calls of one connection, or of many, cannot all be let
+      // in on the same free bytes and then read their messages past the bound.
+      const hold = new Reservation(deps.inflight);
+      const need = WIRE_COPIES * declared;
+      if (!hold.tryAdd(need)) {
+        return { refused: retryLater(classifyFailure(deps.inflight.full(need))) };
+      }
+      return { hold };
     },
     async export(call) {
       const signal = EXPORT_METHODS[call.path];

@@ -10,6 +10,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { encodeHeaders, HpackDecoder, HpackError, huffmanCodes } from "../../src/grpc/hpack.ts";
 import { H2Connection, H2Error, SETTINGS } from "../../src/grpc/h2.ts";
 import type { Answer, ExportCall } from "../../src/grpc/service.ts";
+import { InflightBudget, Reservation } from "../../src/http/admission.ts";
 
 const hex = (s: string) =>
   new Uint8Array(s.replace(/\s/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
@@ -526,7 +527,9 @@ Deno.test("h2: a message `admit` refuses is answered from its prefix, its body u
     },
     admit: (path, declared) => {
       asked.push([path, declared]);
-      return declared > 50 ? { code: 14, message: "buffers are full", retryAfterSecs: 1 } : null;
+      return declared > 50
+        ? { refused: { code: 14, message: "buffers are full", retryAfterSecs: 1 } }
+        : null;
     },
     limit: 1024,
     write: (b) => written.push(b.slice()),
@@ -552,4 +555,59 @@ Deno.test("h2: a message `admit` refuses is answered from its prefix, its body u
     i += 9 + len;
   }
   deepStrictEqual(frames.filter((f) => f[2] === 1), [[HEADERS, 0x5, 1], [RST, 0, 1]]);
+});
+
+Deno.test("h2: the room `admit` reserves from a prefix goes to the call, and comes back from a stream that ends without one", async () => {
+  const budget = new InflightBudget(1000);
+  const calls: ExportCall[] = [];
+  let connEnded = false;
+  const h2 = new H2Connection({
+    answer: (c) => {
+      calls.push(c);
+      return okAnswer();
+    },
+    admit: (_path, declared) => {
+      const hold = new Reservation(budget);
+      if (!hold.tryAdd(2 * declared)) {
+        return { refused: { code: 14, message: "in flight is full", retryAfterSecs: 1 } };
+      }
+      return { hold };
+    },
+    limit: 1024,
+    write: () => {},
+    end: () => void (connEnded = true),
+  });
+  h2.receive(new Uint8Array([...PREFACE, ...frame(SETTINGS_T, 0, 0)]));
+  // Three streams send their prefixes: 2 × 100 bytes each is reserved before any body is read.
+  for (const id of [1, 3, 5]) {
+    h2.receive(frame(HEADERS, 0x4, id, requestHeaders("/x/Export")));
+    h2.receive(frame(DATA, 0, id, grpcMessage(new Uint8Array(100)).subarray(0, 5)));
+  }
+  strictEqual(budget.bytes, 600);
+  // A fourth does not fit (600 + 500 > 1000): refused from its prefix, nothing reserved.
+  h2.receive(frame(HEADERS, 0x4, 7, requestHeaders("/x/Export")));
+  h2.receive(frame(DATA, 0, 7, grpcMessage(new Uint8Array(250)).subarray(0, 5)));
+  strictEqual(budget.bytes, 600);
+  // Stream 1 completes: its call carries the reservation (released by whoever answers it).
+  h2.receive(frame(DATA, 0x1, 1, new Uint8Array(100)));
+  await new Promise((r) => setTimeout(r, 0));
+  strictEqual(calls.length, 1);
+  strictEqual(calls[0].hold?.size, 200);
+  calls[0].hold!.release();
+  strictEqual(budget.bytes, 400);
+  // Stream 3 is reset by the client: its room comes back.
+  h2.receive(frame(RST, 0, 3, new Uint8Array([0, 0, 0, 8])));
+  strictEqual(budget.bytes, 200);
+  // Stream 5 sends a second message (refused, INVALID_ARGUMENT): its room comes back.
+  h2.receive(frame(DATA, 0, 5, new Uint8Array(100)));
+  h2.receive(frame(DATA, 0x1, 5, grpcMessage(new Uint8Array(1))));
+  strictEqual(budget.bytes, 0);
+  // A prefix in, then the connection goes: nothing stays reserved.
+  h2.receive(frame(HEADERS, 0x4, 9, requestHeaders("/x/Export")));
+  h2.receive(frame(DATA, 0, 9, grpcMessage(new Uint8Array(100)).subarray(0, 5)));
+  strictEqual(budget.bytes, 200);
+  h2.closed();
+  strictEqual(budget.bytes, 0);
+  strictEqual(calls.length, 1);
+  ok(!connEnded);
 });
