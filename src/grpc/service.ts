@@ -206,18 +206,18 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
 
   async function exportCall(call: ExportCall, signal: Signal): Promise<Answer> {
     const receivedAtNs = now();
-    if (auth.enabled) {
-      const r = await auth.check(call.authorization);
-      if (!r.ok) {
-        return {
-          code: Status.UNAUTHENTICATED,
-          message: r.message.replace("an Authorization header", "authorization metadata"),
-        };
-      }
-    }
     // Reserved from the message's length prefix already, when the transport asked `admit`.
     const reservation = call.hold ?? (deps.inflight ? new Reservation(deps.inflight) : undefined);
     try {
+      if (auth.enabled) {
+        const r = await auth.check(call.authorization);
+        if (!r.ok) {
+          return {
+            code: Status.UNAUTHENTICATED,
+            message: r.message.replace("an Authorization header", "authorization metadata"),
+          };
+        }
+      }
       if (deps.inflight && reservation && !call.hold) {
         // The transport has read the message already; what is bounded here is everything after.
         const refused = refusal(writer, deps.inflight, call.bytes.length);

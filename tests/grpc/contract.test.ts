@@ -229,6 +229,10 @@ for (const runtime of ["deno", "bun", "node"] as const) {
           }),
           3,
         );
+        // Every call gave its in-flight room back: refused ones (unauthenticated, bad data, too
+        // big once decompressed) as well as answered ones.
+        strictEqual(m.value("otlp2parquet_inflight_bytes", {}), 0);
+        ok(m.value("otlp2parquet_inflight_peak_bytes", {})! > 0);
 
         // Still up; then a clean stop flushes, and exactly the accepted records are stored.
         strictEqual(await srv.stop(), 0, srv.log());
