@@ -92,7 +92,9 @@ export interface Gzip {
  */
 export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gzip {
   const inline = createGzip();
-  const offload = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  if ((globalThis as { Deno?: unknown }).Deno === undefined) {
+    return Object.assign((data: Uint8Array) => inline(data), { close() {} });
+  }
   let thread: Promise<Thread<ToGzip> | null> | undefined;
   const jobs = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -121,7 +123,7 @@ export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gz
       return null;
     });
   const gzip = (async (data: Uint8Array, owned = false) => {
-    if (!offload || failed) return await inline(data);
+    if (failed) return await inline(data);
     const t = await start();
     if (!t || failed) return await inline(data);
     try {

@@ -45,7 +45,7 @@ import {
 import { createAuthenticator } from "../http/auth.ts";
 import { encodeExportResponse, GrpcCode } from "../http/responses.ts";
 import { PbWriter } from "../core/proto/writer.ts";
-import { type ReadyResult, refusal } from "../http/app.ts";
+import { admissionAttempt, type ReadyResult, refusal } from "../http/app.ts";
 import { type InflightBudget, Reservation, WIRE_COPIES } from "../http/admission.ts";
 import { classifyFailure, ingest } from "../ingest/index.ts";
 import type { Logger } from "../log/log.ts";
@@ -274,16 +274,12 @@ export function createGrpcService(deps: GrpcServiceDeps): GrpcService {
   return {
     admit(path, declared) {
       if (!deps.inflight || !(path in EXPORT_METHODS)) return null;
-      const refused = refusal(writer, deps.inflight, declared);
-      if (refused) return { refused: retryLater(classifyFailure(refused)) };
-      // The room is taken now, so the calls of one connection, or of many, cannot all be let
-      // in on the same free bytes and then read their messages past the bound.
+      // The room is taken now, as an HTTP request's is from its Content-Length, so the calls of
+      // one connection, or of many, cannot all be let in on the same free bytes and then read
+      // their messages past the bound.
       const hold = new Reservation(deps.inflight);
-      const need = WIRE_COPIES * declared;
-      if (!hold.tryAdd(need)) {
-        return { refused: retryLater(classifyFailure(deps.inflight.full(need))) };
-      }
-      return { hold };
+      const refused = admissionAttempt(writer, deps.inflight, declared, (n) => hold.tryAdd(n))();
+      return refused ? { refused: retryLater(classifyFailure(refused)) } : { hold };
     },
     async export(call) {
       const signal = EXPORT_METHODS[call.path];

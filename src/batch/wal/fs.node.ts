@@ -67,17 +67,11 @@ async function denoAppend(path: string): Promise<WalFile> {
   const f = await Deno.open(path, { append: true, create: true });
   return {
     async write(data) {
+      const now = data.length <= SYNC_WRITE_BYTES;
       let at = 0;
-      if (data.length <= SYNC_WRITE_BYTES) {
-        while (at < data.length) {
-          const n = f.writeSync(at === 0 ? data : data.subarray(at));
-          if (n <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
-          at += n;
-        }
-        return;
-      }
       while (at < data.length) {
-        const n = await f.write(at === 0 ? data : data.subarray(at));
+        const rest = at === 0 ? data : data.subarray(at);
+        const n = now ? f.writeSync(rest) : await f.write(rest);
         if (n <= 0) throw new Error(`Cannot write ${JSON.stringify(path)}: no progress`);
         at += n;
       }
