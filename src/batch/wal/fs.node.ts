@@ -3,10 +3,19 @@
  * and Node all provide. Appends go through one file handle per segment; `sync()` is fsync.
  */
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import * as zlib from "node:zlib";
 import type { WalFile, WalFs } from "./wal.ts";
 import { syncDir } from "../../storage/fs.node.ts";
+import { useNativeCrc32 } from "../checksum.ts";
 
+/**
+ * The file API for the log's segments (and the forward queue's). Where there are such files
+ * there is node:zlib, whose native CRC-32 then checksums their records (../checksum.ts).
+ */
 export function createWalFs(): WalFs {
+  // Node before 20.15 has no zlib.crc32 (a namespace import: a named one would not link there).
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (typeof native === "function") useNativeCrc32(native);
   return {
     async mkdir(dir) {
       await mkdir(dir, { recursive: true });

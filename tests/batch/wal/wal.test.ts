@@ -1,5 +1,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { crc32, hash64Hex } from "../../../src/batch/checksum.ts";
+import { crc32 as zlibCrc32 } from "node:zlib";
+import { crc32, hash64Hex, useNativeCrc32 } from "../../../src/batch/checksum.ts";
+import { createWalFs } from "../../../src/batch/wal/fs.node.ts";
 import {
   decodePayload,
   encodePayload,
@@ -21,15 +23,17 @@ Deno.test("crc32() matches the standard check value", () => {
   strictEqual(crc32(new Uint8Array(0)), 0);
 });
 
+const bitwise = (d: Uint8Array, start: number, end: number) => {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) {
+    c ^= d[i];
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+};
+
 Deno.test("crc32() of any range equals a bit-at-a-time CRC-32 (slicing-by-8 edges)", () => {
-  const bitwise = (d: Uint8Array, start: number, end: number) => {
-    let c = 0xffffffff;
-    for (let i = start; i < end; i++) {
-      c ^= d[i];
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    }
-    return (c ^ 0xffffffff) >>> 0;
-  };
+  useNativeCrc32(undefined);
   const data = new Uint8Array(300);
   let x = 12345;
   for (let i = 0; i < data.length; i++) data[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
@@ -41,6 +45,31 @@ Deno.test("crc32() of any range equals a bit-at-a-time CRC-32 (slicing-by-8 edge
     }
   }
   strictEqual(crc32(data), bitwise(data, 0, data.length));
+});
+
+Deno.test("crc32() through node:zlib's native CRC-32 (the log's file API hands it in) gives the same values", () => {
+  const calls: number[] = [];
+  useNativeCrc32((d) => {
+    calls.push(d.length);
+    return zlibCrc32(d);
+  });
+  try {
+    const data = new Uint8Array(5000);
+    let x = 777;
+    for (let i = 0; i < data.length; i++) data[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    for (const [start, end] of [[0, 5000], [1, 4999], [7, 135], [100, 227], [0, 127], [3, 3]]) {
+      strictEqual(crc32(data, start, end), bitwise(data, start, end), `[${start}, ${end})`);
+    }
+    // Long ranges went to the native one; short ones stayed with the table.
+    deepStrictEqual(calls, [5000, 4998, 128]);
+  } finally {
+    useNativeCrc32(undefined);
+  }
+  // createWalFs() hands node:zlib's in: the check value of a long input still holds.
+  createWalFs();
+  const long = new TextEncoder().encode("123456789".repeat(20));
+  strictEqual(crc32(long), bitwise(long, 0, long.length));
+  useNativeCrc32(undefined);
 });
 
 Deno.test("hash64Hex() is 16 hex digits, stable, and separates its parts", () => {
