@@ -166,7 +166,13 @@ async function main() {
     const g = generateRequest("traces", { records: RECORDS, seed: i + 1 });
     await Deno.writeFile(`${dir}/body-${i}.bin`, await gzip(g.protobuf));
   }
-  const env = { OTLP2PARQUET_BATCH_ENABLED: "true", OTLP2PARQUET_BATCH_MAX_AGE_SECS: "10" };
+  const env = {
+    OTLP2PARQUET_BATCH_ENABLED: "true",
+    OTLP2PARQUET_BATCH_MAX_AGE_SECS: "10",
+    // glibc as `deno task start` and the Docker image set it
+    MALLOC_ARENA_MAX: "2",
+    MALLOC_MMAP_THRESHOLD_: "131072",
+  };
   const b = DESTINATION === "bare"
     ? await startBare()
     : await startServer({ env, logLevel: "info" });

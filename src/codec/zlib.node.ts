@@ -78,7 +78,65 @@ export function createGzip(): (data: Uint8Array) => Promise<Uint8Array> {
  */
 export interface Gzip {
   (data: Uint8Array, owned?: boolean): Promise<Uint8Array>;
+  /**
+   * `bytes` of memory for a body to compress, from a small pool (its contents are whatever was
+   * there): given as `owned` to this gzip, the memory comes back to the pool once compressed.
+   * A forwarded export is merged into one (../forward/send.ts); a fresh megabyte each time costs
+   * the event loop its zeroing and page faults (glibc maps allocations past
+   * MALLOC_MMAP_THRESHOLD_ anew, and `deno task start` sets that to 128 KiB).
+   */
+  buffer(bytes: number): Uint8Array;
   close(): void;
+}
+
+/** Buffers kept for `Gzip.buffer`, at most, and the largest kept (a merged export: 4 MiB). */
+const POOL_BUFFERS = 2;
+const POOL_MAX_BYTES = 8 * 1024 * 1024;
+/** Pooled buffers are allocated in steps of this (so one fits the next export too). */
+const POOL_STEP = 256 * 1024;
+
+/** The memory of `Gzip.buffer`: a few ArrayBuffers, handed out and given back whole. */
+class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+  /** Buffers handed out by `take`, until given back (only those may join the pool). */
+  private readonly out = new WeakSet<ArrayBuffer>();
+
+  take(bytes: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const cap = this.free[i].byteLength;
+      if (cap >= bytes && (best < 0 || cap < this.free[best].byteLength)) best = i;
+    }
+    if (best < 0 && bytes > POOL_MAX_BYTES) return new Uint8Array(bytes); // never pooled
+    const buf = best >= 0
+      ? this.free.splice(best, 1)[0]
+      : new ArrayBuffer(Math.ceil(Math.max(1, bytes) / POOL_STEP) * POOL_STEP);
+    this.out.add(buf);
+    return new Uint8Array(buf, 0, bytes);
+  }
+
+  /** Whether `data` lies in a buffer of this pool (so it may move away and come back). */
+  owns(data: Uint8Array): boolean {
+    return this.out.has(data.buffer as ArrayBuffer);
+  }
+
+  /**
+   * Gives memory back. `moved`: it comes from the thread the pool's buffer was moved to (the
+   * same memory in a new ArrayBuffer object, which the pool cannot recognise).
+   */
+  give(buf: ArrayBuffer, moved = false): void {
+    if ((!moved && !this.out.has(buf)) || buf.byteLength === 0) return;
+    this.out.delete(buf);
+    if (this.free.length < POOL_BUFFERS) this.free.push(buf);
+    else {
+      // Keep the largest: the next export fits in it.
+      let small = 0;
+      for (let i = 1; i < this.free.length; i++) {
+        if (this.free[i].byteLength < this.free[small].byteLength) small = i;
+      }
+      if (this.free[small].byteLength < buf.byteLength) this.free[small] = buf;
+    }
+  }
 }
 
 /**
@@ -88,12 +146,26 @@ export interface Gzip {
  * `createGzip` as it is. The thread starts with the first body; if it cannot start, or fails,
  * bodies are compressed on the calling thread (the same bytes, only slower). The input moves
  * to the thread when the caller gives it up, else it is copied (a structured clone: 26 µs of
- * the event loop per forwarded request); the output moves back.
+ * the event loop per forwarded request); the output moves back, and so does the input's
+ * memory when it came from `buffer`.
  */
 export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gzip {
   const inline = createGzip();
+  const pool = new BufferPool();
+  /** Compressed here; a pooled input is reusable once that is done. */
+  const here = async (data: Uint8Array, owned: boolean) => {
+    try {
+      return await inline(data);
+    } finally {
+      if (owned && pool.owns(data)) pool.give(data.buffer as ArrayBuffer);
+    }
+  };
+  const buffer = (bytes: number) => pool.take(bytes);
   if ((globalThis as { Deno?: unknown }).Deno === undefined) {
-    return Object.assign((data: Uint8Array) => inline(data), { close() {} });
+    return Object.assign((data: Uint8Array, owned = false) => here(data, owned), {
+      buffer,
+      close() {},
+    });
   }
   let thread: Promise<Thread<ToGzip> | null> | undefined;
   const jobs = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
@@ -111,6 +183,7 @@ export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gz
       threadModule(import.meta.url, "codec", "gzip-thread"),
       "otlp2parquet-gzip",
       (m) => {
+        if (m.input) pool.give(m.input, true);
         const j = jobs.get(m.id);
         if (!j) return;
         jobs.delete(m.id);
@@ -123,23 +196,27 @@ export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gz
       return null;
     });
   const gzip = (async (data: Uint8Array, owned = false) => {
-    if (failed) return await inline(data);
+    if (failed) return await here(data, owned);
     const t = await start();
-    if (!t || failed) return await inline(data);
+    if (!t || failed) return await here(data, owned);
     try {
       return await new Promise<Uint8Array>((resolve, reject) => {
         const id = nextId++;
         jobs.set(id, { resolve, reject });
         const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-        if (owned && whole) t.post({ id, data }, [data.buffer as ArrayBuffer]);
-        else t.post({ id, data });
+        // Memory of the pool moves (and comes back); other memory only when it is all the
+        // body's.
+        if (owned && (whole || pool.owns(data))) {
+          t.post({ id, data, back: pool.owns(data) }, [data.buffer as ArrayBuffer]);
+        } else t.post({ id, data, back: false });
       });
     } catch (e) {
       // The thread failed with this body in it: compress it here, if the caller still has it.
-      if (data.byteLength > 0) return await inline(data);
+      if (data.byteLength > 0) return await here(data, owned);
       throw e;
     }
   }) as Gzip;
+  gzip.buffer = buffer;
   gzip.close = () => {
     failed = true;
     void thread?.then((t) => t?.terminate());

@@ -43,7 +43,7 @@ export interface PlatformParts extends WriterParts {
    * queue's files and gRPC; the default is best effort (Workers, Lambda: the entry hands the
    * sends to `waitUntil`).
    */
-  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender" | "gzip">;
+  forward?: Pick<ForwarderOptions, "mode" | "dir" | "fs" | "grpcSender" | "gzip" | "mergeBuffer">;
 }
 
 /** The metrics of `config`, or undefined when `server.metrics` is off. */

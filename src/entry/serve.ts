@@ -155,6 +155,7 @@ export async function serve(
         fs: rt.canWriteFiles() ? createWalFs() : undefined,
         grpcSender: async (d) => (await import("../forward/grpc.node.ts")).grpcSender(d),
         gzip: forwardGzip,
+        mergeBuffer: forwardGzip?.buffer,
       },
     });
   } catch (e) {

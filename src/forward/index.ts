@@ -77,6 +77,13 @@ export interface ForwarderOptions {
   gzip?: (data: Uint8Array, owned?: boolean) => Promise<Uint8Array>;
   /** The platform's gzip/deflate decoder, for merging queued compressed bodies. */
   inflate?: Inflate;
+  /**
+   * Memory for a merged export (the queued requests concatenated): servers pass their gzip's
+   * pool (`Gzip.buffer`, ../codec/zlib.node.ts), which takes the memory back once it has
+   * compressed the export, so merging needs no fresh zero-filled megabyte each time. Fresh
+   * memory when unset.
+   */
+  mergeBuffer?: (bytes: number) => Uint8Array;
   /** For tests: a fetch of their own. */
   fetch?: typeof fetch;
 }
@@ -142,7 +149,7 @@ export async function createForwarder(opts: ForwarderOptions): Promise<Forwarder
       ? await grpcOrFail(opts, d)
       : httpSender(d, opts.fetch ?? ((...a) => fetch(...a)), opts.gzip);
     const durable = opts.mode === "queue" && opts.fs !== undefined && opts.dir !== undefined;
-    const dest = new Destination(d, sender, opts.logger, opts.inflate);
+    const dest = new Destination(d, sender, opts.logger, opts.inflate, opts.mergeBuffer);
     dest.queue = await ForwardQueue.open({
       maxBytes: d.max_queue_bytes,
       dir: durable ? `${opts.dir}/${d.name}` : undefined,
@@ -261,6 +268,7 @@ class Destination {
     readonly sender: Sender,
     readonly logger: Logger,
     readonly inflate?: Inflate,
+    readonly mergeBuffer?: (bytes: number) => Uint8Array,
   ) {
     this.breaker = new Breaker(config.failure_threshold, config.open_secs * 1000);
   }
@@ -450,7 +458,9 @@ class Destination {
         coding: e.coding,
         plain: e.plain ?? undefined,
       }));
-      return await this.sender.send(outgoing(batch[0].signal, items, this.inflate));
+      return await this.sender.send(
+        outgoing(batch[0].signal, items, this.inflate, this.mergeBuffer),
+      );
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.
       return {

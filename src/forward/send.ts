@@ -57,6 +57,8 @@ export function outgoing(
   signal: Signal,
   queued: readonly { format: Format; body: Uint8Array; coding?: Coding; plain?: Uint8Array }[],
   inflate?: Inflate,
+  /** Memory for the merged bytes (`ForwarderOptions.mergeBuffer`). */
+  alloc: (bytes: number) => Uint8Array = (n) => new Uint8Array(n),
 ): Outgoing {
   const single = queued.length === 1 && queued[0].format === "protobuf" &&
       queued[0].coding === "gzip"
@@ -86,7 +88,7 @@ export function outgoing(
     if (parts.length === 1) return (pb = parts[0]);
     let n = 0;
     for (const p of parts) n += p.length;
-    pb = new Uint8Array(n);
+    pb = alloc(n);
     n = 0;
     for (const p of parts) {
       pb.set(p, n);

@@ -88,3 +88,40 @@ Deno.test("the gzip thread compresses bodies kept and bodies given away, many at
   const after = await gzip(data);
   deepStrictEqual(new Uint8Array(gunzipSync(after)), data);
 });
+
+Deno.test("the gzip's buffers come back once compressed and serve the next body (on its thread and in place)", async () => {
+  const gzip = createThreadedGzip();
+  const body = enc.encode("a merged export ".repeat(40_000)); // 640 KB
+  const fill = (b: Uint8Array) => {
+    b.set(body.subarray(0, b.length));
+    return b;
+  };
+  try {
+    // On the thread: the memory moves there and back.
+    const first = fill(gzip.buffer(body.length));
+    strictEqual(first.length, body.length);
+    const out1 = await gzip(first, true);
+    strictEqual(first.byteLength, 0, "moved to the thread");
+    deepStrictEqual(new Uint8Array(gunzipSync(out1)), body);
+    // The same memory serves the next one: its old bytes are still in it (no fresh zeroed buffer).
+    const second = gzip.buffer(1000);
+    deepStrictEqual(second, body.subarray(0, 1000), "the pooled memory, as the thread left it");
+    const out2 = await gzip(fill(second), true);
+    deepStrictEqual(new Uint8Array(gunzipSync(out2)), body.subarray(0, 1000));
+    // Two taken at once: the second is new memory (zeroed), not the first one's.
+    const a = gzip.buffer(2000), b = gzip.buffer(2000);
+    ok(a.buffer !== b.buffer);
+    // Memory not given as owned is copied and never pooled.
+    const kept = fill(gzip.buffer(3000));
+    const out3 = await gzip(kept);
+    strictEqual(kept.length, 3000);
+    deepStrictEqual(new Uint8Array(gunzipSync(out3)), body.subarray(0, 3000));
+  } finally {
+    gzip.close();
+  }
+  // Closed: compressed in place, and the memory still comes back to the pool.
+  const here = fill(gzip.buffer(5000));
+  const buf = here.buffer;
+  deepStrictEqual(new Uint8Array(gunzipSync(await gzip(here, true))), body.subarray(0, 5000));
+  strictEqual(gzip.buffer(4000).buffer, buf);
+});
