@@ -35,6 +35,11 @@ const META = 6;
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
 /** The queue files are fsync'd at most this often (and when closed). */
 export const SYNC_EVERY_MS = 1000;
+/**
+ * Frames written together are gathered in a buffer reused up to this size (a fresh one per
+ * write past 128 KiB is mapped anew by glibc under `deno task start`'s MALLOC_MMAP_THRESHOLD_).
+ */
+const SCRATCH_MAX_BYTES = 1024 * 1024;
 /** Bodies kept in memory (the rest are read back from disk). */
 export const MEMORY_BYTES = 32 * 1024 * 1024;
 
@@ -108,7 +113,8 @@ export class ForwardQueue {
   private nextId = 1;
   private nextSeq = 1;
   private memBytes = 0;
-  private pendingFrames: Uint8Array[] = [];
+  /** Entries not written yet, in order, with SEGMENT_START and a seq marker before a new segment's. */
+  private pendingFrames: (Entry | Uint8Array)[] = [];
   private writing: Promise<void> | null = null;
   private ackScheduled = false;
   private waiters: (() => void)[] = [];
@@ -208,8 +214,8 @@ export class ForwardQueue {
     ) {
       seg = this.newSegment();
     }
-    // With files, the body is kept as a view into its frame (one copy for both).
-    const framed = this.opts.fs ? frame(item) : undefined;
+    // The body is kept as it came (the caller never changes it); with files, its frame is
+    // written from it (./writeFrames: the one copy, into the write's buffer).
     const e: Entry = {
       id: this.nextId++,
       seq: seg.seq,
@@ -220,7 +226,7 @@ export class ForwardQueue {
       records: item.records,
       bytes: item.body.length,
       queuedAt: this.now(),
-      body: framed ? framed.subarray(FRAME + META) : item.body,
+      body: item.body,
       plain: null,
     };
     if (item.coding && item.plain && this.memBytes + item.plain.length <= MEMORY_BYTES) {
@@ -233,8 +239,8 @@ export class ForwardQueue {
     this.bytes += e.bytes;
     this.memBytes += e.bytes;
     this.length++;
-    if (framed) {
-      this.pendingFrames.push(framed);
+    if (this.opts.fs) {
+      this.pendingFrames.push(e);
       this.scheduleWrite();
     }
     this.trim();
@@ -408,7 +414,7 @@ export class ForwardQueue {
     while (i < frames.length) {
       let seq: number;
       if (frames[i] === SEGMENT_START) {
-        seq = readSeqMarker(frames[i + 1]);
+        seq = readSeqMarker(frames[i + 1] as Uint8Array);
         i += 2;
         const seg = this.segs.find((s) => s.seq === seq);
         const file = await fs.openAppend(`${dir}/${fileName(seq, "fq")}`);
@@ -420,19 +426,17 @@ export class ForwardQueue {
       } else {
         seq = this.active?.seq ?? this.segs[this.segs.length - 1]?.seq ?? 0;
       }
-      const parts: Uint8Array[] = [];
-      while (i < frames.length && frames[i] !== SEGMENT_START) parts.push(frames[i++]);
+      const parts: Entry[] = [];
+      while (i < frames.length && frames[i] !== SEGMENT_START) parts.push(frames[i++] as Entry);
       if (parts.length === 0) continue;
       const seg = this.segs.find((s) => s.seq === seq);
       if (!seg?.file) continue; // dropped before it was written
       let n = 0;
-      for (const p of parts) n += p.length;
-      const out = new Uint8Array(n);
+      for (const e of parts) n += FRAME + META + e.bytes;
+      const out = this.scratchFor(n);
       n = 0;
-      for (const p of parts) {
-        out.set(p, n);
-        n += p.length;
-      }
+      // Entries dropped meanwhile are written too (their place in the segment counts).
+      for (const e of parts) n = frameInto(out, n, e);
       await seg.file.write(out);
       // fsync at most once a second: a process crash loses nothing written (the page cache
       // keeps it), a power loss at most the last second; the write-ahead log's own fsyncs,
@@ -450,9 +454,23 @@ export class ForwardQueue {
           file.sync().catch(() => {});
         }, SYNC_EVERY_MS);
       }
-      // Past the memory budget, bodies are read back from disk when needed.
-      if (this.memBytes > MEMORY_BYTES) this.releaseBodies();
     }
+    // Past the memory budget, bodies are read back from disk when needed (only once every
+    // body is written: those pending are written from memory).
+    if (this.memBytes > MEMORY_BYTES && this.pendingFrames.length === 0) this.releaseBodies();
+  }
+
+  /** Memory the frames of one write are gathered in, reused (each write is awaited). */
+  private scratch = new Uint8Array(0);
+
+  private scratchFor(bytes: number): Uint8Array {
+    if (bytes > SCRATCH_MAX_BYTES) return new Uint8Array(bytes);
+    if (this.scratch.length < bytes) {
+      this.scratch = new Uint8Array(
+        Math.min(SCRATCH_MAX_BYTES, Math.max(bytes, 2 * this.scratch.length)),
+      );
+    }
+    return this.scratch.subarray(0, bytes);
   }
 
   private releaseBodies(): void {
@@ -544,17 +562,17 @@ function fileName(seq: number, ext: "fq" | "ack"): string {
   return `${String(seq).padStart(10, "0")}.${ext}`;
 }
 
-function frame(item: QueueItem): Uint8Array {
-  const len = META + item.body.length;
-  const out = new Uint8Array(FRAME + len);
-  const v = new DataView(out.buffer);
-  out[FRAME] = SIGNAL_CODE[item.signal];
-  out[FRAME + 1] = FORMAT_CODE[item.format] | ((item.coding ? CODING_CODE[item.coding] : 0) << 4);
-  v.setUint32(FRAME + 2, item.records >>> 0, true);
-  out.set(item.body, FRAME + META);
-  v.setUint32(0, len, true);
-  v.setUint32(4, crc32(out, FRAME, FRAME + len), true);
-  return out;
+/** Writes the frame of `e` (length, CRC-32, signal, format and coding, records, body) at `at`. */
+function frameInto(out: Uint8Array, at: number, e: Entry): number {
+  const len = META + e.bytes;
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[at + FRAME] = SIGNAL_CODE[e.signal];
+  out[at + FRAME + 1] = FORMAT_CODE[e.format] | ((e.coding ? CODING_CODE[e.coding] : 0) << 4);
+  v.setUint32(at + FRAME + 2, e.records >>> 0, true);
+  out.set(e.body!, at + FRAME + META);
+  v.setUint32(at, len, true);
+  v.setUint32(at + 4, crc32(out, at + FRAME, at + FRAME + len), true);
+  return at + FRAME + len;
 }
 
 /** The records of a segment file, up to the first bad one (a torn tail). */
