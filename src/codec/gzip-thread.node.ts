@@ -11,11 +11,17 @@ import { threadPort } from "../threads/thread.node.ts";
 export type ToGzip = { id: number; data: Uint8Array; back: boolean };
 export type FromGzip = { id: number; bytes?: Uint8Array; error?: string; input?: ArrayBuffer };
 
+const MIN_CHUNK = 16 * 1024;
+const MAX_CHUNK = 1024 * 1024;
+
 const port = await threadPort<ToGzip, FromGzip>();
 port.listen((m) => {
   const input = m.back ? m.data.buffer as ArrayBuffer : undefined;
   try {
-    const out = gzipSync(m.data, { level: constants.Z_BEST_SPEED });
+    // Output in one or two chunks (level 1 makes about a quarter of the input here) rather than
+    // zlib's 16 KiB ones joined at the end: 75 against 79 µs per forwarded request (best of 15).
+    const chunkSize = Math.max(MIN_CHUNK, Math.min(MAX_CHUNK, Math.ceil(m.data.length / 3)));
+    const out = gzipSync(m.data, { level: constants.Z_BEST_SPEED, chunkSize });
     // A Buffer may be a view into a bigger (pooled) allocation: send only its own bytes.
     const whole = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength;
     const bytes = whole ? new Uint8Array(out.buffer, 0, out.byteLength) : new Uint8Array(out);
