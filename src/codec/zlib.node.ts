@@ -203,12 +203,12 @@ export function createThreadedGzip(onFail: (why: string) => void = () => {}): Gz
       return await new Promise<Uint8Array>((resolve, reject) => {
         const id = nextId++;
         jobs.set(id, { resolve, reject });
-        const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
         // Memory of the pool moves (and comes back); other memory only when it is all the
         // body's.
-        if (owned && (whole || pool.owns(data))) {
-          t.post({ id, data, back: pool.owns(data) }, [data.buffer as ArrayBuffer]);
-        } else t.post({ id, data, back: false });
+        const back = owned && pool.owns(data);
+        const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+        if (back || (owned && whole)) t.post({ id, data, back }, [data.buffer as ArrayBuffer]);
+        else t.post({ id, data, back: false });
       });
     } catch (e) {
       // The thread failed with this body in it: compress it here, if the caller still has it.
