@@ -434,9 +434,10 @@ export class ForwardQueue {
       let n = 0;
       for (const e of parts) n += FRAME + META + e.bytes;
       const out = this.scratchFor(n);
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
       n = 0;
       // Entries dropped meanwhile are written too (their place in the segment counts).
-      for (const e of parts) n = frameInto(out, n, e);
+      for (const e of parts) n = frameInto(out, view, n, e);
       await seg.file.write(out);
       // fsync at most once a second: a process crash loses nothing written (the page cache
       // keeps it), a power loss at most the last second; the write-ahead log's own fsyncs,
@@ -491,7 +492,7 @@ export class ForwardQueue {
       if (!seg.file && seg !== this.active) continue;
       for (let i = seg.entries.length - 1; i >= 0 && this.memBytes > MEMORY_BYTES; i--) {
         const e = seg.entries[i];
-        if (e.body && this.pendingFrames.length === 0) {
+        if (e.body) {
           this.memBytes -= e.bytes;
           e.body = null;
         }
@@ -562,10 +563,12 @@ function fileName(seq: number, ext: "fq" | "ack"): string {
   return `${String(seq).padStart(10, "0")}.${ext}`;
 }
 
-/** Writes the frame of `e` (length, CRC-32, signal, format and coding, records, body) at `at`. */
-function frameInto(out: Uint8Array, at: number, e: Entry): number {
+/**
+ * Writes the frame of `e` (length, CRC-32, signal, format and coding, records, body) at `at` of
+ * `out` (`v`: a view of the same memory).
+ */
+function frameInto(out: Uint8Array, v: DataView, at: number, e: Entry): number {
   const len = META + e.bytes;
-  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[at + FRAME] = SIGNAL_CODE[e.signal];
   out[at + FRAME + 1] = FORMAT_CODE[e.format] | ((e.coding ? CODING_CODE[e.coding] : 0) << 4);
   v.setUint32(at + FRAME + 2, e.records >>> 0, true);
