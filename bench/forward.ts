@@ -16,9 +16,9 @@
  * A alone.
  *
  * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx, A's CPU ms per request (Linux
- * /proc) and the load average; for the forwarding runs also
- * what A had sent to B and what was still queued when the load stopped, and how long the queue
- * took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
+ * /proc), the destination's CPU ms per request into A (it shares A's cores here, a remote one
+ * would not) and the load average; for the forwarding runs also what A had sent to B and what
+ * was still queued when the load stopped, and how long the queue took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
  */
 import { generateRequest } from "./gen.ts";
 import { type Server, startServer } from "../tests/helpers/server.ts";
@@ -52,6 +52,11 @@ interface Run {
   drainSecs?: number;
   /** A's CPU time (user + system) per request during the measured run, ms. */
   cpuMsPerRequest?: number;
+  /**
+   * The destination's CPU time per request into A during the run, ms: on a small machine it
+   * shares A's cores, which a remote destination would not.
+   */
+  destCpuMsPerRequest?: number;
   /** The load average (1 min) when the run ended. */
   load1?: number;
 }
@@ -126,7 +131,7 @@ async function metric(srv: Server, name: string): Promise<number> {
 }
 
 /** ./bare.ts as the destination: the same `Server` shape (url, stop, kill). */
-async function startBare(): Promise<Pick<Server, "url" | "stop" | "kill">> {
+async function startBare(): Promise<Pick<Server, "url" | "pid" | "stop" | "kill">> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", new URL("./bare.ts", import.meta.url).pathname],
     stdout: "piped",
@@ -149,6 +154,7 @@ async function startBare(): Promise<Pick<Server, "url" | "stop" | "kill">> {
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     async stop() {
       if (!exited) child.kill("SIGTERM");
       return (await status).code;
@@ -198,9 +204,9 @@ async function main() {
           const sent0 = target === "forward"
             ? await metric(a, 'otlp2parquet_forward_records_total{destination="b",outcome="sent"}')
             : 0;
-          const cpu0 = await cpuMs(a.pid);
+          const cpu0 = await cpuMs(a.pid), destCpu0 = await cpuMs(b.pid);
           const r = await wrk(a.url, dir, DURATION);
-          const cpu = await cpuMs(a.pid) - cpu0;
+          const cpu = await cpuMs(a.pid) - cpu0, destCpu = await cpuMs(b.pid) - destCpu0;
           const secs = r.duration_us / 1e6;
           const run: Run = {
             target,
@@ -210,6 +216,7 @@ async function main() {
             p99ms: r.p99 / 1000,
             non2xx: r.non2xx,
             cpuMsPerRequest: Math.round((cpu / Math.max(1, r.requests)) * 100) / 100,
+            destCpuMsPerRequest: Math.round((destCpu / Math.max(1, r.requests)) * 1000) / 1000,
             load1: await load1(),
           };
           if (target === "forward") {
@@ -260,6 +267,7 @@ async function main() {
   const medianRound = sorted[Math.floor(sorted.length / 2)];
   const cpuNone = mean("none", (r) => r.cpuMsPerRequest ?? NaN);
   const cpuFwd = mean("forward", (r) => r.cpuMsPerRequest ?? NaN);
+  const destCpu = mean("forward", (r) => r.destCpuMsPerRequest ?? NaN);
   const summary = {
     date: new Date().toISOString(),
     destination: DESTINATION,
@@ -274,13 +282,14 @@ async function main() {
     cpuMsPerRequestNone: Math.round(cpuNone * 100) / 100,
     cpuMsPerRequestForward: Math.round(cpuFwd * 100) / 100,
     cpuRatio: Math.round((cpuNone / cpuFwd) * 1000) / 1000,
+    destCpuMsPerRequest: Math.round(destCpu * 1000) / 1000,
     runs,
   };
   console.log(
     `spans/s: none ${none}, one destination ${fwd} (${(summary.ratio * 100).toFixed(1)} %); ` +
       `per-round ratios ${
         perRound.join(", ")
-      }; A's CPU ms/request none ${summary.cpuMsPerRequestNone}, forward ${summary.cpuMsPerRequestForward} (none/forward ${summary.cpuRatio})`,
+      }; A's CPU ms/request none ${summary.cpuMsPerRequestNone}, forward ${summary.cpuMsPerRequestForward} (none/forward ${summary.cpuRatio}); the destination's ${summary.destCpuMsPerRequest}`,
   );
   if (!args.includes("--no-write")) {
     await Deno.writeTextFile(
