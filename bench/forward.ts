@@ -57,6 +57,12 @@ interface Run {
    * shares A's cores, which a remote destination would not.
    */
   destCpuMsPerRequest?: number;
+  /**
+   * A's CPU time per request by thread (Linux /proc/PID/task), ms: `main` (the event loop),
+   * `worker-N` (web Workers in start order: the encoder threads, then the gzip thread when
+   * forwarding), `tokio` (Deno's I/O and blocking pools), `V8` (its GC and compiler helpers).
+   */
+  threadMsPerRequest?: Record<string, number>;
   /** The load average (1 min) when the run ended. */
   load1?: number;
 }
@@ -71,6 +77,30 @@ async function cpuMs(pid: number): Promise<number> {
   } catch {
     return NaN;
   }
+}
+
+/** CPU time of each thread of `pid` so far, ms, summed by name (see `Run.threadMsPerRequest`). */
+async function threadCpuMs(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
+      const stat = await Deno.readTextFile(`/proc/${pid}/task/${t.name}/stat`).catch(() => "");
+      if (!stat) continue; // the thread ended meanwhile
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const name = Number(t.name) === pid
+        ? "main"
+        : comm.startsWith("tokio")
+        ? "tokio"
+        : comm.startsWith("V8")
+        ? "V8"
+        : comm;
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
 }
 
 async function load1(): Promise<number> {
@@ -205,8 +235,15 @@ async function main() {
             ? await metric(a, 'otlp2parquet_forward_records_total{destination="b",outcome="sent"}')
             : 0;
           const cpu0 = await cpuMs(a.pid), destCpu0 = await cpuMs(b.pid);
+          const threads0 = await threadCpuMs(a.pid);
           const r = await wrk(a.url, dir, DURATION);
           const cpu = await cpuMs(a.pid) - cpu0, destCpu = await cpuMs(b.pid) - destCpu0;
+          const threads = await threadCpuMs(a.pid);
+          const threadMsPerRequest: Record<string, number> = {};
+          for (const [name, ms] of [...threads].sort()) {
+            const per = (ms - (threads0.get(name) ?? 0)) / Math.max(1, r.requests);
+            threadMsPerRequest[name] = Math.round(per * 1000) / 1000;
+          }
           const secs = r.duration_us / 1e6;
           const run: Run = {
             target,
@@ -217,6 +254,7 @@ async function main() {
             non2xx: r.non2xx,
             cpuMsPerRequest: Math.round((cpu / Math.max(1, r.requests)) * 100) / 100,
             destCpuMsPerRequest: Math.round((destCpu / Math.max(1, r.requests)) * 1000) / 1000,
+            threadMsPerRequest,
             load1: await load1(),
           };
           if (target === "forward") {
