@@ -34,7 +34,7 @@ import type { Logger } from "../log/log.ts";
 import type { Registry } from "../metrics/registry.ts";
 import { backoffMs, Breaker, BREAKER_STATE_VALUE } from "./breaker.ts";
 import { type Entry, ForwardQueue } from "./queue.ts";
-import { httpSender, outgoing, type Sender, type SendResult } from "./send.ts";
+import { httpSender, outgoing, refusedJoin, type Sender, type SendResult } from "./send.ts";
 
 export type { ForwardConfig };
 export { Breaker } from "./breaker.ts";
@@ -251,6 +251,11 @@ class Destination {
   private wake: (() => void) | null = null;
   private lastDropLog = 0;
   private unloggedDrops = { requests: 0, records: 0, bytes: 0 };
+  /**
+   * Queued gzip'd protobuf requests go joined as they came (./send.ts), until the destination
+   * refuses such a body.
+   */
+  private joinGzip = true;
   readonly counts = {
     sentRequests: 0,
     sentRecords: 0,
@@ -458,9 +463,18 @@ class Destination {
         coding: e.coding,
         plain: e.plain ?? undefined,
       }));
-      return await this.sender.send(
-        outgoing(batch[0].signal, items, this.inflate, this.mergeBuffer),
+      const build = () =>
+        outgoing(batch[0].signal, items, this.inflate, this.mergeBuffer, this.joinGzip);
+      const out = build();
+      const r = await this.sender.send(out);
+      if (!out.joined || !refusedJoin(r)) return r;
+      // It may not read gzip bodies of several members: compressed again from now on.
+      this.joinGzip = false;
+      this.logger.warn(
+        "forward destination refused gzip'd requests joined as they came: its exports are compressed again",
+        { destination: this.config.name, status: r.status, message: r.message },
       );
+      return await this.sender.send(build());
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.
       return {

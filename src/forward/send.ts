@@ -11,6 +11,16 @@
  * into protobuf and concatenated (concatenated protobuf messages of one type merge into one
  * request), then as OTLP/JSON for `http/json` (./json.ts), gzip when `compression = "gzip"`.
  * A lone OTLP/JSON request to an `http/json` destination goes as it came.
+ *
+ * gzip'd protobuf requests to an `http/protobuf` destination with gzip go as they came: one
+ * alone, several joined (`join`), as one gzip body of several members (RFC 1952: members follow
+ * one another, and their data is the concatenation), so nothing is compressed again. Joined
+ * bodies start with `JOIN_PREFIX`: two tiny members whose data is an unknown field (number
+ * 2^29 − 1, one byte long), the first holding only the field's tag and length. A decoder that
+ * reads all members skips the field, as protobuf decoders skip unknown fields; one that reads
+ * only the first member gets a truncated message and fails the request, instead of answering
+ * 200 for the first request's data alone. ./index.ts then compresses that destination's
+ * exports again (`refusedJoin`).
  */
 import type { ForwardConfig } from "../config/forward.ts";
 import { jsonToProtobuf } from "../core/otlp/json.ts";
@@ -18,6 +28,7 @@ import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
 import { protobufToJson } from "./json.ts";
 import { type Coding, decompressTrusted, type Inflate, isZlib } from "../codec/index.ts";
+import { crc32 } from "../batch/checksum.ts";
 
 export type SendResult =
   | { kind: "ok"; rejected: number; message: string }
@@ -30,8 +41,13 @@ export interface Outgoing {
   protobuf: () => Uint8Array;
   /** The request as OTLP/JSON. */
   json: () => string;
-  /** The bytes as queued, when it is one gzip'd protobuf request (sent as they are). */
+  /**
+   * gzip'd protobuf bytes sent as they are: the queued request, when it is one gzip'd protobuf
+   * request, or several such joined (`JOIN_PREFIX`, then their members; `joined`).
+   */
   gzippedProtobuf?: Uint8Array;
+  /** `gzippedProtobuf` is several requests' gzip members joined. */
+  joined: boolean;
   /**
    * Whether `protobuf()`'s bytes are its own (several requests merged, or converted from JSON),
    * not a queued body: a sender may then give them away (to a compression thread).
@@ -44,6 +60,38 @@ export interface Sender {
   send(out: Outgoing): Promise<SendResult>;
   close(): void;
 }
+
+/**
+ * A gzip member of `data` (under 64 KiB) in one stored (uncompressed) deflate block: header,
+ * block, CRC-32 and length.
+ */
+function storedGzipMember(data: Uint8Array): Uint8Array {
+  const n = data.length;
+  const out = new Uint8Array(10 + 5 + n + 8);
+  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+  out.set([1, n & 0xff, n >> 8, ~n & 0xff, (~n >> 8) & 0xff], 10);
+  out.set(data, 15);
+  const v = new DataView(out.buffer);
+  v.setUint32(15 + n, crc32(data), true);
+  v.setUint32(19 + n, n, true);
+  return out;
+}
+
+/** The tag of field 2^29 − 1 (the largest field number), wire type LEN, as a varint. */
+const JOIN_FIELD_TAG = [0xfa, 0xff, 0xff, 0xff, 0x0f];
+
+/**
+ * The start of a joined gzip body (see the top of this file): a member of the unknown field's
+ * tag and length (1), then a member of its one byte.
+ */
+export const JOIN_PREFIX: Uint8Array = (() => {
+  const first = storedGzipMember(new Uint8Array([...JOIN_FIELD_TAG, 1]));
+  const second = storedGzipMember(new Uint8Array([0]));
+  const out = new Uint8Array(first.length + second.length);
+  out.set(first);
+  out.set(second, first.length);
+  return out;
+})();
 
 /** Queued bodies were checked when accepted: no bound but this (1 GiB) on decoding them. */
 const TRUSTED_LIMIT = 1 << 30;
@@ -59,10 +107,17 @@ export function outgoing(
   inflate?: Inflate,
   /** Memory for the merged bytes (`ForwarderOptions.mergeBuffer`). */
   alloc: (bytes: number) => Uint8Array = (n) => new Uint8Array(n),
+  /** Several gzip'd protobuf requests may go joined as they came (see the top of this file). */
+  join = false,
 ): Outgoing {
-  const single = queued.length === 1 && queued[0].format === "protobuf" &&
-      queued[0].coding === "gzip"
+  const gzipped = queued.every((i) => i.format === "protobuf" && i.coding === "gzip");
+  const joined = gzipped && join && queued.length > 1;
+  const single = !gzipped
+    ? undefined
+    : queued.length === 1
     ? queued[0].body
+    : joined
+    ? joinMembers(queued)
     : undefined;
   let plain: { format: Format; body: Uint8Array }[] | undefined;
   const decoded = () =>
@@ -102,7 +157,31 @@ export function outgoing(
       ? new TextDecoder().decode(items[0].body)
       : protobufToJson(signal, protobuf());
   };
-  return { signal, protobuf, json, gzippedProtobuf: single, ownsProtobuf: () => own };
+  return { signal, protobuf, json, gzippedProtobuf: single, joined, ownsProtobuf: () => own };
+}
+
+/** `JOIN_PREFIX`, then the bodies (gzip members each) one after another. */
+function joinMembers(queued: readonly { body: Uint8Array }[]): Uint8Array {
+  let n = JOIN_PREFIX.length;
+  for (const q of queued) n += q.body.length;
+  const out = new Uint8Array(n);
+  out.set(JOIN_PREFIX);
+  n = JOIN_PREFIX.length;
+  for (const q of queued) {
+    out.set(q.body, n);
+    n += q.body.length;
+  }
+  return out;
+}
+
+/**
+ * Whether `r`, the answer to a joined body, says the destination cannot take such bodies: a
+ * rejection (4xx) or a 5xx that is not retried as an outage (500, 501…). Such a destination
+ * gets its exports compressed again.
+ */
+export function refusedJoin(r: SendResult): r is Exclude<SendResult, { kind: "ok" }> {
+  return r.kind === "reject" ||
+    (r.kind === "retry" && /^5\d\d$/.test(r.status) && !RETRY_STATUS.has(Number(r.status)));
 }
 
 export const RETRY_STATUS = new Set([429, 502, 503, 504]);

@@ -3,14 +3,22 @@
  * (read back after a restart, a torn tail, the bound with the oldest dropped), protobuf →
  * OTLP/JSON against protobufjs (the oracle, over proto/), Retry-After and RetryInfo parsing.
  */
-import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { backoffMs, Breaker } from "../../src/forward/breaker.ts";
 import { ForwardQueue, parseSegment } from "../../src/forward/queue.ts";
 import { protobufToJson } from "../../src/forward/json.ts";
 import { jsonToProtobuf } from "../../src/core/otlp/json.ts";
-import { httpSender, outgoing, parseRetryAfter, partialSuccess } from "../../src/forward/send.ts";
+import {
+  httpSender,
+  JOIN_PREFIX,
+  outgoing,
+  parseRetryAfter,
+  partialSuccess,
+  refusedJoin,
+} from "../../src/forward/send.ts";
+import { decode } from "../../src/core/otlp/index.ts";
 import type { ForwardConfig } from "../../src/config/forward.ts";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
 import { generateRequest } from "../../bench/gen.ts";
@@ -304,4 +312,50 @@ Deno.test("a body the compression gave away and lost is retried, never dropped; 
   await sender.send(outgoing("logs", [{ format: "protobuf", body: a }]));
   // Merged: given away; alone (the queued body itself): not.
   deepStrictEqual(owned, [true, false]);
+});
+
+Deno.test("gzip'd protobuf requests are joined as they came, behind a prefix that a one-member decoder cannot read", () => {
+  const a = generateRequest("logs", { records: 3, seed: 1 }).protobuf;
+  const b = generateRequest("logs", { records: 4, seed: 2 }).protobuf;
+  const queued = [a, b].map((pb) => ({
+    format: "protobuf" as const,
+    body: new Uint8Array(gzipSync(pb)),
+    coding: "gzip" as const,
+    plain: pb,
+  }));
+  const out = outgoing("logs", queued, undefined, undefined, true);
+  strictEqual(out.joined, true);
+  const body = out.gzippedProtobuf!;
+  deepStrictEqual(
+    body,
+    new Uint8Array([...JOIN_PREFIX, ...queued[0].body, ...queued[1].body]),
+    "the members as they came, nothing compressed again",
+  );
+  // Every member: the unknown field (2^29 - 1, one byte), then the requests one after another,
+  // which decode as one request of all their records (the unknown field skipped).
+  const all = new Uint8Array(gunzipSync(body));
+  deepStrictEqual(all, new Uint8Array([0xfa, 0xff, 0xff, 0xff, 0x0f, 1, 0, ...a, ...b]));
+  strictEqual(decode("logs", all, "protobuf", { receivedAtNs: 1n }).records, 7);
+  // The first member only: a field cut short, which any protobuf decoder refuses.
+  const first = new Uint8Array(inflateRawSync(body.subarray(10)));
+  deepStrictEqual(first, new Uint8Array([0xfa, 0xff, 0xff, 0xff, 0x0f, 1]));
+  throws(
+    () => decode("logs", first, "protobuf", { receivedAtNs: 1n }),
+    /Cannot decode ExportLogsServiceRequest: length 1 exceeds the 0 bytes left/,
+  );
+  // Not joined: when asked not to, when one request is alone (sent as it came), or when one of
+  // them is not gzip'd protobuf.
+  strictEqual(outgoing("logs", queued).joined, false);
+  strictEqual(outgoing("logs", queued).gzippedProtobuf, undefined);
+  const alone = outgoing("logs", queued.slice(0, 1), undefined, undefined, true);
+  strictEqual(alone.joined, false);
+  strictEqual(alone.gzippedProtobuf, queued[0].body);
+  const mixed = [...queued, { format: "protobuf" as const, body: a }];
+  strictEqual(outgoing("logs", mixed, undefined, undefined, true).joined, false);
+  // Which answers to a joined body mean the destination cannot take one.
+  ok(refusedJoin({ kind: "reject", status: "400", message: "" }));
+  ok(refusedJoin({ kind: "retry", status: "500", message: "" }));
+  ok(!refusedJoin({ kind: "retry", status: "503", message: "" }));
+  ok(!refusedJoin({ kind: "retry", status: "network", message: "" }));
+  ok(!refusedJoin({ kind: "ok", rejected: 0, message: "" }));
 });
