@@ -16,8 +16,8 @@
  * A alone.
  *
  * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx, A's CPU ms per request (Linux
- * /proc), the destination's CPU ms per request into A (it shares A's cores here, a remote one
- * would not) and the load average; for the forwarding runs also what A had sent to B and what
+ * /proc), by thread too (`threadMsPerRequest`), the destination's CPU ms per request into A (it
+ * shares A's cores here, a remote one would not) and the load average; for the forwarding runs also what A had sent to B and what
  * was still queued when the load stopped, and how long the queue took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
  */
 import { generateRequest } from "./gen.ts";
