@@ -27,8 +27,8 @@ import { jsonToProtobuf } from "../core/otlp/json.ts";
 import type { Format } from "../core/otlp/types.ts";
 import type { Signal } from "../core/tables.ts";
 import { protobufToJson } from "./json.ts";
-import { type Coding, decompressTrusted, type Inflate, isZlib } from "../codec/index.ts";
-import { crc32 } from "../batch/checksum.ts";
+import { gzipSync } from "fflate";
+import { type Coding, concat, decompressTrusted, type Inflate, isZlib } from "../codec/index.ts";
 
 export type SendResult =
   | { kind: "ok"; rejected: number; message: string }
@@ -61,22 +61,6 @@ export interface Sender {
   close(): void;
 }
 
-/**
- * A gzip member of `data` (under 64 KiB) in one stored (uncompressed) deflate block: header,
- * block, CRC-32 and length.
- */
-function storedGzipMember(data: Uint8Array): Uint8Array {
-  const n = data.length;
-  const out = new Uint8Array(10 + 5 + n + 8);
-  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-  out.set([1, n & 0xff, n >> 8, ~n & 0xff, (~n >> 8) & 0xff], 10);
-  out.set(data, 15);
-  const v = new DataView(out.buffer);
-  v.setUint32(15 + n, crc32(data), true);
-  v.setUint32(19 + n, n, true);
-  return out;
-}
-
 /** The tag of field 2^29 − 1 (the largest field number), wire type LEN, as a varint. */
 const JOIN_FIELD_TAG = [0xfa, 0xff, 0xff, 0xff, 0x0f];
 
@@ -85,12 +69,10 @@ const JOIN_FIELD_TAG = [0xfa, 0xff, 0xff, 0xff, 0x0f];
  * tag and length (1), then a member of its one byte.
  */
 export const JOIN_PREFIX: Uint8Array = (() => {
-  const first = storedGzipMember(new Uint8Array([...JOIN_FIELD_TAG, 1]));
-  const second = storedGzipMember(new Uint8Array([0]));
-  const out = new Uint8Array(first.length + second.length);
-  out.set(first);
-  out.set(second, first.length);
-  return out;
+  // Stored (level 0): the bytes stay as they are, and the same every time (mtime 0).
+  const first = gzipSync(new Uint8Array([...JOIN_FIELD_TAG, 1]), { level: 0, mtime: 0 });
+  const second = gzipSync(new Uint8Array([0]), { level: 0, mtime: 0 });
+  return concat([first, second], first.length + second.length);
 })();
 
 /** Queued bodies were checked when accepted: no bound but this (1 GiB) on decoding them. */
@@ -162,16 +144,8 @@ export function outgoing(
 
 /** `JOIN_PREFIX`, then the bodies (gzip members each) one after another. */
 function joinMembers(queued: readonly { body: Uint8Array }[]): Uint8Array {
-  let n = JOIN_PREFIX.length;
-  for (const q of queued) n += q.body.length;
-  const out = new Uint8Array(n);
-  out.set(JOIN_PREFIX);
-  n = JOIN_PREFIX.length;
-  for (const q of queued) {
-    out.set(q.body, n);
-    n += q.body.length;
-  }
-  return out;
+  const parts = [JOIN_PREFIX, ...queued.map((q) => q.body)];
+  return concat(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 /**
