@@ -252,10 +252,10 @@ class Destination {
   private lastDropLog = 0;
   private unloggedDrops = { requests: 0, records: 0, bytes: 0 };
   /**
-   * Queued gzip'd protobuf requests go joined as they came (./send.ts), until the destination
-   * refuses such a body.
+   * Queued gzip'd protobuf requests go joined as they came (./send.ts) to an http/protobuf
+   * destination with gzip, until it refuses such a body.
    */
-  private joinGzip = true;
+  private joinGzip: boolean;
   readonly counts = {
     sentRequests: 0,
     sentRecords: 0,
@@ -276,6 +276,7 @@ class Destination {
     readonly mergeBuffer?: (bytes: number) => Uint8Array,
   ) {
     this.breaker = new Breaker(config.failure_threshold, config.open_secs * 1000);
+    this.joinGzip = config.protocol === "http/protobuf" && config.compression === "gzip";
   }
 
   start(): void {

@@ -17,7 +17,9 @@ import {
   refusedJoin,
 } from "../../src/forward/send.ts";
 import { decode } from "../../src/core/otlp/index.ts";
-import type { ForwardConfig } from "../../src/config/forward.ts";
+import { type ForwardConfig, forwardDefaults } from "../../src/config/forward.ts";
+import { createForwarder } from "../../src/forward/index.ts";
+import { createLogger } from "../../src/log/logger.ts";
 import { gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
@@ -358,4 +360,59 @@ Deno.test("gzip'd protobuf requests are joined as they came, behind a prefix tha
   ok(!refusedJoin({ kind: "retry", status: "503", message: "" }));
   ok(!refusedJoin({ kind: "retry", status: "network", message: "" }));
   ok(!refusedJoin({ kind: "ok", rejected: 0, message: "" }));
+});
+
+Deno.test("only http/protobuf destinations with gzip get requests joined; the others' answers never turn joining off", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
+  /** Per destination: each body as it arrived, and whether it came joined. */
+  const seen = new Map<string, boolean[]>();
+  const fetchFn = (async (url: string | URL | Request, init?: RequestInit) => {
+    const name = new URL(String(url)).hostname.split(".")[0];
+    const body = new Uint8Array(init!.body as Uint8Array);
+    const joined = body.length >= JOIN_PREFIX.length &&
+      JOIN_PREFIX.every((x, i) => body[i] === x);
+    seen.set(name, [...(seen.get(name) ?? []), joined]);
+    // Every first answer is a 400, as a destination that cannot read the body would give.
+    return new Response("no", { status: seen.get(name)!.length === 1 ? 400 : 200 });
+  }) as typeof fetch;
+  const dest = (name: string, over: Partial<ForwardConfig>): ForwardConfig => ({
+    ...forwardDefaults(),
+    name,
+    endpoint: `http://${name}.invalid`,
+    ...over,
+  });
+  const f = (await createForwarder({
+    destinations: [
+      dest("joins", {}),
+      dest("plain", { compression: "none" }),
+      dest("json", { protocol: "http/json" }),
+    ],
+    logger,
+    mode: "queue",
+    fetch: fetchFn,
+  }))!;
+  try {
+    for (let i = 0; i < 4; i++) {
+      const pb = generateRequest("logs", { records: 2, seed: i + 1 }).protobuf;
+      f.accepted({
+        signal: "logs",
+        format: "protobuf",
+        body: pb,
+        encoded: { encodings: ["gzip"], bytes: new Uint8Array(gzipSync(pb)) },
+        records: 2,
+      });
+    }
+    ok(await f.drain(10_000), "everything went");
+    // The four requests went as one export to each: joined only to "joins", which refused it
+    // and got it again compressed as one member.
+    deepStrictEqual(seen.get("joins"), [true, false]);
+    deepStrictEqual(seen.get("plain")!.every((j) => !j), true);
+    deepStrictEqual(seen.get("json")!.every((j) => !j), true);
+    const refused = lines.filter((l) => l.includes("refused gzip'd requests joined"));
+    strictEqual(refused.length, 1, lines.join("\n"));
+    ok(refused[0].includes("destination=joins"), refused[0]);
+  } finally {
+    await f.close();
+  }
 });
