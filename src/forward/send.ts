@@ -150,11 +150,12 @@ function joinMembers(queued: readonly { body: Uint8Array }[]): Uint8Array {
 
 /**
  * Whether `r`, the answer to a joined body, says the destination cannot take such bodies: a
- * rejection (4xx) or a 5xx that is not retried as an outage (500, 501…). Such a destination
- * gets its exports compressed again.
+ * rejection (4xx but 413, which says the export is too large, as it would be compressed
+ * again) or a 5xx that is not retried as an outage (500, 501…). Such a destination gets its
+ * exports compressed again.
  */
 export function refusedJoin(r: SendResult): r is Exclude<SendResult, { kind: "ok" }> {
-  return r.kind === "reject" ||
+  return (r.kind === "reject" && r.status !== "413") ||
     (r.kind === "retry" && /^5\d\d$/.test(r.status) && !RETRY_STATUS.has(Number(r.status)));
 }
 

@@ -356,6 +356,7 @@ Deno.test("gzip'd protobuf requests are joined as they came, behind a prefix tha
   strictEqual(outgoing("logs", mixed, undefined, undefined, true).joined, false);
   // Which answers to a joined body mean the destination cannot take one.
   ok(refusedJoin({ kind: "reject", status: "400", message: "" }));
+  ok(!refusedJoin({ kind: "reject", status: "413", message: "" }), "too large either way");
   ok(refusedJoin({ kind: "retry", status: "500", message: "" }));
   ok(!refusedJoin({ kind: "retry", status: "503", message: "" }));
   ok(!refusedJoin({ kind: "retry", status: "network", message: "" }));
