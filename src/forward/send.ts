@@ -94,9 +94,7 @@ export function outgoing(
 ): Outgoing {
   const gzipped = queued.every((i) => i.format === "protobuf" && i.coding === "gzip");
   const joined = gzipped && join && queued.length > 1;
-  const single = !gzipped
-    ? undefined
-    : queued.length === 1
+  const asCame = gzipped && queued.length === 1
     ? queued[0].body
     : joined
     ? joinMembers(queued)
@@ -139,7 +137,7 @@ export function outgoing(
       ? new TextDecoder().decode(items[0].body)
       : protobufToJson(signal, protobuf());
   };
-  return { signal, protobuf, json, gzippedProtobuf: single, joined, ownsProtobuf: () => own };
+  return { signal, protobuf, json, gzippedProtobuf: asCame, joined, ownsProtobuf: () => own };
 }
 
 /** `JOIN_PREFIX`, then the bodies (gzip members each) one after another. */
