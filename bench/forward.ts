@@ -8,7 +8,10 @@
  *
  *   deno run -A bench/forward.ts [--duration S] [--warmup S] [--records N] [--connections C]
  *                                [--rounds R] [--destination server|bare] [--no-write]
- *                                [--cpu-prof DIR]
+ *                                [--cpu-prof DIR] [--identity]
+ *
+ * `--identity` sends the requests uncompressed (the forwarding server then compresses each
+ * merged export for the destination; gzip'd ones go on as they came, joined).
  *
  * `--destination bare` forwards to the bare endpoint of bench/http.ts (./bare.ts: reads the
  * body, answers 200) instead of a second otlp2parquet: on a small shared machine B's own
@@ -17,8 +20,9 @@
  *
  * Reported per run: spans/s, requests/s, p50/p99 latency, non-2xx, A's CPU ms per request (Linux
  * /proc), by thread too (`threadMsPerRequest`), the destination's CPU ms per request into A (it
- * shares A's cores here, a remote one would not) and the load average; for the forwarding runs also what A had sent to B and what
- * was still queued when the load stopped, and how long the queue took to drain.  Results: bench/results/forward-{server,bare}-latest.json.
+ * shares A's cores here, a remote one would not) and the load average; for the forwarding runs
+ * also what A had sent to B and what was still queued when the load stopped, and how long the
+ * queue took to drain. Results: bench/results/forward-{server,bare}[-identity]-latest.json.
  */
 import { generateRequest } from "./gen.ts";
 import { type Server, startServer } from "../tests/helpers/server.ts";
@@ -36,6 +40,8 @@ const ROUNDS = arg("rounds", 2);
 const BODIES = 32;
 /** `--cpu-prof DIR`: A's V8 CPU profiles, DIR/none and DIR/forward (summary: bench/profile.ts). */
 const PROFILE_DIR = args.includes("--cpu-prof") ? args[args.indexOf("--cpu-prof") + 1] : undefined;
+/** `--identity`: uncompressed requests instead of gzip'd ones. */
+const IDENTITY = args.includes("--identity");
 const DESTINATION = args.includes("--destination")
   ? args[args.indexOf("--destination") + 1]
   : "server";
@@ -133,7 +139,7 @@ async function wrk(url: string, dir: string, seconds: number) {
       BODY_COUNT: String(BODIES),
       BODY_PATH: "/v1/traces",
       CONTENT_TYPE: "application/x-protobuf",
-      CONTENT_ENCODING: "gzip",
+      CONTENT_ENCODING: IDENTITY ? "" : "gzip",
     },
     stdout: "piped",
     stderr: "piped",
@@ -200,7 +206,7 @@ async function main() {
   const dir = await Deno.makeTempDir({ prefix: "otlp2parquet-bench-fwd-" });
   for (let i = 0; i < BODIES; i++) {
     const g = generateRequest("traces", { records: RECORDS, seed: i + 1 });
-    await Deno.writeFile(`${dir}/body-${i}.bin`, await gzip(g.protobuf));
+    await Deno.writeFile(`${dir}/body-${i}.bin`, IDENTITY ? g.protobuf : await gzip(g.protobuf));
   }
   const env = {
     OTLP2PARQUET_BATCH_ENABLED: "true",
@@ -309,6 +315,7 @@ async function main() {
   const summary = {
     date: new Date().toISOString(),
     destination: DESTINATION,
+    requestCoding: IDENTITY ? "identity" : "gzip",
     records: RECORDS,
     connections: CONNECTIONS,
     durationSecs: DURATION,
@@ -331,7 +338,10 @@ async function main() {
   );
   if (!args.includes("--no-write")) {
     await Deno.writeTextFile(
-      new URL(`./results/forward-${DESTINATION}-latest.json`, import.meta.url),
+      new URL(
+        `./results/forward-${DESTINATION}${IDENTITY ? "-identity" : ""}-latest.json`,
+        import.meta.url,
+      ),
       JSON.stringify(summary, null, 2) + "\n",
     );
   }
