@@ -3,9 +3,11 @@
 // packages runs this first, so it must cost next to nothing when there is nothing to do). A
 // fresh checkout gets `npm ci`; an existing node_modules is brought up to date in place with
 // `npm install` (never wiped: other processes, tests among them, may be using it). The stamp is
-// the SHA-256 of package.json and package-lock.json, kept in node_modules.
+// the SHA-256 of package.json and package-lock.json, kept in node_modules. Two tasks started
+// at once (a server and the tests in two terminals) install one after the other, not on top of
+// each other: `.install.lock` holds the installing process's id while it runs.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
 const root = new URL("../", import.meta.url);
@@ -14,7 +16,41 @@ const hash = createHash("sha256");
 for (const f of ["package.json", "package-lock.json"]) hash.update(readFileSync(new URL(f, root)));
 const stamp = hash.digest("hex");
 
-if (existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) process.exit(0);
+const installed = () => existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp;
+if (installed()) process.exit(0);
+
+const lockFile = new URL(".install.lock", root);
+/** Whether process `pid` is running (signal 0 only asks). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+const pause = new Int32Array(new SharedArrayBuffer(4));
+for (let told = false;;) {
+  try {
+    writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+    break;
+  } catch (e) {
+    if (e.code !== "EEXIST") throw e;
+  }
+  const holder = Number(readFileSync(lockFile, "utf8").trim());
+  if (!(holder > 0) || !alive(holder)) {
+    rmSync(lockFile, { force: true }); // left by an install that was killed
+    continue;
+  }
+  if (!told) {
+    console.error(`waiting for another install of the npm dependencies (process ${holder})`);
+    told = true;
+  }
+  Atomics.wait(pause, 0, 0, 250);
+}
+process.on("exit", () => rmSync(lockFile, { force: true }));
+// The other install may have done it all.
+if (installed()) process.exit(0);
 
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 const fresh = !existsSync(new URL("node_modules/", root));
@@ -28,9 +64,13 @@ const r = spawnSync(
 );
 if (r.status !== 0) {
   console.error(
-    `npm ci failed (exit ${
+    `npm ${fresh ? "ci" : "install"} failed (exit ${
       r.status ?? r.signal
-    }): package-lock.json must match package.json; after changing dependencies run "npm install" and commit package-lock.json`,
+    }), see npm's message above${
+      fresh
+        ? `; if it says package-lock.json does not match package.json, run "npm install" and commit package-lock.json`
+        : ""
+    }`,
   );
   process.exit(r.status ?? 1);
 }
