@@ -7,7 +7,7 @@
 // at once (a server and the tests in two terminals) install one after the other, not on top of
 // each other: `.install.lock` holds the installing process's id while it runs.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
 const root = new URL("../", import.meta.url);
@@ -29,6 +29,8 @@ function alive(pid) {
     return e.code === "EPERM";
   }
 }
+/** A lock older than this is taken over whatever its process id says (npm ci takes ~1 min). */
+const STALE_LOCK_MS = 15 * 60_000;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 for (let told = false;;) {
   try {
@@ -37,9 +39,16 @@ for (let told = false;;) {
   } catch (e) {
     if (e.code !== "EEXIST") throw e;
   }
-  const holder = Number(readFileSync(lockFile, "utf8").trim());
-  if (!(holder > 0) || !alive(holder)) {
-    rmSync(lockFile, { force: true }); // left by an install that was killed
+  let holder = 0, since = 0;
+  try {
+    holder = Number(readFileSync(lockFile, "utf8").trim());
+    since = statSync(lockFile).mtimeMs;
+  } catch {
+    continue; // released meanwhile
+  }
+  // Left by an install that was killed (or so old that its process id is someone else's now).
+  if (!(holder > 0) || !alive(holder) || Date.now() - since > STALE_LOCK_MS) {
+    rmSync(lockFile, { force: true });
     continue;
   }
   if (!told) {

@@ -58,7 +58,7 @@ Deno.test("two installs started at once: one npm run, both succeed, no lock left
   }
 });
 
-Deno.test("a lock left by a killed install is taken over", async () => {
+Deno.test("a lock left by a killed install, or a very old one, is taken over", async () => {
   const { dir, env } = await fixture(SLOW_NPM);
   try {
     const gone = new Deno.Command("true").spawn();
@@ -68,6 +68,14 @@ Deno.test("a lock left by a killed install is taken over", async () => {
     strictEqual(o.code, 0, new TextDecoder().decode(o.stderr));
     strictEqual((await Deno.readTextFile(`${dir}/npm.log`)).trim().split("\n").length, 1);
     ok(!(await exists(`${dir}/.install.lock`)));
+    // A lock of a live process, but 20 minutes old (its id someone else's by now): taken over.
+    await Deno.remove(`${dir}/node_modules`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/.install.lock`, String(Deno.pid));
+    const old = new Date(Date.now() - 20 * 60_000);
+    await Deno.utime(`${dir}/.install.lock`, old, old);
+    const o2 = await install(dir, env);
+    strictEqual(o2.code, 0, new TextDecoder().decode(o2.stderr));
+    strictEqual((await Deno.readTextFile(`${dir}/npm.log`)).trim().split("\n").length, 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
