@@ -464,18 +464,22 @@ class Destination {
         coding: e.coding,
         plain: e.plain ?? undefined,
       }));
-      const build = () =>
-        outgoing(batch[0].signal, items, this.inflate, this.mergeBuffer, this.joinGzip);
-      const out = build();
+      const build = (join: boolean) =>
+        outgoing(batch[0].signal, items, this.inflate, this.mergeBuffer, join);
+      const out = build(this.joinGzip);
       const r = await this.sender.send(out);
       if (!out.joined || !refusedJoin(r)) return r;
-      // It may not read gzip bodies of several members: compressed again from now on.
-      this.joinGzip = false;
-      this.logger.warn(
-        "forward destination refused gzip'd requests joined as they came: its exports are compressed again",
-        { destination: this.config.name, status: r.status, message: r.message },
-      );
-      return await this.sender.send(build());
+      // Refused joined: sent again compressed as one member. Taken that way, the destination
+      // cannot read gzip bodies of several members (refused again, a request in it is bad).
+      const again = await this.sender.send(build(false));
+      if (again.kind === "ok") {
+        this.joinGzip = false;
+        this.logger.warn(
+          "forward destination refused gzip'd requests joined as they came: its exports are compressed again",
+          { destination: this.config.name, status: r.status, message: r.message },
+        );
+      }
+      return again;
     } catch (e) {
       // Building the body failed (it was decoded when accepted, so this is a bug): drop it.
       return {

@@ -19,8 +19,8 @@
  * 2^29 − 1, one byte long), the first holding only the field's tag and length. A decoder that
  * reads all members skips the field, as protobuf decoders skip unknown fields; one that reads
  * only the first member gets a truncated message and fails the request, instead of answering
- * 200 for the first request's data alone. ./index.ts then compresses that destination's
- * exports again (`refusedJoin`).
+ * 200 for the first request's data alone. ./index.ts then sends the export again compressed,
+ * and when that is taken, every later export to that destination too (`refusedJoin`).
  */
 import type { ForwardConfig } from "../config/forward.ts";
 import { jsonToProtobuf } from "../core/otlp/json.ts";
@@ -147,10 +147,10 @@ function joinMembers(queued: readonly { body: Uint8Array }[]): Uint8Array {
 }
 
 /**
- * Whether `r`, the answer to a joined body, says the destination cannot take such bodies: a
+ * Whether `r`, the answer to a joined body, may say the destination cannot take such bodies: a
  * rejection (4xx but 413, which says the export is too large, as it would be compressed
- * again) or a 5xx that is not retried as an outage (500, 501…). Such a destination gets its
- * exports compressed again.
+ * again) or a 5xx that is not retried as an outage (500, 501…). The export is then sent again
+ * compressed (./index.ts).
  */
 export function refusedJoin(r: SendResult): r is Exclude<SendResult, { kind: "ok" }> {
   return (r.kind === "reject" && r.status !== "413") ||

@@ -20,6 +20,8 @@ import { decode } from "../../src/core/otlp/index.ts";
 import { type ForwardConfig, forwardDefaults } from "../../src/config/forward.ts";
 import { createForwarder } from "../../src/forward/index.ts";
 import { createLogger } from "../../src/log/logger.ts";
+import { encodeLogsRequest } from "../e2e/proto.ts";
+import { logsBody } from "./helpers.ts";
 import { gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
@@ -413,6 +415,60 @@ Deno.test("only http/protobuf destinations with gzip get requests joined; the ot
     const refused = lines.filter((l) => l.includes("refused gzip'd requests joined"));
     strictEqual(refused.length, 1, lines.join("\n"));
     ok(refused[0].includes("destination=joins"), refused[0]);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a joined export refused for a bad request in it keeps joining on: the bad one alone is dropped", async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
+  const joinedSeen: boolean[] = [];
+  const BAD = new TextEncoder().encode("bad-record");
+  const fetchFn = ((_url: string | URL | Request, init?: RequestInit) => {
+    const body = new Uint8Array(init!.body as Uint8Array);
+    joinedSeen.push(
+      body.length >= JOIN_PREFIX.length && JOIN_PREFIX.every((x, i) => body[i] === x),
+    );
+    // Reads every member; refuses any export that holds the bad record.
+    const data = new Uint8Array(gunzipSync(body));
+    const bad = data.some((_, i) => BAD.every((x, j) => data[i + j] === x));
+    return Promise.resolve(new Response(bad ? "bad" : "{}", { status: bad ? 400 : 200 }));
+  }) as typeof fetch;
+  const f = (await createForwarder({
+    destinations: [{ ...forwardDefaults(), name: "d", endpoint: "http://d.invalid" }],
+    logger,
+    mode: "queue",
+    fetch: fetchFn,
+  }))!;
+  try {
+    const bodies = new Map<string, Uint8Array>();
+    for (const t of ["good1", "bad-record", "good2", "good3", "good4"]) {
+      bodies.set(t, await encodeLogsRequest(JSON.parse(logsBody("join", t, 1))));
+    }
+    // Accepted at once, so that each group is one export.
+    const accept = (tag: string) => {
+      const pb = bodies.get(tag)!;
+      f.accepted({
+        signal: "logs",
+        format: "protobuf",
+        body: pb,
+        encoded: { encodings: ["gzip"], bytes: new Uint8Array(gzipSync(pb)) },
+        records: 1,
+      });
+    };
+    for (const t of ["good1", "bad-record", "good2"]) accept(t);
+    ok(await f.drain(10_000));
+    for (const t of ["good3", "good4"]) accept(t);
+    ok(await f.drain(10_000));
+    const [d] = f.stats();
+    strictEqual(d.rejectedRequests, 1);
+    strictEqual(d.sentRequests, 4);
+    // Joined (refused), compressed (refused), then one by one; the next export joined again.
+    strictEqual(joinedSeen[0], true);
+    strictEqual(joinedSeen[1], false);
+    strictEqual(joinedSeen[joinedSeen.length - 1], true, String(joinedSeen));
+    strictEqual(lines.filter((l) => l.includes("refused gzip'd requests joined")).length, 0);
   } finally {
     await f.close();
   }
