@@ -121,7 +121,7 @@ export function decompressTrusted(data: Uint8Array, codings: readonly Coding[]):
     try {
       if (c === "zstd") data = zstdDecompress(data);
       else if (c === "deflate") data = isZlib(data) ? unzlibSync(data) : inflateSync(data);
-      else data = gunzipMembers(data);
+      else data = gunzipMembers(data).data;
     } catch (e) {
       throw new CorruptDataError(c, errorText(e), { cause: e });
     }
@@ -129,16 +129,31 @@ export function decompressTrusted(data: Uint8Array, codings: readonly Coding[]):
   return data;
 }
 
-/** gzip with any number of members (the streaming decoder handles them; gunzipSync one). */
-function gunzipMembers(data: Uint8Array): Uint8Array {
+/**
+ * gzip with any number of members (the streaming decoder handles them; gunzipSync one), and
+ * how many there were. Throws `SizeLimitError` as soon as the output passes `limit` (the input
+ * goes in 8 KiB at a time, so no more than ~8 MiB is made past it: deflate expands ~1032× at
+ * most).
+ */
+export function gunzipMembers(
+  data: Uint8Array,
+  limit = Infinity,
+): { data: Uint8Array; members: number } {
   const chunks: Uint8Array[] = [];
   let total = 0;
+  let members = 1;
   const g = new Gunzip((chunk) => {
-    chunks.push(chunk);
     total += chunk.length;
+    if (total > limit) throw new SizeLimitError("gzip", limit);
+    chunks.push(chunk);
   });
-  g.push(data, true);
-  return concat(chunks, total);
+  g.onmember = () => members++;
+  for (let i = 0;; i += 8192) {
+    const last = i + 8192 >= data.length;
+    g.push(data.subarray(i, i + 8192), last);
+    if (last) break;
+  }
+  return { data: concat(chunks, total), members };
 }
 
 /** The chunks as one array (the chunk itself when there is one). */

@@ -3,7 +3,7 @@
  * platform gives no synchronous decoder (Cloudflare Workers): the output is counted while it
  * streams and the stream is cancelled as soon as it passes the limit.
  */
-import { concat, CorruptDataError, isZlib, SizeLimitError } from "./index.ts";
+import { concat, CorruptDataError, gunzipMembers, isZlib, SizeLimitError } from "./index.ts";
 
 /** Input bytes handed to DecompressionStream at a time: deflate expands at most ~1032×, so the
  * output of one write is bounded (~8 MiB) and the limit check comes soon enough. */
@@ -47,8 +47,26 @@ export async function decompressStream(
     await reader.cancel().catch(() => {});
     await writer.abort().catch(() => {});
     if (e instanceof SizeLimitError) throw e;
+    // The web decoder takes one gzip member; RFC 1952 allows several, one after another (what
+    // `cat a.gz b.gz` makes, and otlp2parquet's forwarding: ../forward/send.ts). Such a body
+    // is read again by fflate, which takes them all; anything else stays the error it was.
+    if (coding === "gzip") {
+      const all = membersOf(data, limit);
+      if (all) return all;
+    }
     throw new CorruptDataError(coding, e instanceof Error ? e.message : String(e), { cause: e });
   }
   await feeding;
   return concat(chunks, total);
+}
+
+/** `data` decoded when it is gzip of several members, else undefined (`SizeLimitError` past `limit`). */
+function membersOf(data: Uint8Array, limit: number): Uint8Array | undefined {
+  try {
+    const r = gunzipMembers(data, limit);
+    return r.members > 1 ? r.data : undefined;
+  } catch (e) {
+    if (e instanceof SizeLimitError) throw e;
+    return undefined;
+  }
 }

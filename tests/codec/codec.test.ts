@@ -61,6 +61,23 @@ for (
     await rejects(decompress(zstd(data), ["zstd"], 1000, inflate), SizeLimitError);
     await rejects(decompress(data.subarray(0, 50), ["deflate"], 1000, inflate), CorruptDataError);
   });
+
+  Deno.test(`decompress() with ${name} reads gzip of several members (RFC 1952), within the limit`, async () => {
+    const three = new Uint8Array([...gzipSync(data), ...gzipSync("and"), ...gzipSync(data)]);
+    const all = new Uint8Array([...data, ...enc.encode("and"), ...data]);
+    deepStrictEqual(await decompress(three, ["gzip"], all.length, inflate), all);
+    // The limit counts every member: one byte short fails, past the first member.
+    await rejects(decompress(three, ["gzip"], all.length - 1, inflate), (e) => {
+      ok(e instanceof SizeLimitError, String(e));
+      strictEqual(e.limit, all.length - 1);
+      return true;
+    });
+    // A second member cut short, and bytes after a member that are no member, are corrupt.
+    const cut = three.subarray(0, three.length - 10);
+    await rejects(decompress(cut, ["gzip"], 1 << 20, inflate), CorruptDataError);
+    const junk = new Uint8Array([...gzipSync(data), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await rejects(decompress(junk, ["gzip"], 1 << 20, inflate), CorruptDataError);
+  });
 }
 
 Deno.test("the gzip thread compresses bodies kept and bodies given away, many at once; closed, it compresses in place", async () => {
