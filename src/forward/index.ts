@@ -34,7 +34,14 @@ import type { Logger } from "../log/log.ts";
 import type { Registry } from "../metrics/registry.ts";
 import { backoffMs, Breaker, BREAKER_STATE_VALUE } from "./breaker.ts";
 import { type Entry, ForwardQueue } from "./queue.ts";
-import { httpSender, outgoing, refusedJoin, type Sender, type SendResult } from "./send.ts";
+import {
+  httpSender,
+  outgoing,
+  refusedJoin,
+  type Sender,
+  type SendResult,
+  serverError,
+} from "./send.ts";
 
 export type { ForwardConfig };
 export { Breaker } from "./breaker.ts";
@@ -407,7 +414,7 @@ class Destination {
       // retry
       this.counts.sendFailures++;
       attempt++;
-      if (/^5\d\d$/.test(r.status) && !["502", "503", "504"].includes(r.status)) {
+      if (serverError(r)) {
         if (++serverErrors >= MAX_SERVER_ERRORS) {
           if (batch.length > 1) {
             singleUntil = last;

@@ -153,8 +153,15 @@ function joinMembers(queued: readonly { body: Uint8Array }[]): Uint8Array {
  * compressed (./index.ts).
  */
 export function refusedJoin(r: SendResult): r is Exclude<SendResult, { kind: "ok" }> {
-  return (r.kind === "reject" && r.status !== "413") ||
-    (r.kind === "retry" && /^5\d\d$/.test(r.status) && !RETRY_STATUS.has(Number(r.status)));
+  return (r.kind === "reject" && r.status !== "413") || serverError(r);
+}
+
+/**
+ * A 5xx that is not retried as an outage (500, 501…: not 502, 503, 504): sent again a few
+ * times only (./index.ts, `MAX_SERVER_ERRORS`).
+ */
+export function serverError(r: SendResult): boolean {
+  return r.kind === "retry" && /^5\d\d$/.test(r.status) && !RETRY_STATUS.has(Number(r.status));
 }
 
 export const RETRY_STATUS = new Set([429, 502, 503, 504]);
