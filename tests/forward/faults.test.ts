@@ -8,7 +8,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import type { Server } from "../helpers/server.ts";
-import { logsBody, postLogs, sample, startA, until } from "./helpers.ts";
+import { logsBody, postLogs, queuedRequests, sample, startA, until } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -104,7 +104,7 @@ timeout_ms = 500
         async () =>
           await sample(srvA, "otlp2parquet_forward_breaker_opened_total", 'destination="rcv"') >=
             1 &&
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="rcv"') === 0,
+          await queuedRequests(srvA, "rcv") === 0,
         [a],
       );
       ok(a.log().includes("circuit breaker open"), a.log());
@@ -128,8 +128,7 @@ timeout_ms = 500
       }
       await until(
         "everything went or was rejected",
-        async () =>
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="rcv"') === 0,
+        async () => await queuedRequests(srvA, "rcv") === 0,
         [a],
       );
       deepStrictEqual([...rcv.kept].sort(), [...expected].sort(), "kept exactly once each");

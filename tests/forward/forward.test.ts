@@ -14,6 +14,7 @@ import {
   logRows,
   logsBody,
   postLogs,
+  queuedRequests,
   sample,
   startA,
   startB,
@@ -97,7 +98,7 @@ for (const protocol of ["http/protobuf", "http/json"]) {
               "otlp2parquet_forward_records_total",
               'destination="b",outcome="sent"',
             ) === 105 &&
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"') === 0, [
+          await queuedRequests(srvA, "b") === 0, [
           a,
           b,
         ]);
@@ -163,7 +164,7 @@ Deno.test(
           200,
         );
       }
-      strictEqual(await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"'), 60);
+      strictEqual(await queuedRequests(srvA, "b"), 60);
       ok(await sample(srvA, "otlp2parquet_forward_queue_bytes", 'destination="b"') > 0);
       strictEqual(
         await sample(srvA, "otlp2parquet_forward_records_total", 'destination="b",outcome="sent"'),
@@ -225,7 +226,7 @@ Deno.test(
       a2 = await startA(forwardToml(port), { output: `${root}/a`, wal: `${root}/a-wal` });
       ok(a2.log().includes("forward queue read back"), a2.log());
       const srvA = a2;
-      strictEqual(await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"'), 30);
+      strictEqual(await queuedRequests(srvA, "b"), 30);
       b = await startB(port, `${root}/b`, `${root}/b-wal`);
       await until("the restarted A has sent the queue to B", async () =>
         await sample(
@@ -276,8 +277,7 @@ Deno.test(
       b = await startB(port, `${root}/b`, `${root}/b-wal`);
       await until(
         "A has sent what it kept",
-        async () =>
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"') === 0,
+        async () => await queuedRequests(srvA, "b") === 0,
         [a, b],
       );
       const sent = await sample(

@@ -16,6 +16,7 @@ import {
   freePort,
   logsBody,
   postLogs,
+  queuedRequests,
   sample,
   startA,
   startB,
@@ -62,7 +63,7 @@ timeout_ms = 5000
               'destination="b",outcome="sent"',
             ) ===
             30 &&
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="b"') === 0,
+          await queuedRequests(srvA, "b") === 0,
         [a, b],
       );
       strictEqual(await a.stop(), 0);
@@ -160,7 +161,7 @@ signals = ["logs"]
       await until(
         "the queue drained",
         async () =>
-          await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="grpc"') === 0 &&
+          await queuedRequests(srvA, "grpc") === 0 &&
           await sample(
               srvA,
               "otlp2parquet_forward_records_total",
@@ -376,7 +377,7 @@ open_secs = 60
         0,
       );
       strictEqual(
-        await sample(srvU, "otlp2parquet_forward_queue_requests", 'destination="untrusted"'),
+        await queuedRequests(srvU, "untrusted"),
         1,
         "kept queued",
       );

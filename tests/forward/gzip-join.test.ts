@@ -16,8 +16,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import type { Server } from "../helpers/server.ts";
 import { encodeLogsRequest, otlpRoot } from "../e2e/proto.ts";
-import { JOIN_PREFIX } from "../../src/forward/send.ts";
-import { logsBody, sample, startA, until } from "./helpers.ts";
+import { isJoined, logsBody, queuedRequests, sample, startA, until } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -48,10 +47,6 @@ interface Receiver {
   close(): Promise<void>;
 }
 
-function startsWithPrefix(b: Uint8Array): boolean {
-  return b.length >= JOIN_PREFIX.length && JOIN_PREFIX.every((x, i) => b[i] === x);
-}
-
 async function receiver(decode: Decoder): Promise<Receiver> {
   const type = (await otlpRoot()).lookupType(
     "opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest",
@@ -69,7 +64,7 @@ async function receiver(decode: Decoder): Promise<Receiver> {
     const first = ++r.attempts === 1;
     const raw = new Uint8Array(await req.arrayBuffer());
     strictEqual(req.headers.get("content-encoding"), "gzip");
-    const joined = startsWithPrefix(raw);
+    const joined = isJoined(raw);
     if (joined) r.joined++;
     if (first) await gate;
     const bodies: string[] = [];
@@ -142,15 +137,13 @@ protocol = "http/protobuf"
         for (let i = 1; i <= 6; i++) await send(`r${i}`);
         await until(
           "A queued the next requests",
-          async () =>
-            await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="rcv"') >= 7,
+          async () => await queuedRequests(srvA, "rcv") >= 7,
           [a],
         );
         rcv.release();
         await until(
           "everything went",
-          async () =>
-            await sample(srvA, "otlp2parquet_forward_queue_requests", 'destination="rcv"') === 0,
+          async () => await queuedRequests(srvA, "rcv") === 0,
           [a],
         );
         deepStrictEqual([...rcv.kept].sort(), [...expected].sort(), "kept exactly once each");

@@ -7,6 +7,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { listParquet, query, readParquet } from "../helpers/duckdb.ts";
 import { type Server, type ServerOptions, startServer } from "../helpers/server.ts";
+import { JOIN_PREFIX } from "../../src/forward/send.ts";
 
 /** Default configuration: batching with the write-ahead log (BASE_ENV turns batching off). */
 export const DEFAULT_ENV = { OTLP2PARQUET_BATCH_ENABLED: "true" };
@@ -65,6 +66,16 @@ export async function metric(srv: Server, name: string): Promise<Map<string, num
 /** One sample: `metric(srv, name)` with labels such as `destination="b",outcome="sent"`. */
 export async function sample(srv: Server, name: string, labels: string): Promise<number> {
   return (await metric(srv, name)).get(`{${labels}}`) ?? 0;
+}
+
+/** Whether a body A sent is gzip'd requests joined (`JOIN_PREFIX` first: src/forward/send.ts). */
+export function isJoined(body: Uint8Array): boolean {
+  return body.length >= JOIN_PREFIX.length && JOIN_PREFIX.every((x, i) => body[i] === x);
+}
+
+/** Requests queued for destination `name` (otlp2parquet_forward_queue_requests). */
+export function queuedRequests(srv: Server, name: string): Promise<number> {
+  return sample(srv, "otlp2parquet_forward_queue_requests", `destination="${name}"`);
 }
 
 /**

@@ -21,7 +21,7 @@ import { type ForwardConfig, forwardDefaults } from "../../src/config/forward.ts
 import { createForwarder } from "../../src/forward/index.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { encodeLogsRequest } from "../e2e/proto.ts";
-import { logsBody } from "./helpers.ts";
+import { isJoined, logsBody } from "./helpers.ts";
 import { gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import { retryInfoMs } from "../../src/forward/grpc.node.ts";
 import { createWalFs } from "../../src/batch/wal/fs.node.ts";
@@ -370,14 +370,14 @@ Deno.test("only http/protobuf destinations with gzip get requests joined; the ot
   const logger = createLogger({ level: "info", format: "text", write: (l) => lines.push(l) });
   /** Per destination: each body as it arrived, and whether it came joined. */
   const seen = new Map<string, boolean[]>();
-  const fetchFn = (async (url: string | URL | Request, init?: RequestInit) => {
+  const fetchFn = ((url: string | URL | Request, init?: RequestInit) => {
     const name = new URL(String(url)).hostname.split(".")[0];
-    const body = new Uint8Array(init!.body as Uint8Array);
-    const joined = body.length >= JOIN_PREFIX.length &&
-      JOIN_PREFIX.every((x, i) => body[i] === x);
+    const joined = isJoined(new Uint8Array(init!.body as Uint8Array));
     seen.set(name, [...(seen.get(name) ?? []), joined]);
     // Every first answer is a 400, as a destination that cannot read the body would give.
-    return new Response("no", { status: seen.get(name)!.length === 1 ? 400 : 200 });
+    return Promise.resolve(
+      new Response("no", { status: seen.get(name)!.length === 1 ? 400 : 200 }),
+    );
   }) as typeof fetch;
   const dest = (name: string, over: Partial<ForwardConfig>): ForwardConfig => ({
     ...forwardDefaults(),
@@ -427,9 +427,7 @@ Deno.test("a joined export refused for a bad request in it keeps joining on: the
   const BAD = new TextEncoder().encode("bad-record");
   const fetchFn = ((_url: string | URL | Request, init?: RequestInit) => {
     const body = new Uint8Array(init!.body as Uint8Array);
-    joinedSeen.push(
-      body.length >= JOIN_PREFIX.length && JOIN_PREFIX.every((x, i) => body[i] === x),
-    );
+    joinedSeen.push(isJoined(body));
     // Reads every member; refuses any export that holds the bad record.
     const data = new Uint8Array(gunzipSync(body));
     const bad = data.some((_, i) => BAD.every((x, j) => data[i + j] === x));
