@@ -26,6 +26,8 @@
  */
 import { generateRequest } from "./gen.ts";
 import { type Server, startServer } from "../tests/helpers/server.ts";
+import { loadAverage } from "./core.ts";
+import { processCpuSeconds, threadCpuSeconds } from "./proc.ts";
 
 const args = Deno.args;
 const arg = (name: string, dflt: number) => {
@@ -73,48 +75,20 @@ interface Run {
   load1?: number;
 }
 
-/** CPU time (user + system) of process `pid` so far, ms (Linux /proc; NaN elsewhere). */
-async function cpuMs(pid: number): Promise<number> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields 14 and 15 (utime, stime) are the 12th and 13th after the name; clock ticks of 10 ms
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
-
 /** CPU time of each thread of `pid` so far, ms, summed by name (see `Run.threadMsPerRequest`). */
-async function threadCpuMs(pid: number): Promise<Map<string, number>> {
+function threadCpuMs(pid: number): Map<string, number> {
   const out = new Map<string, number>();
-  try {
-    for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
-      const stat = await Deno.readTextFile(`/proc/${pid}/task/${t.name}/stat`).catch(() => "");
-      if (!stat) continue; // the thread ended meanwhile
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const name = Number(t.name) === pid
-        ? "main"
-        : comm.startsWith("tokio")
-        ? "tokio"
-        : comm.startsWith("V8")
-        ? "V8"
-        : comm;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-    }
-  } catch {
-    // not Linux, or the process is gone
+  for (const [id, t] of threadCpuSeconds(pid) ?? []) {
+    const name = id === pid
+      ? "main"
+      : t.name.startsWith("tokio")
+      ? "tokio"
+      : t.name.startsWith("V8")
+      ? "V8"
+      : t.name;
+    out.set(name, (out.get(name) ?? 0) + t.seconds * 1000);
   }
   return out;
-}
-
-async function load1(): Promise<number> {
-  try {
-    return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
-  } catch {
-    return NaN;
-  }
 }
 
 async function gzip(b: Uint8Array): Promise<Uint8Array> {
@@ -240,11 +214,12 @@ async function main() {
           const sent0 = target === "forward"
             ? await metric(a, 'otlp2parquet_forward_records_total{destination="b",outcome="sent"}')
             : 0;
-          const cpu0 = await cpuMs(a.pid), destCpu0 = await cpuMs(b.pid);
-          const threads0 = await threadCpuMs(a.pid);
+          const cpu0 = processCpuSeconds(a.pid), destCpu0 = processCpuSeconds(b.pid);
+          const threads0 = threadCpuMs(a.pid);
           const r = await wrk(a.url, dir, DURATION);
-          const cpu = await cpuMs(a.pid) - cpu0, destCpu = await cpuMs(b.pid) - destCpu0;
-          const threads = await threadCpuMs(a.pid);
+          const cpu = (processCpuSeconds(a.pid) - cpu0) * 1000;
+          const destCpu = (processCpuSeconds(b.pid) - destCpu0) * 1000;
+          const threads = threadCpuMs(a.pid);
           const threadMsPerRequest: Record<string, number> = {};
           for (const [name, ms] of [...threads].sort()) {
             const per = (ms - (threads0.get(name) ?? 0)) / Math.max(1, r.requests);
@@ -261,7 +236,7 @@ async function main() {
             cpuMsPerRequest: Math.round((cpu / Math.max(1, r.requests)) * 100) / 100,
             destCpuMsPerRequest: Math.round((destCpu / Math.max(1, r.requests)) * 1000) / 1000,
             threadMsPerRequest,
-            load1: await load1(),
+            load1: loadAverage() ?? NaN,
           };
           if (target === "forward") {
             run.forwardedAtEnd = await metric(

@@ -57,6 +57,7 @@ import * as esbuild from "esbuild";
 import { build } from "../scripts/build.ts";
 import { gitCommit, loadAverage, type MachineInfo, machineInfo, machineLine } from "./core.ts";
 import { generateRequest, type GenSignal } from "./gen.ts";
+import { processCpuSeconds, threadCpuSeconds } from "./proc.ts";
 import { httpTargets, type TargetCheck, targetsTable } from "./targets.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
@@ -337,32 +338,10 @@ function procStatus(pid: number, key: "VmRSS" | "VmHWM"): number {
   }
 }
 
-/** User + system CPU seconds of a process, all threads (Linux /proc; clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 /** User + system CPU seconds of each thread of a process, by thread id (Linux /proc). */
 function threadSeconds(pid: number): Map<number, number> | null {
-  try {
-    const out = new Map<number, number>();
-    for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        const s = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
-        const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-        out.set(Number(e.name), (Number(f[11]) + Number(f[12])) / 100);
-      } catch { /* the thread ended */ }
-    }
-    return out;
-  } catch {
-    return null;
-  }
+  const threads = threadCpuSeconds(pid);
+  return threads && new Map([...threads].map(([id, t]) => [id, t.seconds]));
 }
 
 /** CPU of the main thread, the busiest other thread and the rest between two samples, in cores. */
@@ -506,7 +485,7 @@ async function wrk(
   threads: PointResult["serverCpuThreads"];
 }> {
   const path = signal === "traces" ? "/v1/traces" : `/v1/${signal}`;
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = processCpuSeconds(pid);
   const threads0 = threadSeconds(pid);
   const t0 = performance.now();
   const child = new Deno.Command("wrk", {
@@ -540,7 +519,7 @@ async function wrk(
   clearInterval(sampler);
   rss = Math.max(rss, procStatus(pid, "VmRSS"));
   const secs = (performance.now() - t0) / 1000;
-  const cpuCores = (cpuSeconds(pid) - cpu0) / secs;
+  const cpuCores = (processCpuSeconds(pid) - cpu0) / secs;
   const split = threadSplit(pid, threads0, threadSeconds(pid), secs);
   const text = new TextDecoder().decode(out.stdout);
   const m = text.match(/^RESULT (\{.*\})$/m);
